@@ -1,0 +1,3 @@
+"""cluster estimators."""
+
+__all__: list[str] = []

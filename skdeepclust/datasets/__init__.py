@@ -1,0 +1,6 @@
+"""Synthetic data generators and offline loaders."""
+
+from ._mnist import load_mnist
+from ._rbm import make_bars_and_stripes, make_laplace_mixture_2d
+
+__all__ = ["load_mnist", "make_bars_and_stripes", "make_laplace_mixture_2d"]

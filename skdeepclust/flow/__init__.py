@@ -1,0 +1,3 @@
+"""flow estimators."""
+
+__all__: list[str] = []

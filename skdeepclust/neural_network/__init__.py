@@ -1,0 +1,3 @@
+"""neural_network estimators."""
+
+__all__: list[str] = []

@@ -1,0 +1,560 @@
+"""AutoEncoder: the PyDeep autoencoder family and the pretraining backbone of DEC and DMAE."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array
+from torch import Tensor
+from torch.nn import functional as F
+
+from .._torch import make_generator, seed_from
+from .._training import OPTIMIZERS, TrainingResult, make_optimizer, train_loop
+from ..base import TorchEstimator
+from ..nn.mlp import ACTIVATIONS, AutoEncoderModule
+from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, check_is_fitted
+
+__all__ = ["AutoEncoder"]
+
+_EPS = 1e-7
+
+
+def _squared(x_hat: Tensor, x: Tensor) -> Tensor:
+    return (x_hat - x).pow(2)
+
+
+def _absolute(x_hat: Tensor, x: Tensor) -> Tensor:
+    return (x_hat - x).abs()
+
+
+def _cross_entropy(x_hat: Tensor, x: Tensor) -> Tensor:
+    return F.binary_cross_entropy(x_hat.clamp(_EPS, 1 - _EPS), x, reduction="none")
+
+
+#: Reconstruction losses, elementwise: name -> f(x_hat, x).
+LOSSES = {"squared": _squared, "absolute": _absolute, "cross_entropy": _cross_entropy}
+
+
+def _gaussian(x: Tensor, level: float, g: torch.Generator) -> Tensor:
+    return x + level * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
+
+
+def _multiplicative(x: Tensor, level: float, g: torch.Generator) -> Tensor:
+    return x * (1 + level * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype))
+
+
+def _dropout(x: Tensor, level: float, g: torch.Generator) -> Tensor:
+    keep = torch.rand(x.shape, generator=g, device=x.device, dtype=x.dtype) >= level
+    return x * keep
+
+
+def _binary(x: Tensor, level: float, g: torch.Generator) -> Tensor:
+    return torch.bernoulli(x.clamp(0, 1), generator=g)
+
+
+def _permutation(x: Tensor, level: float, g: torch.Generator) -> Tensor:
+    """Shuffle a fraction ``level`` of the entries of each row among themselves."""
+    u = torch.rand(x.shape, generator=g, device=x.device, dtype=x.dtype)
+    selected = torch.rand(x.shape, generator=g, device=x.device, dtype=x.dtype) < level
+    position = torch.arange(x.shape[1], device=x.device, dtype=x.dtype).expand_as(x)
+    block = (~selected).to(x.dtype) * (2 * x.shape[1] + 2)
+    targets = torch.argsort(block + position, dim=1)  # selected positions first, ascending
+    sources = torch.argsort(block + torch.where(selected, u, position), dim=1)  # shuffled
+    return x.scatter(1, targets, x.gather(1, sources))
+
+
+#: Denoising corruptions: name -> f(x, noise_level, generator).
+NOISES = {
+    "gaussian": _gaussian,
+    "multiplicative": _multiplicative,
+    "dropout": _dropout,
+    "binary": _binary,
+    "permutation": _permutation,
+}
+
+
+class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
+    """Feed-forward autoencoder: denoising, contractive, sparse and slow variants.
+
+    An encoder ``n_features -> hidden_layer_sizes -> n_components`` and a mirrored decoder
+    are trained to reconstruct the input. With ``hidden_layer_sizes=()`` and
+    ``tied_weights=True`` this is PyDeep's three-layer autoencoder; with
+    ``hidden_layer_sizes=(500, 500, 2000)`` it is the DEC/IDEC pretraining network, and it
+    is what :class:`~skdeepclust.cluster.DECClustering` nests as ``autoencoder=``.
+
+    The training objective is the mean reconstruction loss plus optional penalties:
+
+    - ``contractive``: λ·‖∂h/∂x‖²_F, the squared Frobenius norm of the encoder's Jacobian
+      (exact, by autograd), averaged over the batch;
+    - ``sparsity_weight``: the KL divergence between ``sparsity_target`` and each code
+      unit's mean activation on the batch (sigmoid codes), or their squared difference;
+    - ``slowness``: β·‖h(x_t) − h(x_{t+1})‖², with consecutive rows of ``X`` as the
+      sequence pairs;
+    - ``l1``, ``l2``: λ₁·Σ|W| and λ₂/2·ΣW² over the weight matrices.
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Size of the code returned by :meth:`transform`.
+    hidden_layer_sizes : tuple of int, default=()
+        Encoder hidden widths; the decoder mirrors them.
+    activation : str, default="relu"
+        Hidden activation (see :data:`skdeepclust.nn.mlp.ACTIVATIONS`).
+    code_activation : str, default="identity"
+        Activation of the code layer (``"sigmoid"`` for PyDeep's autoencoder).
+    output_activation : str, default="identity"
+        Activation of the reconstruction; ``"sigmoid"`` for data in [0, 1], required by
+        ``loss="cross_entropy"``.
+    tied_weights : bool, default=False
+        Decoder weights are the transposed encoder weights.
+    loss : {"squared", "absolute", "cross_entropy"}, default="squared"
+        Reconstruction loss, averaged over features and samples.
+    noise : {"gaussian", "multiplicative", "dropout", "binary", "permutation"}, default=None
+        Corruption of the input during training (denoising autoencoder): additive or
+        multiplicative Gaussian noise with standard deviation ``noise_level``, masking a
+        fraction ``noise_level`` of the entries, binary sampling (x in [0, 1] read as a
+        probability), or shuffling a fraction ``noise_level`` of each row's entries.
+    noise_level : float, default=0.2
+    contractive : float, default=0.0
+    sparsity_weight : float, default=0.0
+    sparsity_target : float, default=0.01
+    slowness : float, default=0.0
+    l1, l2 : float, default=0.0
+    optimizer : {"adam", "sgd", "adamw", "rmsprop"}, default="adam"
+    momentum : float, default=0.9
+        Momentum of "sgd" and "rmsprop".
+    max_grad_norm : float, default=None
+        Clip the gradient norm of each step.
+    batch_size : int, default=64
+    max_epochs : int, default=100
+    learning_rate : float, default=1e-3
+    tol : float or None, default=1e-4
+        Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs; ``None`` always runs ``max_epochs``.
+    n_iter_no_change : int, default=10
+    device : str or torch.device, default="auto"
+        "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
+    random_state : int, RandomState instance or None, default=None
+        Controls weight initialisation, minibatch order and the corruption noise. The same
+        seed on the CPU gives the same model.
+    verbose : int, default=0
+        1 shows a progress bar.
+
+    Attributes
+    ----------
+    module_ : skdeepclust.nn.mlp.AutoEncoderModule
+        The trained network (``module_.encoder``, ``module_.decoder``).
+    components_ : ndarray of shape (n_units, n_features_in_)
+        Weights of the first encoder layer (the filters).
+    intercept_hidden_ : ndarray of shape (n_units,)
+        Bias of the first encoder layer.
+    intercept_visible_ : ndarray of shape (n_features_in_,)
+        Bias of the last decoder layer.
+    loss_curve_ : list of float
+        Training loss (objective including penalties) per epoch.
+    n_iter_ : int
+        Epochs run.
+    converged_ : bool
+        Whether training stopped by the ``tol`` rule.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string feature names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : the linear special case.
+    sklearn.neural_network.MLPRegressor : an MLP that can be fitted as ``fit(X, X)``.
+
+    References
+    ----------
+    .. [1] Vincent et al., "Extracting and composing robust features with denoising
+       autoencoders", ICML 2008.
+    .. [2] Rifai et al., "Contractive auto-encoders", ICML 2011.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skdeepclust.representation import AutoEncoder
+    >>> X = load_digits().data / 16
+    >>> ae = AutoEncoder(n_components=8, hidden_layer_sizes=(32,), max_epochs=5,
+    ...                  device="cpu", random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (1797, 8)
+    >>> ae.inverse_transform(ae.transform(X[:2])).shape
+    (2, 64)
+    """
+
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "code_activation": [StrOptions(set(ACTIVATIONS))],
+        "output_activation": [StrOptions(set(ACTIVATIONS))],
+        "tied_weights": ["boolean"],
+        "loss": [StrOptions(set(LOSSES))],
+        "noise": [StrOptions(set(NOISES)), None],
+        "noise_level": [Interval(Real, 0, None, closed="left")],
+        "contractive": [Interval(Real, 0, None, closed="left")],
+        "sparsity_weight": [Interval(Real, 0, None, closed="left")],
+        "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
+        "slowness": [Interval(Real, 0, None, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    _tour = {
+        "params": {"n_components": 10, "hidden_layer_sizes": (64,), "max_epochs": 30},
+        "data": "unit",
+    }
+
+    def __init__(
+        self,
+        n_components=10,
+        *,
+        hidden_layer_sizes=(),
+        activation="relu",
+        code_activation="identity",
+        output_activation="identity",
+        tied_weights=False,
+        loss="squared",
+        noise=None,
+        noise_level=0.2,
+        contractive=0.0,
+        sparsity_weight=0.0,
+        sparsity_target=0.01,
+        slowness=0.0,
+        l1=0.0,
+        l2=0.0,
+        optimizer="adam",
+        momentum=0.9,
+        max_grad_norm=None,
+        batch_size=64,
+        max_epochs=100,
+        learning_rate=1e-3,
+        tol=1e-4,
+        n_iter_no_change=10,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.code_activation = code_activation
+        self.output_activation = output_activation
+        self.tied_weights = tied_weights
+        self.loss = loss
+        self.noise = noise
+        self.noise_level = noise_level
+        self.contractive = contractive
+        self.sparsity_weight = sparsity_weight
+        self.sparsity_target = sparsity_target
+        self.slowness = slowness
+        self.l1 = l1
+        self.l2 = l2
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.max_grad_norm = max_grad_norm
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.learning_rate = learning_rate
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _check_params_vs_input(self, X: np.ndarray) -> None:
+        sizes = np.asarray(self.hidden_layer_sizes)
+        if sizes.ndim != 1 or (sizes.size and (not np.issubdtype(sizes.dtype, np.integer)
+                                               or sizes.min() < 1)):
+            raise ValueError(
+                "hidden_layer_sizes must be a sequence of positive ints; got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        if self.loss == "cross_entropy" or self.noise == "binary":
+            lo, hi = float(X.min()), float(X.max())
+            what = "loss='cross_entropy'" if self.loss == "cross_entropy" else "noise='binary'"
+            if lo < 0 or hi > 1:
+                raise ValueError(
+                    f"{what} needs X in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]. "
+                    "Scale X (e.g. MinMaxScaler) or use loss='squared'."
+                )
+        if self.loss == "cross_entropy" and self.output_activation != "sigmoid":
+            raise ValueError(
+                "loss='cross_entropy' needs reconstructions in (0, 1): use "
+                f"output_activation='sigmoid' (got {self.output_activation!r})."
+            )
+        if self.slowness > 0 and X.shape[0] < 2:
+            raise ValueError(
+                f"slowness > 0 needs consecutive rows; n_samples={X.shape[0]} should be >= 2."
+            )
+
+    # ------------------------------------------------------------------ model
+    def _make_module(self, n_features: int) -> AutoEncoderModule:
+        return AutoEncoderModule(
+            n_features,
+            tuple(int(s) for s in self.hidden_layer_sizes),
+            self.n_components,
+            activation=self.activation,
+            code_activation=self.code_activation,
+            output_activation=self.output_activation,
+            tied_weights=self.tied_weights,
+        )
+
+    def _initialize(self, X: np.ndarray) -> None:
+        self._check_params_vs_input(X)
+        self._rng = check_random_state(self.random_state)
+        self._start_fit(X, random_state=self._rng)
+        self.module_ = self._build_module_seeded(
+            lambda: self._make_module(X.shape[1]), self._rng
+        )
+        self._optimizer = self._make_optimizer()
+        self._history = TrainingResult()
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        return make_optimizer(
+            self.optimizer,
+            self.module_.parameters(),
+            learning_rate=self.learning_rate,
+            momentum=self.momentum,
+        )
+
+    def _penalties(self, x: Tensor, h: Tensor, x_next: Tensor | None) -> Tensor:
+        """Regularisation terms of the objective for a batch (0 when all are off)."""
+        module = self.module_
+        total = h.new_zeros(())
+        if self.contractive > 0:
+            total = total + self.contractive * jacobian_frobenius_sq(module.encoder, x).mean()
+        if self.sparsity_weight > 0:
+            rho_hat = h.mean(dim=0)
+            rho = self.sparsity_target
+            if self.code_activation == "sigmoid":
+                rho_hat = rho_hat.clamp(_EPS, 1 - _EPS)
+                kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log(
+                    (1 - rho) / (1 - rho_hat)
+                )
+            else:
+                kl = (rho - rho_hat).pow(2)
+            total = total + self.sparsity_weight * kl.sum()
+        if self.slowness > 0 and x_next is not None:
+            h_next = module.encode(x_next)
+            total = total + self.slowness * (h - h_next).pow(2).sum(dim=1).mean()
+        if self.l1 > 0 or self.l2 > 0:
+            for lin in module.encoder.linears + getattr(module.decoder, "linears", []):
+                if self.l1 > 0:
+                    total = total + self.l1 * lin.weight.abs().sum()
+                if self.l2 > 0:
+                    total = total + 0.5 * self.l2 * lin.weight.pow(2).sum()
+        return total
+
+    def _objective(self, x: Tensor, generator: torch.Generator, x_next: Tensor | None = None):
+        """Training objective on a clean batch ``x`` (corruption happens here)."""
+        module = self.module_
+        x_in = NOISES[self.noise](x, self.noise_level, generator) if self.noise else x
+        h = module.encode(x_in)
+        loss = LOSSES[self.loss](module.decode(h), x).mean()
+        return loss + self._penalties(x_in, h, x_next)
+
+    def _train(self, X: np.ndarray, max_epochs: int, phase: str) -> None:
+        generator = make_generator(seed_from(self._rng), self._device)
+        X_t = self._to_tensor(X)
+        self.module_.train()
+        slow = self.slowness > 0
+
+        def step(idx: Tensor) -> Tensor:
+            x_next = X_t[idx + 1] if slow else None
+            return self._objective(X_t[idx], generator, x_next)
+
+        self._history = train_loop(
+            step,
+            n_samples=X_t.shape[0] - 1 if slow else X_t.shape[0],
+            batch_size=self.batch_size,
+            max_epochs=max_epochs,
+            generator=generator,
+            optimizer=self._optimizer,
+            phase=phase,
+            verbose=self.verbose,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            max_grad_norm=self.max_grad_norm,
+            result=self._history,
+        )
+        self.loss_curve_ = list(self._history.loss_curve)
+        self.n_iter_ = self._history.n_iter
+        self.converged_ = self._history.converged
+
+    # ------------------------------------------------------------------ API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : AutoEncoder
+        """
+        X = self._validate_fit_data(X)
+        self._initialize(X)
+        self._train(X, self.max_epochs, "autoencoder")
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one epoch on ``X``, initialising the model on the first call.
+
+        Optimizer state (e.g. Adam moments) carries over between calls; it is not pickled.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : AutoEncoder
+        """
+        first = not hasattr(self, "module_")
+        X = self._validate_fit_data(X, reset=first)
+        if first:
+            self._initialize(X)
+        else:
+            self._check_params_vs_input(X)
+            if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
+                self._optimizer = self._make_optimizer()
+            if getattr(self, "_history", None) is None:
+                self._history = TrainingResult(list(self.loss_curve_), self.n_iter_)
+        self._train(X, 1, "autoencoder (partial_fit)")
+        return self
+
+    def transform(self, X):
+        """Encode ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+        """
+        X = self._validate_predict_data(X)
+        return self._inference(self.module_.encode, X)
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        X_rec : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float64, np.float32])
+        if Z.shape[1] != self.n_components:
+            raise ValueError(
+                f"X has {Z.shape[1]} features, but inverse_transform expects codes with "
+                f"n_components={self.n_components} features."
+            )
+        return self._inference(self.module_.decode, Z)
+
+    def reconstruct(self, X):
+        """``inverse_transform(transform(X))`` in one pass."""
+        X = self._validate_predict_data(X)
+        return self._inference(self.module_, X)
+
+    def reconstruction_error(self, X):
+        """Per-sample reconstruction loss (mean over features) under ``loss``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        errors : ndarray of shape (n_samples,)
+        """
+        X = self._validate_predict_data(X)
+        fn = LOSSES[self.loss]
+        return self._inference(lambda x: fn(self.module_(x), x).mean(dim=1), X)
+
+    def score(self, X, y=None):
+        """Minus the mean reconstruction error (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        return -float(np.mean(self.reconstruction_error(X)))
+
+    # ------------------------------------------------------------- attributes
+    @property
+    def _n_features_out(self) -> int:
+        return self.n_components
+
+    @property
+    def components_(self) -> np.ndarray:
+        return self.module_.encoder.linears[0].weight.detach().cpu().numpy().copy()
+
+    @property
+    def intercept_hidden_(self) -> np.ndarray:
+        return self.module_.encoder.linears[0].bias.detach().cpu().numpy().copy()
+
+    @property
+    def intercept_visible_(self) -> np.ndarray:
+        last = (
+            self.module_.decoder.layers[-1]
+            if self.tied_weights
+            else self.module_.decoder.linears[-1]
+        )
+        return last.bias.detach().cpu().numpy().copy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def jacobian_frobenius_sq(f: torch.nn.Module, x: Tensor) -> Tensor:
+    """Per-sample squared Frobenius norm of the Jacobian of ``f`` at each row of ``x``.
+
+    Exact (one vector-Jacobian product per output unit, batched with ``torch.func``) and
+    differentiable with respect to ``f``'s parameters.
+
+    Parameters
+    ----------
+    f : torch.nn.Module
+        Maps (n, d) to (n, k), row-wise.
+    x : Tensor of shape (n, d)
+
+    Returns
+    -------
+    Tensor of shape (n,)
+    """
+    from torch.func import jacrev, vmap
+
+    jac = vmap(jacrev(lambda row: f(row.unsqueeze(0)).squeeze(0)))(x)  # (n, k, d)
+    return jac.pow(2).sum(dim=(1, 2))

@@ -1,0 +1,227 @@
+"""The shared backend: devices, seeding, pickling, the training loop and input errors."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from skdeepclust._torch import resolve_device
+from skdeepclust._training import TrainingResult, make_optimizer, train_loop
+from skdeepclust.exceptions import DeviceWarning, TrainingDivergedError
+from skdeepclust.representation import AutoEncoder
+
+FAST = dict(n_components=3, hidden_layer_sizes=(8,), max_epochs=3, batch_size=32, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def X():
+    return np.random.RandomState(0).rand(120, 6)
+
+
+# ----------------------------------------------------------------------------- devices
+def test_resolve_device_strings():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available() and torch.backends.mps.is_available():
+        expected = "mps"
+    assert resolve_device("auto").type == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", torch.device("cuda", 0)])
+def test_missing_cuda_is_a_value_error_naming_the_parameter(device, X):
+    with pytest.raises(ValueError, match="'device' parameter.*CUDA is not available"):
+        AutoEncoder(**{**FAST, "device": device}).fit(X)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "tpu"])
+def test_unknown_device_string(device, X):
+    with pytest.raises(ValueError, match="'device' parameter"):
+        AutoEncoder(**{**FAST, "device": device}).fit(X)
+
+
+def test_device_of_wrong_type(X):
+    with pytest.raises(TypeError, match="'device' parameter"):
+        AutoEncoder(**{**FAST, "device": 0}).fit(X)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no cuda device")
+def test_cuda_fit_matches_cpu_shapes(X):  # pragma: no cover - GPU only
+    ae = AutoEncoder(**{**FAST, "device": "cuda"}).fit(X)
+    assert ae.transform(X).shape == (X.shape[0], 3)
+
+
+# ----------------------------------------------------------------------------- seeding
+def test_same_seed_gives_bit_identical_models(X):
+    a = AutoEncoder(**FAST, random_state=7).fit(X)
+    b = AutoEncoder(**FAST, random_state=7).fit(X)
+    for (na, pa), (nb, pb) in zip(a.module_.state_dict().items(), b.module_.state_dict().items()):
+        assert na == nb and torch.equal(pa, pb), na
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    assert a.loss_curve_ == b.loss_curve_
+    c = AutoEncoder(**FAST, random_state=8).fit(X)
+    assert not np.allclose(a.transform(X), c.transform(X))
+
+
+def test_fit_neither_reads_nor_changes_global_rng(X):
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    np_before = np.random.get_state()[1].copy()
+    a = AutoEncoder(**FAST, noise="gaussian", random_state=3).fit(X)
+    assert torch.equal(before, torch.random.get_rng_state())
+    np.testing.assert_array_equal(np_before, np.random.get_state()[1])
+    torch.manual_seed(999)  # a different global state must not change the result
+    b = AutoEncoder(**FAST, noise="gaussian", random_state=3).fit(X)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+
+
+# ----------------------------------------------------------------------------- pickling
+def test_pickle_round_trip_predicts_the_same(X):
+    ae = AutoEncoder(**FAST, random_state=0).fit(X)
+    loaded = pickle.loads(pickle.dumps(ae))
+    np.testing.assert_array_equal(ae.transform(X), loaded.transform(X))
+    assert "_optimizer" not in loaded.__dict__  # pickles stay cheap
+    loaded.partial_fit(X)  # and training can continue
+    assert loaded.n_iter_ == ae.n_iter_ + 1
+
+
+def test_pickle_from_a_missing_gpu_falls_back_to_cpu_with_a_warning(X, monkeypatch):
+    ae = AutoEncoder(**FAST, random_state=0).fit(X)
+    expected = ae.transform(X)
+    ae._device = torch.device("cuda", 0)  # as if fitted on a GPU
+    payload = pickle.dumps(ae)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(DeviceWarning, match="loaded on the CPU"):
+        loaded = pickle.loads(payload)
+    assert loaded._device == torch.device("cpu")
+    np.testing.assert_array_equal(loaded.transform(X), expected)
+
+
+# ----------------------------------------------------------------------------- training loop
+def _linear_problem():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=g)
+    w_true = torch.tensor([[1.0], [-2.0], [0.5]])
+    y = x @ w_true
+    w = torch.zeros(3, 1, requires_grad=True)
+    return x, y, w, w_true
+
+
+def test_train_loop_minimises_a_least_squares_problem():
+    x, y, w, w_true = _linear_problem()
+    opt = make_optimizer("sgd", [w], learning_rate=0.1, momentum=0.9)
+    res = train_loop(
+        lambda idx: ((x[idx] @ w - y[idx]) ** 2).mean(),
+        n_samples=64, batch_size=16, max_epochs=50, generator=torch.Generator(), optimizer=opt,
+    )
+    assert res.n_iter == 50 and len(res.loss_curve) == 50
+    assert res.loss_curve[-1] < 1e-6 * res.loss_curve[0]
+    torch.testing.assert_close(w.detach(), w_true, atol=1e-3, rtol=0)
+
+
+def test_train_loop_early_stopping_with_tol():
+    x, y, w, _ = _linear_problem()
+    opt = make_optimizer("adam", [w], learning_rate=0.05)
+    res = train_loop(
+        lambda idx: ((x[idx] @ w - y[idx]) ** 2).mean(),
+        n_samples=64, batch_size=64, max_epochs=10_000, generator=torch.Generator(),
+        optimizer=opt, tol=1e-3, n_iter_no_change=5,
+    )
+    assert res.converged and res.stop_reason == "no_improvement" and res.n_iter < 10_000
+
+
+def test_train_loop_nan_loss_names_phase_and_epoch():
+    w = torch.ones(1, requires_grad=True)
+    calls = []
+
+    def step(idx):
+        calls.append(1)
+        return w.sum() * (float("nan") if len(calls) > 8 else 1.0)
+
+    opt = make_optimizer("sgd", [w], learning_rate=0.1)
+    with pytest.raises(TrainingDivergedError, match=r"pretraining diverged.*epoch 3.*learning_rate"):
+        train_loop(step, n_samples=16, batch_size=4, max_epochs=5, generator=torch.Generator(),
+                   optimizer=opt, phase="pretraining")
+
+
+def test_diverging_fit_raises_instead_of_returning_a_broken_model(X):
+    ae = AutoEncoder(**{**FAST, "max_epochs": 20}, optimizer="sgd", learning_rate=1e12,
+                     momentum=0.0, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="autoencoder diverged"):
+        ae.fit(X * 1e3)
+
+
+def test_keyboard_interrupt_stops_cleanly_and_keeps_the_model():
+    x, y, w, _ = _linear_problem()
+    opt = make_optimizer("sgd", [w], learning_rate=0.1)
+    state = {"n": 0}
+
+    def step(idx):
+        state["n"] += 1
+        if state["n"] == 10:
+            raise KeyboardInterrupt
+        return ((x[idx] @ w - y[idx]) ** 2).mean()
+
+    with pytest.warns(UserWarning, match="interrupted"):
+        res = train_loop(step, n_samples=64, batch_size=16, max_epochs=100,
+                         generator=torch.Generator(), optimizer=opt)
+    assert res.interrupted and res.n_iter == 2 and len(res.loss_curve) == 2
+    assert torch.isfinite(w).all()
+
+
+def test_before_step_hook_can_stop_training():
+    w = torch.ones(1, requires_grad=True)
+    opt = make_optimizer("sgd", [w], learning_rate=0.0)
+    seen = []
+    res = train_loop(lambda idx: w.sum(), n_samples=10, batch_size=2, max_epochs=10,
+                     generator=torch.Generator(), optimizer=opt,
+                     before_step=lambda it: seen.append(it) or it == 7)
+    assert res.converged and res.n_steps == 7 and seen[-1] == 7
+    assert res.loss_curve == [1.0, 1.0]  # one full epoch, then a partial one (2 of 5 steps)
+
+
+def test_train_loop_continues_a_history():
+    w = torch.ones(1, requires_grad=True)
+    opt = make_optimizer("sgd", [w], learning_rate=0.0)
+    res = TrainingResult()
+    for _ in range(3):
+        res = train_loop(lambda idx: w.sum(), n_samples=4, batch_size=2, max_epochs=1,
+                         generator=torch.Generator(), optimizer=opt, result=res)
+    assert res.n_iter == 3 and res.loss_curve == [1.0, 1.0, 1.0]
+
+
+def test_unknown_optimizer_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="valid options are.*adam"):
+        make_optimizer("lbfgs2", [torch.ones(1, requires_grad=True)], learning_rate=0.1)
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN"),
+        (np.array([[1.0, np.inf], [0.0, 1.0]]), "infinity"),
+        (np.empty((0, 2)), "0 sample"),
+        (np.array([["a", "b"], ["c", "d"]]), "convert|string"),
+        (np.ones(4), "2D array"),
+    ],
+)
+def test_bad_input_is_a_clear_error(bad, match):
+    with pytest.raises(ValueError, match=match):
+        AutoEncoder(**FAST).fit(bad)
+
+
+def test_predict_with_wrong_feature_count(X):
+    ae = AutoEncoder(**FAST).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        ae.transform(X[:, :4])
+    with pytest.raises(ValueError, match="n_components=3"):
+        ae.inverse_transform(np.zeros((2, 5)))
+
+
+def test_unknown_option_lists_valid_ones(X):
+    with pytest.raises(ValueError, match="'loss' parameter.*squared"):
+        AutoEncoder(**FAST, loss="hinge").fit(X)
