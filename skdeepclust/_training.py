@@ -21,19 +21,21 @@ from .exceptions import TrainingDivergedError
 __all__ = ["OPTIMIZERS", "TrainingResult", "make_optimizer", "train_loop"]
 
 
-def _sgd(params, lr, momentum, weight_decay):
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+def _sgd(params, lr, momentum, weight_decay, fused):
+    return torch.optim.SGD(
+        params, lr=lr, momentum=momentum, weight_decay=weight_decay, fused=fused
+    )
 
 
-def _adam(params, lr, momentum, weight_decay):
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+def _adam(params, lr, momentum, weight_decay, fused):
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
-def _adamw(params, lr, momentum, weight_decay):
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+def _adamw(params, lr, momentum, weight_decay, fused):
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
-def _rmsprop(params, lr, momentum, weight_decay):
+def _rmsprop(params, lr, momentum, weight_decay, fused):
     return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
@@ -71,7 +73,14 @@ def make_optimizer(
         raise ValueError(
             f"Unknown optimizer {name!r}; valid options are {sorted(OPTIMIZERS)}."
         ) from None
-    return factory(params, learning_rate, momentum, weight_decay)
+    params = list(params)
+    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
+    # One fused kernel per step instead of a few ops per parameter: on small networks the
+    # per-op overhead dominates (about 1.7x faster AutoEncoder steps on digits).
+    fused = bool(tensors) and all(
+        t.device.type in ("cpu", "cuda") and t.is_floating_point() for t in tensors
+    )
+    return factory(params, learning_rate, momentum, weight_decay, fused or None)
 
 
 @dataclass
