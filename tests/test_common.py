@@ -9,6 +9,7 @@ import importlib.util
 import inspect
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -70,3 +71,22 @@ def test_every_estimator_is_in_the_tour(estimator):
         "standard",
     }, "declare a _tour = {'params': ..., 'data': 'unit'|'binary'|'standard'} class attribute"
     clone(estimator)
+
+
+TRANSFORMERS = [e for e in ESTIMATORS if hasattr(e, "transform")]
+
+
+@pytest.mark.parametrize("estimator", TRANSFORMERS, ids=lambda e: type(e).__name__)
+def test_transformers_support_feature_names_and_pandas_output(estimator):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.rand(30, 4), columns=[f"f{i}" for i in range(4)])
+    y = np.arange(30) % 2
+    est = clone(estimator).set_output(transform="pandas")
+    needs_y = est.__sklearn_tags__().target_tags.required
+    est.fit(X, y) if needs_y else est.fit(X)
+    out = est.transform(X)
+    names = est.get_feature_names_out()
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(names) and out.shape[0] == 30
+    assert list(out.index) == list(X.index)
