@@ -96,7 +96,16 @@ def make_cluster_scorer(score_func: Callable, **kwargs) -> Callable:
             )
         return float(score_func(y, estimator.predict(X), **kwargs))
 
-    scorer.__name__ = f"{getattr(score_func, '__name__', 'score')}_scorer"
+    name = getattr(score_func, "__name__", "score")
+    scorer.__name__ = f"{name}_scorer"
+    scorer.__doc__ = (
+        f"Scorer comparing ``estimator.predict(X)`` with ``y`` by ``{name}``.\n\n"
+        "Use it as ``GridSearchCV(clusterer, grid, scoring=...)`` and pass the known labels as\n"
+        "``y`` to ``fit``; higher is better.\n\n"
+        "Parameters\n----------\nestimator : fitted clusterer with ``predict``\n"
+        "X : array-like of shape (n_samples, n_features)\ny : array-like of shape (n_samples,)\n"
+        "\nReturns\n-------\nscore : float\n"
+    )
     return scorer
 
 
