@@ -1,3 +1,6 @@
 """cluster estimators."""
 
-__all__: list[str] = []
+from ._dec import DECClustering
+from ._dmae import DMAEClustering
+
+__all__: list[str] = ["DECClustering", "DMAEClustering"]

@@ -1,6 +1,13 @@
 """Synthetic data generators and offline loaders."""
 
+from ._flows import make_arc, make_blob_images
 from ._mnist import load_mnist
 from ._rbm import make_bars_and_stripes, make_laplace_mixture_2d
 
-__all__ = ["load_mnist", "make_bars_and_stripes", "make_laplace_mixture_2d"]
+__all__ = [
+    "load_mnist",
+    "make_arc",
+    "make_bars_and_stripes",
+    "make_blob_images",
+    "make_laplace_mixture_2d",
+]

@@ -1,3 +1,5 @@
-"""flow estimators."""
+"""Normalizing flows: density estimation and disentangled codes with an exact inverse."""
 
-__all__: list[str] = []
+from ._flows import DisentanglingFlow, NormalizingFlow
+
+__all__: list[str] = ["DisentanglingFlow", "NormalizingFlow"]

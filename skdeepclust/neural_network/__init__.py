@@ -1,3 +1,6 @@
-"""neural_network estimators."""
+"""Restricted Boltzmann machines and deep belief networks."""
 
-__all__: list[str] = []
+from ._dbn import DBN
+from ._rbm import RBM, RBMClassifier
+
+__all__ = ["DBN", "RBM", "RBMClassifier"]

@@ -1,5 +1,6 @@
 """Representation learning: autoencoders and deep generative decoders."""
 
 from ._autoencoder import AutoEncoder
+from ._dgd import GMMRepresentation
 
-__all__ = ["AutoEncoder"]
+__all__ = ["AutoEncoder", "GMMRepresentation"]

@@ -213,7 +213,10 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     }
 
     _tour = {
-        "params": {"n_components": 10, "hidden_layer_sizes": (64,), "max_epochs": 30},
+        "params": {
+            "n_components": 10, "hidden_layer_sizes": (64,), "max_epochs": 20, "batch_size": 128,
+            "learning_rate": 3e-3,
+        },
         "data": "unit",
     }
 

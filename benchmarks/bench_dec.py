@@ -1,0 +1,290 @@
+"""DEC and IDEC: skdeepclust next to KMeans and clustpy, side by side in one process.
+
+For every seed, each library pretrains its own autoencoder d-500-500-2000-10 (same widths,
+same optimizer, learning rate, batch size and number of epochs), then runs AE+KMeans, DEC
+and IDEC from that one pretrained network. The table gives mean ± sd over the seeds of
+ACC (Hungarian), NMI (arithmetic), ARI and the wall-clock seconds of each stage, and the
+total time of a fit (pretraining included).
+
+clustpy is a benchmark-only peer: ``pip install --no-deps clustpy==0.0.3`` and put
+``../shared/peers/shims`` first on ``PYTHONPATH`` (see ``../shared/peers/README.md``).
+It is skipped when it cannot be imported.
+
+Examples
+--------
+Quick run on digits (about a minute)::
+
+    nice -n 10 python benchmarks/bench_dec.py --data digits --quick
+
+Equal budget on MNIST-10k, 3 seeds::
+
+    nice -n 10 python benchmarks/bench_dec.py --data mnist10k --seeds 0 1 2 \\
+        --pretrain-epochs 20 --clustering-epochs 20
+
+skdeepclust's own recipe (DECClustering defaults) on all 70k MNIST images::
+
+    nice -n 10 python benchmarks/bench_dec.py --data mnist70k --methods recipe --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_digits
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import mnist_path  # noqa: E402
+
+from skdeepclust.datasets import load_mnist  # noqa: E402
+from skdeepclust.metrics import cluster_accuracy  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIMS = ROOT.parent / "shared" / "peers" / "shims"
+HIDDEN = (500, 500, 2000)
+N_COMPONENTS = 10
+
+
+# ---------------------------------------------------------------------------------- data
+def load(name: str, mnist_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """digits / 16, or MNIST / 255 (first 10k rows, or all 70k), float32."""
+    if name == "digits":
+        X, y = load_digits(return_X_y=True)
+        return (X / 16.0).astype(np.float32), y
+    n = {"mnist10k": 10_000, "mnist70k": 70_000}[name]
+    return load_mnist(mnist_path, n_samples=n)
+
+
+def scores(y, labels) -> dict:
+    return {
+        "acc": float(cluster_accuracy(y, labels)),
+        "nmi": float(normalized_mutual_info_score(y, labels)),
+        "ari": float(adjusted_rand_score(y, labels)),
+    }
+
+
+class Timer:
+    def __enter__(self):
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.t0
+        self.cpu = time.process_time() - self.c0
+
+
+# ------------------------------------------------------------------------------- methods
+def run_kmeans(X, y, k, seed, args):
+    with Timer() as t:
+        labels = KMeans(k, n_init=20, random_state=seed).fit_predict(X)
+    return [("KMeans(n_init=20)", {**scores(y, labels), "fit_s": t.wall, "cpu_s": t.cpu})]
+
+
+def run_clustpy(X, y, k, seed, args):
+    """clustpy's FeedforwardAutoencoder, DEC and IDEC (their defaults but the budget)."""
+    if str(SHIMS) not in sys.path:
+        sys.path.insert(0, str(SHIMS))
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    from clustpy.deep import DEC, IDEC
+    from clustpy.deep.neural_networks import FeedforwardAutoencoder
+
+    rows = []
+    ae = FeedforwardAutoencoder([X.shape[1], *HIDDEN, N_COMPONENTS], random_state=seed)
+    with Timer() as t_ae:
+        ae.fit(n_epochs=args.pretrain_epochs, data=X, batch_size=args.batch_size,
+               optimizer_params={"lr": args.pretrain_lr})
+    with Timer() as t_km:
+        with torch.no_grad():
+            Z = ae.encode(torch.from_numpy(X)).numpy()
+        labels = KMeans(k, n_init=20, random_state=seed).fit_predict(Z)
+    pre = t_ae.wall
+    rows.append(("clustpy AE+KMeans", {**scores(y, labels), "pretrain_s": pre,
+                                       "cluster_s": t_km.wall, "fit_s": pre + t_km.wall,
+                                       "cpu_s": t_ae.cpu + t_km.cpu}))
+    common = dict(n_clusters=k, batch_size=args.batch_size,
+                  clustering_epochs=args.clustering_epochs,
+                  clustering_optimizer_params={"lr": args.clustering_lr},
+                  initial_clustering_params={"n_init": 20}, random_state=seed)
+    for name, cls in (("DEC", DEC), ("IDEC", IDEC)):
+        if name.lower() not in args.variants:
+            continue
+        net = copy.deepcopy(ae)  # both start from the same pretrained weights
+        with Timer() as t:
+            model = cls(neural_network=net, pretrain_epochs=0, **common).fit(X)
+        # clustpy's labels_ re-run KMeans on the final embedding; dec_labels_ are DEC's own.
+        rows.append((f"clustpy {name}", {**scores(y, model.dec_labels_), "pretrain_s": pre,
+                                         "cluster_s": t.wall, "fit_s": pre + t.wall,
+                                         "cpu_s": t_ae.cpu + t.cpu,
+                                         "acc_kmeans_relabel": float(
+                                             cluster_accuracy(y, model.labels_))}))
+    return rows
+
+
+def _our_autoencoder(X, seed, args):
+    from skdeepclust.representation import AutoEncoder
+
+    return AutoEncoder(
+        n_components=N_COMPONENTS, hidden_layer_sizes=HIDDEN, activation="leaky_relu",
+        optimizer="adam", learning_rate=args.pretrain_lr, batch_size=args.batch_size,
+        max_epochs=args.pretrain_epochs, device="cpu", random_state=seed,
+    )
+
+
+def run_ours(X, y, k, seed, args):
+    """skdeepclust at clustpy's budget: the same widths, optimizer, lr, batch and epochs."""
+    from skdeepclust.cluster import DECClustering
+
+    rows = []
+    with Timer() as t_ae:
+        ae = _our_autoencoder(X, seed, args).fit(X)
+    with Timer() as t_km:
+        labels = KMeans(k, n_init=20, random_state=seed).fit_predict(ae.transform(X))
+    pre = t_ae.wall
+    rows.append(("skdeepclust AE+KMeans", {**scores(y, labels), "pretrain_s": pre,
+                                           "cluster_s": t_km.wall, "fit_s": pre + t_km.wall,
+                                           "cpu_s": t_ae.cpu + t_km.cpu}))
+    for name, weight in (("DEC", 0.0), ("IDEC", 1.0)):
+        if name.lower() not in args.variants:
+            continue
+        # IDEC: L = 1.0 L_r + 0.1 L_c (clustering_weight="auto"), as clustpy's IDEC.
+        model = DECClustering(
+            n_clusters=k, autoencoder=ae, reconstruction_weight=weight,
+            optimizer="adam", learning_rate=args.clustering_lr, batch_size=args.batch_size,
+            max_epochs=args.clustering_epochs, tol=args.tol, device="cpu", random_state=seed,
+        )
+        with Timer() as t:
+            labels = model.fit_predict(X)
+        rows.append((f"skdeepclust {name}", {**scores(y, labels), "pretrain_s": pre,
+                                             "cluster_s": t.wall, "fit_s": pre + t.wall,
+                                             "cpu_s": t_ae.cpu + t.cpu,
+                                             "n_iter": int(model.n_iter_)}))
+    return rows
+
+
+def run_recipe(X, y, k, seed, args):
+    """DECClustering's defaults: the library's own pretraining recipe and clustering phase.
+
+    The default autoencoder (what ``autoencoder=None`` pretrains) is fitted once, timed, and
+    shared by DEC and IDEC; each fit time is pretraining + clustering.
+    """
+    from skdeepclust.cluster import DECClustering
+    from skdeepclust.cluster._dec import default_autoencoder
+
+    rows = []
+    ae = default_autoencoder(X.shape[0], X.shape[1], device="cpu", random_state=seed,
+                             verbose=args.verbose)
+    with Timer() as t_ae:
+        ae.fit(X)
+    pre = t_ae.wall
+    km = KMeans(k, n_init=20, random_state=seed).fit_predict(ae.transform(X))
+    rows.append(("skdeepclust AE+KMeans (recipe)", {**scores(y, km), "pretrain_s": pre,
+                                                    "pretrain_epochs": int(ae.n_iter_)}))
+    for name, weight in (("DEC", 0.0), ("IDEC", 1.0)):
+        if name.lower() not in args.variants:
+            continue
+        model = DECClustering(n_clusters=k, autoencoder=ae, reconstruction_weight=weight,
+                              device="cpu", random_state=seed, verbose=args.verbose)
+        with Timer() as t:
+            labels = model.fit_predict(X)
+        rows.append((f"skdeepclust {name} (recipe)", {
+            **scores(y, labels), "pretrain_s": pre, "cluster_s": t.wall, "fit_s": pre + t.wall,
+            "cpu_s": t_ae.cpu + t.cpu, "n_iter": int(model.n_iter_),
+            "converged": bool(model.converged_),
+        }))
+    return rows
+
+
+METHODS = {"kmeans": run_kmeans, "ours": run_ours, "clustpy": run_clustpy, "recipe": run_recipe}
+
+
+# ----------------------------------------------------------------------------------- main
+def summarize(results: dict) -> str:
+    cols = ["acc", "nmi", "ari", "pretrain_s", "cluster_s", "fit_s", "cpu_s"]
+    lines = [f"{'method':34s} " + " ".join(f"{c:>15s}" for c in cols)]
+    for name, runs in results.items():
+        cells = []
+        for c in cols:
+            vals = [r[c] for r in runs if r.get(c) is not None]
+            if not vals:
+                cells.append(f"{'-':>15s}")
+            elif c.endswith("_s"):
+                cells.append(f"{np.mean(vals):9.1f} ±{np.std(vals):4.1f}")
+            else:
+                cells.append(f"{np.mean(vals):9.3f} ±{np.std(vals):.3f}")
+        lines.append(f"{name:34s} " + " ".join(cells) + f"  (n={len(runs)})")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="digits", choices=["digits", "mnist10k", "mnist70k"])
+    parser.add_argument("--mnist", type=Path, default=mnist_path(),
+                        help="path to mnist.npz (keys X, y); default $SKDEEPCLUST_MNIST or "
+                             "../shared/data/mnist.npz")
+    parser.add_argument("--methods", default="kmeans,ours,clustpy",
+                        help=f"comma-separated subset of {sorted(METHODS)}")
+    parser.add_argument("--variants", default="dec,idec", help="dec, idec or both")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--pretrain-epochs", type=int, default=100)
+    parser.add_argument("--clustering-epochs", type=int, default=150)
+    parser.add_argument("--pretrain-lr", type=float, default=1e-3)
+    parser.add_argument("--clustering-lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--tol", type=float, default=1e-3,
+                        help="skdeepclust's label-change stopping rule (0 runs every "
+                             "clustering epoch, as clustpy does)")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 seed, 10 pretraining + 10 clustering epochs")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads for this process (both libraries)")
+    parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write every run's figures here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.pretrain_epochs, args.clustering_epochs = args.seeds[:1], 10, 10
+    args.variants = {v.strip() for v in args.variants.split(",")}
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    X, y = load(args.data, args.mnist)
+    k = len(np.unique(y))
+    print(f"{args.data}: X {X.shape}, k={k}, seeds {args.seeds}, pretrain "
+          f"{args.pretrain_epochs} + clustering {args.clustering_epochs} epochs, batch "
+          f"{args.batch_size}, skdeepclust tol {args.tol}, torch threads "
+          f"{torch.get_num_threads()}", flush=True)
+    results: dict[str, list] = {}
+    for seed in args.seeds:
+        for method in args.methods.split(","):
+            try:
+                rows = METHODS[method.strip()](X, y, k, seed, args)
+            except ImportError as exc:
+                warnings.warn(f"skipping {method}: {exc}")
+                continue
+            for name, row in rows:
+                row["seed"] = seed
+                results.setdefault(name, []).append(row)
+                print(f"  seed {seed} {name:32s} " + ", ".join(
+                    f"{key}={val:.3f}" if isinstance(val, float) else f"{key}={val}"
+                    for key, val in row.items() if key != "seed"), flush=True)
+    print()
+    print(summarize(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"args": {k: (sorted(v) if isinstance(v, set) else
+                                                      str(v) if isinstance(v, Path) else v)
+                                                  for k, v in vars(args).items()},
+                                         "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""DMAE: skdeepclust's DMAEClustering next to KMeans, GaussianMixture and DECClustering.
+
+Two parts, each printing one table of ACC (Hungarian), NMI (arithmetic), ARI and fit
+seconds, mean ± sd over the seeds, all methods run side by side in this process:
+
+``shallow``
+    DMAEClustering on the data itself (Euclidean, alpha=100, and Mahalanobis, alpha=10;
+    both from KMeans centres, Adam with learning rate 1e-3, batch 64) against
+    ``KMeans(n_init=10)`` and ``GaussianMixture(covariance_type="full", n_init=3)`` on
+    scikit-learn's digits (/16) and three synthetic sets (Gaussian blobs, scikit-learn's
+    anisotropic blobs, blobs of unequal variance).
+
+``deep``
+    Equal budget on MNIST (first 10k images by default, /255): for every seed one
+    autoencoder d-500-500-2000-10 is pretrained and shared by AE+KMeans, DECClustering and
+    DMAEClustering, which then get the same number of clustering epochs, optimizer
+    (Adam), learning rate and batch size. ``--augment N`` adds N randomly shifted and
+    rotated copies of every image to the training set of the pretraining and of both
+    clustering phases (the DMAE replication trained with rotation/shift augmentation);
+    the scores are always on the original images.
+
+Examples
+--------
+Quick run (digits only, one seed, about a minute)::
+
+    nice -n 10 python benchmarks/bench_dmae.py --quick
+
+Shallow part, 5 seeds::
+
+    nice -n 10 python benchmarks/bench_dmae.py --part shallow --seeds 0 1 2 3 4
+
+Deep part on MNIST-10k at equal budget, 3 seeds::
+
+    nice -n 10 python benchmarks/bench_dmae.py --part deep --data mnist10k --seeds 0 1 2 \\
+        --pretrain-epochs 20 --clustering-epochs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_digits, make_blobs
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
+
+from skdeepclust.cluster import DMAEClustering
+from skdeepclust.metrics import cluster_accuracy
+from skdeepclust.representation import AutoEncoder
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
+HIDDEN = (500, 500, 2000)
+
+
+def scores(y, labels) -> dict:
+    return {
+        "acc": float(cluster_accuracy(y, labels)),
+        "nmi": float(normalized_mutual_info_score(y, labels)),
+        "ari": float(adjusted_rand_score(y, labels)),
+    }
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------ shallow
+def shallow_datasets(quick: bool) -> dict:
+    X, y = load_digits(return_X_y=True)
+    sets = {"digits": ((X / 16.0), y)}
+    if quick:
+        return sets
+    X, y = make_blobs(1500, centers=5, cluster_std=1.5, random_state=0)
+    sets["blobs"] = (StandardScaler().fit_transform(X), y)
+    X, y = make_blobs(1500, random_state=170)
+    sets["aniso"] = (StandardScaler().fit_transform(X @ [[0.6, -0.6], [-0.4, 0.8]]), y)
+    X, y = make_blobs(1500, cluster_std=[1.0, 2.5, 0.5], random_state=170)
+    sets["varied"] = (StandardScaler().fit_transform(X), y)
+    return sets
+
+
+def shallow_methods(k: int, seed: int, epochs: int) -> dict:
+    common = dict(learning_rate=1e-3, batch_size=64, max_epochs=epochs, tol=None,
+                  device="cpu", random_state=seed)
+    return {
+        "KMeans(n_init=10)": lambda: KMeans(k, n_init=10, random_state=seed),
+        "GaussianMixture(full, n_init=3)": lambda: GaussianMixture(
+            k, covariance_type="full", n_init=3, random_state=seed),
+        "DMAE euclidean": lambda: DMAEClustering(k, alpha=100.0, **common),
+        "DMAE mahalanobis": lambda: DMAEClustering(k, dissimilarity="mahalanobis",
+                                                   alpha=10.0, **common),
+    }
+
+
+def run_shallow(args) -> dict:
+    results: dict = {}
+    for data, (X, y) in shallow_datasets(args.quick).items():
+        k = len(np.unique(y))
+        for seed in args.seeds:
+            for name, make in shallow_methods(k, seed, args.shallow_epochs).items():
+                labels, seconds = timed(lambda: make().fit_predict(X))
+                row = {**scores(y, labels), "fit_s": seconds, "seed": seed}
+                results.setdefault((data, name), []).append(row)
+                print(f"  {data:7s} seed {seed} {name:32s} acc={row['acc']:.3f} "
+                      f"ari={row['ari']:.3f} {seconds:.2f}s", flush=True)
+    return results
+
+
+# --------------------------------------------------------------------------------- deep
+def load_deep(name: str, path: Path):
+    if name == "digits":
+        X, y = load_digits(return_X_y=True)
+        return (X / 16.0).astype(np.float32), y
+    n = {"mnist10k": 10_000, "mnist70k": 70_000}[name]
+    with np.load(path) as data:
+        return (data["X"][:n] / 255.0).astype(np.float32), data["y"][:n]
+
+
+def augment(X: np.ndarray, copies: int, seed: int) -> np.ndarray:
+    """``copies`` randomly shifted (±2 px) and rotated (±0.3 rad) copies of square images."""
+    from scipy.ndimage import rotate, shift
+
+    if copies == 0:
+        return X
+    side = int(round(np.sqrt(X.shape[1])))
+    rng = np.random.RandomState(seed)
+    images = X.reshape(-1, side, side)
+    out = [X]
+    for _ in range(copies):
+        batch = np.empty_like(images)
+        for i, img in enumerate(images):
+            img = rotate(img, np.degrees(rng.uniform(-0.3, 0.3)), reshape=False, order=1)
+            batch[i] = shift(img, rng.uniform(-2, 2, size=2), order=1)
+        out.append(np.clip(batch, 0, 1).reshape(len(X), -1))
+    return np.concatenate(out).astype(X.dtype)
+
+
+def run_deep(args) -> dict:
+    from skdeepclust.cluster import DECClustering
+
+    X, y = load_deep(args.data, args.mnist)
+    k = len(np.unique(y))
+    hidden = HIDDEN if args.data != "digits" else (256, 256)
+    results: dict = {}
+    for seed in args.seeds:
+        X_train, aug_s = timed(lambda: augment(X, args.augment, seed))
+        ae = AutoEncoder(n_components=10, hidden_layer_sizes=hidden, optimizer="adam",
+                         learning_rate=args.pretrain_lr, batch_size=args.batch_size,
+                         max_epochs=args.pretrain_epochs, tol=None, device="cpu",
+                         random_state=seed)
+        _, pre_s = timed(lambda: ae.fit(X_train))
+        labels, km_s = timed(
+            lambda: KMeans(k, n_init=20, random_state=seed).fit_predict(ae.transform(X)))
+        rows = {"AE+KMeans": {**scores(y, labels), "cluster_s": km_s}}
+        budget = dict(learning_rate=args.clustering_lr, batch_size=args.batch_size,
+                      max_epochs=args.clustering_epochs, device="cpu", random_state=seed)
+        models = {
+            "DECClustering": DECClustering(k, autoencoder=ae, tol=0.0, **budget),
+            f"DMAEClustering (alpha={args.alpha:g})": DMAEClustering(
+                k, autoencoder=ae, alpha=args.alpha, tol=None, n_init=20, **budget),
+        }
+        for name, model in models.items():
+            _, fit_s = timed(lambda: model.fit(X_train))
+            rows[name] = {**scores(y, model.predict(X)), "cluster_s": fit_s}
+        for name, row in rows.items():
+            row.update(pretrain_s=pre_s + aug_s, fit_s=pre_s + aug_s + row["cluster_s"],
+                       seed=seed)
+            results.setdefault((args.data + (f"+aug{args.augment}" if args.augment else ""),
+                                name), []).append(row)
+            print(f"  seed {seed} {name:30s} acc={row['acc']:.3f} nmi={row['nmi']:.3f} "
+                  f"ari={row['ari']:.3f} pretrain {row['pretrain_s']:.0f}s "
+                  f"cluster {row['cluster_s']:.0f}s", flush=True)
+    return results
+
+
+# --------------------------------------------------------------------------------- main
+def summarize(results: dict) -> str:
+    cols = ["acc", "nmi", "ari", "fit_s"]
+    lines = [f"{'data':12s} {'method':34s} " + " ".join(f"{c:>15s}" for c in cols)]
+    for (data, name), runs in results.items():
+        cells = []
+        for c in cols:
+            vals = np.array([r[c] for r in runs])
+            fmt = "{:9.1f} ±{:4.1f}" if c.endswith("_s") else "{:9.3f} ±{:.3f}"
+            cells.append(fmt.format(vals.mean(), vals.std()))
+        lines.append(f"{data:12s} {name:34s} " + " ".join(cells) + f"  (n={len(runs)})")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", default="both", choices=["shallow", "deep", "both"])
+    parser.add_argument("--data", default="mnist10k", choices=["digits", "mnist10k", "mnist70k"],
+                        help="data of the deep part")
+    parser.add_argument("--mnist", type=Path, default=Path(os.environ.get(
+        "SKDEEPCLUST_MNIST", DEFAULT_MNIST)), help="path to mnist.npz (keys X, y)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--shallow-epochs", type=int, default=50)
+    parser.add_argument("--pretrain-epochs", type=int, default=50)
+    parser.add_argument("--clustering-epochs", type=int, default=50)
+    parser.add_argument("--pretrain-lr", type=float, default=1e-3)
+    parser.add_argument("--clustering-lr", type=float, default=1e-4)
+    parser.add_argument("--alpha", type=float, default=100.0)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--augment", type=int, default=0,
+                        help="shifted/rotated copies of every image added for training")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 is fastest on a shared 2-core machine)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one seed; shallow on digits; deep on digits, 10+10 epochs")
+    parser.add_argument("--json", type=Path, help="write every run's figures here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)  # BLAS/OpenMP of numpy, KMeans and GaussianMixture too
+    if args.quick:
+        args.seeds, args.data = args.seeds[:1], "digits"
+        args.shallow_epochs, args.pretrain_epochs, args.clustering_epochs = 20, 10, 10
+    print(f"seeds {args.seeds}, torch threads {torch.get_num_threads()}", flush=True)
+    results: dict = {}
+    if args.part in ("shallow", "both"):
+        print(f"shallow: {args.shallow_epochs} epochs", flush=True)
+        results.update(run_shallow(args))
+    if args.part in ("deep", "both"):
+        if args.data != "digits" and not args.mnist.is_file():
+            warnings.warn(f"no MNIST file at {args.mnist}; skipping the deep part")
+        else:
+            print(f"deep: {args.data}, pretrain {args.pretrain_epochs} + clustering "
+                  f"{args.clustering_epochs} epochs, batch {args.batch_size}, augment "
+                  f"{args.augment}", flush=True)
+            results.update(run_deep(args))
+    print()
+    print(summarize(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                   "results": {f"{d} | {n}": runs for (d, n), runs in results.items()}}
+        args.json.write_text(json.dumps(payload, indent=1))
+
+
+if __name__ == "__main__":
+    main()

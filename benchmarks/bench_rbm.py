@@ -1,0 +1,268 @@
+"""RBM family benchmarks: PyDeep's anchors and scikit-learn's BernoulliRBM side by side.
+
+Binary MNIST is PyDeep's (X / 255 > 0.5; train = first 60,000, test = last 10,000),
+read from ``$SKDEEPCLUST_MNIST`` (default ../shared/data/mnist.npz). Every figure is a
+true log-likelihood in nats (exact partition function, or AIS / reverse AIS estimates).
+
+    python benchmarks/bench_rbm.py small            # P5: 784-16 centered RBM, PCD, 50 epochs
+    python benchmarks/bench_rbm.py small --normal --flipped
+    python benchmarks/bench_rbm.py sklearn          # throughput and AIS LL vs BernoulliRBM
+    python benchmarks/bench_rbm.py grbm2d           # P7: GB-RBM on the 2-D Laplace mixture
+    python benchmarks/bench_rbm.py big --epochs 200 # P6: 784-500 centered RBM, AIS (slow)
+
+``--quick`` shrinks every run (fewer samples / epochs / temperatures) for a smoke test.
+PyDeep's reference numbers are printed next to ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Timer, mnist_path, print_table, save_json  # noqa: E402
+
+from skdeepclust.datasets import load_mnist, make_laplace_mixture_2d  # noqa: E402
+from skdeepclust.metrics import amari_distance  # noqa: E402
+from skdeepclust.neural_network import RBM  # noqa: E402
+from skdeepclust.nn import partition  # noqa: E402
+from skdeepclust.nn.rbm import RBM as RBMModule  # noqa: E402
+from skdeepclust.preprocessing import ZCA  # noqa: E402
+
+PYDEEP_SMALL = {  # P5: exact test LL (train LL)
+    ("centered", False): (-142.56382054, -143.149739926),
+    ("normal", False): (-149.053303204, -149.605105935),
+    ("centered", True): (-142.08692014, -142.812529437),
+    ("normal", True): (-183.359988079, -183.259299994),
+}
+
+
+def binary_mnist(quick: bool):
+    X_tr, _ = load_mnist(mnist_path(), subset="train", binarize=True)
+    X_te, _ = load_mnist(mnist_path(), subset="test", binarize=True)
+    if quick:
+        X_tr, X_te = X_tr[:6000], X_te[:2000]
+    return X_tr, X_te
+
+
+def _ll(rbm, X, log_z):
+    return float(np.mean(-rbm.free_energy(X) - log_z))
+
+
+def bench_small(args, results):
+    """P5: 784-16 BB-RBM, PCD (100 chains), batch 100, lr 0.01, 50 epochs, exact log Z."""
+    X_tr, X_te = binary_mnist(args.quick)
+    epochs = args.epochs or (5 if args.quick else 50)
+    rows = []
+    variants = [("centered", False)]
+    if args.normal:
+        variants.append(("normal", False))
+    if args.flipped:
+        variants += [(kind, True) for kind, _ in list(variants)]
+    for kind, flipped in variants:
+        tr, te = (1 - X_tr, 1 - X_te) if flipped else (X_tr, X_te)
+        rbm = RBM(16, method="pcd", centered=kind == "centered", learning_rate=0.01,
+                  batch_size=100, max_epochs=epochs, device="cpu", random_state=args.seed)
+        with Timer() as t:
+            rbm.fit(tr)
+        exact = rbm.log_partition("exact")
+        row = {"model": f"{kind}{' flipped' if flipped else ''}", "epochs": epochs,
+               "fit s": t.seconds, "log Z": exact, "LL train": _ll(rbm, tr, exact),
+               "LL test": _ll(rbm, te, exact)}
+        betas = 1000 if args.quick else 10000
+        with Timer() as ta:
+            ais = rbm.log_partition("ais", n_betas=betas, random_state=0)
+        # reverse AIS from 100 exact model samples (the default with <= 20 hidden units)
+        rais = rbm.log_partition("reverse_ais", n_betas=betas, random_state=0)
+        row.update({"AIS log Z": ais, "rAIS log Z": rais, "AIS s": ta.seconds,
+                    "AIS LL test": _ll(rbm, te, ais), "rAIS LL test": _ll(rbm, te, rais),
+                    "PyDeep LL test": PYDEEP_SMALL[(kind, flipped)][0]})
+        rows.append(row)
+    print("\n784-16 binary RBM on binary MNIST, PCD-1, batch 100, lr 0.01 (PyDeep P5); "
+          "AIS / reverse AIS with 100 chains (reverse: from exact model samples)")
+    print_table(rows, ["model", "epochs", "fit s", "log Z", "LL train", "LL test",
+                       "PyDeep LL test", "AIS LL test", "rAIS LL test", "AIS s"])
+    results["small"] = rows
+
+
+def _module_from_sklearn(skl, X) -> RBMModule:
+    """Our torch RBM with scikit-learn's weights (no centering), for AIS scoring."""
+    W = skl.components_.T
+    m = RBMModule(W.shape[0], W.shape[1], dtype=torch.float64)
+    m.initialize(torch.as_tensor(X, dtype=torch.float64), centered=False)
+    with torch.no_grad():
+        m.weight.copy_(torch.as_tensor(W))
+        m.visible_bias.copy_(torch.as_tensor(skl.intercept_visible_))
+        m.hidden_bias.copy_(torch.as_tensor(skl.intercept_hidden_))
+    return m
+
+
+def bench_sklearn(args, results):
+    """Training throughput and AIS test LL: ours vs BernoulliRBM at equal settings.
+
+    Same data (float32), hidden units, batch size, learning rate, epochs and PCD-1; both
+    scored with the same AIS code (sklearn's weights loaded into our torch RBM). The
+    throughput is given per wall-clock second and per CPU second of the process (the
+    latter is what to compare on a shared machine).
+    """
+    from sklearn.neural_network import BernoulliRBM
+
+    X_tr, X_te = binary_mnist(args.quick)
+    n = args.n_train or (10000 if args.quick else len(X_tr))
+    X_fit = X_tr[:n]
+    hidden, batch, lr = args.hidden, args.batch_size, args.learning_rate
+    epochs = args.epochs or (1 if args.quick else 5)
+    betas = args.betas or (1000 if args.quick else 10000)
+    rows = []
+
+    def timed(fit):
+        cpu = time.process_time()
+        with Timer() as t:
+            fit()
+        return t.seconds, time.process_time() - cpu
+
+    skl = BernoulliRBM(n_components=hidden, learning_rate=lr, batch_size=batch, n_iter=epochs,
+                       random_state=args.seed)
+    wall, cpu = timed(lambda: skl.fit(X_fit))
+    m = _module_from_sklearn(skl, X_fit)
+    g = torch.Generator().manual_seed(0)
+    est = partition.annealed_importance_sampling(m, betas=betas, generator=g)
+    with torch.no_grad():
+        ll = partition.log_likelihood(m, torch.as_tensor(X_te, dtype=torch.float64), est.log_z)
+    rows.append({"model": "sklearn BernoulliRBM", "wall s": wall, "CPU s": cpu,
+                 "AIS log Z": est.log_z, "AIS LL test": float(ll.mean())})
+    for centered in (False, True):
+        ours = RBM(hidden, method="pcd", centered=centered, learning_rate=lr, batch_size=batch,
+                   max_epochs=epochs, device="cpu", random_state=args.seed)
+        wall, cpu = timed(lambda: ours.fit(X_fit))  # noqa: B023
+        lz = ours.log_partition("ais", n_betas=betas, random_state=0)
+        rows.append({"model": f"skdeepclust RBM ({'centered' if centered else 'normal'})",
+                     "wall s": wall, "CPU s": cpu, "AIS log Z": lz,
+                     "AIS LL test": _ll(ours, X_te, lz)})
+    for r in rows:
+        r["samples/s"] = n * epochs / r["wall s"]
+        r["samples/CPU-s"] = n * epochs / r["CPU s"]
+        r["speed-up (CPU)"] = rows[0]["CPU s"] / r["CPU s"]
+    print(f"\nTraining throughput on binary MNIST ({n} samples, {hidden} hidden, batch {batch}, "
+          f"lr {lr}, {epochs} epoch(s), PCD-1, {X_fit.dtype}, {torch.get_num_threads()} "
+          f"torch threads); test LL by AIS ({betas} betas, 100 chains)")
+    print_table(rows, ["model", "samples/s", "samples/CPU-s", "speed-up (CPU)", "wall s",
+                       "AIS log Z", "AIS LL test"])
+    results["sklearn"] = rows
+
+
+def bench_grbm2d(args, results):
+    """P7: GB-RBM (learned sigma), 2-4 hidden, on the whitened 2-D Laplace mixture."""
+    from sklearn.decomposition import FastICA
+
+    n = 20000 if args.quick else 100000
+    epochs = args.epochs or (10 if args.quick else 50)
+    X, A = make_laplace_mixture_2d(n, mean=1.0, scale=1.0, random_state=args.seed)
+    zca = ZCA().fit(X)
+    Xw = zca.transform(X)
+    A_white = zca.whitening_.T @ A
+    tr, te = Xw[: n // 2], Xw[n // 2:]
+    rbm = RBM(4, visible="gaussian", learn_sigma=True, centered=False, init_sigma=1.0,
+              method="cd", init_hidden_bias=-2.6, batch_size=1000, max_epochs=epochs,
+              learning_rate={"weight": 1.0, "visible_bias": 0.0, "hidden_bias": 1.0,
+                             "sigma": 0.1}, device="cpu", random_state=args.seed)
+    with Timer() as t:
+        rbm.fit(tr)
+    exact = rbm.log_partition("exact")
+    ll_tr, ll_te = rbm.score(tr), rbm.score(te)
+    betas = 1000
+    ais = rbm.log_partition("ais", n_betas=betas, random_state=0)
+    rais = rbm.log_partition("reverse_ais", n_betas=betas, X=tr[:100], random_state=0)
+    rbm.log_partition("exact")
+    ica = FastICA(whiten=False, random_state=args.seed, max_iter=1000).fit(tr)
+    Wu = ica.components_
+
+    def ica_ll(Z):
+        return float(np.mean(np.log(0.5 / np.cosh(Z @ Wu.T) ** 2).sum(1))
+                     + np.log(abs(np.linalg.det(Wu))))
+
+    W = rbm.components_.T
+    amari = {p: amari_distance(A_white, W[:, list(p)])
+             for p in itertools.combinations(range(4), 2)}
+    rows = [
+        {"model": "GB-RBM 2-4 (ours)", "fit s": t.seconds, "log Z": exact, "LL train": ll_tr,
+         "LL test": ll_te, "AIS log Z": ais, "rAIS log Z": rais,
+         "Amari (best pair)": min(amari.values()), "PyDeep LL test": -2.73620936613},
+        {"model": "FastICA (sklearn, logcosh)", "LL train": ica_ll(tr), "LL test": ica_ll(te),
+         "Amari (best pair)": amari_distance(A_white, np.linalg.inv(Wu)),
+         "PyDeep LL test": -2.73579105422},
+    ]
+    print(f"\nGaussian-binary RBM (learned sigma) on the whitened 2-D Laplace mixture, {n} "
+          f"points, 50/50 split, CD-1, batch 1000, {epochs} epochs (PyDeep P7)")
+    print_table(rows, ["model", "fit s", "log Z", "LL train", "LL test", "PyDeep LL test",
+                       "AIS log Z", "rAIS log Z", "Amari (best pair)"])
+    print("sigma:", np.round(rbm.sigma_, 4), " hidden bias:", np.round(rbm.intercept_hidden_, 3))
+    results["grbm2d"] = rows
+
+
+def bench_big(args, results):
+    """P6: 784-500 centered RBM, PCD-1 (100 chains), batch 100, lr 0.01, AIS test LL."""
+    X_tr, X_te = binary_mnist(args.quick)
+    epochs = args.epochs or (2 if args.quick else 200)
+    rbm = RBM(500, method="pcd", init_weights=0.01, learning_rate=0.01, batch_size=100,
+              max_epochs=epochs, device="cpu", random_state=args.seed, verbose=args.verbose)
+    with Timer() as t:
+        rbm.fit(X_tr)
+    betas = 1000 if args.quick else 10000
+    with Timer() as ta:
+        ais = rbm.log_partition("ais", n_betas=betas, random_state=0)
+    bounds = rbm.log_partition_bounds_
+    rais = rbm.log_partition("reverse_ais", n_betas=betas, X=X_tr[:100], random_state=0)
+    rows = [{"model": "784-500 centered (ours)", "epochs": epochs, "fit s": t.seconds,
+             "AIS log Z": ais, "AIS bounds": f"[{bounds[0]:.2f}, {bounds[1]:.2f}]",
+             "AIS LL train": _ll(rbm, X_tr, ais), "AIS LL test": _ll(rbm, X_te, ais),
+             "rAIS LL test": _ll(rbm, X_te, rais), "AIS s": ta.seconds,
+             "PyDeep AIS LL test": -84.8560508601}]
+    print("\n784-500 binary RBM on binary MNIST, centered, PCD-1, batch 100, lr 0.01 (PyDeep P6)")
+    print_table(rows, ["model", "epochs", "fit s", "AIS log Z", "AIS bounds", "AIS LL train",
+                       "AIS LL test", "PyDeep AIS LL test", "rAIS LL test", "AIS s"])
+    results["big"] = rows
+
+
+BENCHES = {"small": bench_small, "sklearn": bench_sklearn, "grbm2d": bench_grbm2d,
+           "big": bench_big}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("bench", nargs="+", choices=sorted(BENCHES))
+    p.add_argument("--quick", action="store_true", help="small smoke-test runs")
+    p.add_argument("--epochs", type=int, default=None, help="override the epochs")
+    p.add_argument("--normal", action="store_true", help="small: also the normal RBM")
+    p.add_argument("--flipped", action="store_true", help="small: also flipped MNIST (1 - x)")
+    p.add_argument("--hidden", type=int, default=500, help="sklearn: hidden units")
+    p.add_argument("--batch-size", type=int, default=10, help="sklearn: batch size")
+    p.add_argument("--n-train", type=int, default=None, help="sklearn: training rows")
+    p.add_argument("--betas", type=int, default=None, help="sklearn: AIS temperatures")
+    p.add_argument("--learning-rate", type=float, default=0.01, help="sklearn: learning rate")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--verbose", type=int, default=0)
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+    results = {}
+    with contextlib.ExitStack() as stack:
+        if args.threads:  # torch and the BLAS behind numpy/scikit-learn alike
+            torch.set_num_threads(args.threads)
+            stack.enter_context(threadpool_limits(args.threads))
+        for name in args.bench:
+            BENCHES[name](args, results)
+    save_json(args.json, {"args": vars(args), "results": results})
+
+
+if __name__ == "__main__":
+    main()

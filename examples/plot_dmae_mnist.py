@@ -1,0 +1,91 @@
+"""
+=====================================================================
+Deep DMAE on MNIST: pretrained autoencoder plus a dissimilarity mixture
+=====================================================================
+
+The deep :class:`~skdeepclust.cluster.DMAEClustering` nests an
+:class:`~skdeepclust.representation.AutoEncoder`: it pretrains it on the images, places
+the mixture's centres in the code space with k-means, then fine-tunes the encoder, the
+decoder and the mixture together. As in the DMAE source, the decoder reconstructs every
+image from its *soft-assigned centroid*, so the decoded centres are the cluster
+prototypes shown at the bottom.
+
+The quick default uses the first 2,000 MNIST images and a small network; set
+``FULL = True`` for all 70,000 images and the paper's d-500-500-2000-10 network (hours on
+a CPU). The MNIST file comes from the first command-line argument or
+``$SKDEEPCLUST_MNIST`` (an ``npz`` with keys ``X``, ``y``); without it the example falls
+back to scikit-learn's 8x8 digits.
+"""
+
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_digits
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from skdeepclust.cluster import DMAEClustering
+from skdeepclust.datasets import load_mnist
+from skdeepclust.metrics import cluster_accuracy
+from skdeepclust.representation import AutoEncoder
+
+FULL = False
+N_SAMPLES = None if FULL else 2000
+HIDDEN = (500, 500, 2000) if FULL else (256, 128)
+PRETRAIN_EPOCHS = 200 if FULL else 20
+CLUSTER_EPOCHS = 100 if FULL else 10
+
+path = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKDEEPCLUST_MNIST")
+if path and os.path.isfile(path):
+    X, y = load_mnist(path, n_samples=N_SAMPLES)
+    side = 28
+else:
+    print("No MNIST file given: using scikit-learn's 8x8 digits instead.")
+    X, y = load_digits(return_X_y=True)
+    X, side = (X / 16.0).astype(np.float32), 8
+
+# -- pretrain once, reuse it for the baseline and for DMAE --------------------------------
+ae = AutoEncoder(n_components=10, hidden_layer_sizes=HIDDEN, max_epochs=PRETRAIN_EPOCHS,
+                 batch_size=256, learning_rate=1e-3, tol=None, device="cpu",
+                 random_state=0).fit(X)
+dmae = DMAEClustering(
+    10,
+    autoencoder=FrozenEstimator(ae),  # fitted: pretraining is skipped, ae is not modified
+    alpha=100.0,
+    max_epochs=CLUSTER_EPOCHS,
+    device="cpu",
+    random_state=0,
+).fit(X)
+
+results = {
+    "KMeans on pixels": KMeans(10, n_init=10, random_state=0).fit_predict(X),
+    "AE + KMeans": KMeans(10, n_init=10, random_state=0).fit_predict(ae.transform(X)),
+    "deep DMAE": dmae.labels_,
+}
+print(f"{'method':<18}{'ACC':>7}{'NMI':>7}{'ARI':>7}")
+for name, labels in results.items():
+    print(f"{name:<18}{cluster_accuracy(y, labels):>7.3f}"
+          f"{normalized_mutual_info_score(y, labels):>7.3f}"
+          f"{adjusted_rand_score(y, labels):>7.3f}")
+
+# -- the decoded centres are the cluster prototypes ----------------------------------------
+prototypes = dmae.autoencoder_.inverse_transform(dmae.cluster_centers_)
+fig, axes = plt.subplots(2, 10, figsize=(12, 2.8))
+for k in range(10):
+    axes[0, k].imshow(prototypes[k].reshape(side, side), cmap="gray_r")
+    axes[0, k].set_title(f"w={dmae.mixing_weights_[k]:.2f}", fontsize=8)
+    members = np.flatnonzero(dmae.labels_ == k)
+    if members.size:
+        axes[1, k].imshow(X[members[0]].reshape(side, side), cmap="gray_r")
+for ax in axes.ravel():
+    ax.set_axis_off()
+axes[0, 0].set_ylabel("centre")
+fig.suptitle("Decoded DMAE centres (top) and one member of each cluster (bottom)")
+fig.tight_layout()
+plt.show()

@@ -1,0 +1,727 @@
+"""DMAEClustering: the dissimilarity mixture autoencoder (shallow and deep)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    clone,
+)
+from sklearn.cluster import KMeans
+from torch import Tensor
+
+from .._torch import seed_from
+from .._training import OPTIMIZERS, make_optimizer, train_loop
+from ..base import TorchEstimator
+from ..nn.dissimilarities import (
+    DISSIMILARITIES,
+    KL_NORMALIZATIONS,
+    KL_POSITIVE_NORMALIZATIONS,
+    get_dissimilarity,
+)
+from ..nn.dmae import (
+    DissimilarityMixtureAutoencoder,
+    plus_plus_init,
+    precision_factor_from_partition,
+)
+from ..representation._autoencoder import LOSSES, AutoEncoder
+from ..utils._sklearn_compat import HasMethods, Interval, Options, StrOptions, _fit_context
+
+__all__ = ["DMAEClustering"]
+
+_INITS = ("k-means++", "kmeans", "random")
+_PRECISION_INITS = ("kmeans", "identity")
+
+
+class DMAEClustering(
+    ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, TorchEstimator
+):
+    r"""Dissimilarity mixture autoencoder (DMAE) clustering, shallow or deep.
+
+    A mixture of ``n_clusters`` centres :math:`\theta_k` with mixing weights
+    :math:`\pi_k` under any dissimilarity :math:`D`. A sample's soft assignment is
+
+    .. math:: s_{ik} = \mathrm{softmax}_k\big(-\alpha\, D(h_i, \theta_k) + \log \pi_k\big)
+
+    and the model is trained to reconstruct :math:`h_i` by its soft-assigned centroid
+    :math:`\tilde\mu_i = \sum_k s_{ik}\theta_k`, minimising the DMAE loss
+    :math:`d(h_i, \tilde\mu_i) - \log(\tilde\pi_i)/\alpha` with
+    :math:`\tilde\pi_i = \sum_k s_{ik}\pi_k`. ``alpha`` sets the sparsity of the
+    assignments: as it grows the model becomes a k-means with dissimilarity :math:`D`.
+
+    - **Shallow** (``autoencoder=None``): :math:`h_i = x_i`, a dissimilarity mixture
+      model on the input itself.
+    - **Deep** (``autoencoder=AutoEncoder(...)``): :math:`h_i` is the autoencoder's code.
+      An unfitted autoencoder is cloned and pretrained on ``X``; a fitted one is copied and
+      used as is. Encoder, decoder and mixture are then fine-tuned jointly on
+      ``clustering_weight * L_dmae + reconstruction_weight * reconstruction``, where the
+      reconstruction decodes the soft-assigned centroid :math:`\tilde\mu_i` (see
+      ``reconstruct_from``).
+
+    With ``dissimilarity="mahalanobis"`` every centre carries a precision matrix
+    :math:`P_k = L_k L_k^\top` (the DMAE covariance variant), constrained to unit
+    determinant so that the loss, which has no log-determinant term, cannot shrink it to
+    zero; the model then learns each cluster's shape and orientation.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    dissimilarity : str or callable, default="euclidean"
+        ``"euclidean"``, ``"cosine"``, ``"correlation"``, ``"manhattan"``,
+        ``"minkowski"``, ``"chebyshev"``, ``"mahalanobis"``, ``"toroidal_euclidean"``,
+        ``"kullback_leibler"``, or a module-level function ``f(X, Y) -> D`` on torch
+        tensors of shapes ``(n, d)`` and ``(K, d)`` returning ``(n, K)``. A function with a
+        ``precision`` parameter is called as ``f(X, Y, precision=P)`` and gets learned
+        precision matrices ``P`` of shape ``(K, d, d)``. A lambda makes the estimator
+        unpicklable.
+    alpha : float, default=100.0
+        Softmax inverse temperature (the replication value of the DMAE paper). Large
+        values give hard, k-means-like assignments; see
+        :func:`skdeepclust.metrics.assignment_sparsity`.
+    p : float, default=2.0
+        Order of ``"minkowski"`` (``> 0``; ``inf`` is Chebyshev).
+    interval : float or array-like of shape (n_dims,), default=2.0
+        Period of each feature for ``"toroidal_euclidean"`` (a scalar applies to all).
+    kl_normalization : str or callable, default="softmax_abs"
+        How ``"kullback_leibler"`` turns rows into probabilities: ``"softmax_abs"``,
+        ``"softmax_relu"``, ``"squared_sum"``, ``"abs_sum"``, ``"relu_sum"``,
+        ``"identity"`` (needs ``X + kl_eps > 0``) or ``f(X, eps)``.
+    kl_eps : float, default=1e-3
+        Added before the KL normalisation.
+    learn_mixing : bool, default=True
+        Learn the mixing weights (``False`` keeps them uniform).
+    init : {"k-means++", "kmeans", "random"} or array-like of shape (n_clusters, n_dims), \
+            default="kmeans"
+        Initial centres (in the code space when deep): the dissimilarity-aware seeding of
+        the DMAE package (not D² sampling; see
+        :func:`skdeepclust.nn.dmae.plus_plus_init`), the centres of a
+        :class:`~sklearn.cluster.KMeans` fit, random samples, or given centres. The
+        default starts from a good partition, so the default ``learning_rate`` only has to
+        refine it; the other options move the centres further and usually want a larger
+        ``learning_rate`` (about 1e-2 times the scale of the data) or more epochs.
+    init_iter : int, default=100
+        Candidate draws of the ``"k-means++"`` seeding.
+    n_init : int, default=10
+        Restarts of the KMeans of ``init="kmeans"``.
+    precision_init : {"kmeans", "identity"} or array-like of shape \
+            (n_clusters, n_dims, n_dims), default="kmeans"
+        Initial precision matrices of ``"mahalanobis"``: the inverse covariance of each
+        cluster of the initial partition (KMeans' clusters for ``init="kmeans"``, else the
+        nearest-centre partition), identities, or given symmetric positive-definite
+        matrices. Ignored by dissimilarities without precisions.
+    reg_covar : float, default=1e-2
+        Floor added to the diagonal of every covariance, relative to the average feature
+        variance of the clustered data (``X``, or the codes when deep). It keeps the
+        precision bounded along directions without variance (e.g. the always-blank
+        pixels of digits), where a cluster could otherwise concentrate its precision and
+        absorb every sample. Ignored by dissimilarities without precisions.
+    autoencoder : AutoEncoder, default=None
+        Makes the model deep (see above); its ``n_components`` is the code size. An
+        unfitted :class:`~skdeepclust.representation.AutoEncoder` is cloned and pretrained
+        on ``X`` (its ``device`` is set to this estimator's). A fitted one is copied and
+        never modified; wrap it in :class:`sklearn.frozen.FrozenEstimator` to keep it
+        fitted through :func:`~sklearn.base.clone` and grid searches.
+    clustering_weight : float, default=1.0
+        Weight of the DMAE loss in the deep objective.
+    reconstruction_weight : float, default=1.0
+        Weight of the autoencoder's reconstruction loss (its ``loss``, averaged over
+        features and samples) in the deep objective; ``0`` fine-tunes the encoder on the
+        clustering loss alone. The DMAE replication used 0.01-0.1 but summed the DMAE
+        loss over the batch, which weighs reconstruction ``batch_size`` times less than
+        averaging both terms does here.
+    reconstruct_from : {"centroid", "code"}, default="centroid"
+        What the deep model decodes: the soft-assigned centroid :math:`\tilde\mu_i`, as
+        the DMAE source does (input -> code -> mixture -> decoder), or the code itself,
+        as IDEC does.
+    optimizer : {"adam", "sgd", "adamw", "rmsprop"}, default="adam"
+        Optimizer of the clustering phase.
+    batch_size : int, default=256
+    max_epochs : int, default=100
+        Epochs of the clustering phase (``0`` keeps the initial centres).
+    learning_rate : float, default=1e-4
+        Learning rate of the clustering phase. Small enough for the deep model's
+        fine-tuning (the DMAE replication used 1e-5; with 1e-3 the encoder tends to pull
+        every code into one cluster). The shallow model started from other than
+        ``init="kmeans"`` wants more, about 1e-2 times the scale of the data.
+    tol : float or None, default=1e-4
+        Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs; ``None`` always runs ``max_epochs``.
+    n_iter_no_change : int, default=10
+    device : str or torch.device, default="auto"
+        "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
+    random_state : int, RandomState instance or None, default=None
+        Controls the initialisation (seeding draws, KMeans), minibatch order and, when
+        the nested autoencoder has ``random_state=None``, its pretraining. The same seed
+        on the CPU gives the same model.
+    verbose : int, default=0
+        1 shows a progress bar.
+
+    Attributes
+    ----------
+    module_ : skdeepclust.nn.dmae.DissimilarityMixtureAutoencoder
+        The trained mixture head.
+    autoencoder_ : AutoEncoder
+        The pretrained and fine-tuned autoencoder (deep model only).
+    cluster_centers_ : ndarray of shape (n_clusters, n_dims)
+        Centres, in the code space when deep (``n_dims`` is then the code size).
+    mixing_weights_ : ndarray of shape (n_clusters,)
+        Mixing weights; they sum to one.
+    precisions_ : ndarray of shape (n_clusters, n_dims, n_dims)
+        Precision matrices (unit determinant) of ``"mahalanobis"`` or of a callable with
+        a ``precision`` parameter; absent otherwise.
+    covariances_ : ndarray of shape (n_clusters, n_dims, n_dims)
+        Their inverses (shape-normalised covariances); absent without precisions.
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample (``predict`` on the training data).
+    loss_curve_ : list of float
+        Clustering-phase objective per epoch.
+    pretrain_loss_curve_ : list of float
+        The autoencoder's pretraining loss per epoch (deep model only; empty when a
+        fitted autoencoder was given).
+    n_iter_ : int
+        Epochs run in the clustering phase.
+    converged_ : bool
+        Whether the clustering phase stopped by the ``tol`` rule.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string feature names.
+
+    See Also
+    --------
+    DECClustering : deep embedded clustering (Student-t assignments, KL to a target).
+    sklearn.cluster.KMeans : the ``alpha -> inf`` Euclidean limit of the shallow model.
+    sklearn.mixture.GaussianMixture : soft assignments with Gaussian likelihoods.
+
+    Notes
+    -----
+    Departures from the ``dmae`` package: the mixing weights are a softmax of free
+    parameters (the package's unnormalised mixers make the loss unbounded below), and
+    precision matrices have unit determinant (the package's unconstrained ones collapse).
+
+    References
+    ----------
+    .. [1] J. S. Lara and F. A. González, "Dissimilarity Mixture Autoencoder for Deep
+       Clustering", arXiv:2006.08177, 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepclust.cluster import DMAEClustering
+    >>> X, _ = make_blobs(200, centers=3, random_state=0)
+    >>> dmae = DMAEClustering(3, max_epochs=5, device="cpu", random_state=0).fit(X)
+    >>> dmae.cluster_centers_.shape, dmae.transform(X).shape
+    ((3, 2), (200, 3))
+    >>> np.allclose(dmae.predict_proba(X).sum(axis=1), 1.0)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "dissimilarity": [StrOptions(set(DISSIMILARITIES)), callable],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "p": [Interval(Real, 0, None, closed="neither"), Options(Real, {math.inf})],
+        "interval": [Interval(Real, 0, None, closed="neither"), "array-like"],
+        "kl_normalization": [StrOptions(set(KL_NORMALIZATIONS)), callable],
+        "kl_eps": [Interval(Real, 0, None, closed="left")],
+        "learn_mixing": ["boolean"],
+        "init": [StrOptions(set(_INITS)), "array-like"],
+        "init_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "precision_init": [StrOptions(set(_PRECISION_INITS)), "array-like"],
+        "reg_covar": [Interval(Real, 0, None, closed="left")],
+        "autoencoder": [None, HasMethods(["fit", "transform"])],
+        "clustering_weight": [Interval(Real, 0, None, closed="left")],
+        "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
+        "reconstruct_from": [StrOptions({"centroid", "code"})],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    _tour = {
+        "params": {"n_clusters": 10, "init": "kmeans", "max_epochs": 20, "learning_rate": 1e-2},
+        "data": "unit",
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        dissimilarity="euclidean",
+        alpha=100.0,
+        p=2.0,
+        interval=2.0,
+        kl_normalization="softmax_abs",
+        kl_eps=1e-3,
+        learn_mixing=True,
+        init="kmeans",
+        init_iter=100,
+        n_init=10,
+        precision_init="kmeans",
+        reg_covar=1e-2,
+        autoencoder=None,
+        clustering_weight=1.0,
+        reconstruction_weight=1.0,
+        reconstruct_from="centroid",
+        optimizer="adam",
+        batch_size=256,
+        max_epochs=100,
+        learning_rate=1e-4,
+        tol=1e-4,
+        n_iter_no_change=10,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.dissimilarity = dissimilarity
+        self.alpha = alpha
+        self.p = p
+        self.interval = interval
+        self.kl_normalization = kl_normalization
+        self.kl_eps = kl_eps
+        self.learn_mixing = learn_mixing
+        self.init = init
+        self.init_iter = init_iter
+        self.n_init = n_init
+        self.precision_init = precision_init
+        self.reg_covar = reg_covar
+        self.autoencoder = autoencoder
+        self.clustering_weight = clustering_weight
+        self.reconstruction_weight = reconstruction_weight
+        self.reconstruct_from = reconstruct_from
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.learning_rate = learning_rate
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _dissimilarity_function(self):
+        return get_dissimilarity(
+            self.dissimilarity,
+            p=self.p,
+            interval=self._interval_value(),
+            normalization=self.kl_normalization,
+            eps=self.kl_eps,
+        )
+
+    def _interval_value(self):
+        if isinstance(self.interval, Real):
+            return float(self.interval)
+        return np.asarray(self.interval, dtype=np.float64).tolist()
+
+    def _autoencoder_spec(self) -> AutoEncoder | None:
+        """The nested autoencoder, unwrapped from a ``FrozenEstimator``."""
+        if self.autoencoder is None:
+            return None
+        ae = getattr(self.autoencoder, "estimator", self.autoencoder)
+        if not isinstance(ae, AutoEncoder):
+            raise TypeError(
+                "autoencoder must be None or a skdeepclust.representation.AutoEncoder "
+                f"(optionally wrapped in sklearn.frozen.FrozenEstimator); got {type(ae).__name__}."
+            )
+        return ae
+
+    def _n_dims(self, n_features: int) -> int:
+        ae = self._autoencoder_spec()
+        return n_features if ae is None else int(ae.n_components)
+
+    def _check_params_vs_input(self, X: np.ndarray) -> None:
+        n_samples, n_features = X.shape
+        if n_samples < self.n_clusters:
+            raise ValueError(f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}.")
+        n_dims = self._n_dims(n_features)
+        shallow = self.autoencoder is None
+        where = "feature" if shallow else "code dimension (the autoencoder's n_components)"
+        dims_name = "n_features" if shallow else "n_components"
+        if self.dissimilarity == "toroidal_euclidean" and not isinstance(self.interval, Real):
+            period = np.asarray(self.interval, dtype=np.float64)
+            if period.ndim != 1 or period.shape[0] not in (1, n_dims):
+                raise ValueError(
+                    f"interval should be a scalar or have one period per {where}: "
+                    f"expected length {n_dims}, got shape {period.shape}."
+                )
+            if not np.all(period > 0):
+                raise ValueError(f"Every period in interval should be > 0, got {period}.")
+        if (
+            self.dissimilarity == "kullback_leibler"
+            and isinstance(self.kl_normalization, str)
+            and self.kl_normalization in KL_POSITIVE_NORMALIZATIONS
+            and self.autoencoder is None
+        ):
+            lowest = float(X.min())
+            if lowest + self.kl_eps <= 0:
+                raise ValueError(
+                    f"kl_normalization={self.kl_normalization!r} needs X + kl_eps > 0, but "
+                    f"min(X)={lowest:.4g} with kl_eps={self.kl_eps:g}. Shift X to be "
+                    "non-negative or use a normalization that accepts negative values: "
+                    f"{sorted(set(KL_NORMALIZATIONS) - KL_POSITIVE_NORMALIZATIONS)}."
+                )
+        if not isinstance(self.init, str):
+            init = np.asarray(self.init)
+            if init.shape != (self.n_clusters, n_dims):
+                raise ValueError(
+                    f"init has shape {init.shape}; expected (n_clusters, {dims_name}) = "
+                    f"{(self.n_clusters, n_dims)}."
+                )
+        dissimilarity = self._dissimilarity_function()
+        if dissimilarity.needs_precision and not isinstance(self.precision_init, str):
+            prec = np.asarray(self.precision_init)
+            expected = (self.n_clusters, n_dims, n_dims)
+            if prec.shape != expected:
+                raise ValueError(f"precision_init has shape {prec.shape}; expected {expected}.")
+        ae = self._autoencoder_spec()
+        if ae is not None and hasattr(ae, "module_") and ae.n_features_in_ != n_features:
+            raise ValueError(
+                f"X has {n_features} features, but the fitted autoencoder expects "
+                f"{ae.n_features_in_}."
+            )
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Initialise (and pretrain when deep), then train the mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : DMAEClustering
+        """
+        X = self._validate_fit_data(X)
+        self._check_params_vs_input(X)
+        rng, generator = self._start_fit(X)
+        deep = self.autoencoder is not None
+        for stale in ("autoencoder_", "pretrain_loss_curve_"):  # from an earlier deep fit
+            self.__dict__.pop(stale, None)
+        X_t = self._to_tensor(X)
+        if deep:
+            self.autoencoder_ = self._prepare_autoencoder(X, rng)
+            self.pretrain_loss_curve_ = list(getattr(self.autoencoder_, "loss_curve_", []))
+            ae_module = self.autoencoder_.module_
+            H_t = self._embed_tensor(X_t)
+        else:
+            ae_module = None
+            H_t = X_t
+        if (
+            deep
+            and self.dissimilarity == "kullback_leibler"
+            and isinstance(self.kl_normalization, str)
+            and self.kl_normalization in KL_POSITIVE_NORMALIZATIONS
+            and float(H_t.min()) + self.kl_eps <= 0
+        ):
+            raise ValueError(
+                f"kl_normalization={self.kl_normalization!r} needs codes + kl_eps > 0, but "
+                "the autoencoder's codes are negative. Use code_activation='sigmoid' or "
+                "'relu' in the autoencoder, or another kl_normalization."
+            )
+        dissimilarity = self._dissimilarity_function()
+        n_dims = H_t.shape[1]
+        floor = 0.0
+        if dissimilarity.needs_precision and self.reg_covar > 0:
+            scale = float(H_t.var(dim=0, unbiased=False).mean()) if H_t.shape[0] > 1 else 1.0
+            floor = self.reg_covar * (scale if scale > 0 else 1.0)
+        self.module_ = self._build_module_seeded(
+            lambda: DissimilarityMixtureAutoencoder(
+                self.n_clusters,
+                n_dims,
+                alpha=self.alpha,
+                dissimilarity=dissimilarity,
+                learn_mixing=self.learn_mixing,
+                covariance_floor=floor,
+            ),
+            rng,
+        )
+        self._initialize_head(H_t, rng, generator)
+
+        head = self.module_
+        params = list(head.parameters())
+        if deep:
+            params += list(ae_module.parameters())
+            ae_module.train()
+        self._optimizer = make_optimizer(
+            self.optimizer, [q for q in params if q.requires_grad], learning_rate=self.learning_rate
+        )
+
+        def step(idx: Tensor) -> Tensor:
+            return self._objective(X_t[idx]).mean()
+
+        history = train_loop(
+            step,
+            n_samples=X_t.shape[0],
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            generator=generator,
+            optimizer=self._optimizer,
+            phase="DMAE clustering",
+            verbose=self.verbose,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            suggestion="Try a smaller learning_rate or alpha, standardize X, or pass float64 data.",
+        )
+        self._optimizer = None
+        self.loss_curve_ = list(history.loss_curve)
+        self.n_iter_ = history.n_iter
+        self.converged_ = history.converged
+        self.labels_ = self._inference(self._labels, X, out_dtype=None)
+        return self
+
+    def _prepare_autoencoder(self, X: np.ndarray, rng: np.random.RandomState) -> AutoEncoder:
+        """Copy a fitted autoencoder, or clone and pretrain an unfitted one."""
+        given = self._autoencoder_spec()
+        if hasattr(given, "module_"):
+            ae = copy.deepcopy(given)
+            ae.loss_curve_ = []
+        else:
+            ae = clone(given)
+            overrides = {"device": str(self._device)}
+            if given.random_state is None:
+                overrides["random_state"] = seed_from(rng)
+            ae.set_params(**overrides)
+            ae.fit(X)
+        # joint training runs in this fit's device and dtype
+        ae.module_.to(device=self._device, dtype=self._torch_dtype)
+        ae._device = self._device
+        ae._dtype = self._dtype
+        return ae
+
+    def _embed_tensor(self, X_t: Tensor) -> Tensor:
+        module = self.autoencoder_.module_
+        module.eval()
+        with torch.no_grad():
+            chunks = [
+                module.encode(X_t[i : i + self._inference_batch_size()])
+                for i in range(0, X_t.shape[0], self._inference_batch_size())
+            ]
+        module.train()
+        return torch.cat(chunks)
+
+    def _initialize_head(
+        self, H_t: Tensor, rng: np.random.RandomState, generator: torch.Generator
+    ) -> None:
+        head = self.module_
+        K = self.n_clusters
+        labels = None
+        if isinstance(self.init, str) and self.init == "kmeans":
+            H = H_t.detach().cpu().numpy()
+            km = KMeans(K, n_init=self.n_init, random_state=seed_from(rng)).fit(H)
+            centers = torch.as_tensor(km.cluster_centers_)
+            labels = torch.as_tensor(km.labels_, dtype=torch.long, device=H_t.device)
+        elif isinstance(self.init, str) and self.init == "k-means++":
+            centers = plus_plus_init(
+                H_t, K, head.dissimilarity, n_iter=self.init_iter, generator=generator
+            )
+        elif isinstance(self.init, str):  # "random"
+            perm = torch.randperm(H_t.shape[0], generator=generator, device=generator.device)
+            centers = H_t[perm[:K].to(H_t.device)]
+        else:
+            centers = torch.as_tensor(np.asarray(self.init, dtype=np.float64))
+        with torch.no_grad():
+            head.centers.copy_(centers.to(head.centers))
+        if not head.has_precision:
+            return
+        if isinstance(self.precision_init, str):
+            if self.precision_init == "identity":
+                return
+            if labels is None:  # nearest-centre partition under squared Euclidean
+                with torch.no_grad():
+                    d2 = ((H_t.unsqueeze(1) - head.centers.unsqueeze(0)) ** 2).sum(-1)
+                labels = d2.argmin(1)
+            head.set_precision_factor(precision_factor_from_partition(H_t.detach(), labels, K))
+            return
+        precision = torch.as_tensor(np.asarray(self.precision_init, dtype=np.float64))
+        try:
+            head.set_precisions(precision.to(head.centers))
+        except RuntimeError as exc:  # torch.linalg.LinAlgError
+            raise ValueError(
+                "precision_init should hold symmetric positive-definite matrices; its "
+                f"Cholesky factorisation failed: {exc}"
+            ) from None
+
+    # ------------------------------------------------------------------ inference
+    def _embed(self, x: Tensor) -> Tensor:
+        if not hasattr(self, "autoencoder_"):
+            return x
+        return self.autoencoder_.module_.encode(x)
+
+    def _labels(self, x: Tensor) -> Tensor:
+        return self.module_.logits(self._embed(x)).argmax(dim=1)
+
+    def _decode(self, h: Tensor, out) -> Tensor:
+        """The deep model's reconstruction, from the soft centroid or from the code."""
+        z = out.centroids if self.reconstruct_from == "centroid" else h
+        return self.autoencoder_.module_.decode(z)
+
+    def _objective(self, x: Tensor) -> Tensor:
+        """Per-sample training objective (the DMAE loss, plus reconstruction when deep)."""
+        h = self._embed(x)
+        out = self.module_(h)
+        dmae = self.module_.loss(h, out)
+        if not hasattr(self, "autoencoder_"):
+            return dmae
+        loss = self.clustering_weight * dmae
+        if self.reconstruction_weight > 0:
+            recon = LOSSES[self.autoencoder_.loss](self._decode(h, out), x).mean(dim=1)
+            loss = loss + self.reconstruction_weight * recon
+        return loss
+
+    def predict(self, X):
+        """Cluster of each sample: the argmax of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        X = self._validate_predict_data(X)
+        return self._inference(self._labels, X, out_dtype=None)
+
+    def fit_predict(self, X, y=None):
+        """Fit and return ``labels_`` (the same as ``fit(X).predict(X)``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X).labels_
+
+    def predict_proba(self, X):
+        """Soft assignments :math:`s_{ik}` (rows sum to one).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters)
+        """
+        X = self._validate_predict_data(X)
+        return self._inference(lambda x: self.module_(self._embed(x)).assignments, X)
+
+    def transform(self, X):
+        """Dissimilarities to every centre (the KMeans convention), in the code space if deep.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        D : ndarray of shape (n_samples, n_clusters)
+        """
+        X = self._validate_predict_data(X)
+        return self._inference(lambda x: self.module_.dissimilarities(self._embed(x)), X)
+
+    def embed(self, X):
+        """The representation that is clustered: the autoencoder's code, or ``X`` if shallow.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        H : ndarray of shape (n_samples, n_dims)
+        """
+        X = self._validate_predict_data(X)
+        return self._inference(self._embed, X)
+
+    def reconstruct(self, X):
+        """Reconstruction of ``X``: the soft-assigned centroid, decoded when deep.
+
+        With ``reconstruct_from="code"`` the deep model decodes the code instead.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_rec : ndarray of shape (n_samples, n_features)
+        """
+        X = self._validate_predict_data(X)
+        return self._inference(self._reconstruct, X)
+
+    def _reconstruct(self, x: Tensor) -> Tensor:
+        h = self._embed(x)
+        out = self.module_(h)
+        return self._decode(h, out) if hasattr(self, "autoencoder_") else out.centroids
+
+    def score(self, X, y=None):
+        """Minus the mean training objective on ``X`` (higher is better).
+
+        The DMAE loss for the shallow model; ``clustering_weight`` times it plus
+        ``reconstruction_weight`` times the reconstruction loss for the deep one.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        X = self._validate_predict_data(X)
+        return -float(np.mean(self._inference(self._objective, X)))
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def cluster_centers_(self) -> np.ndarray:
+        return self.module_.centers.detach().cpu().numpy().copy()
+
+    @property
+    def mixing_weights_(self) -> np.ndarray:
+        return self.module_.mixing_weights().detach().cpu().numpy().copy()
+
+    def _check_has_precision(self, name: str) -> None:
+        if not self.module_.has_precision:
+            raise AttributeError(
+                f"The {self.module_.dissimilarity.name!r} dissimilarity has no {name}."
+            )
+
+    @property
+    def precisions_(self) -> np.ndarray:
+        self._check_has_precision("precisions_")
+        return self.module_.precisions().detach().cpu().numpy().copy()
+
+    @property
+    def covariances_(self) -> np.ndarray:
+        self._check_has_precision("covariances_")
+        return self.module_.covariances().detach().cpu().numpy().copy()
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.n_clusters
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -1,0 +1,262 @@
+"""Deep belief network: a greedy layer-wise stack of RBMs."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array
+
+from .._torch import seed_from
+from ..base import TorchEstimator
+from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, check_is_fitted
+from ._rbm import METHODS, RBM
+
+__all__ = ["DBN"]
+
+#: RBM parameters the DBN sets itself for every layer.
+_DBN_OWNED = ("n_components", "device", "random_state", "verbose")
+
+
+class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
+    """Deep belief network trained greedily, one :class:`RBM` per layer.
+
+    The first RBM models ``X``; each next RBM models the hidden means p(h | x) of the
+    layer below (binary visible units reading them as probabilities). ``transform``
+    propagates means up to the top layer, ``inverse_transform`` propagates E[x | h]
+    back down, and ``sample`` runs a Gibbs chain in the top RBM and propagates its
+    visible states down (PyDeep's ``sample_top_layer`` + ``backward_propagate``).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(256, 64)
+        Hidden units of each RBM, bottom to top.
+    visible : {"binary", "gaussian", "rectified"}, default="binary"
+        Visible units of the first RBM (the upper ones are binary).
+    allow_probabilities : bool, default=False
+        First RBM with binary visibles: accept X in [0, 1] as probabilities.
+    method : {"cd", "pcd", "pt", "ipt", "exact"}, default="pcd"
+        Training method of every RBM.
+    k : int, default=1
+        Gibbs steps per update.
+    centered : bool, default=True
+        Centered RBMs.
+    learning_rate : float, default=0.01
+    momentum : float, default=0.0
+    rbm_params : dict, list of dict or None, default=None
+        Further :class:`RBM` parameters, the same for every layer (dict) or one dict per
+        layer (list); they override the ones above. ``n_components``, ``device``,
+        ``random_state`` and ``verbose`` are set by the DBN.
+    batch_size : int, default=100
+    max_epochs : int, default=50
+        Epochs of each layer.
+    device : str or torch.device, default="auto"
+    random_state : int, RandomState instance or None, default=None
+        Seeds every layer (each gets its own seed drawn from it) and later ``sample``
+        calls without a ``random_state`` of their own.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    rbms_ : list of RBM
+        The fitted layers, bottom to top.
+    loss_curve_ : list of float
+        The layers' reconstruction errors per epoch, concatenated bottom to top.
+    n_iter_ : int
+        Epochs run over all layers.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string feature names.
+
+    See Also
+    --------
+    RBM : one layer.
+
+    References
+    ----------
+    .. [1] Hinton, Osindero & Teh, "A fast learning algorithm for deep belief nets",
+       Neural Computation 18 (2006).
+
+    Examples
+    --------
+    >>> from skdeepclust.datasets import make_bars_and_stripes
+    >>> from skdeepclust.neural_network import DBN
+    >>> X = make_bars_and_stripes(300, length=4, random_state=0)
+    >>> dbn = DBN(hidden_layer_sizes=(12, 6), learning_rate=0.05, batch_size=20,
+    ...           max_epochs=5, device="cpu", random_state=0).fit(X)
+    >>> dbn.transform(X).shape
+    (300, 6)
+    >>> dbn.sample(4, k=50).shape
+    (4, 16)
+    """
+
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "hidden_layer_sizes": ["array-like"],
+        "visible": [StrOptions({"binary", "gaussian", "rectified"})],
+        "allow_probabilities": ["boolean"],
+        "method": [StrOptions(set(METHODS))],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "centered": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "rbm_params": [dict, list, None],
+    }
+
+    _tour = {
+        "params": {"hidden_layer_sizes": (32, 16), "max_epochs": 10, "learning_rate": 0.1,
+                   "batch_size": 50},
+        "data": "binary",
+    }
+
+    def __init__(self, hidden_layer_sizes=(256, 64), *, visible="binary",
+                 allow_probabilities=False, method="pcd", k=1, centered=True,
+                 learning_rate=0.01, momentum=0.0, rbm_params=None, batch_size=100,
+                 max_epochs=50, device="auto", random_state=None, verbose=0):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.visible = visible
+        self.allow_probabilities = allow_probabilities
+        self.method = method
+        self.k = k
+        self.centered = centered
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.rbm_params = rbm_params
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _layer_params(self) -> list[dict]:
+        sizes = np.asarray(self.hidden_layer_sizes)
+        if (sizes.ndim != 1 or sizes.size == 0 or not np.issubdtype(sizes.dtype, np.integer)
+                or sizes.min() < 1):
+            raise ValueError("hidden_layer_sizes must be a non-empty sequence of positive "
+                             f"ints; got {self.hidden_layer_sizes!r}.")
+        n = sizes.size
+        extra = self.rbm_params
+        if extra is None:
+            extra = [{}] * n
+        elif isinstance(extra, dict):
+            extra = [extra] * n
+        elif len(extra) != n or not all(isinstance(e, dict) for e in extra):
+            raise ValueError(f"rbm_params must be a dict or a list of {n} dicts (one per "
+                             f"layer); got {self.rbm_params!r}.")
+        valid = set(RBM().get_params()) - set(_DBN_OWNED)
+        layers = []
+        for i, (size, more) in enumerate(zip(sizes, extra)):
+            bad = set(more) - valid
+            if bad:
+                raise ValueError(f"rbm_params has invalid keys {sorted(bad)} for layer {i}; "
+                                 f"valid keys are {sorted(valid)}.")
+            params = dict(
+                visible=self.visible if i == 0 else "binary",
+                allow_probabilities=self.allow_probabilities if i == 0 else True,
+                method=self.method, k=self.k, centered=self.centered,
+                learning_rate=self.learning_rate, momentum=self.momentum,
+                batch_size=self.batch_size, max_epochs=self.max_epochs)
+            params.update(more)
+            params["n_components"] = int(size)
+            layers.append(params)
+        return layers
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the RBMs greedily, bottom to top.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : DBN
+        """
+        X = self._validate_fit_data(X)
+        layers = self._layer_params()
+        rng = check_random_state(self.random_state)
+        H = X
+        self.rbms_ = []
+        self.loss_curve_ = []
+        for params in layers:
+            rbm = RBM(**params, device=self.device, random_state=seed_from(rng),
+                      verbose=self.verbose)
+            rbm.fit(H)
+            H = rbm.transform(H)
+            self.rbms_.append(rbm)
+            self.loss_curve_.extend(rbm.loss_curve_)
+        self.n_iter_ = sum(r.n_iter_ for r in self.rbms_)
+        self._sampling_rng = np.random.RandomState(seed_from(rng))
+        return self
+
+    @property
+    def _n_features_out(self) -> int:
+        return int(np.asarray(self.hidden_layer_sizes)[-1])
+
+    def transform(self, X):
+        """Top-layer hidden means, propagated layer by layer.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        H : ndarray of shape (n_samples, hidden_layer_sizes[-1])
+        """
+        X = self._validate_predict_data(X)
+        for rbm in self.rbms_:
+            X = rbm.transform(X)
+        return X
+
+    def inverse_transform(self, X):
+        """Propagate top-layer states or means down to the visible layer (means).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, hidden_layer_sizes[-1])
+
+        Returns
+        -------
+        X_rec : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        H = check_array(X, dtype=[np.float64, np.float32])
+        for rbm in reversed(self.rbms_):
+            H = rbm.inverse_transform(H)
+        return H
+
+    def reconstruct(self, X):
+        """``inverse_transform(transform(X))``."""
+        return self.inverse_transform(self.transform(X))
+
+    def sample(self, n_samples=1, *, k=100, random_state=None):
+        """Gibbs-sample the top RBM, then propagate its visible states down (means).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        k : int, default=100
+            Gibbs steps in the top RBM.
+        random_state : int, RandomState instance or None, default=None
+            None continues the estimator's own stream.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Visible means (probabilities for binary visible units).
+        """
+        check_is_fitted(self)
+        rng = self._sampling_rng if random_state is None else check_random_state(random_state)
+        H = self.rbms_[-1].sample(n_samples, k=k, random_state=seed_from(rng))
+        for rbm in reversed(self.rbms_[:-1]):
+            H = rbm.inverse_transform(H)
+        return H
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

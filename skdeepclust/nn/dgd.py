@@ -1,0 +1,411 @@
+r"""Deep generative decoder (DGD): per-sample representations, an MLP decoder, output laws.
+
+There is no encoder: every training sample :math:`x_i` owns a free representation
+:math:`z_i` (:class:`RepresentationLayer`), found jointly with the decoder by MAP
+estimation under a Gaussian-mixture prior (:mod:`skdeepclust.nn.mixture`). The decoder maps
+:math:`z` to the parameters of an output distribution :math:`p(x \mid z)`:
+
+=====================  ==============================================  ==========================
+name                   law (per feature)                               learned besides the MLP
+=====================  ==============================================  ==========================
+``gaussian``           :math:`\mathcal{N}(m, s^2)`                     one scale :math:`s` per feature
+``bernoulli``          :math:`\mathrm{Bernoulli}(\sigma(a))`           --
+``poisson``            :math:`\mathrm{Poisson}(\mu)`                   --
+``negative_binomial``  :math:`\mathrm{NB}(\mu, r)` (mean, dispersion)  one :math:`r` per feature
+=====================  ==============================================  ==========================
+
+For the count laws the mean is :math:`\mu_{ij} = l_i\,\mathrm{softmax}(a_i)_j` when a
+per-sample library size :math:`l_i` (usually the row's total count) is given, as in scVI and
+scDGD, and :math:`\mu_{ij} = \exp(a_{ij})` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .mlp import MLP
+
+__all__ = [
+    "OUTPUT_DISTRIBUTIONS",
+    "BernoulliOutput",
+    "DGDModel",
+    "DeepGenerativeDecoder",
+    "GaussianOutput",
+    "NegativeBinomialOutput",
+    "OutputDistribution",
+    "PoissonOutput",
+    "RepresentationLayer",
+    "sample_gamma",
+]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class RepresentationLayer(nn.Module):
+    """A learnable representation per sample.
+
+    Parameters
+    ----------
+    n_samples : int
+    dim : int
+    init : Tensor of shape (n_samples, dim), default=None
+        Initial values (copied); ``None`` starts every representation at the origin.
+
+    Examples
+    --------
+    >>> import torch
+    >>> rep = RepresentationLayer(5, 2)
+    >>> rep(torch.tensor([0, 3])).shape
+    torch.Size([2, 2])
+    """
+
+    def __init__(self, n_samples: int, dim: int, init: Tensor | None = None) -> None:
+        super().__init__()
+        if init is None:
+            init = torch.zeros(n_samples, dim)
+        if tuple(init.shape) != (n_samples, dim):
+            raise ValueError(
+                f"init has shape {tuple(init.shape)}; expected ({n_samples}, {dim})."
+            )
+        self.z = nn.Parameter(init.detach().clone())
+
+    def forward(self, idx: Tensor | None = None) -> Tensor:
+        """The representations of rows ``idx`` (all rows when ``None``)."""
+        return self.z if idx is None else self.z[idx]
+
+    def extra_repr(self) -> str:
+        return f"n_samples={self.z.shape[0]}, dim={self.z.shape[1]}"
+
+
+def sample_gamma(shape: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Standard Gamma(shape, 1) draws with an explicit generator (Marsaglia & Tsang 2000).
+
+    ``torch.distributions.Gamma`` draws from the global RNG only; this rejection sampler
+    takes the fit's generator. For ``shape < 1`` it uses
+    :math:`G(a) = G(a+1)\\,U^{1/a}`.
+    """
+    a = shape.detach()
+    boost = a < 1
+    d = torch.where(boost, a + 1, a) - 1.0 / 3.0
+    c = 1.0 / torch.sqrt(9.0 * d)
+    out = torch.empty_like(a)
+    todo = torch.ones_like(a, dtype=torch.bool)
+    while bool(todo.any()):
+        idx = todo.nonzero(as_tuple=True)
+        dd, cc = d[idx], c[idx]
+        x = torch.randn(dd.shape, dtype=a.dtype, device=a.device, generator=generator)
+        u = torch.rand(dd.shape, dtype=a.dtype, device=a.device, generator=generator)
+        v = (1 + cc * x) ** 3
+        ok = (v > 0) & (
+            torch.log(u) < 0.5 * x * x + dd - dd * v + dd * torch.log(v.clamp_min(1e-300))
+        )
+        accepted = tuple(i[ok] for i in idx)
+        out[accepted] = (dd * v)[ok]
+        todo[accepted] = False
+    if bool(boost.any()):
+        u = torch.rand(a.shape, dtype=a.dtype, device=a.device, generator=generator)
+        out = torch.where(boost, out * u ** (1.0 / a.clamp_min(1e-30)), out)
+    return out
+
+
+class OutputDistribution(nn.Module):
+    """Base class of the decoder's output laws (one raw decoder output per feature).
+
+    Subclasses implement :meth:`log_prob`, :meth:`mean`, :meth:`sample` and
+    :meth:`init_bias` and set the class flags below.
+    """
+
+    #: Values must be >= 0 (count laws).
+    nonnegative: bool = False
+    #: Values must lie in [0, 1].
+    unit_interval: bool = False
+    #: Uses a per-sample library size.
+    uses_library: bool = False
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.n_features = int(n_features)
+
+    def log_prob(self, raw: Tensor, x: Tensor, library: Tensor | None = None) -> Tensor:
+        """Log-likelihood of each row, summed over features; shape (n,)."""
+        raise NotImplementedError
+
+    def mean(self, raw: Tensor, library: Tensor | None = None) -> Tensor:
+        """Mean of :math:`p(x \\mid z)`, shape (n, n_features)."""
+        raise NotImplementedError
+
+    def sample(
+        self, raw: Tensor, library: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """One draw of :math:`x \\sim p(x \\mid z)`, shape (n, n_features)."""
+        raise NotImplementedError
+
+    def init_bias(self, x: Tensor, library: Tensor | None = None) -> Tensor:
+        """Raw output that fits the feature means of ``x`` (initial decoder bias)."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"n_features={self.n_features}"
+
+
+class GaussianOutput(OutputDistribution):
+    """Gaussian output with mean from the decoder and a learned scale per feature.
+
+    Parameters
+    ----------
+    n_features : int
+    min_scale : float, default=1e-3
+        Floor of the scale, so constant features cannot drive the likelihood to infinity.
+    """
+
+    def __init__(self, n_features: int, min_scale: float = 1e-3) -> None:
+        super().__init__(n_features)
+        self.min_scale = float(min_scale)
+        self.log_scale = nn.Parameter(torch.zeros(n_features))
+
+    def scale(self) -> Tensor:
+        """Per-feature standard deviation, shape (n_features,)."""
+        return torch.exp(self.log_scale).clamp_min(self.min_scale)
+
+    def log_prob(self, raw, x, library=None):
+        scale = self.scale()
+        r = (x - raw) / scale
+        return (-0.5 * r * r - torch.log(scale) - 0.5 * _LOG_2PI).sum(-1)
+
+    def mean(self, raw, library=None):
+        return raw
+
+    @torch.no_grad()
+    def sample(self, raw, library=None, generator=None):
+        eps = torch.randn(raw.shape, dtype=raw.dtype, device=raw.device, generator=generator)
+        return raw + eps * self.scale()
+
+    def init_bias(self, x, library=None):
+        return x.mean(0)
+
+
+class BernoulliOutput(OutputDistribution):
+    """Bernoulli output on logits (binary data; values in [0, 1] give the cross-entropy)."""
+
+    unit_interval = True
+
+    def log_prob(self, raw, x, library=None):
+        return -nn.functional.binary_cross_entropy_with_logits(raw, x, reduction="none").sum(-1)
+
+    def mean(self, raw, library=None):
+        return torch.sigmoid(raw)
+
+    @torch.no_grad()
+    def sample(self, raw, library=None, generator=None):
+        u = torch.rand(raw.shape, dtype=raw.dtype, device=raw.device, generator=generator)
+        return (u < torch.sigmoid(raw)).to(raw.dtype)
+
+    def init_bias(self, x, library=None):
+        p = x.mean(0).clamp(1e-3, 1 - 1e-3)
+        return torch.log(p) - torch.log1p(-p)
+
+
+class _CountOutput(OutputDistribution):
+    """Shared link of the count laws: log mean from raw outputs and library sizes."""
+
+    nonnegative = True
+    uses_library = True
+
+    @staticmethod
+    def log_mean(raw: Tensor, library: Tensor | None) -> Tensor:
+        if library is None:
+            return raw.clamp(max=80.0)
+        log_lib = torch.log(library.clamp_min(1e-8))
+        return log_lib[:, None] + torch.log_softmax(raw, dim=-1)
+
+    def mean(self, raw, library=None):
+        return torch.exp(self.log_mean(raw, library))
+
+    def init_bias(self, x, library=None):
+        mean = x.mean(0)
+        if library is None:
+            return torch.log(mean.clamp_min(1e-8))
+        frac = mean / mean.sum().clamp_min(1e-8)
+        return torch.log(frac.clamp_min(1e-8))
+
+
+class PoissonOutput(_CountOutput):
+    """Poisson output (counts). Non-integer counts use the lgamma extension."""
+
+    def log_prob(self, raw, x, library=None):
+        lmu = self.log_mean(raw, library)
+        return (x * lmu - torch.exp(lmu) - torch.lgamma(x + 1)).sum(-1)
+
+    @torch.no_grad()
+    def sample(self, raw, library=None, generator=None):
+        return torch.poisson(self.mean(raw, library), generator=generator)
+
+
+class NegativeBinomialOutput(_CountOutput):
+    r"""Negative-binomial output with mean :math:`\mu` and a learned dispersion per feature.
+
+    .. math::
+
+        \log p(x) = \log\Gamma(x+r) - \log\Gamma(r) - \log\Gamma(x+1)
+                    + r\log\frac{r}{r+\mu} + x\log\frac{\mu}{r+\mu},
+
+    i.e. ``scipy.stats.nbinom(n=r, p=r/(r+mu))``; the variance is :math:`\mu + \mu^2/r`.
+
+    Parameters
+    ----------
+    n_features : int
+    init_dispersion : float, default=1.0
+        Initial :math:`r`.
+    """
+
+    def __init__(self, n_features: int, init_dispersion: float = 1.0) -> None:
+        super().__init__(n_features)
+        self.log_dispersion = nn.Parameter(torch.full((n_features,), math.log(init_dispersion)))
+
+    def dispersion(self) -> Tensor:
+        """Per-feature :math:`r`, shape (n_features,)."""
+        return torch.exp(self.log_dispersion.clamp(-20.0, 20.0))
+
+    def log_prob(self, raw, x, library=None):
+        lmu = self.log_mean(raw, library)
+        log_r = self.log_dispersion.clamp(-20.0, 20.0)
+        r = torch.exp(log_r)
+        log_r_mu = torch.logaddexp(log_r, lmu)
+        ll = (
+            torch.lgamma(x + r) - torch.lgamma(r) - torch.lgamma(x + 1)
+            + r * (log_r - log_r_mu) + x * (lmu - log_r_mu)
+        )
+        return ll.sum(-1)
+
+    @torch.no_grad()
+    def sample(self, raw, library=None, generator=None):
+        mu = self.mean(raw, library)
+        r = self.dispersion().expand_as(mu)
+        rate = sample_gamma(r, generator) * mu / r
+        return torch.poisson(rate, generator=generator)
+
+
+#: Output-distribution registry: a new law is one entry.
+OUTPUT_DISTRIBUTIONS: dict[str, type[OutputDistribution]] = {
+    "gaussian": GaussianOutput,
+    "bernoulli": BernoulliOutput,
+    "poisson": PoissonOutput,
+    "negative_binomial": NegativeBinomialOutput,
+}
+
+class DeepGenerativeDecoder(nn.Module):
+    """MLP decoder from representations to an output distribution over the data.
+
+    Parameters
+    ----------
+    latent_dim : int
+    n_features : int
+    hidden_layer_sizes : sequence of int, default=(100, 100)
+    output_distribution : {"gaussian", "bernoulli", "poisson", "negative_binomial"}, \
+default="gaussian"
+    activation : str, default="relu"
+        Hidden activation (see :data:`skdeepclust.nn.mlp.ACTIVATIONS`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> dec = DeepGenerativeDecoder(2, 5, hidden_layer_sizes=(8,),
+    ...                             output_distribution="negative_binomial")
+    >>> z, x = torch.zeros(3, 2), torch.ones(3, 5)
+    >>> dec.log_prob(z, x, library=x.sum(1)).shape
+    torch.Size([3])
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        n_features: int,
+        hidden_layer_sizes: Sequence[int] = (100, 100),
+        output_distribution: str = "gaussian",
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        if output_distribution not in OUTPUT_DISTRIBUTIONS:
+            raise ValueError(
+                f"Unknown output_distribution {output_distribution!r}; valid options are "
+                f"{sorted(OUTPUT_DISTRIBUTIONS)}."
+            )
+        sizes = [int(latent_dim), *map(int, hidden_layer_sizes), int(n_features)]
+        self.net = MLP(sizes, activation=activation)
+        self.output = OUTPUT_DISTRIBUTIONS[output_distribution](n_features)
+        self.latent_dim = int(latent_dim)
+        self.n_features = int(n_features)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Raw decoder outputs, shape (n, n_features)."""
+        return self.net(z)
+
+    def log_prob(self, z: Tensor, x: Tensor, library: Tensor | None = None) -> Tensor:
+        """:math:`\\log p(x_i \\mid z_i)` summed over features, shape (n,)."""
+        return self.output.log_prob(self(z), x, library)
+
+    def mean(self, z: Tensor, library: Tensor | None = None) -> Tensor:
+        """:math:`E[x \\mid z]`, shape (n, n_features)."""
+        return self.output.mean(self(z), library)
+
+    def sample(
+        self, z: Tensor, library: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Draw :math:`x \\sim p(x \\mid z)`, shape (n, n_features)."""
+        return self.output.sample(self(z), library, generator)
+
+    @torch.no_grad()
+    def init_output_bias(self, x: Tensor, library: Tensor | None = None) -> None:
+        """Set the last layer's bias so that the decoder starts at the data's feature means."""
+        self.net.linears[-1].bias.copy_(self.output.init_bias(x, library))
+
+
+class DGDModel(nn.Module):
+    r"""Decoder plus Gaussian-mixture prior: the trainable part of a DGD.
+
+    The representations are not part of the model (they are per-sample data, kept by the
+    caller in a :class:`RepresentationLayer`), so the model pickles at a size independent
+    of the number of samples.
+
+    The per-sample term is the log joint density
+    :math:`\log p(x_i \mid z_i) + \log p(z_i)` (:meth:`log_joint`); the parameter prior
+    :math:`\log p(\theta)` of the mixture is counted once per data set (:meth:`loss`).
+
+    Parameters
+    ----------
+    decoder : DeepGenerativeDecoder
+    prior : GaussianMixturePrior or SupervisedGaussianMixturePrior
+    """
+
+    def __init__(self, decoder: DeepGenerativeDecoder, prior: nn.Module) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.prior = prior
+
+    def log_joint(
+        self, z: Tensor, x: Tensor, library: Tensor | None = None, y: Tensor | None = None
+    ) -> Tensor:
+        """:math:`\\log p(x_i \\mid z_i) + \\log p(z_i[, y_i])`, shape (n,).
+
+        ``y`` (class indices, -1 for unlabelled) is used only by a supervised prior.
+        """
+        log_prior_z = self.prior.log_prob(z) if y is None else self.prior.log_prob(z, y)
+        return self.decoder.log_prob(z, x, library) + log_prior_z
+
+    def loss(
+        self, z: Tensor, x: Tensor, n_total: int, library: Tensor | None = None,
+        y: Tensor | None = None,
+    ) -> Tensor:
+        r"""Minibatch MAP loss: :math:`-\overline{\log p(x_i, z_i)} - \log p(\theta)/n`.
+
+        With ``n_total`` the size of the whole training set, the sum of this loss over the
+        minibatches of an epoch, each weighted by its share of the data, is the full
+        negative log posterior divided by ``n_total``.
+        """
+        return -self.log_joint(z, x, library, y).mean() - self.prior.log_prior() / n_total

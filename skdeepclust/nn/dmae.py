@@ -1,0 +1,465 @@
+r"""Dissimilarity mixture encoder / autoencoder heads, the DMAE loss and initializers.
+
+A dissimilarity mixture (DM) head holds ``K`` centres :math:`\theta_k`, mixing weights
+:math:`\pi_k` and, for dissimilarities that use one (``"mahalanobis"``), a precision
+matrix :math:`P_k` per centre. It computes
+
+- the soft assignments (DM encoder)
+  :math:`s_{ik} = \mathrm{softmax}_k(-\alpha D(x_i, \theta_k) + \log \pi_k)`;
+- the soft-assigned centroid :math:`\tilde\mu_i = \sum_k s_{ik} \theta_k`, mixing
+  coefficient :math:`\tilde\pi_i = \sum_k s_{ik} \pi_k` and precision
+  :math:`\tilde P_i = \sum_k s_{ik} P_k` (DM autoencoder);
+- the DMAE loss :math:`\ell_i = d(x_i, \tilde\mu_i; \tilde P_i) - \log(\tilde\pi_i)/\alpha`
+  (for the Kullback–Leibler dissimilarity there is no :math:`\pi` term, as in the source).
+
+Two deliberate departures from the ``dmae`` source, both documented on the classes:
+
+- mixing weights are a softmax of free logits, so they stay positive and sum to one.
+  The source used unnormalised mixers (``log|pi|`` in one layer, ``log relu(pi)`` in the
+  others); with those, the :math:`-\log\tilde\pi/\alpha` term decreases without bound as
+  the mixers grow, and a mixer that crosses zero kills its cluster at ``log 0``;
+- precision matrices are inverse covariances :math:`P_k = \Sigma_k^{-1}` with
+  :math:`\Sigma_k = C_k C_k^\top + \epsilon I` (``C_k`` lower triangular with a
+  positive diagonal, :math:`\epsilon` = ``covariance_floor``) and, by default, unit
+  determinant (the Gustafson–Kessel constraint). The DMAE loss has no log-determinant
+  term, so an unconstrained precision shrinks to zero and every distance with it; under
+  ``det P_k = 1`` the loss is minimised by the volume-normalised inverse covariance of
+  each cluster, which keeps the cluster's shape and orientation. The floor bounds the
+  precision in directions where the data has (almost) no variance: without it a cluster
+  could put all its precision there and absorb every sample. ``normalize_precision=False``
+  (and a zero floor) restores the source's behaviour.
+
+References
+----------
+.. [1] J. S. Lara and F. A. González, "Dissimilarity Mixture Autoencoder for Deep
+   Clustering", arXiv:2006.08177, 2020.
+.. [2] D. E. Gustafson and W. C. Kessel, "Fuzzy clustering with a fuzzy covariance
+   matrix", IEEE CDC, 1978.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .dissimilarities import DissimilarityFunction, get_dissimilarity
+
+__all__ = [
+    "DMOutput",
+    "DissimilarityMixtureAutoencoder",
+    "DissimilarityMixtureEncoder",
+    "dmae_loss",
+    "plus_plus_init",
+    "precision_factor_from_partition",
+]
+
+
+class DMOutput(NamedTuple):
+    """What a :class:`DissimilarityMixtureAutoencoder` returns for a batch.
+
+    Attributes
+    ----------
+    assignments : Tensor of shape (n, K)
+        Soft assignments :math:`s_{ik}`.
+    log_assignments : Tensor of shape (n, K)
+        Their logarithm, computed stably (``log_softmax``).
+    centroids : Tensor of shape (n, d)
+        Soft-assigned centroids :math:`\\tilde\\mu_i`.
+    log_mixing : Tensor of shape (n,)
+        :math:`\\log \\tilde\\pi_i`, the log of the soft-assigned mixing coefficient.
+    precisions : Tensor of shape (n, d, d) or None
+        Soft-assigned precision matrices :math:`\\tilde P_i` (``None`` without precisions).
+    """
+
+    assignments: Tensor
+    log_assignments: Tensor
+    centroids: Tensor
+    log_mixing: Tensor
+    precisions: Tensor | None
+
+
+class DissimilarityMixtureEncoder(nn.Module):
+    r"""DM encoder: soft assignments of points to centres under any dissimilarity.
+
+    :math:`s_{ik} = \mathrm{softmax}_k(-\alpha D(x_i, \theta_k) + \log \pi_k)`. As
+    ``alpha`` grows the assignment becomes hard (nearest centre), as in k-means.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of centres ``K``.
+    n_features : int
+        Dimension ``d`` of the points.
+    alpha : float, default=1.0
+        Softmax inverse temperature (sparsity of the assignments).
+    dissimilarity : str, callable or DissimilarityFunction, default="euclidean"
+        See :func:`skdeepclust.nn.dissimilarities.get_dissimilarity`.
+    dissimilarity_params : dict, default=None
+        Keyword parameters of the dissimilarity (``p``, ``interval``, ``normalization``,
+        ``eps``).
+    learn_centers, learn_mixing, learn_precision : bool, default=True
+        Which parameters receive gradients. (The source's non-covariance layers default
+        to fixed mixers; here the mixing weights are normalised, see the module notes.)
+    normalize_precision : bool, default=True
+        Constrain every precision matrix to unit determinant (see the module notes).
+    covariance_floor : float, default=0.0
+        :math:`\epsilon` added to the diagonal of every covariance (in squared units of
+        the data) before it is inverted.
+    dtype, device : optional
+        Where the parameters live.
+
+    Attributes
+    ----------
+    centers : Parameter of shape (K, d)
+        Centres, initialised uniformly in ``[-1, 1)`` as in the source (from the global
+        torch RNG: build the module under ``torch.random.fork_rng``).
+    mixing_logits : Parameter of shape (K,)
+        ``log_softmax(mixing_logits)`` are the log mixing weights; zeros = uniform.
+    covariance_raw : Parameter of shape (K, d, d) or None
+        Strict lower triangle and log-diagonal of the covariance factor ``C_k``; only
+        when the dissimilarity needs precisions. Zeros = identity.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int,
+        n_features: int,
+        *,
+        alpha: float = 1.0,
+        dissimilarity: str | Callable[..., Tensor] | DissimilarityFunction = "euclidean",
+        dissimilarity_params: dict | None = None,
+        learn_centers: bool = True,
+        learn_mixing: bool = True,
+        learn_precision: bool = True,
+        normalize_precision: bool = True,
+        covariance_floor: float = 0.0,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.n_clusters = int(n_clusters)
+        self.n_features = int(n_features)
+        self.dissimilarity = get_dissimilarity(dissimilarity, **(dissimilarity_params or {}))
+        self.normalize_precision = bool(normalize_precision)
+        factory = {"dtype": dtype, "device": device}
+        self.register_buffer("alpha", torch.tensor(float(alpha), **factory))
+        self.register_buffer("covariance_floor", torch.tensor(float(covariance_floor), **factory))
+        self.centers = nn.Parameter(
+            torch.empty(self.n_clusters, self.n_features, **factory).uniform_(-1.0, 1.0),
+            requires_grad=learn_centers,
+        )
+        self.mixing_logits = nn.Parameter(
+            torch.zeros(self.n_clusters, **factory), requires_grad=learn_mixing
+        )
+        if self.dissimilarity.needs_precision:
+            self.covariance_raw = nn.Parameter(
+                torch.zeros(self.n_clusters, self.n_features, self.n_features, **factory),
+                requires_grad=learn_precision,
+            )
+        else:
+            self.register_parameter("covariance_raw", None)
+
+    # ---------------------------------------------------------------- parameters
+    @property
+    def has_precision(self) -> bool:
+        """Whether the centres carry precision matrices."""
+        return self.covariance_raw is not None
+
+    def log_mixing_weights(self) -> Tensor:
+        """Log mixing weights :math:`\\log \\pi_k`, shape ``(K,)``; they sum to one."""
+        return torch.log_softmax(self.mixing_logits, dim=0)
+
+    def mixing_weights(self) -> Tensor:
+        """Mixing weights :math:`\\pi_k`, shape ``(K,)``."""
+        return torch.softmax(self.mixing_logits, dim=0)
+
+    def _covariance_cholesky(self) -> Tensor:
+        """Cholesky factors of :math:`C_k C_k^\\top + \\epsilon I`, shape ``(K, d, d)``."""
+        raw = self.covariance_raw
+        factor = raw.tril(-1) + torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
+        cov = factor @ factor.transpose(-1, -2)
+        if float(self.covariance_floor) > 0:
+            cov = cov + self.covariance_floor * torch.eye(
+                self.n_features, dtype=cov.dtype, device=cov.device
+            )
+        return torch.linalg.cholesky(cov)
+
+    def _volume(self, chol: Tensor) -> Tensor:
+        """:math:`\\det(\\Sigma_k)^{1/d}` from its Cholesky factors, shape ``(K, 1, 1)``."""
+        log_diag = chol.diagonal(dim1=-2, dim2=-1).log()
+        return (2 * log_diag.mean(-1)).exp()[:, None, None]
+
+    def precisions(self) -> Tensor | None:
+        """Precision matrices :math:`P_k`, shape ``(K, d, d)`` (unit determinant by default)."""
+        if self.covariance_raw is None:
+            return None
+        chol = self._covariance_cholesky()
+        precision = torch.cholesky_inverse(chol)
+        if self.normalize_precision:
+            precision = precision * self._volume(chol)
+        return precision
+
+    def covariances(self) -> Tensor | None:
+        """Covariance matrices :math:`P_k^{-1}`, shape ``(K, d, d)``."""
+        if self.covariance_raw is None:
+            return None
+        chol = self._covariance_cholesky()
+        cov = chol @ chol.transpose(-1, -2)
+        if self.normalize_precision:
+            cov = cov / self._volume(chol)
+        return cov
+
+    @torch.no_grad()
+    def set_covariances(self, covariance: Tensor) -> None:
+        """Set the covariances (symmetric positive definite, shape ``(K, d, d)``).
+
+        The floor is subtracted first (eigenvalues below it are kept at 1e-6 of it). With
+        ``normalize_precision`` the determinant is normalised away, so only the shape of
+        each matrix is kept.
+        """
+        if self.covariance_raw is None:
+            raise ValueError(f"The {self.dissimilarity.name!r} dissimilarity has no precision.")
+        covariance = covariance.to(self.covariance_raw)
+        covariance = 0.5 * (covariance + covariance.transpose(-1, -2))
+        floor = float(self.covariance_floor)
+        if floor > 0:
+            values, vectors = torch.linalg.eigh(covariance)
+            values = (values - floor).clamp_min(1e-6 * floor)
+            covariance = (vectors * values.unsqueeze(-2)) @ vectors.transpose(-1, -2)
+        factor = torch.linalg.cholesky(covariance)
+        self.covariance_raw.copy_(
+            factor.tril(-1) + torch.diag_embed(factor.diagonal(dim1=-2, dim2=-1).log())
+        )
+
+    @torch.no_grad()
+    def set_precisions(self, precision: Tensor) -> None:
+        """Set the precision matrices (symmetric positive definite, shape ``(K, d, d)``)."""
+        self.set_covariances(torch.linalg.inv(precision.to(self.centers)))
+
+    @torch.no_grad()
+    def set_precision_factor(self, factor: Tensor) -> None:
+        """Set the precisions from factors ``L_k`` with :math:`P_k = L_k L_k^\\top`.
+
+        The ``dmae`` initializers (:func:`precision_factor_from_partition`, identity) give
+        such Cholesky factors of inverse covariances.
+        """
+        factor = factor.to(self.centers)
+        self.set_precisions(factor @ factor.transpose(-1, -2))
+
+    # ---------------------------------------------------------------- forward
+    def dissimilarities(self, x: Tensor) -> Tensor:
+        """Dissimilarities ``D(x_i, theta_k)`` to every centre, shape ``(n, K)``."""
+        return self.dissimilarity.pairwise(x, self.centers, self.precisions())
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Assignment logits :math:`-\\alpha D + \\log\\pi`, shape ``(n, K)``."""
+        return -self.alpha * self.dissimilarities(x) + self.log_mixing_weights()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Soft assignments :math:`s_{ik}`, shape ``(n, K)``; rows sum to one."""
+        return torch.softmax(self.logits(x), dim=-1)
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_clusters={self.n_clusters}, n_features={self.n_features}, "
+            f"alpha={float(self.alpha):g}, dissimilarity={self.dissimilarity!r}"
+        )
+
+
+class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
+    r"""DM autoencoder: the DM encoder plus the soft-assigned reconstruction.
+
+    ``forward`` returns a :class:`DMOutput` with the soft assignments, the soft-assigned
+    centroid :math:`\tilde\mu_i = \sum_k s_{ik}\theta_k`, :math:`\log\tilde\pi_i` and, with
+    precisions, :math:`\tilde P_i = \sum_k s_{ik} P_k`. :meth:`loss` is the per-sample
+    DMAE loss. Parameters are those of :class:`DissimilarityMixtureEncoder`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> head = DissimilarityMixtureAutoencoder(2, 2, alpha=10.0)
+    >>> with torch.no_grad():
+    ...     _ = head.centers.copy_(torch.tensor([[0.0, 0.0], [5.0, 5.0]]))
+    ...     out = head(torch.tensor([[0.1, 0.0], [5.0, 4.9]]))
+    >>> out.assignments.argmax(1).tolist()
+    [0, 1]
+    >>> out.centroids.round(decimals=3)
+    tensor([[0., 0.],
+            [5., 5.]])
+    """
+
+    def forward(self, x: Tensor) -> DMOutput:  # type: ignore[override]
+        logits = self.logits(x)
+        log_s = torch.log_softmax(logits, dim=-1)
+        s = log_s.exp()
+        centroids = s @ self.centers
+        log_mixing = torch.logsumexp(log_s + self.log_mixing_weights(), dim=-1)
+        precisions = self.precisions()
+        prec_tilde = None if precisions is None else torch.einsum("nk,kij->nij", s, precisions)
+        return DMOutput(s, log_s, centroids, log_mixing, prec_tilde)
+
+    def loss(self, x: Tensor, output: DMOutput | None = None) -> Tensor:
+        """Per-sample DMAE loss, shape ``(n,)`` (see :func:`dmae_loss`)."""
+        if output is None:
+            output = self(x)
+        return dmae_loss(x, output, self.dissimilarity, self.alpha)
+
+
+def dmae_loss(
+    x: Tensor,
+    output: DMOutput,
+    dissimilarity: DissimilarityFunction,
+    alpha: Tensor | float,
+) -> Tensor:
+    r"""Per-sample DMAE loss :math:`d(x_i, \tilde\mu_i; \tilde P_i) - \log(\tilde\pi_i)/\alpha`.
+
+    For ``"kullback_leibler"`` the mixing term is dropped, as in the source:
+    :math:`\ell_i = \sum_j P_{ij}\log P_{ij} - P_{ij}\log \tilde Q_{ij}` with
+    :math:`\tilde Q = \mathrm{norm}(\tilde\mu)`.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n, d)
+    output : DMOutput
+        The head's output for ``x``.
+    dissimilarity : DissimilarityFunction
+    alpha : float or Tensor
+
+    Returns
+    -------
+    loss : Tensor of shape (n,)
+        Average it (or sum it) over the batch.
+    """
+    rec = dissimilarity.rowwise(x, output.centroids, output.precisions)
+    if dissimilarity.name == "kullback_leibler":
+        return rec
+    return rec - output.log_mixing / alpha
+
+
+# ------------------------------------------------------------------------------------
+# initializers (torch parts; the KMeans fit itself lives in the estimator)
+# ------------------------------------------------------------------------------------
+@torch.no_grad()
+def plus_plus_init(
+    X: Tensor,
+    n_clusters: int,
+    dissimilarity: DissimilarityFunction | Callable[[Tensor, Tensor], Tensor],
+    n_iter: int = 100,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Dissimilarity-aware seeding of ``n_clusters`` centres among the rows of ``X``.
+
+    The ``dmae`` "InitPlusPlus" procedure, which works with any dissimilarity (it is not
+    the D²-sampling of k-means++). Start from ``n_clusters`` distinct random rows; then,
+    ``n_iter`` times, draw a random row as a candidate and
+
+    - if it is farther from its nearest centre than the two closest centres are from each
+      other, it replaces whichever of those two centres is nearer to it;
+    - otherwise, if it is farther from its second-nearest centre than its nearest centre
+      is from that centre's own nearest neighbour, it replaces its nearest centre.
+
+    Each swap spreads the centres out. Precision-based dissimilarities are evaluated with
+    identity precisions.
+
+    Parameters
+    ----------
+    X : Tensor of shape (n, d)
+    n_clusters : int
+        ``<= n``.
+    dissimilarity : DissimilarityFunction or callable
+        Pairwise ``f(A, B) -> (len(A), len(B))``.
+    n_iter : int, default=100
+    generator : torch.Generator, optional
+        Source of every random draw.
+
+    Returns
+    -------
+    centers : Tensor of shape (n_clusters, d)
+        Rows of ``X`` (a copy).
+    """
+    n, d = X.shape
+    if n_clusters > n:
+        raise ValueError(f"n_samples={n} should be >= n_clusters={n_clusters}.")
+    if isinstance(dissimilarity, DissimilarityFunction):
+        eye = None
+        if dissimilarity.needs_precision:
+            eye = torch.eye(d, dtype=X.dtype, device=X.device)
+
+        def pairwise(a: Tensor, b: Tensor) -> Tensor:
+            prec = None if eye is None else eye.expand(b.shape[0], d, d)
+            return dissimilarity.pairwise(a, b, prec)
+
+    else:
+        pairwise = dissimilarity
+    draw_on = generator.device if generator is not None else torch.device("cpu")
+    perm = torch.randperm(n, generator=generator, device=draw_on).to(X.device)
+    centers = X[perm[:n_clusters]].clone()
+    if n_clusters < 2:
+        return centers
+    candidates = torch.randint(n, (n_iter,), generator=generator, device=draw_on).tolist()
+    inf = torch.tensor(float("inf"), dtype=X.dtype, device=X.device)
+    for idx in candidates:
+        between = pairwise(centers, centers)
+        between.fill_diagonal_(inf)
+        candidate = X[idx : idx + 1]
+        to_centers = pairwise(candidate, centers).reshape(-1)
+        nearest = int(torch.argmin(to_centers))
+        closest_pair = divmod(int(torch.argmin(between)), n_clusters)
+        if to_centers[nearest] > between.min():
+            pair = torch.tensor(closest_pair, device=X.device)
+            to_pair = pairwise(candidate, centers[pair]).reshape(-1)
+            centers[closest_pair[int(torch.argmin(to_pair))]] = candidate[0]
+        else:
+            others = to_centers.clone()
+            others[nearest] = inf
+            if others.min() > between[nearest].min():
+                centers[nearest] = candidate[0]
+    return centers
+
+
+@torch.no_grad()
+def precision_factor_from_partition(
+    X: Tensor, labels: Tensor, n_clusters: int, reg_covar: float = 1e-6
+) -> Tensor:
+    """Cholesky factors of the inverse covariance of every cluster of a partition.
+
+    The ``dmae`` "InitKMeansCov" initializer: ``L_k = cholesky(inv(cov(X[labels == k])))``.
+    ``reg_covar`` times the average feature variance of ``X`` is added to every diagonal
+    so that small or flat clusters stay invertible; a cluster with fewer than two points
+    uses the covariance of all of ``X``.
+
+    Parameters
+    ----------
+    X : Tensor of shape (n, d)
+    labels : Tensor of shape (n,)
+        Integers in ``[0, n_clusters)``.
+    n_clusters : int
+    reg_covar : float, default=1e-6
+
+    Returns
+    -------
+    factor : Tensor of shape (n_clusters, d, d)
+        Lower triangular with a positive diagonal; ``L L^T`` is the precision matrix.
+    """
+    n, d = X.shape
+    eye = torch.eye(d, dtype=X.dtype, device=X.device)
+
+    def covariance(points: Tensor) -> Tensor:
+        centred = points - points.mean(0, keepdim=True)
+        return centred.T @ centred / max(points.shape[0] - 1, 1)
+
+    overall = covariance(X) if n > 1 else eye.clone()
+    scale = overall.diagonal().mean().clamp_min(torch.finfo(X.dtype).tiny)
+    ridge = (reg_covar * scale + torch.finfo(X.dtype).eps) * eye
+    factors = []
+    for k in range(n_clusters):
+        members = X[labels == k]
+        cov = covariance(members) if members.shape[0] >= 2 else overall
+        precision = torch.cholesky_inverse(torch.linalg.cholesky(cov + ridge))
+        precision = 0.5 * (precision + precision.T)
+        factors.append(torch.linalg.cholesky(precision))
+    return torch.stack(factors)

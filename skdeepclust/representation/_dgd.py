@@ -1,0 +1,894 @@
+"""GMMRepresentation: the deep generative decoder with a Gaussian-mixture prior (multiDGD)."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
+from torch import Tensor
+
+from .._torch import make_generator, seed_from, to_numpy
+from .._training import make_optimizer, train_loop
+from ..base import TorchEstimator
+from ..nn.dgd import OUTPUT_DISTRIBUTIONS, DeepGenerativeDecoder, DGDModel
+from ..nn.mixture import UNLABELLED, GaussianMixturePrior, SupervisedGaussianMixturePrior
+from ..nn.mlp import ACTIVATIONS
+from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, check_is_fitted
+
+__all__ = ["GMMRepresentation"]
+
+#: covariance_type: scikit-learn's names and multiDGD's, mapped to the nn names.
+_COVARIANCE_TYPES = {
+    "diag": "diagonal",
+    "diagonal": "diagonal",
+    "spherical": "isotropic",
+    "isotropic": "isotropic",
+    "fixed": "fixed",
+}
+_INITS = ("pca", "random")
+_RESAMPLE = ("mean", "sample")
+
+
+class GMMRepresentation(
+    ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, TorchEstimator
+):
+    """Deep generative decoder (DGD) with a Gaussian-mixture prior over representations.
+
+    There is no encoder. Each training sample gets a free representation ``z_i`` of size
+    ``latent_dim``; an MLP decoder maps it to a distribution over the sample
+    (``output_distribution``) and a Gaussian mixture of ``n_components`` components is the
+    prior over the representations. Decoder, representations and mixture are fitted
+    jointly by MAP estimation, with separate learning rates as in multiDGD: the negative
+    log posterior is
+
+    ``- sum_i [log p(x_i | z_i) + log p(z_i)] - log p(theta)``,
+
+    where ``log p(theta)`` is the mixture's parameter prior (a softball prior on the means,
+    a Gaussian prior on the log-variances, a Dirichlet prior on the weights), counted once
+    per data set (each minibatch adds ``log p(theta) / n_samples``; multiDGD adds it to every
+    sample, which makes its strength depend on the batch size).
+
+    The mixture clusters the representations (``predict``, ``predict_proba``,
+    ``labels_``), the decoder generates data (``inverse_transform``, ``sample``).
+    New data has no representation yet: :meth:`transform` finds one per sample by
+    optimisation with the decoder and the mixture frozen (see Notes).
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Number of mixture components (clusters). Ignored when
+        ``n_components_per_class`` is set.
+    latent_dim : int, default=10
+        Size of the representations.
+    covariance_type : {"diag", "spherical", "fixed"}, default="diag"
+        One learned variance per component and dimension, one per component, or a fixed
+        variance ``component_std**2``. multiDGD's names "diagonal" and "isotropic" are
+        accepted too.
+    softball_radius : float, default=2.0
+        Radius of the softball prior on the means (multiDGD's working value; its
+        documented default 0 is not a density). The initial representations are scaled
+        to a root-mean-square norm of ``softball_radius / 2``.
+    softball_sharpness : float, default=5.0
+        Sharpness of the softball's border.
+    component_std : float, default=None
+        Mode of the Gaussian prior on each component's standard deviation (on the log
+        variance), also the initial standard deviation. ``None`` uses the within-cluster
+        standard deviation of the initial partition of the initial representations.
+    log_var_prior_std : float, default=0.1
+        Standard deviation of the Gaussian prior on the log-variances. Tighter than
+        multiDGD's 1.0 because the prior is counted once per data set here (multiDGD
+        counts it once per sample, ``n_samples`` times stronger): with a loose prior the
+        MAP fit lets the components shrink onto their representations (variance
+        collapse: every representation on its component's mean, samples of a component
+        all alike).
+    dirichlet_alpha : float, default=1.0
+        Concentration of the Dirichlet prior on the weights (1 is flat).
+    hidden_layer_sizes : tuple of int, default=(100, 100)
+        Hidden widths of the decoder.
+    activation : str, default="relu"
+        Hidden activation of the decoder (see :data:`skdeepclust.nn.mlp.ACTIVATIONS`).
+    output_distribution : {"gaussian", "bernoulli", "poisson", "negative_binomial"}, \
+default="gaussian"
+        Law of ``x | z``. "gaussian" learns one scale per feature; "bernoulli" needs X in
+        [0, 1]; the count laws need X >= 0, and "negative_binomial" learns one dispersion
+        per feature (for single-cell counts).
+    library_size : bool, default=True
+        For the count laws: the mean of sample ``i`` is its library size (row total)
+        times a softmax over the features, as in scVI and scDGD. ``False`` uses a log link.
+    n_components_per_class : int, default=None
+        ``None``: unsupervised, ``y`` is ignored (so that ``GridSearchCV`` with a
+        clustering scorer, which passes ``y`` to ``fit``, does not leak labels). An int:
+        ``fit(X, y)`` uses the supervised mixture, with this many components per class
+        of ``y``; the label -1 marks an unlabelled sample (semi-supervised).
+        ``predict`` then returns classes.
+    init : {"pca", "random"}, default="pca"
+        Initial representations: the first ``latent_dim`` principal components, or
+        Gaussian draws (both scaled as above). The mixture starts from a k-means
+        partition of them (per class when supervised).
+    learning_rate : float, default=1e-3
+        Adam learning rate of the decoder.
+    representation_learning_rate : float, default=1e-2
+        Adam learning rate of the representations.
+    gmm_learning_rate : float, default=1e-2
+        Adam learning rate of the mixture, and of the output law's own parameters (the
+        Gaussian scales, the negative-binomial dispersions).
+    adam_betas : tuple of float, default=(0.5, 0.7)
+        Adam's betas for all three groups (multiDGD's values).
+    weight_decay : float, default=1e-4
+        Weight decay of the decoder.
+    batch_size : int, default=128
+    max_epochs : int, default=100
+    tol : float or None, default=1e-4
+        Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs; ``None`` always runs ``max_epochs``.
+    n_iter_no_change : int, default=10
+    reassign_every : int or None, default=10
+        Every this many epochs, each training representation jumps to the component mean
+        with the highest ``log p(x | z) + log p(z)`` when that beats its current value
+        (the choice :meth:`transform` makes for new samples). Representations can then
+        leave a component they were initialised in by mistake, which gradient steps
+        against the mixture's pull rarely do. ``None`` disables it (multiDGD's training).
+    transform_epochs : int, default=50
+        Optimisation steps per new sample in :meth:`transform` (and in every method that
+        transforms: ``predict``, ``predict_proba``, ``score_samples``, ``score``).
+    transform_learning_rate : float, default=None
+        Adam learning rate of those steps; ``None`` uses ``representation_learning_rate``.
+    resample : {"mean", "sample"}, default="mean"
+        Candidate starts for new samples: the component means, or ``n_resample`` draws per
+        component.
+    n_resample : int, default=1
+        Draws per component when ``resample="sample"``.
+    device : str or torch.device, default="auto"
+        "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
+    random_state : int, RandomState instance or None, default=None
+        Controls the initialisation (PCA solver, random representations, k-means,
+        decoder weights), minibatch order, the draws of ``resample="sample"`` and
+        :meth:`sample`. The same seed on the CPU gives the same model.
+    verbose : int, default=0
+        1 shows a progress bar.
+
+    Attributes
+    ----------
+    module_ : skdeepclust.nn.dgd.DGDModel
+        The decoder (``module_.decoder``) and mixture (``module_.prior``).
+    embedding_ : ndarray of shape (n_samples, latent_dim)
+        The learned representations of the training samples (``fit_transform``'s output).
+    labels_ : ndarray of shape (n_samples,)
+        Most probable component of each training representation (its class when
+        supervised).
+    means_ : ndarray of shape (n_mixture_components, latent_dim)
+    covariances_ : ndarray
+        Variances: shape (n_mixture_components, latent_dim) for "diag",
+        (n_mixture_components,) otherwise (as in :class:`~sklearn.mixture.GaussianMixture`).
+    weights_ : ndarray of shape (n_mixture_components,)
+    classes_ : ndarray of shape (n_classes,)
+        Only when supervised.
+    component_classes_ : ndarray of shape (n_mixture_components,)
+        Only when supervised: the class of each component.
+    loss_curve_ : list of float
+        Negative log posterior per sample, per epoch.
+    n_iter_ : int
+        Epochs run.
+    converged_ : bool
+        Whether training stopped by the ``tol`` rule.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string feature names.
+
+    See Also
+    --------
+    skdeepclust.representation.AutoEncoder : an encoder-decoder alternative.
+    sklearn.mixture.GaussianMixture : the mixture alone, on fixed features.
+
+    Notes
+    -----
+    **Inference on new data** (:meth:`transform`). For each new sample the candidate
+    starts (the component means, or draws from each component) are scored by
+    ``log p(x | z) + log p(z)`` and the best one is kept; its representation is then
+    optimised for ``transform_epochs`` Adam steps with the decoder and the mixture frozen.
+    Each sample is optimised independently of the others, so the result does not depend
+    on the batch. This is slower than an encoder (the DGD paper's caveat) and its result
+    depends on ``transform_epochs`` and ``transform_learning_rate``: the training
+    representations ``embedding_`` come from the joint optimisation and are not equal to
+    ``transform(X_train)``.
+
+    ``score_samples`` is the log joint density ``log p(x, z*)`` at the optimised
+    representation ``z*`` (what DGD maximises), not the marginal likelihood ``log p(x)``.
+
+    References
+    ----------
+    .. [1] V. Schuster and A. Krogh, "The deep generative decoder: MAP estimation of
+       representations improves modelling of single-cell RNA data", Bioinformatics 39(9),
+       btad497, 2023. https://arxiv.org/abs/2110.06672
+    .. [2] V. Schuster et al., "multiDGD: a versatile deep generative model for multi-omics
+       data", Nature Communications 15, 10031, 2024.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skdeepclust.representation import GMMRepresentation
+    >>> X = load_digits().data[:300] / 16
+    >>> dgd = GMMRepresentation(n_components=5, latent_dim=4, hidden_layer_sizes=(32,),
+    ...                         max_epochs=5, transform_epochs=5, device="cpu",
+    ...                         random_state=0).fit(X)
+    >>> dgd.embedding_.shape, dgd.labels_.shape
+    ((300, 4), (300,))
+    >>> dgd.transform(X[:3]).shape
+    (3, 4)
+    >>> X_new, components = dgd.sample(2)
+    >>> X_new.shape
+    (2, 64)
+    """
+
+    _parameter_constraints: dict = {
+        **TorchEstimator._parameter_constraints,
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(_COVARIANCE_TYPES))],
+        "softball_radius": [Interval(Real, 0, None, closed="neither")],
+        "softball_sharpness": [Interval(Real, 0, None, closed="neither")],
+        "component_std": [Interval(Real, 0, None, closed="neither"), None],
+        "log_var_prior_std": [Interval(Real, 0, None, closed="neither")],
+        "dirichlet_alpha": [Interval(Real, 0, None, closed="neither")],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "output_distribution": [StrOptions(set(OUTPUT_DISTRIBUTIONS))],
+        "library_size": ["boolean"],
+        "n_components_per_class": [Interval(Integral, 1, None, closed="left"), None],
+        "init": [StrOptions(set(_INITS))],
+        "representation_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "gmm_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "adam_betas": ["array-like"],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "reassign_every": [Interval(Integral, 1, None, closed="left"), None],
+        "transform_epochs": [Interval(Integral, 0, None, closed="left")],
+        "transform_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "resample": [StrOptions(set(_RESAMPLE))],
+        "n_resample": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    _tour = {
+        "params": {
+            "n_components": 10,
+            "latent_dim": 8,
+            "hidden_layer_sizes": (64,),
+            "output_distribution": "bernoulli",
+            "max_epochs": 30,
+            "transform_epochs": 20,
+        },
+        "data": "unit",
+    }
+
+    def __init__(
+        self,
+        n_components=10,
+        *,
+        latent_dim=10,
+        covariance_type="diag",
+        softball_radius=2.0,
+        softball_sharpness=5.0,
+        component_std=None,
+        log_var_prior_std=0.1,
+        dirichlet_alpha=1.0,
+        hidden_layer_sizes=(100, 100),
+        activation="relu",
+        output_distribution="gaussian",
+        library_size=True,
+        n_components_per_class=None,
+        init="pca",
+        learning_rate=1e-3,
+        representation_learning_rate=1e-2,
+        gmm_learning_rate=1e-2,
+        adam_betas=(0.5, 0.7),
+        weight_decay=1e-4,
+        batch_size=128,
+        max_epochs=100,
+        tol=1e-4,
+        n_iter_no_change=10,
+        reassign_every=10,
+        transform_epochs=50,
+        transform_learning_rate=None,
+        resample="mean",
+        n_resample=1,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.latent_dim = latent_dim
+        self.covariance_type = covariance_type
+        self.softball_radius = softball_radius
+        self.softball_sharpness = softball_sharpness
+        self.component_std = component_std
+        self.log_var_prior_std = log_var_prior_std
+        self.dirichlet_alpha = dirichlet_alpha
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.output_distribution = output_distribution
+        self.library_size = library_size
+        self.n_components_per_class = n_components_per_class
+        self.init = init
+        self.learning_rate = learning_rate
+        self.representation_learning_rate = representation_learning_rate
+        self.gmm_learning_rate = gmm_learning_rate
+        self.adam_betas = adam_betas
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.reassign_every = reassign_every
+        self.transform_epochs = transform_epochs
+        self.transform_learning_rate = transform_learning_rate
+        self.resample = resample
+        self.n_resample = n_resample
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    @property
+    def _supervised(self) -> bool:
+        return self.n_components_per_class is not None
+
+    @property
+    def _output_cls(self):
+        return OUTPUT_DISTRIBUTIONS[self.output_distribution]
+
+    def _check_values(self, X: np.ndarray) -> None:
+        """Data-range checks of the output law (fit and every transform)."""
+        law = self._output_cls
+        if law.nonnegative and X.size and float(X.min()) < 0:
+            raise ValueError(
+                f"output_distribution={self.output_distribution!r} models counts and needs "
+                f"non-negative X; got a minimum of {float(X.min()):.4g}. Use "
+                "output_distribution='gaussian' for real-valued data."
+            )
+        if law.unit_interval and X.size and (float(X.min()) < 0 or float(X.max()) > 1):
+            raise ValueError(
+                "output_distribution='bernoulli' needs X in [0, 1]; got values in "
+                f"[{float(X.min()):.4g}, {float(X.max()):.4g}]. Scale X (e.g. MinMaxScaler) "
+                "or use output_distribution='gaussian'."
+            )
+
+    def _check_params_vs_input(self, X: np.ndarray, n_mixture: int) -> None:
+        sizes = np.asarray(self.hidden_layer_sizes)
+        if sizes.ndim != 1 or (
+            sizes.size and (not np.issubdtype(sizes.dtype, np.integer) or sizes.min() < 1)
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a sequence of positive ints; got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        betas = np.asarray(self.adam_betas, dtype=float)
+        if betas.shape != (2,) or not np.all((betas >= 0) & (betas < 1)):
+            raise ValueError(
+                f"adam_betas must be two numbers in [0, 1); got {self.adam_betas!r}."
+            )
+        n = X.shape[0]
+        if n < n_mixture:
+            raise ValueError(
+                f"n_samples={n} should be >= the number of mixture components={n_mixture}."
+            )
+        self._check_values(X)
+
+    def _encode_labels(self, y, n_samples: int) -> np.ndarray:
+        """Class indices for y at fit time (-1 for unlabelled); sets classes_."""
+        if y is None:
+            raise ValueError(
+                "n_components_per_class is set, so fit needs class labels y (use -1 for "
+                "unlabelled samples), or set n_components_per_class=None to cluster "
+                "without labels."
+            )
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(np.empty(n_samples), y)
+        check_classification_targets(y)
+        unlabelled = _unlabelled_mask(y)
+        classes = np.unique(y[~unlabelled])
+        if classes.size == 0:
+            raise ValueError("y has no labelled sample (every label is -1).")
+        codes = np.full(n_samples, UNLABELLED, dtype=np.int64)
+        codes[~unlabelled] = np.searchsorted(classes, y[~unlabelled])
+        counts = np.bincount(codes[~unlabelled], minlength=classes.size)
+        m = self.n_components_per_class
+        if counts.min() < m:
+            bad = classes[np.argmin(counts)]
+            raise ValueError(
+                f"class {bad!r} has {counts.min()} labelled sample(s), fewer than "
+                f"n_components_per_class={m}."
+            )
+        self.classes_ = classes
+        return codes
+
+    def _label_codes(self, y, n_samples: int) -> np.ndarray | None:
+        """Class indices for y at predict time; unseen classes are an error."""
+        if y is None:
+            return None
+        if not self._supervised:
+            raise ValueError(
+                "y can be given to transform/score_samples only for a supervised model "
+                "(n_components_per_class set)."
+            )
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(np.empty(n_samples), y)
+        unlabelled = _unlabelled_mask(y)
+        seen = np.isin(y, self.classes_) | unlabelled
+        if not seen.all():
+            unseen = np.unique(y[~seen])
+            raise ValueError(
+                f"y contains labels not seen in fit: {unseen.tolist()}; the fitted classes_ "
+                f"are {self.classes_.tolist()} (-1 marks an unlabelled sample)."
+            )
+        codes = np.full(n_samples, UNLABELLED, dtype=np.int64)
+        codes[~unlabelled] = np.searchsorted(self.classes_, y[~unlabelled])
+        return codes
+
+    # ------------------------------------------------------------------ fitting
+    def _initial_state(self, X: np.ndarray, codes: np.ndarray | None, rng, n_mixture: int):
+        """Initial representations, mixture means and the initial within-cluster std."""
+        n, d = X.shape
+        k = self.latent_dim
+        Z = np.zeros((n, k))
+        if self.init == "pca":
+            n_pc = min(k, n, d)
+            data = np.log1p(X) if self._output_cls.nonnegative else X
+            Z[:, :n_pc] = PCA(n_pc, random_state=rng).fit_transform(data.astype(np.float64))
+        else:
+            Z = rng.standard_normal((n, k))
+        rms = float(np.sqrt(np.mean(np.sum(Z * Z, axis=1))))
+        if rms > 0:
+            Z *= 0.5 * self.softball_radius / rms
+        if codes is None:
+            centers, labels = _kmeans(Z, n_mixture, rng)
+        else:
+            centers, labels = self._class_kmeans(Z, codes, rng)
+        within = float(np.sqrt(np.mean((Z - centers[labels]) ** 2)))
+        if not within > 0:
+            within = 2.0 * self.softball_radius / (10.0 * n_mixture)
+        return Z, centers, within
+
+    def _class_kmeans(self, Z, codes, rng):
+        m = self.n_components_per_class
+        n_classes = self.classes_.size
+        centers = np.zeros((n_classes * m, Z.shape[1]))
+        for c in range(n_classes):
+            rows = codes == c
+            centers[c * m : (c + 1) * m] = _kmeans(Z[rows], m, rng)[0]
+        # labelled rows belong to their class's nearest component, the rest to the nearest
+        dist = ((Z[:, None, :] - centers[None]) ** 2).sum(-1)
+        labelled = codes != UNLABELLED
+        own = np.arange(n_classes * m)[None, :] // m == codes[:, None]
+        dist = np.where(labelled[:, None] & ~own, np.inf, dist)
+        return centers, dist.argmin(1)
+
+    def _make_module(self, n_features: int, n_mixture: int, component_std: float) -> DGDModel:
+        decoder = DeepGenerativeDecoder(
+            self.latent_dim,
+            n_features,
+            tuple(int(s) for s in self.hidden_layer_sizes),
+            output_distribution=self.output_distribution,
+            activation=self.activation,
+        )
+        kwargs = {
+            "covariance_type": _COVARIANCE_TYPES[self.covariance_type],
+            "softball_radius": self.softball_radius,
+            "softball_sharpness": self.softball_sharpness,
+            "component_std": component_std,
+            "log_var_prior_std": self.log_var_prior_std,
+            "dirichlet_alpha": self.dirichlet_alpha,
+        }
+        if self._supervised:
+            prior = SupervisedGaussianMixturePrior(
+                self.classes_.size, self.n_components_per_class, self.latent_dim, **kwargs
+            )
+        else:
+            prior = GaussianMixturePrior(n_mixture, self.latent_dim, **kwargs)
+        return DGDModel(decoder, prior)
+
+    def _library(self, X_t: Tensor) -> Tensor | None:
+        if self._output_cls.uses_library and self.library_size:
+            return X_t.sum(1)
+        return None
+
+    def _fit(self, X: np.ndarray, y) -> None:
+        for attr in ("classes_", "component_classes_"):
+            self.__dict__.pop(attr, None)
+        if self._supervised:
+            codes = self._encode_labels(y, X.shape[0])
+            n_mixture = self.classes_.size * self.n_components_per_class
+        else:
+            codes = None
+            n_mixture = self.n_components
+        self._check_params_vs_input(X, n_mixture)
+        rng, generator = self._start_fit(X)
+        Z0, centers, within = self._initial_state(X, codes, rng, n_mixture)
+        std = self.component_std if self.component_std is not None else within
+        self.module_ = self._build_module_seeded(
+            lambda: self._make_module(X.shape[1], n_mixture, std), rng
+        )
+        self._transform_seed = seed_from(rng)
+        X_t = self._to_tensor(X)
+        library = self._library(X_t)
+        prior = self.module_.prior
+        with torch.no_grad():
+            prior.means.copy_(torch.as_tensor(centers, dtype=prior.means.dtype))
+        self.module_.decoder.init_output_bias(X_t, library)
+        z = torch.nn.Parameter(torch.as_tensor(Z0, device=self._device, dtype=self._torch_dtype))
+        y_t = None if codes is None else torch.as_tensor(codes, device=self._device)
+        if library is not None:
+            log_lib = torch.log(library.clamp_min(1.0)).to(torch.float64)
+            self._log_library = (float(log_lib.mean()), float(log_lib.std(correction=0)))
+        betas = tuple(float(b) for b in self.adam_betas)
+        decoder = self.module_.decoder
+        groups = [
+            {"params": list(decoder.net.parameters()), "lr": self.learning_rate,
+             "weight_decay": self.weight_decay, "betas": betas},
+            {"params": [*prior.parameters(), *decoder.output.parameters()],
+             "lr": self.gmm_learning_rate, "weight_decay": 0.0, "betas": betas},
+            {"params": [z], "lr": self.representation_learning_rate, "weight_decay": 0.0,
+             "betas": betas},
+        ]
+        optimizer = make_optimizer("adam", groups, learning_rate=self.learning_rate)
+        n = X.shape[0]
+        model = self.module_
+        model.train()
+
+        def step(idx: Tensor) -> Tensor:
+            lib = None if library is None else library[idx]
+            yb = None if y_t is None else y_t[idx]
+            return model.loss(z[idx], X_t[idx], n, lib, yb)
+
+        every = self.reassign_every
+
+        def on_epoch_end(epoch: int, loss: float) -> None:
+            if every and (epoch + 1) % every == 0 and epoch + 1 < self.max_epochs:
+                self._reassign(z, X_t, library, y_t)
+
+        result = train_loop(
+            step,
+            n_samples=n,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            generator=generator,
+            optimizer=optimizer,
+            phase="GMMRepresentation",
+            verbose=self.verbose,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            on_epoch_end=on_epoch_end,
+            suggestion="Try a smaller learning_rate or representation_learning_rate, "
+            "standardize the input, or pass float64 data.",
+        )
+        self.loss_curve_ = list(result.loss_curve)
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+        with torch.no_grad():
+            self.embedding_ = to_numpy(z, self._dtype)
+            labels = to_numpy(self._predict_z(z))
+        self.labels_ = self.classes_[labels] if self._supervised else labels
+        self._store_mixture()
+
+    def _reassign(self, z: Tensor, X_t: Tensor, library, y_t) -> None:
+        """Move each training representation to a component mean that explains it better."""
+        model = self.module_
+        with torch.no_grad():
+            cand, cand_comp = model.prior.candidates("mean")
+            chunk = self._inference_batch_size()
+            for start in range(0, X_t.shape[0], chunk):
+                rows = slice(start, start + chunk)
+                x = X_t[rows]
+                lib = None if library is None else library[rows]
+                y = None if y_t is None else y_t[rows]
+                current = model.log_joint(z[rows], x, lib, y)
+                best_z, best = self._best_start(x, lib, y, cand, cand_comp)
+                better = best > current
+                z[rows][better] = best_z[better]
+
+    def _store_mixture(self) -> None:
+        prior = self.module_.prior
+        self.means_ = to_numpy(prior.means, self._dtype).copy()
+        var = to_numpy(prior.variances, self._dtype).copy()
+        self.covariances_ = var if prior.covariance_type == "diagonal" else var[:, 0].copy()
+        self.weights_ = to_numpy(prior.weights, self._dtype).copy()
+        if self._supervised:
+            self.component_classes_ = self.classes_[to_numpy(prior.component_class)]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the decoder, the representations and the mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            Class labels, used only when ``n_components_per_class`` is set (-1 marks an
+            unlabelled sample); ignored otherwise.
+
+        Returns
+        -------
+        self : GMMRepresentation
+        """
+        X = self._validate_fit_data(X)
+        self._fit(X, y)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Fit and return the learned training representations ``embedding_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            See :meth:`fit`.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+        """
+        return self.fit(X, y).embedding_.copy()
+
+    # --------------------------------------------------------------- inference
+    def _predict_z(self, z: Tensor) -> Tensor:
+        prior = self.module_.prior
+        if self._supervised:
+            return prior.class_log_prob(z).argmax(1)
+        return prior.predict(z)
+
+    def _proba_z(self, z: Tensor) -> Tensor:
+        prior = self.module_.prior
+        return prior.class_posterior(z) if self._supervised else prior.responsibilities(z)
+
+    def _prepare(self, X, y=None):
+        X = self._validate_predict_data(X)
+        self._check_values(X)
+        return X, self._label_codes(y, X.shape[0])
+
+    def _candidates(self):
+        """Candidate starts (deterministic for a fitted model)."""
+        generator = make_generator(self._transform_seed, self._device)
+        with torch.no_grad():
+            return self.module_.prior.candidates(self.resample, self.n_resample, generator)
+
+    def _best_start(self, x, library, y, cand, cand_comp) -> tuple[Tensor, Tensor]:
+        """Per row, the candidate with the highest log p(x | z) + log p(z[, y]), and that score."""
+        model = self.module_
+        prior = model.prior
+        with torch.no_grad():
+            lp_z = prior.component_log_prob(cand)  # (C, K)
+            scores = []
+            for c in range(cand.shape[0]):
+                zc = cand[c].expand(x.shape[0], -1)
+                scores.append(model.decoder.log_prob(zc, x, library))
+            scores = torch.stack(scores, 1)  # (b, C)
+            if y is None:
+                scores = scores + torch.logsumexp(lp_z, 1)[None, :]
+            else:
+                member = prior.component_class[None, :] == y[:, None]  # (b, K)
+                member = member | (y[:, None] == UNLABELLED)
+                masked = lp_z[None, :, :].masked_fill(~member[:, None, :], -torch.inf)
+                scores = scores + torch.logsumexp(masked, 2)
+                # only candidates drawn from the sample's class compete
+                in_class = prior.component_class[cand_comp][None, :] == y[:, None]
+                scores = scores.masked_fill(~(in_class | (y[:, None] == UNLABELLED)), -torch.inf)
+            best, arg = scores.max(1)
+            return cand[arg].clone(), best
+
+    def _optimise(self, X: np.ndarray, codes: np.ndarray | None) -> Tensor:
+        """MAP representations of new rows with the decoder and mixture frozen."""
+        model = self.module_
+        was_training = model.training
+        model.eval()
+        cand, cand_comp = self._candidates()
+        lr = self.transform_learning_rate or self.representation_learning_rate
+        betas = tuple(float(b) for b in self.adam_betas)
+        chunk = self._inference_batch_size()
+        out = []
+        try:
+            for start in range(0, X.shape[0], chunk):
+                x = self._to_tensor(X[start : start + chunk])
+                library = self._library(x)
+                y = None
+                if codes is not None:
+                    y = torch.as_tensor(codes[start : start + chunk], device=self._device)
+                z = torch.nn.Parameter(self._best_start(x, library, y, cand, cand_comp)[0])
+                opt = torch.optim.Adam([z], lr=lr, betas=betas, foreach=False)
+
+                def step(idx, z=z, x=x, library=library, y=y, opt=opt):
+                    with torch.enable_grad():
+                        per_sample = -model.log_joint(z, x, library, y)
+                        (grad,) = torch.autograd.grad(per_sample.sum(), z)
+                    z.grad = grad
+                    opt.step()
+                    return per_sample.detach().mean()
+
+                train_loop(
+                    step,
+                    n_samples=x.shape[0],
+                    batch_size=x.shape[0],
+                    max_epochs=self.transform_epochs,
+                    generator=make_generator(0, self._device),
+                    shuffle=False,
+                    phase="GMMRepresentation.transform",
+                    verbose=self.verbose,
+                    suggestion="Try a smaller transform_learning_rate.",
+                )
+                out.append(z.detach())
+        finally:
+            model.train(was_training)
+        return torch.cat(out)
+
+    def transform(self, X, y=None):
+        """Representations of new samples, optimised with the model frozen (see Notes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            Supervised models only: known classes of the new samples (-1 for unknown);
+            each sample then starts from and is scored by its class's components.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, latent_dim)
+        """
+        X, codes = self._prepare(X, y)
+        return to_numpy(self._optimise(X, codes), X.dtype)
+
+    def predict(self, X):
+        """Most probable component (class when supervised) of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        X, _ = self._prepare(X)
+        with torch.no_grad():
+            labels = to_numpy(self._predict_z(self._optimise(X, None)))
+        return self.classes_[labels] if self._supervised else labels
+
+    def predict_proba(self, X):
+        """Posterior probability of each component (class when supervised).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_mixture_components) or (n_samples, n_classes)
+        """
+        X, _ = self._prepare(X)
+        with torch.no_grad():
+            return to_numpy(self._proba_z(self._optimise(X, None)), X.dtype)
+
+    def score_samples(self, X, y=None):
+        """Log joint density ``log p(x | z*) + log p(z*)`` at the optimised ``z*``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+            Supervised models only: ``log p(x | z*) + log p(z*, y)``.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        X, codes = self._prepare(X, y)
+        z = self._optimise(X, codes)
+        y_t = None if codes is None else torch.as_tensor(codes, device=self._device)
+        with torch.no_grad():
+            x = self._to_tensor(X)
+            return to_numpy(self.module_.log_joint(z, x, self._library(x), y_t), X.dtype)
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples` (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def _library_for(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+        """Library sizes for decoding without data: the training geometric mean, or draws."""
+        if not (self._output_cls.uses_library and self.library_size):
+            return None
+        mean, std = self._log_library
+        if generator is None:
+            log_lib = torch.full((n,), mean, dtype=torch.float64, device=self._device)
+        else:
+            eps = torch.randn(n, generator=generator, dtype=torch.float64, device=self._device)
+            log_lib = mean + std * eps
+        return torch.exp(log_lib).to(self._torch_dtype)
+
+    def inverse_transform(self, X):
+        """Decode representations: the mean of ``p(x | z)``.
+
+        For the count laws with ``library_size=True`` the library size is the training
+        set's geometric mean.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, latent_dim)
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float64, np.float32])
+        if Z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"X has {Z.shape[1]} features, but inverse_transform expects "
+                f"representations with latent_dim={self.latent_dim} features."
+            )
+        decoder = self.module_.decoder
+        return self._inference(lambda z: decoder.mean(z, self._library_for(z.shape[0])), Z)
+
+    def sample(self, n_samples=1):
+        """Generate samples from the fitted model.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+        labels : ndarray of shape (n_samples,)
+            The component of each sample (its class when supervised).
+        """
+        check_is_fitted(self)
+        if not (isinstance(n_samples, Integral) and n_samples >= 1):
+            raise ValueError(f"n_samples={n_samples!r} should be an int >= 1.")
+        rng = check_random_state(self.random_state)
+        generator = make_generator(seed_from(rng), self._device)
+        model = self.module_
+        with torch.no_grad():
+            z, comp = model.prior.sample(int(n_samples), generator)
+            library = self._library_for(int(n_samples), generator)
+            X = model.decoder.sample(z, library, generator)
+        labels = to_numpy(comp)
+        if self._supervised:
+            labels = self.component_classes_[labels]
+        return to_numpy(X, self._dtype), labels
+
+    # ------------------------------------------------------------- attributes
+    @property
+    def _n_features_out(self) -> int:
+        return self.latent_dim
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _unlabelled_mask(y: np.ndarray) -> np.ndarray:
+    if y.dtype.kind in "iuf":
+        return y == UNLABELLED
+    return np.zeros(y.shape, dtype=bool)
+
+
+def _kmeans(Z: np.ndarray, k: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    km = KMeans(k, n_init=3, random_state=rng).fit(Z)
+    return km.cluster_centers_, km.labels_

@@ -1,0 +1,64 @@
+"""Behaviour of neural_network.DBN."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from skdeepclust.datasets import make_bars_and_stripes
+from skdeepclust.neural_network import DBN, RBM
+
+FAST = dict(device="cpu", random_state=0, batch_size=20, learning_rate=0.05)
+
+
+@pytest.fixture(scope="module")
+def bars():
+    return make_bars_and_stripes(300, length=4, random_state=0)
+
+
+def test_greedy_stack_matches_manual_stacking(bars):
+    dbn = DBN(hidden_layer_sizes=(10, 4), max_epochs=4, **FAST).fit(bars)
+    assert [r.n_components for r in dbn.rbms_] == [10, 4]
+    assert dbn.rbms_[0].visible == "binary" and not dbn.rbms_[0].allow_probabilities
+    assert dbn.rbms_[1].allow_probabilities  # the upper layer reads hidden means
+    H1 = dbn.rbms_[0].transform(bars)
+    np.testing.assert_allclose(dbn.transform(bars), dbn.rbms_[1].transform(H1))
+    # the second layer is an RBM fitted on the first layer's means with its own seed
+    second = RBM(4, allow_probabilities=True, max_epochs=4, device="cpu", batch_size=20,
+                 learning_rate=0.05, random_state=dbn.rbms_[1].random_state).fit(H1)
+    np.testing.assert_allclose(second.components_, dbn.rbms_[1].components_)
+    assert dbn.n_iter_ == 8 and len(dbn.loss_curve_) == 8
+    assert dbn.get_feature_names_out().tolist() == [f"dbn{i}" for i in range(4)]
+
+
+def test_reconstruction_and_samples(bars):
+    dbn = DBN(hidden_layer_sizes=(16, 8), max_epochs=30, **FAST).fit(bars)
+    rec = dbn.reconstruct(bars)
+    assert rec.shape == bars.shape and ((rec > 0.5) == bars).mean() > 0.85
+    np.testing.assert_allclose(rec, dbn.inverse_transform(dbn.transform(bars)))
+    samples = dbn.sample(50, k=100, random_state=0)
+    assert samples.shape == (50, 16) and samples.min() >= 0 and samples.max() <= 1
+    np.testing.assert_array_equal(samples, dbn.sample(50, k=100, random_state=0))
+    copy = pickle.loads(pickle.dumps(dbn))
+    np.testing.assert_array_equal(copy.transform(bars), dbn.transform(bars))
+
+
+def test_rbm_params_per_layer(bars):
+    dbn = DBN(hidden_layer_sizes=(6, 3), max_epochs=1,
+              rbm_params=[{"method": "cd"}, {"method": "exact", "centered": False}],
+              **FAST).fit(bars)
+    assert [r.method for r in dbn.rbms_] == ["cd", "exact"]
+    assert not dbn.rbms_[1].centered
+    with pytest.raises(ValueError, match="one per layer"):
+        DBN(hidden_layer_sizes=(6, 3), rbm_params=[{}], **FAST).fit(bars)
+    with pytest.raises(ValueError, match="invalid keys"):
+        DBN(hidden_layer_sizes=(6,), rbm_params={"n_components": 3}, **FAST).fit(bars)
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        DBN(hidden_layer_sizes=(), **FAST).fit(bars)
+
+
+def test_gaussian_first_layer_and_dtype():
+    X = np.random.RandomState(0).randn(100, 5).astype(np.float32)
+    dbn = DBN(hidden_layer_sizes=(4, 2), visible="gaussian", max_epochs=2, **FAST).fit(X)
+    assert dbn.transform(X).dtype == np.float32
+    assert dbn.inverse_transform(dbn.transform(X)).shape == (100, 5)

@@ -1,0 +1,448 @@
+"""Tests of the deep generative decoder: nn building blocks and GMMRepresentation."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from skdeepclust.nn.dgd import (
+    OUTPUT_DISTRIBUTIONS,
+    DeepGenerativeDecoder,
+    GaussianOutput,
+    NegativeBinomialOutput,
+    PoissonOutput,
+    RepresentationLayer,
+    sample_gamma,
+)
+
+F64 = torch.float64
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ----------------------------------------------------------------- output distributions
+def _counts(seed=0, shape=(6, 5)):
+    return torch.tensor(np.random.default_rng(seed).poisson(3.0, size=shape), dtype=F64)
+
+
+def test_negative_binomial_matches_scipy_with_log_link():
+    out = NegativeBinomialOutput(5).to(F64)
+    with torch.no_grad():
+        out.log_dispersion.copy_(torch.log(torch.tensor([0.3, 1.0, 2.0, 7.5, 40.0], dtype=F64)))
+    raw = torch.randn(6, 5, generator=_gen(), dtype=F64)
+    x = _counts()
+    mu = torch.exp(raw).numpy()
+    r = out.dispersion().detach().numpy()
+    expected = stats.nbinom(n=r, p=r / (r + mu)).logpmf(x.numpy()).sum(1)
+    np.testing.assert_allclose(out.log_prob(raw, x).detach().numpy(), expected, rtol=1e-10)
+    np.testing.assert_allclose(out.mean(raw).detach().numpy(), mu)
+
+
+def test_negative_binomial_matches_scipy_with_library_size():
+    out = NegativeBinomialOutput(5, init_dispersion=2.5).to(F64)
+    raw = torch.randn(6, 5, generator=_gen(1), dtype=F64)
+    x = _counts(1)
+    lib = x.sum(1)
+    mu = (lib[:, None] * torch.softmax(raw, 1)).numpy()
+    np.testing.assert_allclose(out.mean(raw, lib).detach().numpy(), mu, rtol=1e-12)
+    np.testing.assert_allclose(out.mean(raw, lib).sum(1).detach().numpy(), lib.numpy())
+    expected = stats.nbinom(n=2.5, p=2.5 / (2.5 + mu)).logpmf(x.numpy()).sum(1)
+    np.testing.assert_allclose(out.log_prob(raw, x, lib).detach().numpy(), expected, rtol=1e-8)
+
+
+def test_poisson_matches_scipy():
+    out = PoissonOutput(5).to(F64)
+    raw = torch.randn(6, 5, generator=_gen(2), dtype=F64)
+    x = _counts(2)
+    expected = stats.poisson(np.exp(raw.numpy())).logpmf(x.numpy()).sum(1)
+    np.testing.assert_allclose(out.log_prob(raw, x).detach().numpy(), expected, rtol=1e-10)
+    lib = x.sum(1) + 1
+    mu = (lib[:, None] * torch.softmax(raw, 1)).numpy()
+    expected = stats.poisson(mu).logpmf(x.numpy()).sum(1)
+    np.testing.assert_allclose(out.log_prob(raw, x, lib).detach().numpy(), expected, rtol=1e-10)
+
+
+def test_gaussian_and_bernoulli_match_scipy():
+    raw = torch.randn(4, 3, generator=_gen(3), dtype=F64)
+    out = GaussianOutput(3).to(F64)
+    with torch.no_grad():
+        out.log_scale.copy_(torch.log(torch.tensor([0.5, 1.0, 2.0], dtype=F64)))
+    x = torch.randn(4, 3, generator=_gen(4), dtype=F64)
+    expected = stats.norm(raw.numpy(), [0.5, 1.0, 2.0]).logpdf(x.numpy()).sum(1)
+    np.testing.assert_allclose(out.log_prob(raw, x).detach().numpy(), expected, rtol=1e-12)
+
+    out = OUTPUT_DISTRIBUTIONS["bernoulli"](3).to(F64)
+    xb = (x > 0).to(F64)
+    p = 1 / (1 + np.exp(-raw.numpy()))
+    expected = stats.bernoulli(p).logpmf(xb.numpy()).sum(1)
+    np.testing.assert_allclose(out.log_prob(raw, xb).detach().numpy(), expected, rtol=1e-8)
+
+
+def test_gaussian_scale_floor():
+    out = GaussianOutput(2, min_scale=0.01)
+    with torch.no_grad():
+        out.log_scale.fill_(-50.0)
+    assert torch.allclose(out.scale(), torch.tensor(0.01))
+
+
+def test_gamma_sampler_matches_scipy_and_is_reproducible():
+    shapes = [0.2, 1.0, 3.5, 50.0]
+    shape = torch.tensor(shapes, dtype=F64).repeat(20000, 1)
+    draws = sample_gamma(shape, _gen(0))
+    for j, a in enumerate(shapes):
+        assert stats.kstest(draws[:, j].numpy(), stats.gamma(a).cdf).pvalue > 1e-3, a
+    assert torch.equal(draws, sample_gamma(shape, _gen(0)))
+    assert bool((draws >= 0).all())
+
+
+def test_negative_binomial_sampler_moments():
+    out = NegativeBinomialOutput(3).to(F64)
+    with torch.no_grad():
+        out.log_dispersion.copy_(torch.log(torch.tensor([0.5, 2.0, 20.0])))
+    raw = torch.log(torch.tensor([[4.0, 10.0, 1.5]], dtype=F64)).repeat(40000, 1)
+    x = out.sample(raw, generator=_gen(1))
+    mu = np.array([4.0, 10.0, 1.5])
+    r = np.array([0.5, 2.0, 20.0])
+    np.testing.assert_allclose(x.mean(0).numpy(), mu, rtol=0.04)
+    np.testing.assert_allclose(x.var(0).numpy(), mu + mu**2 / r, rtol=0.08)
+    assert torch.equal(x, torch.round(x))
+
+
+@pytest.mark.parametrize("name", sorted(OUTPUT_DISTRIBUTIONS))
+def test_decoder_gradients_bias_init_and_samples(name):
+    dec = DeepGenerativeDecoder(2, 5, (8,), output_distribution=name).to(F64)
+    x = _counts(5)
+    if name == "bernoulli":
+        x = (x > 2).to(F64)
+    lib = x.sum(1) if dec.output.uses_library else None
+    dec.init_output_bias(x, lib)
+    with torch.no_grad():
+        dec.net.linears[-1].weight.zero_()
+    z = torch.randn(6, 2, dtype=F64, generator=_gen())
+    mean = dec.mean(z, lib)
+    if name in ("gaussian", "bernoulli"):
+        np.testing.assert_allclose(mean[0].detach().numpy(), x.mean(0).numpy(), atol=1e-3)
+    else:  # library link: each row's mean is proportional to the feature means
+        frac = (mean / mean.sum(1, keepdim=True)).detach().numpy()
+        np.testing.assert_allclose(frac[0], (x.mean(0) / x.mean(0).sum()).numpy(), atol=1e-6)
+    dec = DeepGenerativeDecoder(2, 5, (8,), output_distribution=name).to(F64)
+    z = torch.randn(6, 2, dtype=F64, generator=_gen(), requires_grad=True)
+    dec.log_prob(z, x, lib).sum().backward()
+    for pname, p in dec.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+    assert torch.isfinite(z.grad).all()
+    s1 = dec.sample(z.detach(), lib, generator=_gen(7))
+    s2 = dec.sample(z.detach(), lib, generator=_gen(7))
+    assert s1.shape == (6, 5) and torch.equal(s1, s2)
+
+
+def test_decoder_bad_options():
+    with pytest.raises(ValueError, match="valid options"):
+        DeepGenerativeDecoder(2, 3, output_distribution="zip")
+    with pytest.raises(ValueError, match="valid options"):
+        DeepGenerativeDecoder(2, 3, activation="swish")
+
+
+def test_representation_layer():
+    init = torch.arange(10.0).view(5, 2)
+    rep = RepresentationLayer(5, 2, init)
+    assert torch.equal(rep(torch.tensor([4, 1])), init[[4, 1]])
+    assert torch.equal(rep(), init)
+    rep(torch.tensor([1, 3])).sum().backward()
+    touched = rep.z.grad.abs().sum(1) > 0
+    assert touched.tolist() == [False, True, False, True, False]
+    assert torch.equal(RepresentationLayer(3, 4).z, torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="expected"):
+        RepresentationLayer(3, 2, torch.zeros(2, 2))
+
+
+def test_dgd_recovers_representations_on_known_decoder():
+    # with the decoder fixed at the truth, MAP representations by gradient descent on
+    # the reconstruction recover the generating latent points
+    g = _gen(0)
+    dec = DeepGenerativeDecoder(2, 20, (16,), activation="tanh").to(F64)
+    z_true = torch.randn(50, 2, generator=g, dtype=F64)
+    with torch.no_grad():
+        x = dec(z_true) + 0.01 * torch.randn(50, 20, generator=g, dtype=F64)
+        dec.output.log_scale.fill_(math.log(0.01))
+    rep = RepresentationLayer(50, 2, z_true + 0.3 * torch.randn(50, 2, generator=g, dtype=F64))
+    start = torch.linalg.vector_norm(rep.z.detach() - z_true, dim=1)
+    opt = torch.optim.Adam(rep.parameters(), lr=0.03)
+    for _ in range(200):
+        opt.zero_grad()
+        (-dec.log_prob(rep(), x)).sum().backward()
+        opt.step()
+    err = torch.linalg.vector_norm(rep.z.detach() - z_true, dim=1)
+    assert float(err.median()) < 0.05
+    assert float(err.median()) < float(start.median()) / 8
+
+
+def test_dgd_model_loss_counts_the_prior_once_per_data_set():
+    from skdeepclust.nn.dgd import DGDModel
+    from skdeepclust.nn.mixture import GaussianMixturePrior
+
+    g = _gen(0)
+    model = DGDModel(
+        DeepGenerativeDecoder(2, 4, (8,)), GaussianMixturePrior(3, 2, generator=g)
+    ).to(F64)
+    z = torch.randn(10, 2, generator=g, dtype=F64)
+    x = torch.randn(10, 4, generator=g, dtype=F64)
+    full = -model.log_joint(z, x).sum() - model.prior.log_prior()
+    # minibatch losses weighted by their share of the data add up to the full objective / n
+    parts = [model.loss(z[i : i + 4], x[i : i + 4], 10) * len(z[i : i + 4]) for i in (0, 4, 8)]
+    assert sum(parts).item() == pytest.approx(full.item(), rel=1e-12)
+
+
+# --------------------------------------------------------------------- the estimator
+from sklearn.base import clone  # noqa: E402
+from sklearn.metrics import adjusted_rand_score  # noqa: E402
+
+from skdeepclust.metrics import cluster_accuracy  # noqa: E402
+from skdeepclust.representation import GMMRepresentation  # noqa: E402
+
+CENTERS = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]])
+
+
+def _mixture_data(n_per, seed, decoder_seed=0, noise=0.05):
+    """Data from a 3-component 2-D mixture through a fixed random decoder (tanh MLP)."""
+    rng = np.random.default_rng(seed)
+    comp = np.repeat(np.arange(3), n_per)
+    z = CENTERS[comp] + 0.3 * rng.standard_normal((3 * n_per, 2))
+    drng = np.random.default_rng(decoder_seed)
+    W1, W2 = drng.standard_normal((2, 16)), drng.standard_normal((16, 12)) / 4
+    X = np.tanh(z @ W1 / 2) @ W2 + noise * rng.standard_normal((3 * n_per, 12))
+    return X, comp, z
+
+
+FAST = dict(
+    n_components=3, latent_dim=2, hidden_layer_sizes=(32,), max_epochs=60, batch_size=32,
+    tol=None, transform_epochs=30, device="cpu", random_state=0,
+)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, comp, _ = _mixture_data(60, seed=0)
+    with torch.random.fork_rng(devices=[]):
+        model = GMMRepresentation(**FAST).fit(X)
+    return model, X, comp
+
+
+def test_recovers_the_generating_clusters(fitted):
+    model, X, comp = fitted
+    assert adjusted_rand_score(comp, model.labels_) > 0.95
+    assert model.embedding_.shape == (180, 2) and model.embedding_.dtype == np.float64
+    assert model.means_.shape == (3, 2) and model.covariances_.shape == (3, 2)
+    np.testing.assert_allclose(model.weights_.sum(), 1.0)
+    np.testing.assert_allclose(model.weights_, 1 / 3, atol=0.05)
+    assert len(model.loss_curve_) == model.n_iter_ == 60
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+def test_transform_of_held_out_samples_lands_on_the_generating_component(fitted):
+    model, X, comp = fitted
+    _, mapping = cluster_accuracy(comp, model.labels_, return_mapping=True)
+    X_new, comp_new, _ = _mixture_data(20, seed=1)
+    Z_new = model.transform(X_new)
+    # nearest fitted component mean, mapped to the generating component
+    nearest = ((Z_new[:, None, :] - model.means_[None]) ** 2).sum(-1).argmin(1)
+    assert np.mean([mapping[k] for k in nearest] == comp_new) > 0.95
+    assert np.mean([mapping[k] for k in model.predict(X_new)] == comp_new) > 0.95
+    proba = model.predict_proba(X_new)
+    assert proba.shape == (60, 3)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    # transformed training samples fall in the same clusters as the learned embedding
+    assert adjusted_rand_score(model.labels_, model.predict(X)) > 0.95
+
+
+def test_transform_is_per_sample_and_deterministic(fitted):
+    model, X, _ = fitted
+    Z = model.transform(X[:40])
+    np.testing.assert_array_equal(Z[5:9], model.transform(X[5:9]))
+    np.testing.assert_array_equal(Z, model.transform(X[:40]))
+    assert model.transform(X[:3].astype(np.float32)).dtype == np.float32
+
+
+def test_score_samples_is_the_log_joint_at_the_optimised_representation(fitted):
+    model, X, _ = fitted
+    x = X[:7]
+    z = torch.as_tensor(model.transform(x))
+    xt = torch.as_tensor(x)
+    with torch.no_grad():
+        expected = (model.module_.decoder.log_prob(z, xt) + model.module_.prior.log_prob(z))
+    np.testing.assert_allclose(model.score_samples(x), expected.numpy(), rtol=1e-10)
+    assert model.score(x) == pytest.approx(float(expected.mean()))
+    # more optimisation steps can only help the MAP objective on average
+    longer = clone(model).set_params(transform_epochs=100)
+    longer.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    longer._device, longer._dtype = model._device, model._dtype
+    longer._transform_seed = model._transform_seed
+    assert longer.score(X[:30]) >= model.score(X[:30]) - 1e-6
+
+
+def test_inverse_transform_and_sample(fitted):
+    model, X, _ = fitted
+    X_rec = model.inverse_transform(model.embedding_)
+    assert X_rec.shape == X.shape
+    assert np.mean((X_rec - X) ** 2) < 0.1 * np.var(X, axis=0).sum()
+    X_gen, labels = model.sample(3000)
+    assert X_gen.shape == (3000, 12) and labels.shape == (3000,)
+    np.testing.assert_allclose(np.bincount(labels, minlength=3) / 3000, model.weights_, atol=0.03)
+    X_gen2, _ = model.sample(3000)
+    np.testing.assert_array_equal(X_gen, X_gen2)
+    with pytest.raises(ValueError, match="latent_dim=2"):
+        model.inverse_transform(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="n_samples"):
+        model.sample(0)
+
+
+def test_fit_transform_returns_the_embedding_and_y_is_ignored_when_unsupervised():
+    X, comp, _ = _mixture_data(20, seed=3)
+    params = dict(FAST, max_epochs=5)
+    Z = GMMRepresentation(**params).fit_transform(X)
+    model = GMMRepresentation(**params).fit(X, comp)  # e.g. GridSearchCV passes y
+    np.testing.assert_array_equal(Z, model.embedding_)
+    assert not hasattr(model, "classes_")
+    assert np.array_equal(model.labels_, GMMRepresentation(**params).fit(X).labels_)
+
+
+def test_supervised_fit_puts_each_class_in_its_components():
+    X, comp, _ = _mixture_data(50, seed=4)
+    names = np.array(["a", "b", "c"])[comp]
+    model = GMMRepresentation(**dict(FAST, n_components_per_class=2)).fit(X, names)
+    np.testing.assert_array_equal(model.classes_, ["a", "b", "c"])
+    np.testing.assert_array_equal(model.component_classes_, ["a", "a", "b", "b", "c", "c"])
+    assert model.means_.shape == (6, 2)
+    assert np.mean(model.labels_ == names) > 0.97
+    # each training representation's responsibility mass sits on its own class's components
+    z = torch.as_tensor(model.embedding_)
+    with torch.no_grad():
+        resp = model.module_.prior.responsibilities(z).numpy()
+    own = (np.arange(6)[None, :] // 2) == comp[:, None]
+    assert np.mean((resp * own).sum(1)) > 0.95
+    X_new, comp_new, _ = _mixture_data(15, seed=5)
+    assert np.mean(model.predict(X_new) == np.array(["a", "b", "c"])[comp_new]) > 0.95
+    assert model.predict_proba(X_new).shape == (45, 3)
+    # known labels at transform time restrict the start and the prior to the class
+    Z_known = model.transform(X_new, np.array(["a", "b", "c"])[comp_new])
+    assert Z_known.shape == (45, 2)
+    _, y_gen = model.sample(20)
+    assert set(y_gen) <= {"a", "b", "c"}
+    with pytest.raises(ValueError, match="not seen in fit"):
+        model.transform(X_new[:2], ["a", "z"])
+
+
+def test_semi_supervised_labels():
+    X, comp, _ = _mixture_data(50, seed=6)
+    y = comp.copy()
+    y[::2] = -1  # half of the samples unlabelled
+    model = GMMRepresentation(**dict(FAST, n_components_per_class=1)).fit(X, y)
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+    assert np.mean(model.labels_ == comp) > 0.95
+
+
+def _nb_counts(n_per, seed):
+    """Counts from 3 expression profiles, negative-binomial noise (dispersion 5)."""
+    rng = np.random.default_rng(seed)
+    profiles = rng.dirichlet(np.full(30, 0.5), size=3)
+    comp = np.repeat(np.arange(3), n_per)
+    library = rng.uniform(200, 800, size=3 * n_per)
+    mu = library[:, None] * profiles[comp]
+    r = 5.0
+    X = rng.poisson(rng.gamma(r, mu / r)).astype(np.float64)
+    return X, comp
+
+
+def test_negative_binomial_output_on_counts():
+    X, comp = _nb_counts(60, seed=0)
+    model = GMMRepresentation(
+        **dict(FAST, output_distribution="negative_binomial", max_epochs=40)
+    ).fit(X)
+    assert adjusted_rand_score(comp, model.labels_) > 0.95
+    assert np.isfinite(model.score_samples(X[:10])).all()
+    X_gen, _ = model.sample(50)
+    assert (X_gen >= 0).all() and np.array_equal(X_gen, np.round(X_gen))
+    r = model.module_.decoder.output.dispersion().detach().numpy()
+    assert 1.0 < np.median(r) < 25.0  # generated with r = 5
+
+
+@pytest.mark.parametrize("law", ["poisson", "negative_binomial"])
+def test_count_laws_reject_negative_values(law):
+    X, _ = _nb_counts(5, seed=1)
+    X[0, 0] = -1
+    with pytest.raises(ValueError, match="non-negative"):
+        GMMRepresentation(**dict(FAST, output_distribution=law)).fit(X)
+    model = GMMRepresentation(**dict(FAST, output_distribution=law, max_epochs=1)).fit(
+        np.abs(X)
+    )
+    with pytest.raises(ValueError, match="non-negative"):
+        model.transform(X)
+
+
+def test_bad_input_errors():
+    X, comp, _ = _mixture_data(5, seed=7)
+    with pytest.raises(ValueError, match="n_components"):
+        GMMRepresentation(n_components=0).fit(X)
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        GMMRepresentation(**dict(FAST, output_distribution="bernoulli")).fit(X)
+    with pytest.raises(ValueError, match="n_samples=15"):
+        GMMRepresentation(**dict(FAST, n_components=20)).fit(X)
+    with pytest.raises(ValueError, match="needs class labels"):
+        GMMRepresentation(**dict(FAST, n_components_per_class=1)).fit(X)
+    with pytest.raises(ValueError, match="adam_betas"):
+        GMMRepresentation(**dict(FAST, adam_betas=(0.5, 1.5))).fit(X)
+    model = GMMRepresentation(**dict(FAST, max_epochs=1)).fit(X)
+    with pytest.raises(ValueError, match="supervised"):
+        model.transform(X, comp)
+
+
+def test_reproducible_and_float32():
+    X, _, _ = _mixture_data(10, seed=8)
+    params = dict(FAST, max_epochs=3, transform_epochs=3)
+    a = GMMRepresentation(**params).fit(X)
+    b = GMMRepresentation(**params).fit(X)
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    c = GMMRepresentation(**params).fit(X.astype(np.float32))
+    assert c.embedding_.dtype == np.float32 and c.transform(X).dtype == np.float64
+    np.testing.assert_allclose(c.embedding_, a.embedding_, atol=1e-3)
+
+
+def test_pickle_round_trip(fitted):
+    import pickle
+
+    model, X, _ = fitted
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.transform(X[:5]), model.transform(X[:5]))
+    np.testing.assert_array_equal(restored.sample(4)[0], model.sample(4)[0])
+
+
+def test_reassignment_moves_misplaced_representations_back(fitted):
+    model, X, _ = fitted
+    z = torch.nn.Parameter(torch.as_tensor(model.embedding_.copy()))
+    wrong = (model.labels_[:20] + 1) % 3  # put 20 samples on another component's mean
+    with torch.no_grad():
+        z[:20] = torch.as_tensor(model.means_[wrong])
+    X_t = torch.as_tensor(X)
+    with torch.no_grad():
+        before = model.module_.log_joint(z, X_t)
+        model._reassign(z, X_t, None, None)
+        after = model.module_.log_joint(z, X_t)
+        labels = model.module_.prior.predict(z).numpy()
+    assert bool((after >= before).all())
+    assert np.mean(labels[:20] == model.labels_[:20]) > 0.9
+
+
+def test_no_variance_collapse_with_the_default_prior(fitted):
+    # generating process: component std 0.3 for means ~4.3 apart (ratio 0.07); the fit
+    # keeps a comparable ratio instead of shrinking components onto their points
+    model, _, _ = fitted
+    sd = np.sqrt(model.covariances_).mean()
+    gaps = [np.linalg.norm(a - b) for i, a in enumerate(model.means_) for b in model.means_[i + 1 :]]
+    assert 0.035 < sd / np.mean(gaps) < 0.15
+    spread = np.sqrt(np.mean((model.embedding_ - model.means_[model.labels_]) ** 2))
+    assert 0.5 < spread / sd < 2.0

@@ -1,0 +1,577 @@
+"""Tests for the DMAE torch modules (skdeepclust.nn.dmae) and DMAEClustering."""
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+from scipy.special import softmax as np_softmax
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
+
+from skdeepclust.cluster import DMAEClustering
+from skdeepclust.metrics import assignment_sparsity, cluster_accuracy
+from skdeepclust.nn.dissimilarities import get_dissimilarity, mahalanobis
+from skdeepclust.nn.dmae import (
+    DissimilarityMixtureAutoencoder,
+    DissimilarityMixtureEncoder,
+    dmae_loss,
+    plus_plus_init,
+    precision_factor_from_partition,
+)
+from skdeepclust.representation import AutoEncoder
+
+F64 = torch.float64
+
+
+def _head(cls=DissimilarityMixtureAutoencoder, seed=0, **kwargs):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return cls(3, 2, dtype=F64, **kwargs)
+
+
+def _points(n=11, seed=1):
+    return torch.from_numpy(np.random.RandomState(seed).randn(n, 2))
+
+
+# ------------------------------------------------------------------ DM encoder
+@pytest.mark.parametrize("name", ["euclidean", "manhattan", "cosine", "mahalanobis"])
+def test_encoder_matches_formula(name):
+    head = _head(DissimilarityMixtureEncoder, alpha=2.5, dissimilarity=name)
+    with torch.no_grad():
+        head.mixing_logits.copy_(torch.tensor([0.3, -1.0, 0.5], dtype=F64))
+        if head.has_precision:
+            head.covariance_raw.normal_(std=0.5)
+    x = _points()
+    D = head.dissimilarities(x).detach().numpy()
+    precision = head.precisions()
+    expected_D = get_dissimilarity(name).pairwise(x, head.centers, precision).detach().numpy()
+    np.testing.assert_allclose(D, expected_D)
+    log_pi = np.log(np_softmax([0.3, -1.0, 0.5]))
+    S = head(x).detach().numpy()
+    np.testing.assert_allclose(S, np_softmax(-2.5 * D + log_pi, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(S.sum(1), 1.0)
+    np.testing.assert_allclose(head.mixing_weights().detach().sum().item(), 1.0)
+
+
+def test_large_alpha_gives_hard_nearest_centre_assignments():
+    head = _head(DissimilarityMixtureEncoder, alpha=1e4)
+    x = _points(50)
+    S = head(x).detach()
+    nearest = head.dissimilarities(x).argmin(1)
+    assert torch.equal(S.argmax(1), nearest)
+    assert (S.max(1).values > 1 - 1e-6).mean(dtype=F64) > 0.9
+
+
+# ------------------------------------------------------------------ DM autoencoder
+@pytest.mark.parametrize("name", ["euclidean", "chebyshev", "mahalanobis", "kullback_leibler"])
+def test_autoencoder_outputs_and_loss_match_formulas(name):
+    head = _head(alpha=3.0, dissimilarity=name)
+    with torch.no_grad():
+        head.mixing_logits.copy_(torch.tensor([0.1, 0.7, -0.4], dtype=F64))
+        if head.has_precision:
+            head.covariance_raw.normal_(std=0.5)
+    x = _points()
+    out = head(x)
+    S = out.assignments.detach().numpy()
+    C = head.centers.detach().numpy()
+    pi = np_softmax([0.1, 0.7, -0.4])
+    np.testing.assert_allclose(np.exp(out.log_assignments.detach().numpy()), S, rtol=1e-12)
+    np.testing.assert_allclose(out.centroids.detach().numpy(), S @ C, rtol=1e-12)
+    np.testing.assert_allclose(out.log_mixing.detach().numpy(), np.log(S @ pi), rtol=1e-12)
+    d = get_dissimilarity(name)
+    if head.has_precision:
+        P = head.precisions().detach().numpy()
+        prec_tilde = np.einsum("nk,kij->nij", S, P)
+        np.testing.assert_allclose(out.precisions.detach().numpy(), prec_tilde, rtol=1e-12)
+        diff = x.numpy() - S @ C
+        rec = np.einsum("ni,nij,nj->n", diff, prec_tilde, diff)
+    else:
+        assert out.precisions is None
+        rec = np.diag(d.pairwise(x, out.centroids).detach().numpy())
+    loss = head.loss(x).detach().numpy()
+    if name == "kullback_leibler":  # the KL variant has no mixing term
+        np.testing.assert_allclose(loss, rec, rtol=1e-10)
+    else:
+        np.testing.assert_allclose(loss, rec - np.log(S @ pi) / 3.0, rtol=1e-10)
+    np.testing.assert_allclose(
+        dmae_loss(x, out, head.dissimilarity, 3.0).detach().numpy(), loss, rtol=1e-12
+    )
+
+
+def test_log_mixing_is_stable_for_hard_assignments():
+    head = _head(alpha=1e6)
+    out = head(_points() * 100)
+    assert torch.isfinite(out.log_mixing).all()
+    np.testing.assert_allclose(
+        out.log_mixing.detach().numpy(),
+        logsumexp(out.log_assignments.detach().numpy() + np.log(1 / 3), axis=1),
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["euclidean", "mahalanobis", "kullback_leibler", "toroidal_euclidean"]
+)
+def test_gradients_reach_every_parameter(name):
+    head = _head(alpha=2.0, dissimilarity=name)
+    x = _points()
+    head.loss(x).mean().backward()
+    for pname, param in head.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), pname
+        if pname != "mixing_logits" or name != "kullback_leibler":
+            assert param.grad.abs().sum() > 0, pname
+
+
+def test_frozen_parameters_get_no_gradient():
+    head = _head(dissimilarity="mahalanobis", learn_mixing=False, learn_precision=False)
+    assert [n for n, p in head.named_parameters() if p.requires_grad] == ["centers"]
+
+
+def test_precision_parametrisation():
+    rng = np.random.RandomState(3)
+    A = rng.randn(3, 2, 2)
+    P = torch.from_numpy(A @ A.transpose(0, 2, 1) + np.eye(2))
+    raw = _head(dissimilarity="mahalanobis", normalize_precision=False)
+    raw.set_precisions(P)
+    np.testing.assert_allclose(raw.precisions().detach(), P, rtol=1e-10)
+    np.testing.assert_allclose(raw.covariances().detach(), torch.linalg.inv(P), rtol=1e-10)
+    L = torch.linalg.cholesky(P)
+    raw.set_precision_factor(L)  # the dmae initializers' Cholesky factors
+    np.testing.assert_allclose(raw.precisions().detach(), P, rtol=1e-10)
+    unit = _head(dissimilarity="mahalanobis")
+    unit.set_precisions(P)
+    got = unit.precisions().detach()
+    np.testing.assert_allclose(torch.linalg.det(got), 1.0, rtol=1e-10)
+    # same shape: P / det(P)^(1/d)
+    np.testing.assert_allclose(got, P / torch.linalg.det(P).sqrt()[:, None, None], rtol=1e-10)
+    np.testing.assert_allclose(unit.covariances().detach(), torch.linalg.inv(got), rtol=1e-10)
+    # zeros = identity, and no precision for a dissimilarity without one
+    np.testing.assert_allclose(
+        _head(dissimilarity="mahalanobis").precisions().detach(), np.eye(2)[None].repeat(3, 0)
+    )
+    assert _head().precisions() is None and _head().covariances() is None
+    with pytest.raises(ValueError, match="no precision"):
+        _head().set_precisions(P)
+
+
+def test_covariance_floor_bounds_the_precision():
+    floor = 0.1
+    head = _head(dissimilarity="mahalanobis", normalize_precision=False, covariance_floor=floor)
+    S = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=F64).expand(3, 2, 2)
+    head.set_covariances(S)  # represented exactly when S - floor * I is positive definite
+    np.testing.assert_allclose(head.covariances().detach(), S, rtol=1e-10)
+    with torch.no_grad():  # a degenerate factor: the covariance is the floor itself
+        head.covariance_raw.fill_(0.0).diagonal(dim1=-2, dim2=-1).fill_(-30.0)
+    np.testing.assert_allclose(head.precisions().detach(), np.eye(2)[None].repeat(3, 0) / floor)
+    # with unit determinant, the largest precision eigenvalue stays bounded
+    unit = _head(dissimilarity="mahalanobis", covariance_floor=floor)
+    with torch.no_grad():
+        unit.covariance_raw.zero_()
+        unit.covariance_raw[:, 0, 0] = -30.0  # a direction with no variance
+        unit.covariance_raw[:, 1, 1] = 1.0
+    top = torch.linalg.eigvalsh(unit.precisions().detach()).max()
+    assert top.item() == pytest.approx(np.sqrt((np.exp(2.0) + floor) / floor), rel=1e-6)
+
+
+def test_state_dict_round_trip_and_repr():
+    head = _head(alpha=7.0, dissimilarity="minkowski", dissimilarity_params={"p": 3.0})
+    buffer = io.BytesIO()
+    torch.save(head.state_dict(), buffer)
+    buffer.seek(0)
+    other = _head(seed=5, alpha=1.0, dissimilarity="minkowski", dissimilarity_params={"p": 3.0})
+    other.load_state_dict(torch.load(buffer, weights_only=True))
+    x = _points()
+    torch.testing.assert_close(other(x).centroids, head(x).centroids)
+    assert float(other.alpha) == 7.0
+    assert "alpha=7" in repr(head) and "minkowski" in repr(head)
+
+
+def test_module_construction_is_deterministic_under_fork_rng():
+    torch.testing.assert_close(_head(seed=3).centers, _head(seed=3).centers)
+    assert not torch.equal(_head(seed=3).centers, _head(seed=4).centers)
+
+
+# ------------------------------------------------------------------ initializers
+def _blobs(seed=0, n_per=30, centres=((0, 0), (10, 0), (0, 10), (10, 10))):
+    rng = np.random.RandomState(seed)
+    X = np.concatenate([rng.randn(n_per, 2) * 0.5 + c for c in centres])
+    return torch.from_numpy(X)
+
+
+def test_plus_plus_init_spreads_centres_over_blobs():
+    X = _blobs()
+    d = get_dissimilarity("euclidean")
+    for seed in range(5):
+        centers = plus_plus_init(X, 4, d, n_iter=100, generator=torch.Generator().manual_seed(seed))
+        # centres are rows of X, one per blob
+        assert all((X == c).all(1).any() for c in centers)
+        blob = (centers[:, 0] > 5).long() + 2 * (centers[:, 1] > 5).long()
+        assert sorted(blob.tolist()) == [0, 1, 2, 3], seed
+
+
+def test_plus_plus_init_is_reproducible_and_works_with_any_dissimilarity():
+    X = _blobs()
+    for name in ["manhattan", "cosine", "mahalanobis", "kullback_leibler"]:
+        d = get_dissimilarity(name)
+        a = plus_plus_init(X, 3, d, n_iter=20, generator=torch.Generator().manual_seed(1))
+        b = plus_plus_init(X, 3, d, n_iter=20, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(a, b) and a.shape == (3, 2)
+    with pytest.raises(ValueError, match="n_samples=2 should be >= n_clusters=3"):
+        plus_plus_init(X[:2], 3, get_dissimilarity("euclidean"))
+
+
+def test_precision_factor_from_partition_is_cholesky_of_inverse_covariance():
+    rng = np.random.RandomState(0)
+    X = np.concatenate([rng.randn(40, 2) @ [[2, 0], [1, 0.5]], rng.randn(30, 2) + 5])
+    labels = np.repeat([0, 1], [40, 30])
+    L = precision_factor_from_partition(
+        torch.from_numpy(X), torch.from_numpy(labels), 2, reg_covar=0.0
+    ).numpy()
+    for k in range(2):
+        expected = np.linalg.cholesky(np.linalg.inv(np.cov(X[labels == k].T)))
+        np.testing.assert_allclose(L[k], expected, rtol=1e-8)
+    # an empty cluster falls back to the overall covariance
+    L3 = precision_factor_from_partition(torch.from_numpy(X), torch.from_numpy(labels), 3)
+    assert torch.isfinite(L3).all()
+    np.testing.assert_allclose(L3[2] @ L3[2].T, np.linalg.inv(np.cov(X.T)), rtol=1e-4)
+
+
+def test_unit_determinant_precision_learns_cluster_shape():
+    """Minimising the DMAE loss recovers the volume-normalised inverse covariance."""
+    rng = np.random.RandomState(0)
+    cov = np.array([[3.0, 1.2], [1.2, 1.0]])
+    X = torch.from_numpy(rng.multivariate_normal([0, 0], cov, size=500))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        head = DissimilarityMixtureAutoencoder(
+            1, 2, alpha=1.0, dissimilarity="mahalanobis", dtype=F64
+        )
+    with torch.no_grad():
+        head.centers.zero_()
+    opt = torch.optim.Adam(head.parameters(), lr=0.05)
+    for _ in range(200):
+        opt.zero_grad()
+        head.loss(X).mean().backward()
+        opt.step()
+    target = np.linalg.inv(np.cov(X.numpy().T))
+    target /= np.sqrt(np.linalg.det(target))
+    np.testing.assert_allclose(head.precisions().detach().numpy(), target[None], atol=0.02)
+
+
+# ====================================================================================
+# DMAEClustering
+# ====================================================================================
+FAST = dict(device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(400, centers=4, cluster_std=0.8, random_state=3)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def aniso():
+    """scikit-learn's anisotropic blobs: one shared, strongly skewed covariance."""
+    X, y = make_blobs(n_samples=600, random_state=170)
+    transformation = np.array([[0.6, -0.6], [-0.4, 0.8]])
+    return StandardScaler().fit_transform(X @ transformation), y, transformation
+
+
+@pytest.mark.parametrize("init", ["k-means++", "kmeans"])
+def test_shallow_large_alpha_matches_kmeans(blobs, init):
+    X, y = blobs
+    km = KMeans(4, n_init=10, random_state=0).fit(X)
+    dmae = DMAEClustering(4, alpha=1e3, init=init, learning_rate=0.02, batch_size=64,
+                          max_epochs=40, **FAST).fit(X)
+    assert adjusted_rand_score(km.labels_, dmae.labels_) > 0.99
+    assert adjusted_rand_score(y, dmae.labels_) > 0.99
+    order = np.argsort(dmae.cluster_centers_[:, 0])
+    np.testing.assert_allclose(
+        dmae.cluster_centers_[order], km.cluster_centers_[np.argsort(km.cluster_centers_[:, 0])],
+        atol=0.1,
+    )
+    # mixing weights learn the (equal) cluster proportions
+    np.testing.assert_allclose(dmae.mixing_weights_, 0.25, atol=0.03)
+
+
+def test_mahalanobis_separates_anisotropic_blobs_kmeans_cannot(aniso):
+    X, y, transformation = aniso
+    km = KMeans(3, n_init=10, random_state=0).fit(X)
+    assert adjusted_rand_score(y, km.labels_) < 0.7
+    dmae = DMAEClustering(3, dissimilarity="mahalanobis", alpha=10.0, learning_rate=1e-2,
+                          batch_size=64, max_epochs=100, **FAST).fit(X)
+    assert adjusted_rand_score(y, dmae.labels_) >= 0.95
+    P, C = dmae.precisions_, dmae.covariances_
+    assert P.shape == C.shape == (3, 2, 2)
+    np.testing.assert_allclose(np.linalg.det(P), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(P @ C, np.broadcast_to(np.eye(2), (3, 2, 2)), atol=1e-8)
+    # every learned covariance has the shape of the true (shared) cluster covariance
+    for k in range(3):
+        truth = np.cov(X[y == np.bincount(y[dmae.labels_ == k]).argmax()].T)
+        truth /= np.sqrt(np.linalg.det(truth))
+        np.testing.assert_allclose(C[k], truth, rtol=0.15)
+        main_axis = np.linalg.eigh(C[k])[1][:, -1]
+        assert abs(main_axis @ np.linalg.eigh(truth)[1][:, -1]) > 0.999
+    # transform is the squared Mahalanobis distance to the centres
+    expected = mahalanobis(torch.from_numpy(X), torch.from_numpy(dmae.cluster_centers_),
+                           torch.from_numpy(P)).numpy()
+    np.testing.assert_allclose(dmae.transform(X), expected, rtol=1e-8)
+
+
+def test_predict_proba_predict_transform_and_fit_predict_agree(blobs):
+    X, _ = blobs
+    dmae = DMAEClustering(4, alpha=5.0, max_epochs=5, **FAST)
+    labels = dmae.fit_predict(X)
+    np.testing.assert_array_equal(labels, dmae.labels_)
+    np.testing.assert_array_equal(labels, dmae.predict(X))
+    proba = dmae.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(proba.argmax(1), labels)
+    D = dmae.transform(X)
+    expected = np.log(dmae.mixing_weights_) - 5.0 * D
+    expected = np.exp(expected - expected.max(1, keepdims=True))
+    np.testing.assert_allclose(proba, expected / expected.sum(1, keepdims=True), rtol=1e-8)
+    np.testing.assert_allclose(
+        D, np.linalg.norm(X[:, None] - dmae.cluster_centers_[None], axis=-1), rtol=1e-10
+    )
+    np.testing.assert_allclose(dmae.embed(X), X)
+    np.testing.assert_allclose(dmae.reconstruct(X), proba @ dmae.cluster_centers_, rtol=1e-8)
+    # score is minus the mean DMAE loss
+    out = dmae.module_(torch.from_numpy(X))
+    np.testing.assert_allclose(
+        dmae.score(X), -dmae.module_.loss(torch.from_numpy(X), out).mean().item(), rtol=1e-10
+    )
+    assert not hasattr(dmae, "precisions_") and not hasattr(dmae, "autoencoder_")
+
+
+def test_alpha_controls_sparsity(blobs):
+    X, _ = blobs
+    counts = [
+        assignment_sparsity(
+            DMAEClustering(4, alpha=a, max_epochs=0, **FAST).fit(X).predict_proba(X)
+        ).mean()
+        for a in (1.0, 10.0, 30.0, 100.0)
+    ]
+    assert counts[0] == 4.0 and counts[-1] == 1.0  # dense -> hard assignments
+    assert counts[0] > counts[1] > counts[2] > counts[3]
+
+
+def test_fixed_mixing_weights_stay_uniform(blobs):
+    X, _ = blobs
+    dmae = DMAEClustering(4, learn_mixing=False, max_epochs=3, **FAST).fit(X)
+    np.testing.assert_allclose(dmae.mixing_weights_, 0.25)
+
+
+def test_mixing_weights_learn_unbalanced_proportions():
+    X, y = make_blobs([300, 100], centers=[[0, 0], [6, 0]], random_state=0)
+    dmae = DMAEClustering(2, alpha=10.0, learning_rate=0.05, batch_size=100, max_epochs=60,
+                          **FAST).fit(X)
+    assert adjusted_rand_score(y, dmae.labels_) == 1.0
+    np.testing.assert_allclose(np.sort(dmae.mixing_weights_), [0.25, 0.75], atol=0.03)
+
+
+def test_toroidal_blobs_across_the_seam():
+    """Two blobs on the circle [0, 1): one straddles the wrap-around at 0 == 1."""
+    rng = np.random.RandomState(0)
+    centres = np.array([[0.0, 0.5], [0.5, 0.5]])
+    y = np.repeat([0, 1], 100)
+    X = (centres[y] + 0.05 * rng.randn(200, 2)) % 1.0
+    kw = dict(alpha=100.0, init="k-means++", learning_rate=0.01, batch_size=50,
+              max_epochs=30, **FAST)
+    torus = DMAEClustering(2, dissimilarity="toroidal_euclidean", interval=[1.0, 1.0], **kw)
+    assert adjusted_rand_score(y, torus.fit_predict(X)) == 1.0
+    # the Euclidean model cuts the seam blob in two
+    assert adjusted_rand_score(y, DMAEClustering(2, **kw).fit_predict(X)) < 0.5
+
+
+def test_kullback_leibler_clusters_distributions():
+    rng = np.random.RandomState(0)
+    prototypes = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7], [0.25] * 4])
+    y = np.repeat([0, 1, 2], 60)
+    X = np.stack([rng.dirichlet(200 * prototypes[k]) for k in y])
+    dmae = DMAEClustering(3, dissimilarity="kullback_leibler", kl_normalization="identity",
+                          alpha=50.0, max_epochs=10, **FAST).fit(X)
+    assert adjusted_rand_score(y, dmae.labels_) > 0.95
+    assert dmae.transform(X).min() > -1e-12  # a divergence
+
+
+def dot_dissimilarity(X, Y):
+    """A user dissimilarity (module level, so the estimator pickles)."""
+    return -X @ Y.T
+
+
+def precision_dissimilarity(X, Y, precision):
+    """A user dissimilarity that takes learned precision matrices."""
+    return mahalanobis(X, Y, precision)
+
+
+def test_user_callable_with_precision_learns_precisions(aniso):
+    X, y, _ = aniso
+    dmae = DMAEClustering(3, dissimilarity=precision_dissimilarity, alpha=10.0,
+                          learning_rate=1e-2, batch_size=64, max_epochs=5, **FAST).fit(X)
+    ref = DMAEClustering(3, dissimilarity="mahalanobis", alpha=10.0,
+                         learning_rate=1e-2, batch_size=64, max_epochs=5, **FAST).fit(X)
+    np.testing.assert_allclose(dmae.precisions_, ref.precisions_, rtol=1e-8)
+
+
+def test_user_callable_dissimilarity_and_pickle(blobs):
+    X, _ = blobs
+    dmae = DMAEClustering(4, dissimilarity=dot_dissimilarity, alpha=1.0, max_epochs=2,
+                          **FAST).fit(X)
+    np.testing.assert_allclose(dmae.transform(X), -X @ dmae.cluster_centers_.T, rtol=1e-10)
+    loaded = pickle.loads(pickle.dumps(dmae))
+    np.testing.assert_array_equal(loaded.predict_proba(X), dmae.predict_proba(X))
+
+
+def test_float32_in_float32_out_and_agrees_with_float64(blobs):
+    X, _ = blobs
+    kw = dict(alpha=10.0, max_epochs=3, **FAST)
+    m32 = DMAEClustering(4, **kw).fit(X.astype(np.float32))
+    m64 = DMAEClustering(4, **kw).fit(X)
+    assert m32.transform(X.astype(np.float32)).dtype == np.float32
+    assert m32.predict_proba(X).dtype == np.float64  # output follows the input dtype
+    np.testing.assert_allclose(m32.cluster_centers_, m64.cluster_centers_, atol=1e-4)
+    assert (m32.labels_ == m64.labels_).mean() > 0.99
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return (data.data[:600] / 16.0), data.target[:600]
+
+
+def _small_ae(**kwargs):
+    params = dict(hidden_layer_sizes=(32,), max_epochs=20, learning_rate=3e-3, batch_size=32)
+    return AutoEncoder(8, **{**params, **FAST, **kwargs})
+
+
+def test_deep_dmae_pretrains_and_fine_tunes_jointly(small_digits):
+    X, y = small_digits
+    ae = _small_ae()
+    dmae = DMAEClustering(10, autoencoder=ae, alpha=10.0, max_epochs=10, batch_size=64,
+                          **FAST).fit(X)
+    assert not hasattr(ae, "module_")  # the nested estimator is cloned, not fitted
+    assert isinstance(dmae.autoencoder_, AutoEncoder)
+    assert len(dmae.pretrain_loss_curve_) == dmae.autoencoder_.n_iter_ > 0
+    assert dmae.cluster_centers_.shape == (10, 8) and dmae.embed(X).shape == (600, 8)
+    assert dmae.reconstruct(X).shape == X.shape
+    assert cluster_accuracy(y, dmae.labels_) > 0.6
+    # joint training moved the encoder away from the pretrained one
+    pretrained = _small_ae().fit(X)
+    assert not np.allclose(dmae.autoencoder_.transform(X), pretrained.transform(X))
+    np.testing.assert_allclose(dmae.embed(X), dmae.autoencoder_.transform(X), rtol=1e-6)
+    # score = -(clustering_weight * DMAE + reconstruction_weight * reconstruction), where
+    # the decoder reconstructs the soft-assigned centroid, as in the DMAE source
+    x = torch.from_numpy(X)
+    h = dmae.autoencoder_.module_.encode(x)
+    out = dmae.module_(h)
+    x_hat = dmae.autoencoder_.module_.decode(out.centroids)
+    np.testing.assert_allclose(dmae.reconstruct(X), x_hat.detach().numpy(), rtol=1e-6)
+    expected = dmae.module_.loss(h).mean() + ((x_hat - x) ** 2).mean()
+    assert dmae.score(X) == pytest.approx(-expected.item(), rel=1e-8)
+    code = clone(dmae).set_params(reconstruct_from="code", max_epochs=0).fit(X)
+    np.testing.assert_allclose(
+        code.reconstruct(X), code.autoencoder_.inverse_transform(code.embed(X)), rtol=1e-6
+    )
+    # pickles and predicts the same
+    loaded = pickle.loads(pickle.dumps(dmae))
+    np.testing.assert_array_equal(loaded.predict(X), dmae.predict(X))
+
+
+def test_fitted_autoencoder_skips_pretraining_and_is_not_modified(small_digits):
+    X, _ = small_digits
+    ae = _small_ae(max_epochs=5).fit(X)
+    before = ae.transform(X)
+    dmae = DMAEClustering(10, autoencoder=ae, reconstruction_weight=0.0, max_epochs=3,
+                          **FAST).fit(X)
+    assert dmae.pretrain_loss_curve_ == []
+    assert dmae.autoencoder_ is not ae
+    np.testing.assert_array_equal(ae.transform(X), before)
+    # max_epochs=0: the centres are KMeans' on the pretrained codes
+    frozen = DMAEClustering(10, autoencoder=ae, max_epochs=0, **FAST).fit(X)
+    np.testing.assert_allclose(frozen.embed(X), before, rtol=1e-6)
+    km = KMeans(10, n_init=10, random_state=0).fit(before)
+    assert adjusted_rand_score(km.labels_, frozen.labels_) > 0.8
+    # a shallow refit drops the deep attributes
+    frozen.set_params(autoencoder=None).fit(X)
+    assert not hasattr(frozen, "autoencoder_") and frozen.cluster_centers_.shape == (10, 64)
+
+
+def test_nested_autoencoder_parameters_are_searchable(small_digits):
+    X, y = small_digits
+    dmae = DMAEClustering(10, autoencoder=_small_ae(max_epochs=2), max_epochs=1, **FAST)
+    assert dmae.get_params()["autoencoder__n_components"] == 8
+    search = GridSearchCV(dmae, {"autoencoder__n_components": [4, 6], "alpha": [1.0, 10.0]},
+                          cv=2).fit(X[:200])
+    assert search.best_estimator_.autoencoder_.n_components in (4, 6)
+    assert clone(dmae).autoencoder is not dmae.autoencoder
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"dissimilarity": "euclid"}, r"'dissimilarity' parameter .* must be a str among"),
+        ({"p": 0.0}, r"'p' parameter"),
+        ({"p": -1}, r"'p' parameter"),
+        ({"dissimilarity": "toroidal_euclidean", "interval": [1.0, 2.0, 3.0]},
+         r"interval should be a scalar or have one period per feature: expected length 2"),
+        ({"dissimilarity": "toroidal_euclidean", "interval": [1.0, -2.0]},
+         "should be > 0"),
+        ({"dissimilarity": "kullback_leibler", "kl_normalization": "identity"},
+         r"kl_normalization='identity' needs X \+ kl_eps > 0.*'softmax_abs'"),
+        ({"kl_normalization": "softmax"}, r"'kl_normalization' parameter"),
+        ({"init": np.zeros((3, 5))}, r"init has shape \(3, 5\); expected"),
+        ({"init": "kmeans++"}, r"'init' parameter"),
+        ({"dissimilarity": "mahalanobis", "precision_init": -np.ones((2, 2, 2))},
+         "symmetric positive-definite"),
+        ({"dissimilarity": "mahalanobis", "precision_init": np.ones((2, 3, 3))},
+         r"precision_init has shape \(2, 3, 3\); expected \(2, 2, 2\)"),
+        ({"n_clusters": 50}, "n_samples=40 should be >= n_clusters=50"),
+        ({"autoencoder": "ae"}, r"'autoencoder' parameter"),
+    ],
+)
+def test_clear_errors(params, message):
+    X = np.random.RandomState(0).randn(40, 2)
+    with pytest.raises(ValueError, match=message):
+        DMAEClustering(**{"n_clusters": 2, "max_epochs": 1, **FAST, **params}).fit(X)
+
+
+def test_autoencoder_must_be_a_skdeepclust_autoencoder():
+    X = np.random.RandomState(0).randn(40, 2)
+    with pytest.raises(TypeError, match="autoencoder must be None or a skdeepclust"):
+        DMAEClustering(2, autoencoder=KMeans(), **FAST).fit(X)
+
+
+def test_frozen_autoencoder_survives_clone(small_digits):
+    from sklearn.frozen import FrozenEstimator
+
+    X, _ = small_digits
+    ae = _small_ae(max_epochs=3).fit(X)
+    dmae = clone(DMAEClustering(10, autoencoder=FrozenEstimator(ae), max_epochs=0, **FAST))
+    dmae.fit(X)
+    assert dmae.pretrain_loss_curve_ == []
+    np.testing.assert_allclose(dmae.embed(X), ae.transform(X), rtol=1e-6)
+
+
+def test_minkowski_infinite_order_and_fitted_autoencoder_feature_mismatch(small_digits):
+    X, _ = small_digits
+    m = DMAEClustering(3, dissimilarity="minkowski", p=np.inf, max_epochs=1, **FAST).fit(X[:50])
+    np.testing.assert_allclose(
+        m.transform(X[:50]), np.abs(X[:50, None] - m.cluster_centers_[None]).max(-1)
+    )
+    ae = _small_ae(max_epochs=1).fit(X[:, :10])
+    with pytest.raises(ValueError, match="X has 64 features, but the fitted autoencoder expects"):
+        DMAEClustering(3, autoencoder=ae, **FAST).fit(X)
+    ae_neg = _small_ae(max_epochs=1)
+    with pytest.raises(ValueError, match="code_activation='sigmoid'"):
+        DMAEClustering(3, autoencoder=ae_neg, dissimilarity="kullback_leibler",
+                       kl_normalization="identity", **FAST).fit(X)

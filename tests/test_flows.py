@@ -1,0 +1,257 @@
+"""Tests of the NormalizingFlow and DisentanglingFlow estimators."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from sklearn.base import clone
+from sklearn.datasets import make_moons
+from sklearn.mixture import GaussianMixture
+
+from skdeepclust.datasets import make_arc, make_blob_images
+from skdeepclust.flow import DisentanglingFlow, NormalizingFlow
+from skdeepclust.nn.flows import make_factor_pairs
+
+
+def _abs_corr(Z, F):
+    """|Pearson correlation| of every column of Z with every column of F."""
+    k = Z.shape[1]
+    return np.abs(np.corrcoef(np.column_stack([Z, F]).T)[:k, k:])
+
+
+@pytest.fixture(scope="module")
+def factor_data():
+    """Two independent factors and a residual, mixed non-linearly into 3 features."""
+    rng = np.random.RandomState(0)
+    U = rng.randn(1000, 3)
+    A = np.linalg.qr(rng.randn(3, 3))[0] * np.array([2.0, 0.5, 1.0])
+    X = U @ A.T
+    X = X + 0.3 * np.tanh(X[:, ::-1])
+    return X, U[:, :2], U[:, 2]
+
+
+@pytest.fixture(scope="module")
+def disentangled(factor_data):
+    X, factors, _ = factor_data
+    flow = DisentanglingFlow(
+        [1, 1, 1], coupling="affine", max_epochs=8, device="cpu", random_state=0
+    )
+    return flow.fit(X, factors)
+
+
+# ------------------------------------------------------------------ disentangling
+def test_each_factor_block_follows_its_own_factor_only(factor_data, disentangled):
+    X, factors, residual = factor_data
+    residual_code, f1, f2 = disentangled.transform_factors(X)
+    corr = _abs_corr(np.column_stack([residual_code, f1, f2]), np.column_stack([factors, residual]))
+    # rows: code blocks (residual, factor 1, factor 2); columns: factor 1, factor 2, residual
+    assert corr[1, 0] >= 0.9 and corr[2, 1] >= 0.9, corr
+    assert corr[1, 1] <= 0.1 and corr[2, 0] <= 0.1, corr
+    assert corr[0, 0] <= 0.1 and corr[0, 1] <= 0.1, corr
+    assert corr[0, 2] >= 0.9, corr  # what no factor explains ends up in the residual
+
+
+def test_disentangling_attributes(disentangled):
+    assert disentangled.factor_slices_ == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    assert disentangled.dimensions_per_factor_.tolist() == [1, 1, 1]
+    np.testing.assert_allclose(disentangled.target_correlations_, [0.9, 0.9])
+    assert len(disentangled.loss_curve_) == disentangled.n_iter_ == 8
+    assert disentangled.loss_curve_[-1] < disentangled.loss_curve_[0]
+
+
+def test_fit_pairs_disentangles_given_pairs(factor_data):
+    X, factors, _ = factor_data
+    g = torch.Generator().manual_seed(0)
+    a, b, sim = make_factor_pairs(torch.as_tensor(factors), 8000, 0.9, generator=g)
+    flow = DisentanglingFlow([1, 1, 1], coupling="affine", max_epochs=1, batch_size=64,
+                             device="cpu", random_state=0)
+    flow.fit_pairs(X[a.numpy()], X[b.numpy()], sim[:, 1:].numpy())
+    corr = _abs_corr(flow.transform(X)[:, 1:], factors)
+    assert corr[0, 0] >= 0.9 and corr[1, 1] >= 0.9, corr
+    assert flow.target_correlations_ is None
+
+
+def test_gyoza_arc_tutorial_reaches_the_reported_loss():
+    """Anchor G1: gyoza's tutorial reaches a loss of about -4.3 (2 stages, Adam 0.05,
+    25 steps x 10 epochs of 64 pairs, identity-initialised ActNorm)."""
+    X, position = make_arc(4096, random_state=953)
+    flow = DisentanglingFlow(
+        [1, 1], hidden_layer_sizes=(8,), actnorm_data_init=False, learning_rate=0.05,
+        batch_size=64, pairs_per_epoch=25 * 64, max_epochs=10, device="cpu", random_state=0,
+    ).fit(X, position)
+    assert flow.loss_curve_[-1] < -4.0
+    _, pos = flow.transform_factors(X)
+    assert abs(np.corrcoef(pos[:, 0], position)[0, 1]) > 0.95
+    np.testing.assert_allclose(flow.inverse_transform(flow.transform(X)), X, atol=1e-10)
+
+
+def test_default_factor_layout():
+    X = np.random.RandomState(0).randn(40, 6)
+    flow = DisentanglingFlow(max_epochs=1, device="cpu", random_state=0)
+    flow.fit(X, X[:, :2])
+    assert flow.dimensions_per_factor_.tolist() == [2, 2, 2]
+    flow.fit(X[:, :5], X[:, :2])
+    assert flow.dimensions_per_factor_.tolist() == [1, 2, 2]
+    flow.fit(X[:, :2], X[:, :2])
+    assert flow.dimensions_per_factor_.tolist() == [0, 1, 1]
+    blocks = flow.transform_factors(X[:, :2])
+    assert [b.shape[1] for b in blocks] == [0, 1, 1]
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    "dims, message",
+    [
+        ([1, 1], "sums to 2, but it must sum to n_features=3"),
+        ([1, 1, 2], "sums to 4, but it must sum to n_features=3"),
+        ([1, 2], "describes 1 factor"),
+        ([3], "at least one factor"),
+        ([1, 0, 2], "at least one factor"),
+    ],
+)
+def test_bad_dimensions_per_factor(dims, message):
+    X = np.random.RandomState(0).randn(20, 3)
+    with pytest.raises(ValueError, match=message):
+        DisentanglingFlow(dims, device="cpu").fit(X, X[:, :2])
+
+
+def test_y_with_the_wrong_number_of_rows():
+    X = np.random.RandomState(0).randn(20, 3)
+    with pytest.raises(ValueError, match="y has 19 rows but X has 20"):
+        DisentanglingFlow(device="cpu").fit(X, X[:19, 0])
+    with pytest.raises(ValueError, match="requires y"):
+        DisentanglingFlow(device="cpu").fit(X, None)
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, np.nan])
+def test_similarity_outside_unit_interval(bad):
+    X = np.random.RandomState(0).randn(10, 3)
+    sim = np.full(10, 0.5)
+    sim[3] = bad
+    with pytest.raises(ValueError, match=r"similarity must be in \[0, 1\]|NaN"):
+        DisentanglingFlow(device="cpu").fit_pairs(X, X[::-1], sim)
+
+
+def test_fit_pairs_shape_errors():
+    X = np.random.RandomState(0).randn(10, 3)
+    with pytest.raises(ValueError, match="X_a has 10 rows and X_b has 9"):
+        DisentanglingFlow(device="cpu").fit_pairs(X, X[:9], np.ones(10))
+    with pytest.raises(ValueError, match="one row per pair"):
+        DisentanglingFlow(device="cpu").fit_pairs(X, X, np.ones(9))
+    with pytest.raises(ValueError, match="X has 2 features, but"):
+        DisentanglingFlow(device="cpu").fit_pairs(X, X[:, :2], np.ones(10))
+
+
+def test_other_parameter_errors():
+    X = np.random.RandomState(0).randn(20, 4)
+    with pytest.raises(ValueError, match="one per factor"):
+        DisentanglingFlow(target_correlations=[0.9, 0.8, 0.7], device="cpu").fit(X, X[:, :2])
+    with pytest.raises(ValueError, match="product is n_features=4"):
+        NormalizingFlow(event_shape=(3, 2), device="cpu").fit(X)
+    with pytest.raises(ValueError, match="'coupling' parameter"):
+        NormalizingFlow(coupling="spline", device="cpu").fit(X)
+    flow = NormalizingFlow(max_epochs=1, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="X has 3 features, but NormalizingFlow is expecting 4"):
+        flow.inverse_transform(X[:, :3])
+
+
+# ------------------------------------------------------------------ exactness
+@pytest.mark.parametrize("dtype, atol", [(np.float32, 1e-4), (np.float64, 1e-10)])
+@pytest.mark.parametrize("cls", [NormalizingFlow, DisentanglingFlow])
+def test_exact_inverse_and_dtype(cls, dtype, atol):
+    X, _ = make_blob_images(300, random_state=0)
+    X = X.astype(dtype)
+    flow = cls(coupling="affine", event_shape=(8, 8), n_stages=2, max_epochs=2,
+               device="cpu", random_state=0)
+    flow.fit(X, make_blob_images(300, random_state=0)[1]) if cls is DisentanglingFlow else flow.fit(X)
+    Z = flow.transform(X)
+    assert Z.dtype == dtype and flow.score_samples(X).dtype == dtype
+    assert np.abs(flow.inverse_transform(Z) - X).max() <= atol
+    z = np.random.RandomState(1).randn(50, 64).astype(dtype)
+    assert np.abs(flow.transform(flow.inverse_transform(z)) - z).max() <= 10 * atol
+
+
+def test_score_samples_is_code_density_plus_log_det():
+    X, _ = make_moons(300, noise=0.1, random_state=0)
+    flow = NormalizingFlow(n_stages=2, max_epochs=3, device="cpu", random_state=0).fit(X)
+    expected = stats.norm.logpdf(flow.transform(X)).sum(1) + flow.log_det_jacobian(X)
+    np.testing.assert_allclose(flow.score_samples(X), expected, rtol=1e-10)
+    assert flow.score(X) == pytest.approx(np.mean(expected))
+
+
+def test_density_integrates_to_one():
+    X, _ = make_moons(500, noise=0.1, random_state=0)
+    flow = NormalizingFlow(n_stages=2, hidden_layer_sizes=(16,), max_epochs=10,
+                           device="cpu", random_state=0).fit(X)
+    grid = np.linspace(-4, 5, 451)
+    xx, yy = np.meshgrid(grid, grid)
+    density = np.exp(flow.score_samples(np.column_stack([xx.ravel(), yy.ravel()])))
+    assert density.sum() * (grid[1] - grid[0]) ** 2 == pytest.approx(1.0, abs=0.02)
+
+
+def test_gaussian_data_reaches_the_true_likelihood():
+    rng = np.random.RandomState(0)
+    cov = np.array([[2.0, 1.2], [1.2, 1.0]])
+    X = rng.multivariate_normal([1.0, -2.0], cov, size=3000)
+    X_test = rng.multivariate_normal([1.0, -2.0], cov, size=3000)
+    true = stats.multivariate_normal([1.0, -2.0], cov).logpdf(X_test).mean()
+    flow = NormalizingFlow(n_stages=2, hidden_layer_sizes=(8,), max_epochs=5,
+                           learning_rate=3e-3, device="cpu", random_state=0).fit(X)
+    assert flow.score(X_test) == pytest.approx(true, abs=0.05)
+    samples = flow.sample(3000)
+    np.testing.assert_allclose(np.cov(samples.T), cov, atol=0.2)
+
+
+def test_two_moons_beats_a_gaussian_mixture():
+    X, _ = make_moons(2000, noise=0.05, random_state=0)
+    X_test, _ = make_moons(2000, noise=0.05, random_state=1)
+    flow = NormalizingFlow(n_stages=3, hidden_layer_sizes=(32, 32), max_epochs=20,
+                           learning_rate=3e-3, device="cpu", random_state=0).fit(X)
+    gmm = GaussianMixture(4, random_state=0).fit(X)
+    assert flow.score(X_test) > gmm.score(X_test) + 0.1
+    assert np.isfinite(flow.loss_curve_).all()
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    X, _ = make_moons(300, noise=0.1, random_state=0)
+    flow = NormalizingFlow(n_stages=2, max_epochs=40, early_stopping=True, n_iter_no_change=3,
+                           learning_rate=1e-2, device="cpu", random_state=0).fit(X)
+    scores = flow.validation_scores_
+    assert len(scores) == flow.n_iter_ and flow.best_validation_score_ == max(scores)
+    if flow.n_iter_ < 40:
+        assert flow.converged_ and np.argmax(scores) < len(scores) - 2
+
+
+# ------------------------------------------------------------------ estimator contract extras
+def test_sample_is_reproducible_and_follows_random_state():
+    X, _ = make_moons(200, noise=0.1, random_state=0)
+    flow = NormalizingFlow(n_stages=1, max_epochs=2, device="cpu", random_state=3).fit(X)
+    np.testing.assert_array_equal(flow.sample(5), flow.sample(5))
+    np.testing.assert_array_equal(flow.sample(5, random_state=1), flow.sample(5, random_state=1))
+    assert not np.array_equal(flow.sample(5, random_state=1), flow.sample(5, random_state=2))
+    with pytest.raises(ValueError, match="n_samples=0"):
+        flow.sample(0)
+
+
+def test_same_seed_same_model_and_pickle_round_trip(factor_data):
+    X, factors, _ = factor_data
+    kw = dict(n_stages=1, max_epochs=2, device="cpu", random_state=0)
+    a = DisentanglingFlow(**kw).fit(X, factors)
+    b = DisentanglingFlow(**kw).fit(X, factors)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    c = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(c.transform(X), a.transform(X))
+    np.testing.assert_array_equal(c.score_samples(X), a.score_samples(X))
+    assert c.factor_slices_ == a.factor_slices_
+    assert "_optimizer" not in vars(c)
+    clone(c).fit(X, factors)
+
+
+def test_unscaled_input_trains_without_nans():
+    X = np.random.RandomState(0).normal(100, 1, size=(200, 4))
+    flow = NormalizingFlow(n_stages=2, max_epochs=5, learning_rate=1e-2, device="cpu",
+                           random_state=0).fit(X)
+    assert np.isfinite(flow.score_samples(X)).all()
+    assert np.abs(flow.inverse_transform(flow.transform(X)) - X).max() < 1e-8

@@ -1,0 +1,257 @@
+"""Behaviour of neural_network.RBM and RBMClassifier."""
+
+import itertools
+import pickle
+
+import numpy as np
+import pytest
+from scipy.special import expit
+from sklearn.datasets import load_digits, make_blobs
+from sklearn.decomposition import FastICA
+from sklearn.preprocessing import StandardScaler
+
+from skdeepclust.datasets import make_bars_and_stripes, make_laplace_mixture_2d
+from skdeepclust.metrics import amari_distance
+from skdeepclust.neural_network import RBM, RBMClassifier
+from skdeepclust.preprocessing import ZCA
+
+FAST = dict(device="cpu", random_state=0, batch_size=20, learning_rate=0.05)
+
+
+@pytest.fixture(scope="module")
+def bars():
+    return make_bars_and_stripes(400, length=3, random_state=0)
+
+
+@pytest.mark.parametrize("method,extra", [
+    ("cd", {}), ("pcd", {}), ("pt", {"n_chains": 10}), ("ipt", {}), ("exact", {}),
+])
+def test_training_raises_the_exact_log_likelihood(bars, method, extra):
+    params = dict(n_components=6, method=method, **FAST, **extra)
+    start = RBM(max_epochs=0, **params).fit(bars)
+    assert start.log_partition_method_ == "exact"
+    trained = RBM(max_epochs=15, **params).fit(bars)
+    ll0, ll1 = start.score(bars), trained.score(bars)
+    assert ll1 > ll0 + 1.0, (ll0, ll1)
+    # the data have 14 distinct images: the entropy bound is log(1/14) (up to weighting)
+    assert ll1 < -np.log(14) + 0.5
+    assert len(trained.loss_curve_) == trained.n_iter_ == 15
+    assert trained.loss_curve_[-1] < trained.loss_curve_[0]
+
+
+def test_centered_and_normal_rbm(bars):
+    centered = RBM(n_components=6, max_epochs=5, **FAST).fit(bars)
+    normal = RBM(n_components=6, max_epochs=5, centered=False, **FAST).fit(bars)
+    assert np.allclose(normal.visible_offset_, 0) and np.allclose(normal.hidden_offset_, 0)
+    assert np.allclose(centered.hidden_offset_, 0.5, atol=0.2)
+    assert not np.allclose(centered.visible_offset_, 0)
+    assert np.isfinite(normal.score(bars))
+
+
+def test_sklearn_convention_of_the_weights(bars):
+    rbm = RBM(n_components=5, max_epochs=3, **FAST).fit(bars)
+    assert rbm.components_.shape == (5, 9)
+    H = expit(bars @ rbm.components_.T + rbm.intercept_hidden_)
+    np.testing.assert_allclose(rbm.transform(bars), H, rtol=1e-10, atol=1e-12)
+    V = expit(H @ rbm.components_ + rbm.intercept_visible_)
+    np.testing.assert_allclose(rbm.inverse_transform(H), V, rtol=1e-10, atol=1e-12)
+
+
+def test_gaussian_weights_convention():
+    X = np.random.RandomState(0).randn(200, 3) * [1.0, 2.0, 0.5] + 3.0
+    rbm = RBM(n_components=4, visible="gaussian", learn_sigma=True, max_epochs=3,
+              **FAST).fit(X)
+    H = expit((X / rbm.sigma_**2) @ rbm.components_.T + rbm.intercept_hidden_)
+    np.testing.assert_allclose(rbm.transform(X), H, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(rbm.inverse_transform(H), H @ rbm.components_
+                               + rbm.intercept_visible_, rtol=1e-9, atol=1e-10)
+
+
+def test_score_samples_is_a_normalised_density(bars):
+    rbm = RBM(n_components=5, max_epochs=3, **FAST).fit(bars)
+    states = np.array(list(itertools.product([0.0, 1.0], repeat=9)))
+    total = np.exp(rbm.score_samples(states)).sum()
+    assert total == pytest.approx(1.0, abs=1e-9)
+    np.testing.assert_allclose(rbm.score_samples(bars[:7]),
+                               -rbm.free_energy(bars[:7]) - rbm.log_partition_)
+
+
+def test_gaussian_rbm_recovers_the_mixing_directions():
+    X, A = make_laplace_mixture_2d(20000, mean=1.0, scale=1.0, random_state=42)
+    zca = ZCA().fit(X)
+    Xw = zca.transform(X)
+    A_white = zca.whitening_.T @ A
+    rbm = RBM(4, visible="gaussian", learn_sigma=True, centered=False, init_sigma=1.0,
+              method="cd", init_hidden_bias=-2.6, batch_size=500, max_epochs=20,
+              learning_rate={"weight": 1.0, "visible_bias": 0.0, "hidden_bias": 1.0,
+                             "sigma": 0.1}, device="cpu", random_state=0).fit(Xw)
+    W = rbm.components_.T
+    distances = [amari_distance(A_white, W[:, list(p)])
+                 for p in itertools.combinations(range(4), 2)]
+    assert min(distances) < 0.05
+    assert rbm.log_partition_method_ == "exact"
+    # the GB-RBM is as good a density model as ICA (PyDeep: -2.7362 vs -2.7358)
+    ica = FastICA(whiten=False, random_state=0, max_iter=500).fit(Xw)
+    Wu = ica.components_
+    ica_ll = np.mean(np.log(0.5 / np.cosh(Xw @ Wu.T) ** 2).sum(1)) + np.log(
+        abs(np.linalg.det(Wu)))
+    assert rbm.score(Xw) > ica_ll - 0.1
+
+
+def test_log_partition_methods_agree(monkeypatch):
+    from skdeepclust.neural_network import _rbm
+
+    monkeypatch.setattr(RBM, "_lazy_ais", {"n_chains": 100, "n_betas": 1000, "k": 1})
+    monkeypatch.setattr(_rbm, "EXACT_AUTO_COST", 2**10)  # as if the model were large
+    X = np.random.RandomState(0).randn(300, 2)
+    rbm = RBM(8, visible="gaussian", max_epochs=2, **FAST).fit(X)
+    assert rbm.log_partition_ is None  # too many states for an automatic exact value
+    ll = rbm.score_samples(X[:5])  # lazily estimates log Z by AIS and stores it
+    assert rbm.log_partition_method_ == "ais"
+    ais_lz, (lo, hi) = rbm.log_partition_, rbm.log_partition_bounds_
+    assert lo <= ais_lz <= hi
+    np.testing.assert_allclose(ll, -rbm.free_energy(X[:5]) - ais_lz)
+    exact = rbm.log_partition("exact")
+    assert rbm.log_partition_method_ == "exact" and rbm.log_partition_bounds_ == (exact, exact)
+    assert abs(ais_lz - exact) < 0.05
+    rev = rbm.log_partition("reverse_ais", n_betas=1000, X=X[:100], random_state=0)
+    assert abs(rev - exact) < 0.05
+    with pytest.raises(ValueError, match="valid options"):
+        rbm.log_partition("bogus")
+
+
+def test_exact_partition_of_a_large_layer_is_refused():
+    X = make_bars_and_stripes(50, length=7, random_state=0)  # 49 visible units
+    rbm = RBM(40, max_epochs=1, **FAST).fit(X)
+    assert rbm.log_partition_ is None
+    with pytest.raises(ValueError, match=r"2\*\*40 states.*method='ais'"):
+        rbm.log_partition("exact")
+
+
+@pytest.mark.parametrize("kw", [{"hidden": "rectified"}, {"visible": "rectified"}])
+def test_rectified_units_have_no_likelihood(bars, kw):
+    rbm = RBM(4, max_epochs=3, **FAST, **kw).fit(bars)
+    assert rbm.log_partition_ is None
+    assert (rbm.transform(bars) >= 0).all()
+    assert rbm.reconstruction_error(bars).shape == (400,)
+    with pytest.raises(ValueError, match="rectified"):
+        rbm.log_partition("ais")
+    with pytest.raises(ValueError, match="tractable"):
+        rbm.score_samples(bars)
+
+
+def test_binary_visible_layer_rejects_non_binary_data():
+    X = np.random.RandomState(0).rand(30, 4)
+    with pytest.raises(ValueError, match="binary X.*allow_probabilities=True"):
+        RBM(3, max_epochs=1, **FAST).fit(X)
+    RBM(3, max_epochs=1, allow_probabilities=True, **FAST).fit(X)
+    with pytest.raises(ValueError, match=r"X in \[0, 1\]"):
+        RBM(3, max_epochs=1, allow_probabilities=True, **FAST).fit(X + 1)
+    with pytest.raises(ValueError, match="X >= 0"):
+        RBM(3, max_epochs=1, visible="rectified", **FAST).fit(X - 1)
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(method="exact", n_components=30, visible="gaussian"), "at most 20"),
+    (dict(method="pt", hidden="rectified"), "parallel tempering"),
+    (dict(method="exact", offset_type="DM", n_components=3), "offset_type"),
+    (dict(method="cd", n_chains=5), "n_chains"),
+    (dict(learning_rate={"weights": 0.1}), "valid keys"),
+])
+def test_invalid_combinations(params, match):
+    X = np.random.RandomState(0).randn(30, 4)
+    params = {"visible": "gaussian", **params}
+    with pytest.raises(ValueError, match=match):
+        RBM(**{**FAST, **params}).fit(X)
+
+
+def test_same_seed_same_model_and_pickle_round_trip(bars):
+    a = RBM(n_components=5, max_epochs=3, **FAST).fit(bars)
+    b = RBM(n_components=5, max_epochs=3, **FAST).fit(bars)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    c = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(c.score_samples(bars), a.score_samples(bars))
+    assert "_sampler" not in c.__dict__ and "_updater" not in c.__dict__
+    c.partial_fit(bars)  # rebuilds momentum and chains
+    assert c.n_iter_ == 4 and len(c.loss_curve_) == 4
+
+
+def test_partial_fit_continues(bars):
+    rbm = RBM(n_components=5, **FAST)
+    for _ in range(3):
+        rbm.partial_fit(bars)
+    assert rbm.n_iter_ == 3 and rbm.log_partition_method_ == "exact"
+    full = RBM(n_components=5, max_epochs=3, **FAST).fit(bars)
+    np.testing.assert_allclose(rbm.loss_curve_[0], full.loss_curve_[0])
+
+
+def test_float32_is_preserved(bars):
+    rbm = RBM(n_components=5, max_epochs=2, **FAST).fit(bars.astype(np.float32))
+    assert rbm.components_.dtype == np.float32
+    assert rbm.transform(bars.astype(np.float32)).dtype == np.float32
+    assert rbm.score_samples(bars.astype(np.float32)).dtype == np.float32
+    ll32 = rbm.score_samples(bars.astype(np.float32))
+    ll64 = rbm.score_samples(bars)
+    np.testing.assert_allclose(ll32, ll64, rtol=1e-5)
+
+
+def test_gibbs_and_sample(bars):
+    rbm = RBM(n_components=8, max_epochs=30, **{**FAST, "learning_rate": 0.1}).fit(bars)
+    g1 = rbm.gibbs(bars[:5], k=2, random_state=1)
+    np.testing.assert_array_equal(g1, rbm.gibbs(bars[:5], k=2, random_state=1))
+    assert set(np.unique(g1)) <= {0.0, 1.0}
+    assert not np.array_equal(rbm.gibbs(bars, k=3), rbm.gibbs(bars, k=3))  # own stream moves
+    for method in ("gibbs", "pt", "exact"):
+        s = rbm.sample(200, k=50, method=method, random_state=0)
+        assert s.shape == (200, 9) and set(np.unique(s)) <= {0.0, 1.0}
+        # most samples are bars or stripes (the model learnt the data)
+        complete = {tuple(r) for r in make_bars_and_stripes(length=3)}
+        assert np.mean([tuple(r) in complete for r in s]) > 0.25, method
+    with pytest.raises(ValueError, match="valid options"):
+        rbm.sample(2, method="bogus")
+
+
+def test_reconstruction_error_and_inverse_transform(bars):
+    rbm = RBM(n_components=6, max_epochs=15, **FAST).fit(bars)
+    err = rbm.reconstruction_error(bars)
+    np.testing.assert_allclose(
+        err, ((rbm.inverse_transform(rbm.transform(bars)) - bars) ** 2).mean(1))
+    assert err.mean() < 0.15
+    with pytest.raises(ValueError, match="n_components=6"):
+        rbm.inverse_transform(np.zeros((2, 3)))
+
+
+def test_rbm_classifier_on_digits():
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0 > 0.5).astype(np.float64)
+    clf = RBMClassifier(n_components=64, max_epochs=8, **FAST).fit(X[:1200], y[:1200])
+    proba = clf.predict_proba(X[1200:])
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    assert clf.score(X[1200:], y[1200:]) > 0.8
+    assert clf.components_.shape == (64, 64 + 10)
+    np.testing.assert_array_equal(clf.classes_, np.arange(10))
+
+
+def test_gaussian_rbm_classifier_and_partial_fit():
+    X, y = make_blobs(300, centers=3, n_features=4, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    labels = np.array(["a", "b", "c"])[y]
+    clf = RBMClassifier(8, visible="gaussian", method="cd", max_epochs=20, **FAST)
+    assert clf.fit(X, labels).score(X, labels) > 0.9
+    assert set(clf.predict(X)) <= {"a", "b", "c"}
+    inc = RBMClassifier(8, visible="gaussian", method="cd", **FAST)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        inc.partial_fit(X, labels)
+    inc.partial_fit(X[:150], labels[:150], classes=["a", "b", "c"])
+    inc.partial_fit(X[150:], labels[150:])
+    assert inc.n_iter_ == 2
+    with pytest.raises(ValueError, match="not in classes"):
+        inc.partial_fit(X[:3], ["z", "a", "b"])
+
+
+def test_divergence_names_the_epoch():
+    from skdeepclust.exceptions import TrainingDivergedError
+
+    X = np.random.RandomState(0).randn(100, 5).astype(np.float32)
+    with pytest.raises(TrainingDivergedError, match="RBM diverged.*epoch 1.*learning_rate"):
+        RBM(4, visible="gaussian", max_epochs=5, **{**FAST, "learning_rate": 1e30}).fit(X)

@@ -1,0 +1,360 @@
+"""Tests of the pure-torch RBM pieces against brute-force enumeration."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from skdeepclust.nn import partition as P
+from skdeepclust.nn.rbm import RBM, RBMUpdater
+from skdeepclust.nn.sampling import (
+    GibbsSampler,
+    IndependentParallelTemperingSampler,
+    ParallelTemperingSampler,
+    PersistentGibbsSampler,
+)
+
+F64 = torch.float64
+
+
+def _bits(n):
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=F64)
+
+
+def _one_hot(n):
+    return torch.eye(n, dtype=F64)
+
+
+def _random_rbm(n_visible, n_hidden, seed=0, scale=1.0, **kw):
+    g = torch.Generator().manual_seed(seed)
+    m = RBM(n_visible, n_hidden, dtype=F64, **kw)
+    if m.visible == "gaussian":
+        data = torch.randn(40, n_visible, generator=g, dtype=F64)
+    else:
+        data = (torch.rand(40, n_visible, generator=g, dtype=F64) < 0.3).to(F64)
+    labels = None
+    if m.n_labels:
+        labels = torch.nn.functional.one_hot(
+            torch.randint(m.n_labels, (40,), generator=g), m.n_labels).to(F64)
+    m.initialize(data, generator=g, labels=labels)
+    with torch.no_grad():
+        m.weight.copy_(scale * torch.randn(m.weight.shape, generator=g, dtype=F64))
+        m.visible_bias.copy_(0.5 * torch.randn(m.visible_bias.shape, generator=g, dtype=F64))
+        m.hidden_bias.copy_(0.5 * torch.randn(m.hidden_bias.shape, generator=g, dtype=F64))
+        m.hidden_offset.uniform_(0.2, 0.8, generator=g)
+        if m.sigma is not None:
+            m.sigma.uniform_(0.6, 1.4, generator=g)
+    return m, g
+
+
+def _visible_states(m):
+    """All discrete visible configurations (binary data units times one-hot labels)."""
+    x = _bits(m.n_visible)
+    if not m.n_labels:
+        return x
+    y = _one_hot(m.n_labels)
+    return torch.cat([x.repeat_interleave(m.n_labels, 0), y.repeat(x.shape[0], 1)], 1)
+
+
+def _joint_log_p(m, v, h, beta=None):
+    """-beta E(v, h) - (1 - beta) E_base(v) on the grid of all (v, h) pairs."""
+    vv = v[:, None, :].expand(-1, h.shape[0], -1)
+    hh = h[None].expand(v.shape[0], -1, -1)
+    e = -m.energy(vv, hh)
+    if beta is None:
+        return e
+    return beta * e + (1 - beta) * m._base_term(vv)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5)])
+def test_exact_log_partition_binary_matches_brute_force(shape):
+    m, _ = _random_rbm(*shape)
+    layer, _ = P.enumerable_units(m)
+    assert layer == ("visible" if shape[0] < shape[1] else "hidden")
+    brute = torch.logsumexp(_joint_log_p(m, _bits(shape[0]), _bits(shape[1])).flatten(), 0)
+    assert P.log_partition_exact(m).item() == pytest.approx(brute.item(), abs=1e-10)
+    # batching does not change the result
+    assert P.log_partition_exact(m, batch_exponent=1).item() == pytest.approx(brute.item(),
+                                                                             abs=1e-10)
+
+
+def test_exact_log_partition_label_rbm_matches_brute_force():
+    m, _ = _random_rbm(4, 3, n_labels=3)
+    brute = torch.logsumexp(_joint_log_p(m, _visible_states(m), _bits(3)).flatten(), 0)
+    assert P.log_partition_exact(m).item() == pytest.approx(brute.item(), abs=1e-10)
+
+
+def test_exact_log_partition_gaussian_matches_quadrature():
+    m, _ = _random_rbm(2, 3, visible="gaussian", learn_sigma=True)
+    t = torch.linspace(-14.0, 14.0, 1401, dtype=F64)
+    grid = torch.stack(torch.meshgrid(t, t, indexing="ij"), -1).reshape(-1, 2)
+    dx = float(t[1] - t[0])
+    quad = torch.logsumexp(m.log_unnormalized_visible(grid), 0) + 2 * math.log(dx)
+    assert P.log_partition_exact(m).item() == pytest.approx(quad.item(), abs=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["binary", "gaussian", "label"])
+@pytest.mark.parametrize("beta", [None, 0.0, 0.37, 1.0])
+def test_free_energy_matches_brute_force_marginal(kind, beta):
+    if kind == "label" and beta is not None:
+        pytest.skip("label RBMs are not tempered")
+    kw = {"visible": "gaussian"} if kind == "gaussian" else {}
+    if kind == "label":
+        kw["n_labels"] = 3
+    m, g = _random_rbm(4, 3, **kw)
+    if kind == "gaussian":
+        v = torch.randn(7, 4, generator=g, dtype=F64)
+    else:
+        v = _visible_states(m)
+    brute = torch.logsumexp(_joint_log_p(m, v, _bits(3), beta), 1)
+    b = None if beta is None else torch.tensor(beta, dtype=F64)
+    assert torch.allclose(-m.free_energy(v, b), brute, atol=1e-10)
+
+
+def test_tempered_free_energy_with_per_chain_betas():
+    m, g = _random_rbm(4, 3)
+    v = (torch.rand(3, 5, 4, generator=g, dtype=F64) < 0.5).to(F64)
+    betas = torch.tensor([0.0, 0.5, 1.0], dtype=F64).view(3, 1, 1)
+    out = m.log_unnormalized_visible(v, betas)
+    for t in range(3):
+        assert torch.allclose(out[t], m.log_unnormalized_visible(v[t], betas[t, 0, 0]))
+
+
+def test_base_log_partition_is_the_beta_zero_partition():
+    m, _ = _random_rbm(4, 3)
+    brute = torch.logsumexp(_joint_log_p(m, _bits(4), _bits(3), 0.0).flatten(), 0)
+    assert m.base_log_partition().item() == pytest.approx(brute.item(), abs=1e-10)
+    mg, _ = _random_rbm(2, 2, visible="gaussian")
+    t = torch.linspace(-15.0, 15.0, 1201, dtype=F64)
+    grid = torch.stack(torch.meshgrid(t, t, indexing="ij"), -1).reshape(-1, 2)
+    quad = (torch.logsumexp(mg.log_unnormalized_visible(grid, torch.tensor(0.0, dtype=F64)), 0)
+            + 2 * math.log(float(t[1] - t[0])))
+    assert mg.base_log_partition().item() == pytest.approx(quad.item(), abs=1e-8)
+
+
+@pytest.mark.parametrize("beta", [None, 0.6])
+def test_binary_conditionals_match_joint(beta):
+    m, _ = _random_rbm(4, 3)
+    v, h = _bits(4), _bits(3)
+    b = None if beta is None else torch.tensor(beta, dtype=F64)
+    joint = torch.exp(_joint_log_p(m, v, h, beta))  # (16, 8)
+    p_h = joint / joint.sum(1, keepdim=True)
+    expected_h = p_h @ h  # E[h | v]
+    assert torch.allclose(m.prob_h(v, b), expected_h, atol=1e-12)
+    p_v = joint / joint.sum(0, keepdim=True)
+    expected_v = p_v.T @ v  # E[v | h]
+    assert torch.allclose(m.prob_v(h, b), expected_v, atol=1e-12)
+
+
+@pytest.mark.parametrize("beta", [None, 0.3])
+def test_gaussian_conditional_is_the_exact_gaussian(beta):
+    m, _ = _random_rbm(3, 2, visible="gaussian")
+    h = _bits(2)
+    b = None if beta is None else torch.tensor(beta, dtype=F64)
+    a_x = m.visible_activation(h)
+    mean, std = m._gaussian_params(a_x, b)
+    x = mean.clone().requires_grad_(True)
+    # log p(x | h) up to a constant: -beta E(x, h) - (1 - beta) E_base(x)
+    e = -m.energy(x, h)
+    lp = e if beta is None else beta * e + (1 - beta) * m._base_term(x)
+    (grad,) = torch.autograd.grad(lp.sum(), x, create_graph=True)
+    assert torch.allclose(grad, torch.zeros_like(grad), atol=1e-10)
+    second = torch.stack([torch.autograd.grad(grad[:, i].sum(), x, retain_graph=True)[0][:, i]
+                          for i in range(3)], 1)
+    assert torch.allclose(second, -1.0 / std**2, atol=1e-10)
+
+
+def test_label_log_proba_matches_brute_force():
+    m, g = _random_rbm(4, 3, n_labels=3)
+    x = (torch.rand(5, 4, generator=g, dtype=F64) < 0.5).to(F64)
+    y = _one_hot(3)
+    v = torch.cat([x.repeat_interleave(3, 0), y.repeat(5, 1)], 1)
+    log_p = torch.logsumexp(_joint_log_p(m, v, _bits(3)), 1).reshape(5, 3)
+    expected = torch.log_softmax(log_p, 1)
+    assert torch.allclose(m.label_log_proba(x), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"visible": "gaussian", "learn_sigma": True}, {"visible": "rectified"},
+    {"hidden": "rectified"}, {"n_labels": 3}, {"visible": "gaussian", "learn_sigma": True,
+                                               "n_labels": 2},
+])
+def test_gradient_statistics_are_minus_energy_gradients(kw):
+    m, g = _random_rbm(4, 3, **kw)
+    v = torch.rand(6, 4 + m.n_labels, generator=g, dtype=F64)
+    h = torch.rand(6, 3, generator=g, dtype=F64)
+    stats = m.gradient_statistics(v, h)
+    params = {n: p for n, p in m.named_parameters() if n in stats}
+    for p in params.values():
+        p.requires_grad_(True)
+    grads = torch.autograd.grad(-m.energy(v, h).sum(), list(params.values()))
+    for (name, _), gr in zip(params.items(), grads):
+        assert torch.allclose(stats[name], gr, atol=1e-10), name
+    assert set(stats) == set(params) | ({"sigma"} if m.learn_sigma else set())
+
+
+@pytest.mark.parametrize("kw", [{}, {"visible": "gaussian"}, {"n_labels": 2}])
+def test_update_offsets_keeps_the_distribution(kw):
+    m, g = _random_rbm(4, 3, **kw)
+    if m.gaussian:
+        v = torch.randn(9, 4, generator=g, dtype=F64)
+    else:
+        v = _visible_states(m)
+    before = P.log_likelihood(m, v, P.log_partition_exact(m))
+    h_before = m.prob_h(v)
+    new_v = torch.rand(4 + m.n_labels, generator=g, dtype=F64)
+    new_h = torch.rand(3, generator=g, dtype=F64)
+    m.update_offsets(new_v, new_h, 0.7, 0.4)
+    after = P.log_likelihood(m, v, P.log_partition_exact(m))
+    assert torch.allclose(before, after, atol=1e-10)
+    assert torch.allclose(h_before, m.prob_h(v), atol=1e-12)
+    m.update_offsets(torch.zeros_like(new_v), torch.zeros_like(new_h), 1.0, 1.0)
+    assert torch.count_nonzero(m.visible_offset) == 0 and torch.count_nonzero(m.hidden_offset) == 0
+    assert torch.allclose(before, P.log_likelihood(m, v, P.log_partition_exact(m)), atol=1e-10)
+
+
+def test_exact_log_partition_gradient_is_the_model_expectation():
+    m, _ = _random_rbm(4, 3)
+    v, h = _bits(4), _bits(3)
+    p = torch.softmax(_joint_log_p(m, v, h).flatten(), 0).unsqueeze(1)
+    params = dict(m.named_parameters())
+    grads = torch.autograd.grad(P.log_partition_exact(m), list(params.values()))
+    s = v.repeat_interleave(8, 0) - m.visible_offset
+    hc = h.repeat(16, 1) - m.hidden_offset
+    expected = {"weight": (s * p).T @ hc, "visible_bias": (s * p).sum(0),
+                "hidden_bias": (hc * p).sum(0)}
+    for name, gr in zip(params, grads):
+        assert torch.allclose(gr, expected[name], atol=1e-10), name
+
+
+def test_ais_and_reverse_ais_bracket_the_exact_value():
+    for kw, seed in [({}, 1), ({"visible": "gaussian"}, 2)]:
+        m, _ = _random_rbm(6, 5, seed=seed, **kw)
+        exact = P.log_partition_exact(m).item()
+        g = torch.Generator().manual_seed(seed)
+        ais = P.annealed_importance_sampling(m, n_chains=300, betas=300, generator=g)
+        rais = P.reverse_annealed_importance_sampling(m, n_chains=300, betas=300, generator=g)
+        for est in (ais, rais):
+            assert est.lower <= est.log_z <= est.upper
+            assert est.lower <= exact <= est.upper, (kw, est, exact)
+            assert est.upper - est.lower < 0.5
+
+
+def test_reverse_ais_from_given_states():
+    m, g = _random_rbm(6, 5, seed=3)
+    v0 = P.sample_exact(m, 200, g)
+    est = P.reverse_annealed_importance_sampling(m, betas=200, v_init=v0, generator=g)
+    assert est.lower <= P.log_partition_exact(m).item() <= est.upper
+
+
+def _empirical_tv(samples, m):
+    states = _bits(m.n_visible)
+    p = torch.softmax(m.log_unnormalized_visible(states), 0)
+    idx = (samples @ (2.0 ** torch.arange(m.n_visible - 1, -1, -1, dtype=F64))).long()
+    q = torch.bincount(idx, minlength=states.shape[0]).to(F64) / samples.shape[0]
+    return 0.5 * (p - q).abs().sum().item()
+
+
+def test_samplers_reach_the_model_distribution():
+    m, _ = _random_rbm(4, 3, seed=4, scale=1.5)
+    g = torch.Generator().manual_seed(0)
+    n = 4000
+    assert _empirical_tv(P.sample_exact(m, n, g), m) < 0.04
+    start = m.sample_base(n, g)
+    assert _empirical_tv(GibbsSampler(m, g).sample(start, k=30), m) < 0.04
+    pcd = PersistentGibbsSampler(m, n, g)
+    pcd.sample(k=20)
+    assert _empirical_tv(pcd.sample(k=5), m) < 0.04
+    ipt = IndependentParallelTemperingSampler(m, n, betas=4, generator=g)
+    ipt.sample(k=5)
+    assert _empirical_tv(ipt.sample(k=2), m) < 0.04
+    assert 0.0 < ipt.swap_rate_ <= 1.0
+    pt = ParallelTemperingSampler(m, betas=[0.0, 0.5, 1.0], n_replicas=50, generator=g)
+    assert _empirical_tv(pt.sample(n, k=1), m) < 0.06  # 80 successive rounds
+    assert pt.chains.shape == (3, 50, 4)
+
+
+def test_noisy_relu_mean_matches_its_samples():
+    m, g = _random_rbm(3, 2000, hidden="rectified", visible="rectified")
+    v = torch.rand(1, 3, generator=g, dtype=F64).expand(2000, 3)
+    h, p = m.sample_h(v, generator=g, return_prob=True)
+    assert (h >= 0).all()
+    # every hidden unit has its own activation: compare the averaged sample to the mean
+    assert (h.mean(0) - p[0]).abs().mean() < 0.05
+    x = m.sample_v(h[:5], generator=g)
+    assert x.shape == (5, 3) and (x >= 0).all()
+
+
+def test_cd_updates_raise_the_exact_log_likelihood():
+    g = torch.Generator().manual_seed(0)
+    # 2x2 bars and stripes, plus noise-free duplicates
+    data = torch.tensor([[0, 0, 0, 0], [1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1],
+                         [1, 0, 1, 0], [0, 1, 0, 1]], dtype=F64).repeat(20, 1)
+    m = RBM(4, 4, dtype=F64).initialize(data, generator=g)
+    ll0 = P.log_likelihood(m, data, P.log_partition_exact(m)).mean().item()
+    upd = RBMUpdater(m, learning_rate=0.1, momentum=0.5)
+    pcd = PersistentGibbsSampler(m, 20, g)
+    for _ in range(150):
+        perm = torch.randperm(data.shape[0], generator=g)
+        for b in range(0, data.shape[0], 20):
+            batch = data[perm[b:b + 20]]
+            upd.step(batch, pcd.sample(k=1), g)
+    ll1 = P.log_likelihood(m, data, P.log_partition_exact(m)).mean().item()
+    assert ll1 > ll0 + 0.5
+    assert ll1 > -math.log(6) - 0.6  # the optimum is log(1/6)
+
+
+def test_updater_options():
+    m, g = _random_rbm(4, 3, visible="gaussian", learn_sigma=True)
+    upd = RBMUpdater(m, learning_rate={"weight": 0.1, "sigma": 0.0}, momentum=0.9, l1=1e-3,
+                     l2=1e-3, sparsity_target=0.1, sparsity_weight=1.0, max_norm=1e-3,
+                     offset_type="AM", use_hidden_states=True)
+    assert upd.learning_rate["visible_bias"] == 0.1 and upd.learning_rate["sigma"] == 0.0
+    w0, s0 = m.weight.detach().clone(), m.sigma.detach().clone()
+    x = torch.randn(8, 4, generator=g, dtype=F64)
+    upd.step(x, m.gibbs(x, 1, None, g), g)
+    upd.step(x, m.gibbs(x, 1, None, g), g)
+    col_norms = torch.linalg.vector_norm(m.weight - w0, dim=0)
+    assert (col_norms <= 2e-3 + 1e-12).all() and (col_norms > 0).all()
+    assert torch.equal(m.sigma, s0)
+
+
+def test_exact_partition_refuses_large_layers():
+    m = RBM(50, 40)
+    with pytest.raises(ValueError, match=r"2\*\*40 states.*'ais'"):
+        P.log_partition_exact(m)
+
+
+@pytest.mark.parametrize("kw", [{"n_labels": 2}, {"hidden": "rectified"},
+                                {"visible": "rectified"}])
+def test_ais_refuses_intractable_models(kw):
+    m = RBM(4, 3, **kw)
+    with pytest.raises(ValueError, match="label RBMs|rectified"):
+        P.annealed_importance_sampling(m, betas=10)
+    with pytest.raises(ValueError, match="label RBMs|rectified"):
+        P.reverse_annealed_importance_sampling(m, betas=10)
+
+
+def test_float32_model_runs_ais_in_float64():
+    m, _ = _random_rbm(5, 4, seed=5)
+    m32 = RBM(5, 4)
+    m32.load_state_dict({k: v.float() for k, v in m.state_dict().items()})
+    g = torch.Generator().manual_seed(0)
+    est = P.annealed_importance_sampling(m32, n_chains=200, betas=200, generator=g)
+    assert abs(est.log_z - P.log_partition_exact(m).item()) < 0.1
+    assert m32.weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize("kw", [{}, {"visible": "gaussian", "learn_sigma": True},
+                                {"visible": "gaussian", "learn_sigma": True, "n_labels": 2}])
+def test_fused_gradient_difference(kw):
+    m, g = _random_rbm(4, 3, **kw)
+    d = 4 + m.n_labels
+    vp, vn = torch.rand(5, d, generator=g, dtype=F64), torch.rand(7, d, generator=g, dtype=F64)
+    hp, hn = torch.rand(5, 3, generator=g, dtype=F64), torch.rand(7, 3, generator=g, dtype=F64)
+    fused = m.gradient_difference(vp, hp, vn, hn)
+    sp, sn = m.gradient_statistics(vp, hp), m.gradient_statistics(vn, hn)
+    assert set(fused) == set(sp)
+    for k in sp:
+        assert torch.allclose(fused[k], sp[k] / 5 - sn[k] / 7, atol=1e-12), k
