@@ -78,12 +78,13 @@ def _mnist_pca(quick: bool, seed: int, n_components: int = 50):
 
 DATASETS = {"moons": _moons, "digits": _digits, "mnist-pca": _mnist_pca}
 
-#: Flow size per data set: (n_stages, hidden widths, batch size, learning rate), and the
-#: image layout of the checkerboard mask (ours only; zuko alternates along the vector).
+#: Flow size per data set: (n_stages, hidden widths, batch size, learning rate, activation
+#: of the coupling MLPs), the same for every flow library; plus the image layout of the
+#: checkerboard mask (ours only; zuko alternates along the vector).
 FLOW_SIZES = {
-    "moons": (4, (64, 64), 128, 3e-3),
-    "digits": (4, (64,), 64, 1e-3),
-    "mnist-pca": (4, (256,), 256, 1e-3),
+    "moons": (4, (64, 64), 128, 3e-3, "relu"),
+    "digits": (4, (64,), 64, 1e-3, "tanh"),
+    "mnist-pca": (4, (256,), 256, 1e-3, "relu"),
 }
 EVENT_SHAPES = {"digits": (8, 8)}
 
@@ -125,9 +126,9 @@ def _kde(X_tr, X_te, bandwidths):
 
 
 def _ours(X_tr, X_te, size, epochs, patience, seed, event_shape=None):
-    n_stages, hidden, batch, lr = size
+    n_stages, hidden, batch, lr, activation = size
     flow = NormalizingFlow(n_stages=n_stages, hidden_layer_sizes=hidden, coupling="affine",
-                           event_shape=event_shape,
+                           activation=activation, event_shape=event_shape,
                            batch_size=batch, learning_rate=lr, max_epochs=epochs,
                            early_stopping=True, n_iter_no_change=patience, device="cpu",
                            random_state=seed)
@@ -136,16 +137,17 @@ def _ours(X_tr, X_te, size, epochs, patience, seed, event_shape=None):
     n_params = sum(p.numel() for p in flow.module_.parameters())
     return {"test LL": flow.score(X_te), "fit s": t.seconds, "epochs": flow.n_iter_,
             "s/epoch": t.seconds / flow.n_iter_, "params": n_params,
-            "setting": f"{n_stages} stages, hidden {hidden}"
+            "setting": f"{n_stages} stages, hidden {hidden} {activation}"
                        + (f", checkerboard {event_shape}" if event_shape else "")}
 
 
 def _zuko(kind, X_tr, X_te, size, epochs, patience, seed):
     import zuko
 
-    n_stages, hidden, batch, lr = size
+    n_stages, hidden, batch, lr, activation = size
     torch.manual_seed(seed)
-    kwargs = {"transforms": 2 * n_stages, "hidden_features": hidden}
+    kwargs = {"transforms": 2 * n_stages, "hidden_features": hidden,
+              "activation": {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[activation]}
     if kind == "NICE":
         kwargs.update(univariate=zuko.transforms.AdditiveTransform, shapes=((),))
     flow = zuko.flows.NICE(X_tr.shape[1], **kwargs)
@@ -178,7 +180,52 @@ def _zuko(kind, X_tr, X_te, size, epochs, patience, seed):
         test = float(flow().log_prob(torch.as_tensor(X_te)).mean())
     n_params = sum(p.numel() for p in flow.parameters())
     return {"test LL": test, "fit s": t.seconds, "epochs": n_iter, "s/epoch": t.seconds / n_iter,
-            "params": n_params, "setting": f"{2 * n_stages} couplings, hidden {hidden}"}
+            "params": n_params,
+            "setting": f"{2 * n_stages} couplings, hidden {hidden} {activation}"}
+
+
+def _speed(X_tr, size, event_shape, epochs=3, rounds=3):
+    """Seconds per epoch of plain training (no validation): ours, zuko RealNVP with
+    torch's default Adam (what a zuko user runs) and with fused Adam (what skdeepclust's
+    training loop uses), interleaved round by round; the minimum over rounds is the least
+    disturbed by other load on the machine."""
+    import zuko
+
+    n_stages, hidden, batch, lr, activation = size
+    X = torch.as_tensor(X_tr)
+    times = {"ours": [], "zuko": [], "zuko fused": []}
+    for r in range(rounds):
+        ours = NormalizingFlow(n_stages=n_stages, hidden_layer_sizes=hidden, coupling="affine",
+                               activation=activation, event_shape=event_shape,
+                               batch_size=batch, learning_rate=lr, max_epochs=epochs, tol=None,
+                               device="cpu", random_state=r)
+        with Timer() as t:
+            ours.fit(X_tr)
+        times["ours"].append(t.seconds / epochs)
+        for key, fused in (("zuko", None), ("zuko fused", True)):
+            torch.manual_seed(r)
+            flow = zuko.flows.RealNVP(X.shape[1], transforms=2 * n_stages,
+                                      hidden_features=hidden,
+                                      activation={"relu": torch.nn.ReLU,
+                                                  "tanh": torch.nn.Tanh}[activation])
+            optimizer = torch.optim.Adam(flow.parameters(), lr=lr, fused=fused)
+            gen = torch.Generator().manual_seed(r)
+            with Timer() as t:
+                for _ in range(epochs):
+                    order = torch.randperm(len(X), generator=gen)
+                    for start in range(0, len(X), batch):
+                        loss = -flow().log_prob(X[order[start : start + batch]]).mean()
+                        optimizer.zero_grad()
+                        loss.backward()
+                        optimizer.step()
+            times[key].append(t.seconds / epochs)
+    return {k: min(v) for k, v in times.items()}
+
+
+def _print_speed(speed):
+    print(f"s/epoch of plain training (min of 3 interleaved rounds of 3 epochs): ours "
+          f"{speed['ours']:.3f}, zuko RealNVP {speed['zuko']:.3f} (default Adam), "
+          f"{speed['zuko fused']:.3f} (fused Adam)", flush=True)
 
 
 def density_benchmark(name, args):
@@ -209,6 +256,9 @@ def density_benchmark(name, args):
             rows.append({"model": label, **row})
             print(f"  {label}: {row.get('test LL', float('nan')):.4g}", flush=True)
         per_seed.append(rows)
+    speed = None
+    if not args.no_zuko:
+        speed = _speed(X_tr, size, EVENT_SHAPES.get(name))
     rows = []
     for i, first in enumerate(per_seed[0]):
         runs = [seed_rows[i] for seed_rows in per_seed]
@@ -220,7 +270,9 @@ def density_benchmark(name, args):
         rows.append(row)
     print(f"\n{name}: mean ± sd over {args.seeds} seed(s)")
     print_table(rows, ["model", "test LL", "fit s", "epochs", "s/epoch", "params", "setting"])
-    return per_seed
+    if speed:
+        _print_speed(speed)
+    return {"per_seed": per_seed, "speed": speed}
 
 
 # ----------------------------------------------------------------------------- factors
@@ -322,6 +374,8 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=1, help="seeds of the density runs")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--no-zuko", action="store_true")
+    p.add_argument("--speed-only", action="store_true",
+                   help="only the interleaved s/epoch comparison with zuko")
     p.add_argument("--json")
     args = p.parse_args(argv)
     if args.epochs is None:
@@ -336,7 +390,13 @@ def main(argv=None):
     results = {}
     start = time.perf_counter()
     for name in args.data:
-        if name == "factors":
+        if args.speed_only:
+            if name != "factors":
+                print(f"\n== {name}")
+                results[name] = _speed(DATASETS[name](not args.full, args.seed)[0],
+                                       FLOW_SIZES[name], EVENT_SHAPES.get(name))
+                _print_speed(results[name])
+        elif name == "factors":
             results[name] = factor_benchmark(args)
         else:
             results[name] = density_benchmark(name, args)

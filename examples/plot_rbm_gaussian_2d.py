@@ -15,7 +15,7 @@ matrix and a pair of weight vectors is close to 0 for the two good pairs.
 
 PyDeep: exact test log-likelihood -2.7362 (ICA -2.7358), sigma about 0.74, P(h = 0)
 about 0.84 and about 0.04 for each single-unit component. Set ``FULL = True`` for
-PyDeep's 100,000 points and 50 epochs.
+PyDeep's 100,000 points (the default uses 40,000).
 """
 
 import itertools
@@ -35,7 +35,7 @@ from skdeepclust.preprocessing import ZCA
 
 FULL = False
 N = 100000 if FULL else 40000
-EPOCHS = 50 if FULL else 25
+EPOCHS = 50
 
 X, A = make_laplace_mixture_2d(N, mean=1.0, scale=1.0, random_state=42)
 zca = ZCA().fit(X)

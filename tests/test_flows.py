@@ -173,6 +173,16 @@ def test_exact_inverse_and_dtype(cls, dtype, atol):
     assert np.abs(flow.transform(flow.inverse_transform(z)) - z).max() <= 10 * atol
 
 
+def test_float32_and_float64_fits_agree():
+    X, _ = make_moons(300, noise=0.1, random_state=0)
+    kw = dict(n_stages=2, max_epochs=3, device="cpu", random_state=0)
+    f64 = NormalizingFlow(**kw).fit(X)
+    f32 = NormalizingFlow(**kw).fit(X.astype(np.float32))
+    X32 = X.astype(np.float32)
+    np.testing.assert_allclose(f32.score_samples(X32), f64.score_samples(X), atol=1e-4)
+    np.testing.assert_allclose(f32.transform(X32), f64.transform(X), atol=1e-4)
+
+
 def test_score_samples_is_code_density_plus_log_det():
     X, _ = make_moons(300, noise=0.1, random_state=0)
     flow = NormalizingFlow(n_stages=2, max_epochs=3, device="cpu", random_state=0).fit(X)

@@ -242,9 +242,11 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
     _tour = {
         "params": {
             "n_clusters": 10,
-            "autoencoder": AutoEncoder(n_components=10, hidden_layer_sizes=(256, 256),
-                                       max_epochs=60, batch_size=64, tol=None),
-            "max_epochs": 40,
+            "autoencoder": AutoEncoder(n_components=5, hidden_layer_sizes=(256, 256),
+                                       max_epochs=60, batch_size=64, tol=None,
+                                       random_state=0),
+            "learning_rate": 1e-3,
+            "batch_size": 64,
         },
         "data": "unit",
     }

@@ -793,12 +793,12 @@ class DisentanglingFlow(_BaseFlow):
         self._set_factor_layout(dims)
         self.target_correlations_ = rho
         X_t = self._to_tensor(X)
-        Y_t = torch.as_tensor(Y, device=X_t.device)
+        Y_t = torch.as_tensor(Y, dtype=X_t.dtype, device=X_t.device)
         self._data_init(X_t, generator)
 
         def step(idx: Tensor) -> Tensor:
             a, b, sim = make_factor_pairs(Y_t, idx.shape[0], rho, generator=generator)
-            return self._pair_loss(X_t[a], X_t[b], sim.to(X_t.dtype))
+            return self._pair_loss(X_t[a], X_t[b], sim)
 
         self._train(step, self.pairs_per_epoch or X.shape[0], generator)
         return self
@@ -845,7 +845,7 @@ class DisentanglingFlow(_BaseFlow):
         self.target_correlations_ = None
         A, B = self._to_tensor(X_a), self._to_tensor(X_b)
         S = np.column_stack([np.zeros(S.shape[0]), S])
-        S_t = torch.as_tensor(S, device=A.device).to(A.dtype)
+        S_t = torch.as_tensor(S, dtype=A.dtype, device=A.device)
         self._data_init(torch.cat([A, B]), generator)
 
         def step(idx: Tensor) -> Tensor:

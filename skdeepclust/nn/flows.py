@@ -812,14 +812,15 @@ def make_factor_pairs(
     """
     y = factors.reshape(factors.shape[0], -1)
     n, k = y.shape
-    y = _standardize(y.to(torch.float64))
-    rho = torch.as_tensor(correlations, dtype=torch.float64).reshape(-1).expand(k)
+    dtype = factors.dtype if factors.is_floating_point() else torch.get_default_dtype()
+    y = _standardize(y.to(dtype))
+    rho = torch.as_tensor(correlations, dtype=dtype).reshape(-1).expand(k)
     device = y.device
     gdev = generator.device if generator is not None else device  # draw where the generator is
     index_a = torch.randint(n, (n_pairs,), generator=generator, device=gdev)
     which = torch.randint(k, (n_pairs,), generator=generator, device=gdev)
-    noise = torch.randn(n_pairs, generator=generator, dtype=torch.float64, device=gdev)
-    u = torch.rand(n_pairs, generator=generator, dtype=torch.float64, device=gdev)
+    noise = torch.randn(n_pairs, generator=generator, dtype=dtype, device=gdev)
+    u = torch.rand(n_pairs, generator=generator, dtype=dtype, device=gdev)
     index_a, which, noise, u = (t.to(device) for t in (index_a, which, noise, u))
     rho = rho.to(device)
 
@@ -839,7 +840,6 @@ def make_factor_pairs(
         pick = lo + torch.minimum(torch.floor(u[sel] * (hi - lo)).long(), hi - lo - 1)
         index_b[sel] = order[pick]
 
-    dtype = factors.dtype if factors.is_floating_point() else torch.get_default_dtype()
     similarity = torch.zeros(n_pairs, k + 1, dtype=dtype, device=device)
     similarity[torch.arange(n_pairs, device=device), which + 1] = rho[which].to(dtype)
     return index_a, index_b, similarity
