@@ -61,7 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m skdeepclust", description=__doc__)
     parser.add_argument("--only", nargs="*", help="estimator names to run (default: all)")
     parser.add_argument("--device", default="auto", help="device for every estimator")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads for this run (default 1: the tour's "
+                             "models are tiny and gain nothing from more)")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)  # an application setting: the library never does this
 
     data, y = _datasets()
     print(f"skdeepclust tour on scikit-learn's digits ({len(y)} samples, 64 features, "
