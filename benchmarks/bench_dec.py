@@ -37,11 +37,12 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-import torch
-from sklearn.cluster import KMeans
-from sklearn.datasets import load_digits
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+os.environ.setdefault("TQDM_DISABLE", "1")  # clustpy's progress bars cannot be turned off
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mnist_path  # noqa: E402
@@ -94,7 +95,6 @@ def run_clustpy(X, y, k, seed, args):
     """clustpy's FeedforwardAutoencoder, DEC and IDEC (their defaults but the budget)."""
     if str(SHIMS) not in sys.path:
         sys.path.insert(0, str(SHIMS))
-    os.environ.setdefault("TQDM_DISABLE", "1")
     from clustpy.deep import DEC, IDEC
     from clustpy.deep.neural_networks import FeedforwardAutoencoder
 
@@ -256,6 +256,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    warnings.simplefilter("ignore", category=FutureWarning)
     X, y = load(args.data, args.mnist)
     k = len(np.unique(y))
     print(f"{args.data}: X {X.shape}, k={k}, seeds {args.seeds}, pretrain "

@@ -35,7 +35,7 @@ from skdeepclust.flow import DisentanglingFlow
 FULL = False
 FACTORS = ["row", "column", "width"]
 
-X, factors = make_blob_images(2000, random_state=0)
+X, factors = make_blob_images(3000, random_state=0)
 X_test, factors_test = make_blob_images(1000, random_state=1)
 
 # the "model being explained": a 12-D linear code of the images

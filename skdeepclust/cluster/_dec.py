@@ -36,9 +36,9 @@ DEC_HIDDEN_LAYER_SIZES = (500, 500, 2000)
 DEC_N_COMPONENTS = 10
 
 #: Optimisation steps of the default pretraining; a data set of 70 000 rows at batch 256
-#: gets DEC_PRETRAIN_STEPS / 274 epochs, a small one more (capped).
-DEC_PRETRAIN_STEPS = 8_000
-DEC_PRETRAIN_MAX_EPOCHS = 500
+#: gets DEC_PRETRAIN_STEPS / 274 = 26 epochs, a small one more (at most 200).
+DEC_PRETRAIN_STEPS = 7_000
+DEC_PRETRAIN_MAX_EPOCHS = 200
 
 
 def default_autoencoder(n_samples: int, n_features: int, **kwargs) -> AutoEncoder:
@@ -134,6 +134,14 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
           DEC head does on precomputed embeddings.
     alpha : float, default=1.0
         Degrees of freedom of the Student's t kernel.
+    embedding_scale : float or None, default=1.0
+        The Student's t kernel sees the embedding multiplied by a constant fixed before the
+        clustering phase, so that the initial embedding's per-dimension standard deviation
+        averages ``embedding_scale``. This makes the soft assignments independent of the
+        arbitrary scale an autoencoder happens to learn (an embedding that is too
+        contracted makes every ``q_ij`` nearly uniform, and DEC then merges clusters).
+        ``None`` uses the raw embedding, as the paper does. ``transform`` and
+        ``cluster_centers_`` stay in the unscaled embedding.
     init : {"kmeans", "random"} or array-like of shape (n_clusters, n_components), \
             default="kmeans"
         Initial centres in the embedding: k-means with ``n_init`` restarts (DEC's choice),
@@ -229,6 +237,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "autoencoder": [None, StrOptions({"passthrough"}), HasMethods(["fit", "transform"])],
         "alpha": [Interval(Real, 0, None, closed="neither")],
+        "embedding_scale": [Interval(Real, 0, None, closed="neither"), None],
         "init": [StrOptions(set(INITS)), "array-like"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "update_interval": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -257,6 +266,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         *,
         autoencoder=None,
         alpha=1.0,
+        embedding_scale=1.0,
         init="kmeans",
         n_init=20,
         update_interval="auto",
@@ -275,6 +285,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         self.n_clusters = n_clusters
         self.autoencoder = autoencoder
         self.alpha = alpha
+        self.embedding_scale = embedding_scale
         self.init = init
         self.n_init = n_init
         self.update_interval = update_interval
@@ -353,6 +364,14 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         labels = ((Z[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
         return centers, labels
 
+    def _embedding_scale(self, Z: np.ndarray) -> float:
+        if self.embedding_scale is None:
+            return 1.0
+        spread = float(np.mean(np.std(Z, axis=0, dtype=np.float64)))
+        if not np.isfinite(spread) or spread <= 0:
+            return 1.0
+        return float(self.embedding_scale) / spread
+
     def _update_interval(self, n_samples: int) -> int:
         if self.update_interval == "auto":
             steps = math.ceil(n_samples / min(self.batch_size, n_samples))
@@ -389,12 +408,13 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                 return torch.cat([network(X_t[s:s + self._inference_batch_size()])
                                   for s in range(0, X_t.shape[0], self._inference_batch_size())])
 
-        Z0 = embed_all(encoder if encoder is not None else torch.nn.Identity())
-        centers, init_labels = self._initial_centers(Z0.cpu().numpy(), rng)
+        Z0 = embed_all(encoder if encoder is not None else torch.nn.Identity()).cpu().numpy()
+        centers, init_labels = self._initial_centers(Z0, rng)
+        scale = self._embedding_scale(Z0)
         head = DECClusterHead(self.n_clusters, Z0.shape[1], self.alpha,
                               device=self._device, dtype=self._torch_dtype)
-        head.reset_cluster_centers(torch.as_tensor(np.asarray(centers)))
-        self.module_ = DECNetwork(encoder, head, decoder)
+        head.reset_cluster_centers(torch.as_tensor(np.asarray(centers) * scale))
+        self.module_ = DECNetwork(encoder, head, decoder, scale=scale)
         del Z0
 
         history = self._train(X_t, generator, init_labels)
@@ -432,7 +452,8 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         def step(idx: Tensor) -> Tensor:
             x = X_t[idx]
             z = module.encode(x)
-            loss = gamma * dec_kl_divergence(state["p"][idx], module.head.log_soft_assignment(z))
+            log_q = module.log_soft_assignment_of_embedding(z)
+            loss = gamma * dec_kl_divergence(state["p"][idx], log_q)
             if recon is not None:
                 loss = loss + lam * recon(module.decode(z), x).mean()
             return loss
@@ -459,7 +480,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         bs = self._inference_batch_size()
         module.eval()
         with torch.inference_mode():
-            labels = torch.cat([module.head.cluster(module.encode(X_t[s:s + bs]))
+            labels = torch.cat([module.cluster(X_t[s:s + bs])
                                 for s in range(0, X_t.shape[0], bs)])
         return labels.cpu().numpy()
 
@@ -512,8 +533,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         """
         X = self._validate_predict_data(X)
         module = self.module_
-        return self._inference(lambda x: module.head.cluster(module.encode(x)), X,
-                               out_dtype=None)
+        return self._inference(module.cluster, X, out_dtype=None)
 
     def predict_proba(self, X):
         """Soft assignments :math:`Q` (Student's t kernel, rows sum to one).
@@ -551,7 +571,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
     @property
     def cluster_centers_(self) -> np.ndarray:
         check_is_fitted(self, "module_")
-        return self.module_.head.cluster_centers.detach().cpu().numpy().copy()
+        return self.module_.cluster_centers.detach().cpu().numpy().copy()
 
     @property
     def _n_features_out(self) -> int:

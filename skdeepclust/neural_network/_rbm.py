@@ -23,6 +23,7 @@ from ..nn.sampling import (
     IndependentParallelTemperingSampler,
     ParallelTemperingSampler,
     PersistentGibbsSampler,
+    initial_states,
 )
 from ..utils._sklearn_compat import (
     Interval,
@@ -841,7 +842,8 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
         ----------
         n_samples : int, default=1
         k : int, default=1000
-            Gibbs steps ("gibbs": from base-model states; "pt": tempering rounds).
+            Gibbs steps ("gibbs": from base-model states; "pt": rounds of one Gibbs sweep
+            of every temperature and one swap).
         method : {"gibbs", "pt", "exact"}, default="gibbs"
             Independent Gibbs chains, one parallel-tempering ladder per sample
             (``n_temperatures`` temperatures), or exact samples (at most 20 binary
@@ -865,12 +867,11 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
             if method == "exact":
                 v = _partition.sample_exact(m, n, g)
             elif method == "pt":
-                v = IndependentParallelTemperingSampler(m, n, self.n_temperatures, g).sample(
-                    n, int(k))
+                ladders = IndependentParallelTemperingSampler(m, n, self.n_temperatures, g)
+                for _ in range(int(k)):  # k rounds of one Gibbs sweep and one swap
+                    v = ladders.sample(n, 1)
             else:
-                from ..nn.sampling import _initial_states
-
-                v = m.gibbs(_initial_states(m, n, g), int(k), None, g)
+                v = m.gibbs(initial_states(m, n, g), int(k), None, g)
         return self._numpy(v)
 
     def __sklearn_tags__(self):

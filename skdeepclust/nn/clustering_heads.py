@@ -279,28 +279,55 @@ class DECNetwork(nn.Module):
     encoder : nn.Module or None
         Maps inputs to the embedding; ``None`` clusters the inputs directly.
     head : DECClusterHead
+        Its centres live in the *scaled* embedding ``scale * encoder(x)``.
     decoder : nn.Module or None, default=None
-        Kept for IDEC's reconstruction term; plain DEC drops it.
+        Kept for IDEC's reconstruction term (it decodes the unscaled embedding); plain DEC
+        drops it.
+    scale : float, default=1.0
+        Fixed factor applied to the embedding before the Student's t kernel: the kernel's
+        inverse bandwidth. A buffer, not a parameter.
     """
 
     def __init__(
-        self, encoder: nn.Module | None, head: DECClusterHead, decoder: nn.Module | None = None
+        self,
+        encoder: nn.Module | None,
+        head: DECClusterHead,
+        decoder: nn.Module | None = None,
+        scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.encoder = encoder if encoder is not None else nn.Identity()
         self.head = head
         self.decoder = decoder
+        ref = head.cluster_centers
+        self.register_buffer("scale", torch.tensor(float(scale), dtype=ref.dtype,
+                                                   device=ref.device))
 
     def encode(self, x: Tensor) -> Tensor:
+        """The (unscaled) embedding."""
         return self.encoder(x)
 
     def decode(self, z: Tensor) -> Tensor:
+        """Decode an (unscaled) embedding; IDEC only."""
         assert self.decoder is not None, "this network has no decoder."
         return self.decoder(z)
 
+    def log_soft_assignment_of_embedding(self, z: Tensor) -> Tensor:
+        """Log soft assignments of an (unscaled) embedding ``z``."""
+        return self.head.log_soft_assignment(z * self.scale)
+
     def log_soft_assignment(self, x: Tensor) -> Tensor:
         """Log soft assignments of the inputs ``x`` (encoded first)."""
-        return self.head.log_soft_assignment(self.encoder(x))
+        return self.log_soft_assignment_of_embedding(self.encoder(x))
+
+    def cluster(self, x: Tensor) -> Tensor:
+        """Hard labels of the inputs: the nearest centre in the embedding."""
+        return self.head.cluster(self.encoder(x) * self.scale)
+
+    @property
+    def cluster_centers(self) -> Tensor:
+        """The centres in the unscaled embedding, shape (n_clusters, n_features)."""
+        return self.head.cluster_centers / self.scale
 
     def forward(self, x: Tensor) -> Tensor:
         """Soft assignments :math:`Q` of the inputs ``x``."""

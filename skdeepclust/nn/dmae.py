@@ -181,11 +181,8 @@ class DissimilarityMixtureEncoder(nn.Module):
         raw = self.covariance_raw
         factor = raw.tril(-1) + torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
         cov = factor @ factor.transpose(-1, -2)
-        if float(self.covariance_floor) > 0:
-            cov = cov + self.covariance_floor * torch.eye(
-                self.n_features, dtype=cov.dtype, device=cov.device
-            )
-        return torch.linalg.cholesky(cov)
+        eye = torch.eye(self.n_features, dtype=cov.dtype, device=cov.device)
+        return torch.linalg.cholesky(cov + self.covariance_floor * eye)
 
     def _volume(self, chol: Tensor) -> Tensor:
         """:math:`\\det(\\Sigma_k)^{1/d}` from its Cholesky factors, shape ``(K, 1, 1)``."""

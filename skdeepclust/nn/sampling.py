@@ -29,6 +29,7 @@ __all__ = [
     "IndependentParallelTemperingSampler",
     "ParallelTemperingSampler",
     "PersistentGibbsSampler",
+    "initial_states",
     "make_betas",
 ]
 
@@ -95,7 +96,7 @@ class PersistentGibbsSampler:
         self.model = model
         self.n_chains = int(n_chains)
         self.generator = generator
-        self.chains = init if init is not None else _initial_states(model, n_chains, generator)
+        self.chains = init if init is not None else initial_states(model, n_chains, generator)
         self.hidden_prob: Tensor | None = None
 
     @torch.no_grad()
@@ -115,8 +116,11 @@ class PersistentGibbsSampler:
         return v if n_samples is None else v[:n_samples]
 
 
-def _initial_states(model: RBM, n: int, generator) -> Tensor:
-    """Visible states to start chains from: base-model samples (labels uniform)."""
+def initial_states(model: RBM, n: int, generator=None) -> Tensor:
+    """Visible states to start chains from: base-model samples (labels uniform).
+
+    Rectified visibles (no base model) start from U(0, 1).
+    """
     if model.visible == "rectified":
         kw = {"dtype": model.weight.dtype, "device": model.weight.device}
         v = torch.rand((n, model.n_visible), generator=generator, **kw)
@@ -163,7 +167,7 @@ class ParallelTemperingSampler:
         self.betas = make_betas(betas, dtype=w.dtype, device=w.device)
         self.n_replicas = int(n_replicas)
         t = self.betas.numel()
-        self.chains = _initial_states(model, t * self.n_replicas, generator).reshape(
+        self.chains = initial_states(model, t * self.n_replicas, generator).reshape(
             t, self.n_replicas, -1)
         self.swap_rate_ = float("nan")
 
