@@ -18,12 +18,16 @@ def mnist_path() -> Path:
 
 
 class Timer:
+    """Wall-clock ``seconds`` and CPU ``cpu_seconds`` (this process) of a block."""
+
     def __enter__(self):
         self.start = time.perf_counter()
+        self.cpu_start = time.process_time()
         return self
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+        self.cpu_seconds = time.process_time() - self.cpu_start
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:

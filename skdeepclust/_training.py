@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
+from torch.optim import optimizer as _torch_optimizer
 from tqdm.auto import tqdm
 
 from .exceptions import TrainingDivergedError
@@ -21,18 +22,156 @@ from .exceptions import TrainingDivergedError
 __all__ = ["OPTIMIZERS", "TrainingResult", "make_optimizer", "train_loop"]
 
 
+class _LeanStepMixin:
+    """Call torch's fused optimizer kernel directly, skipping ``Optimizer.step``'s wrapper.
+
+    ``torch.optim``'s ``step`` runs a hook/profiler wrapper, regroups the tensors by device
+    and dtype and looks every state tensor up again on every call: on the small networks of
+    this library that costs more than the fused update itself (about 330 us against 110 us
+    per step for a 64-64-10-64-64 autoencoder on one CPU thread, a fifth of a whole
+    training step). :meth:`lean_step` (what :func:`train_loop` calls) caches the lists of
+    state tensors once and launches the kernel. The state lives in the usual ``state[p]``
+    entries, so ``state_dict``, ``load_state_dict``, ``step`` and a later ``partial_fit``
+    work unchanged. It falls back to torch's own ``step`` whenever anything unusual is set:
+    step hooks, tensor learning rates, AMSGrad, Nesterov, capturable or differentiable
+    mode, sparse gradients, parameters of mixed devices or dtypes, or some parameters
+    without a gradient.
+    """
+
+    _lean_flags: tuple[str, ...] = ()
+    _lean_cache: list | None = None
+
+    def load_state_dict(self, state_dict):  # noqa: D102
+        self._lean_cache = None
+        return super().load_state_dict(state_dict)
+
+    def add_param_group(self, param_group):  # noqa: D102
+        self._lean_cache = None
+        return super().add_param_group(param_group)
+
+    def _lean_build(self) -> list | None:
+        cache = []
+        for group in self.param_groups:
+            params = list(group["params"])
+            if not params:
+                continue
+            if isinstance(group["lr"], torch.Tensor) or any(
+                group.get(flag, False) for flag in self._lean_flags
+            ):
+                return None
+            ref = params[0]
+            if any(p.grad is None or p.grad.is_sparse or p.device != ref.device
+                   or p.dtype != ref.dtype for p in params):
+                return None
+            entry = self._lean_state(group, params)
+            if entry is None:
+                return None
+            cache.append(entry)
+        return cache
+
+    def lean_step(self) -> None:
+        """One optimisation step; same result as ``step()``, less overhead."""
+        if (self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
+                or _torch_optimizer._global_optimizer_pre_hooks
+                or _torch_optimizer._global_optimizer_post_hooks):
+            self.step()
+            return
+        cache = self._lean_cache
+        if cache is None:
+            cache = self._lean_cache = self._lean_build()
+            if cache is None:
+                self.step()
+                return
+        grads_per_group = []
+        for entry in cache:
+            grads = [p.grad for p in entry[1]]
+            if any(g is None for g in grads):
+                self.step()
+                return
+            grads_per_group.append(grads)
+        with torch.no_grad():
+            for entry, grads in zip(cache, grads_per_group):
+                self._lean_update(entry, grads)
+
+
+class _LeanAdam(_LeanStepMixin, torch.optim.Adam):
+    _lean_flags = ("amsgrad", "capturable", "differentiable")
+    _kernel = staticmethod(torch._fused_adam_)
+
+    def _lean_state(self, group: dict, params: list):
+        avgs, sqs, steps = [], [], []
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            avgs.append(state["exp_avg"])
+            sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+        return (group, params, avgs, sqs, steps)
+
+    def _lean_update(self, entry, grads) -> None:
+        group, params, avgs, sqs, steps = entry
+        torch._foreach_add_(steps, 1)
+        beta1, beta2 = group["betas"]
+        self._kernel(
+            params, grads, avgs, sqs, [], steps, lr=float(group["lr"]), beta1=float(beta1),
+            beta2=float(beta2), weight_decay=float(group["weight_decay"]),
+            eps=float(group["eps"]), amsgrad=False, maximize=bool(group["maximize"]),
+        )
+
+
+class _LeanAdamW(_LeanAdam, torch.optim.AdamW):
+    _kernel = staticmethod(torch._fused_adamw_)
+
+
+class _LeanSGD(_LeanStepMixin, torch.optim.SGD):
+    _lean_flags = ("nesterov", "differentiable")
+
+    def _lean_state(self, group: dict, params: list):
+        if group["momentum"] == 0:
+            return (group, params, [], [False])
+        bufs = [self.state[p].get("momentum_buffer") for p in params]
+        missing = [b is None for b in bufs]
+        if any(missing) and not all(missing):
+            return None  # some buffers exist, some not: torch's own step handles it
+        first = all(missing)
+        if first:
+            bufs = [torch.empty_like(p) for p in params]
+            for p, b in zip(params, bufs):
+                self.state[p]["momentum_buffer"] = b
+        return (group, params, bufs, [first])
+
+    def _lean_update(self, entry, grads) -> None:
+        group, params, bufs, first = entry
+        torch._fused_sgd_(
+            params, grads, bufs, weight_decay=float(group["weight_decay"]),
+            momentum=float(group["momentum"]), lr=float(group["lr"]),
+            dampening=float(group["dampening"]), nesterov=False,
+            maximize=bool(group["maximize"]), is_first_step=first[0],
+        )
+        first[0] = False
+
+
+def _lean_or_plain(lean: type, plain: type, fused):
+    """The lean class when the fused kernels apply (CPU/CUDA floating tensors)."""
+    return lean if fused and hasattr(torch, "_fused_adam_") else plain
+
+
 def _sgd(params, lr, momentum, weight_decay, fused):
-    return torch.optim.SGD(
-        params, lr=lr, momentum=momentum, weight_decay=weight_decay, fused=fused
-    )
+    cls = _lean_or_plain(_LeanSGD, torch.optim.SGD, fused)
+    return cls(params, lr=lr, momentum=momentum, weight_decay=weight_decay, fused=fused)
 
 
 def _adam(params, lr, momentum, weight_decay, fused):
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused)
+    cls = _lean_or_plain(_LeanAdam, torch.optim.Adam, fused)
+    return cls(params, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
 def _adamw(params, lr, momentum, weight_decay, fused):
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused)
+    cls = _lean_or_plain(_LeanAdamW, torch.optim.AdamW, fused)
+    return cls(params, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
 def _rmsprop(params, lr, momentum, weight_decay, fused):
@@ -172,6 +311,7 @@ def train_loop(
         if optimizer is not None
         else []
     )
+    lean = isinstance(optimizer, _LeanStepMixin)
     best = math.inf
     no_improve = 0
     steps = 0
@@ -193,15 +333,19 @@ def train_loop(
                     break
                 idx = order[start : start + batch_size]
                 if optimizer is not None:
-                    optimizer.zero_grad(set_to_none=True)
+                    for p in params:  # optimizer.zero_grad(set_to_none=True), minus its wrapper
+                        p.grad = None
                     loss = step(idx)
                     loss.backward()
                     if max_grad_norm is not None:
                         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-                    optimizer.step()
+                    if lean:
+                        optimizer.lean_step()
+                    else:
+                        optimizer.step()
                 else:
                     loss = step(idx)
-                total += loss.detach().to(torch.float64) * idx.shape[0]
+                total.add_(loss.detach(), alpha=idx.shape[0])
                 steps += 1
             n_seen = min(n_samples, start + batch_size) if not stop else start
             if stop and n_seen == 0:

@@ -1,5 +1,6 @@
 """The shared backend: devices, seeding, pickling, the training loop and input errors."""
 
+import copy
 import pickle
 import warnings
 
@@ -225,3 +226,53 @@ def test_predict_with_wrong_feature_count(X):
 def test_unknown_option_lists_valid_ones(X):
     with pytest.raises(ValueError, match="'loss' parameter.*squared"):
         AutoEncoder(**FAST, loss="hinge").fit(X)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [("adam", {}), ("adam", {"weight_decay": 0.1}), ("adamw", {"weight_decay": 0.1}),
+     ("sgd", {}), ("sgd", {"momentum": 0.9, "weight_decay": 0.01})],
+)
+def test_lean_optimizer_step_equals_torch_step(name, kwargs):
+    """The lean step (fused kernel called directly) follows torch's own optimizer exactly,
+    and the two can be mixed: state_dict round trips and torch's step after lean steps."""
+    from skdeepclust._training import make_optimizer
+
+    def make():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3))
+
+    x = torch.randn(16, 5, generator=torch.Generator().manual_seed(1))
+    nets, opts = [], []
+    for lean in (True, False):
+        net = make()
+        opt = make_optimizer(name, net.parameters(), learning_rate=0.05, **kwargs)
+        if not lean:  # torch's own class with the same settings
+            plain = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+            opt = plain[name](net.parameters(), lr=0.05, **kwargs)
+        nets.append(net)
+        opts.append(opt)
+    assert hasattr(opts[0], "lean_step") and not hasattr(opts[1], "lean_step")
+    for i in range(6):
+        for net, opt in zip(nets, opts):
+            for p in net.parameters():
+                p.grad = None
+            net(x).pow(2).sum().backward()
+            if hasattr(opt, "lean_step") and i != 4:  # step 4: torch's path on the lean one
+                opt.lean_step()
+            else:
+                opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    has_state = name != "sgd" or kwargs.get("momentum", 0) > 0
+    assert len(opts[0].state_dict()["state"]) == (4 if has_state else 0)
+    # the lean cache is rebuilt from the loaded state (deepcopy: load_state_dict keeps
+    # tensors that need no cast, so both optimizers would otherwise share their buffers)
+    opts[0].load_state_dict(copy.deepcopy(opts[1].state_dict()))
+    for net, opt in zip(nets, opts):
+        for p in net.parameters():
+            p.grad = None
+        net(x).pow(2).sum().backward()
+        opt.lean_step() if hasattr(opt, "lean_step") else opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)

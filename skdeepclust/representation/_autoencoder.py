@@ -38,6 +38,14 @@ def _cross_entropy(x_hat: Tensor, x: Tensor) -> Tensor:
 #: Reconstruction losses, elementwise: name -> f(x_hat, x).
 LOSSES = {"squared": _squared, "absolute": _absolute, "cross_entropy": _cross_entropy}
 
+#: The same losses averaged over every element, as single fused kernels (fewer autograd
+#: nodes per training step than the elementwise form followed by ``.mean()``).
+MEAN_LOSSES = {
+    "squared": F.mse_loss,
+    "absolute": F.l1_loss,
+    "cross_entropy": lambda x_hat, x: F.binary_cross_entropy(x_hat.clamp(_EPS, 1 - _EPS), x),
+}
+
 
 def _gaussian(x: Tensor, level: float, g: torch.Generator) -> Tensor:
     return x + level * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
@@ -148,11 +156,11 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     ----------
     module_ : skdeepclust.nn.mlp.AutoEncoderModule
         The trained network (``module_.encoder``, ``module_.decoder``).
-    components_ : ndarray of shape (n_units, n_features_in_)
+    components_ : ndarray of shape (n_units, n_features)
         Weights of the first encoder layer (the filters).
     intercept_hidden_ : ndarray of shape (n_units,)
         Bias of the first encoder layer.
-    intercept_visible_ : ndarray of shape (n_features_in_,)
+    intercept_visible_ : ndarray of shape (n_features,)
         Bias of the last decoder layer.
     loss_curve_ : list of float
         Training loss (objective including penalties) per epoch.
@@ -161,7 +169,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     converged_ : bool
         Whether training stopped by the ``tol`` rule.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
 
     See Also
@@ -367,8 +375,11 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         module = self.module_
         x_in = NOISES[self.noise](x, self.noise_level, generator) if self.noise else x
         h = module.encode(x_in)
-        loss = LOSSES[self.loss](module.decode(h), x).mean()
-        return loss + self._penalties(x_in, h, x_next)
+        loss = MEAN_LOSSES[self.loss](module.decode(h), x)
+        if (self.contractive > 0 or self.sparsity_weight > 0 or self.l1 > 0 or self.l2 > 0
+                or (self.slowness > 0 and x_next is not None)):
+            loss = loss + self._penalties(x_in, h, x_next)
+        return loss
 
     def _train(self, X: np.ndarray, max_epochs: int, phase: str) -> None:
         generator = make_generator(seed_from(self._rng), self._device)
@@ -468,7 +479,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
         Returns
         -------
-        X_rec : ndarray of shape (n_samples, n_features_in_)
+        X_rec : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32])
