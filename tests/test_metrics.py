@@ -83,3 +83,38 @@ def test_amari_distance_zero_for_scaled_permutations_and_maximal_for_mixing():
     assert amari_distance(np.eye(2), np.array([[1.0, 0.5], [0.0, 1.0]])) == pytest.approx(0.25)
     with pytest.raises(ValueError, match="square"):
         amari_distance(np.eye(2), np.eye(3))
+
+
+def test_ica_log_likelihood_is_a_normalised_density_and_matches_a_hand_value():
+    from scipy import integrate
+
+    from skdeepclust.metrics import ica_log_likelihood
+
+    # at the origin each source contributes log(1/2 sech^2(0)) = log(1/2)
+    assert ica_log_likelihood(np.eye(3), np.zeros((4, 3))) == pytest.approx(3 * np.log(0.5))
+    # one hand-computed point with a non-trivial W
+    W = np.array([[2.0, 0.5], [-0.3, 1.0]])
+    x = np.array([[0.4, -1.2]])
+    s = W @ x[0]
+    expected = np.sum(np.log(0.5 / np.cosh(s) ** 2)) + np.log(abs(np.linalg.det(W)))
+    assert ica_log_likelihood(W, x) == pytest.approx(expected, rel=1e-12)
+    # the density integrates to one (the log|det W| term is the change of variables)
+    grid = np.linspace(-15, 15, 1201)
+    a, b = np.meshgrid(grid, grid, indexing="ij")
+    density = np.exp(ica_log_likelihood(W, np.c_[a.ravel(), b.ravel()], per_sample=True))
+    value = integrate.trapezoid(integrate.trapezoid(density.reshape(a.shape), grid), grid)
+    assert value == pytest.approx(1.0, abs=1e-4)
+    # large sources do not overflow
+    ll = ica_log_likelihood(np.eye(2), np.full((2, 2), 800.0), per_sample=True)
+    assert ll.shape == (2,) and np.all(np.isfinite(ll))
+
+
+def test_ica_log_likelihood_errors():
+    from skdeepclust.metrics import ica_log_likelihood
+
+    with pytest.raises(ValueError, match="square"):
+        ica_log_likelihood(np.ones((2, 3)), np.ones((4, 3)))
+    with pytest.raises(ValueError, match="features"):
+        ica_log_likelihood(np.eye(2), np.ones((4, 3)))
+    with pytest.raises(ValueError, match="singular"):
+        ica_log_likelihood(np.ones((2, 2)), np.ones((4, 2)))
