@@ -77,18 +77,27 @@ def timed(fn):
 
 
 # ------------------------------------------------------------------------------ shallow
-def shallow_datasets(quick: bool) -> dict:
-    X, y = load_digits(return_X_y=True)
-    sets = {"digits": ((X / 16.0), y)}
-    if quick:
-        return sets
-    X, y = make_blobs(1500, centers=5, cluster_std=1.5, random_state=0)
-    sets["blobs"] = (StandardScaler().fit_transform(X), y)
-    X, y = make_blobs(1500, random_state=170)
-    sets["aniso"] = (StandardScaler().fit_transform(X @ [[0.6, -0.6], [-0.4, 0.8]]), y)
-    X, y = make_blobs(1500, cluster_std=[1.0, 2.5, 0.5], random_state=170)
-    sets["varied"] = (StandardScaler().fit_transform(X), y)
-    return sets
+SHALLOW_DATA = ("digits", "blobs", "aniso", "aniso-resampled", "varied")
+ANISO = [[0.6, -0.6], [-0.4, 0.8]]
+
+
+def shallow_dataset(name: str, seed: int):
+    """``(X, y)``; only ``aniso-resampled`` depends on ``seed``."""
+    if name == "digits":
+        X, y = load_digits(return_X_y=True)
+        return X / 16.0, y
+    if name == "blobs":
+        X, y = make_blobs(1500, centers=5, cluster_std=1.5, random_state=0)
+    elif name == "aniso":  # scikit-learn's anisotropic blobs (the clustering comparison demo)
+        X, y = make_blobs(1500, random_state=170)
+        X = X @ ANISO
+    elif name == "aniso-resampled":  # same centres and skew, new samples for every seed
+        _, _, centers = make_blobs(1500, random_state=170, return_centers=True)
+        X, y = make_blobs(1500, centers=centers, random_state=seed)
+        X = X @ ANISO
+    else:
+        X, y = make_blobs(1500, cluster_std=[1.0, 2.5, 0.5], random_state=170)
+    return StandardScaler().fit_transform(X), y
 
 
 def shallow_methods(k: int, seed: int, epochs: int) -> dict:
@@ -106,9 +115,10 @@ def shallow_methods(k: int, seed: int, epochs: int) -> dict:
 
 def run_shallow(args) -> dict:
     results: dict = {}
-    for data, (X, y) in shallow_datasets(args.quick).items():
-        k = len(np.unique(y))
+    for data in args.shallow_data:
         for seed in args.seeds:
+            X, y = shallow_dataset(data, seed)
+            k = len(np.unique(y))
             for name, make in shallow_methods(k, seed, args.shallow_epochs).items():
                 labels, seconds = timed(lambda: make().fit_predict(X))
                 row = {**scores(y, labels), "fit_s": seconds, "seed": seed}
@@ -147,41 +157,75 @@ def augment(X: np.ndarray, copies: int, seed: int) -> np.ndarray:
     return np.concatenate(out).astype(X.dtype)
 
 
+def pretrained(args, X, seed: int, hidden):
+    """The augmented training set and the pretrained autoencoder of ``seed``.
+
+    With ``--ae-cache DIR`` both are stored there with their (wall, CPU) seconds and
+    reused by later runs with the same data, augmentation and pretraining settings.
+    """
+    import pickle
+
+    key = (f"{args.data}_aug{args.augment}_s{seed}_e{args.pretrain_epochs}"
+           f"_lr{args.pretrain_lr:g}_b{args.batch_size}")
+    path = args.ae_cache / f"ae_{key}.pkl" if args.ae_cache else None
+    if path is not None and path.is_file():
+        with open(path, "rb") as f:
+            cached = pickle.load(f)
+        print(f"  seed {seed}: pretrained autoencoder from {path}", flush=True)
+        return cached["X_train"], cached["ae"], cached["wall_s"], cached["cpu_s"]
+    start, cpu = time.perf_counter(), time.process_time()
+    X_train = augment(X, args.augment, seed)
+    ae = AutoEncoder(n_components=10, hidden_layer_sizes=hidden, optimizer="adam",
+                     learning_rate=args.pretrain_lr, batch_size=args.batch_size,
+                     max_epochs=args.pretrain_epochs, tol=None, device="cpu",
+                     random_state=seed).fit(X_train)
+    wall_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            pickle.dump({"X_train": X_train, "ae": ae, "wall_s": wall_s, "cpu_s": cpu_s}, f)
+    return X_train, ae, wall_s, cpu_s
+
+
 def run_deep(args) -> dict:
     from skdeepclust.cluster import DECClustering
 
     X, y = load_deep(args.data, args.mnist)
     k = len(np.unique(y))
     hidden = HIDDEN if args.data != "digits" else (256, 256)
+    dmae_extra = json.loads(args.dmae_params)
+    dmae_name = "DMAEClustering" + "".join(f", {k_}={v}" for k_, v in dmae_extra.items())
     results: dict = {}
     for seed in args.seeds:
-        X_train, aug_s = timed(lambda: augment(X, args.augment, seed))
-        ae = AutoEncoder(n_components=10, hidden_layer_sizes=hidden, optimizer="adam",
-                         learning_rate=args.pretrain_lr, batch_size=args.batch_size,
-                         max_epochs=args.pretrain_epochs, tol=None, device="cpu",
-                         random_state=seed)
-        _, pre_s = timed(lambda: ae.fit(X_train))
-        labels, km_s = timed(
-            lambda: KMeans(k, n_init=20, random_state=seed).fit_predict(ae.transform(X)))
-        rows = {"AE+KMeans": {**scores(y, labels), "cluster_s": km_s}}
+        X_train, ae, pre_s, pre_cpu = pretrained(args, X, seed, hidden)
+        start, cpu = time.perf_counter(), time.process_time()
+        labels = KMeans(k, n_init=20, random_state=seed).fit_predict(ae.transform(X))
+        rows = {"AE+KMeans": {**scores(y, labels), "cluster_s": time.perf_counter() - start,
+                              "cluster_cpu_s": time.process_time() - cpu}}
         budget = dict(learning_rate=args.clustering_lr, batch_size=args.batch_size,
                       max_epochs=args.clustering_epochs, device="cpu", random_state=seed)
-        models = {
-            "DECClustering": DECClustering(k, autoencoder=ae, tol=0.0, **budget),
-            f"DMAEClustering (alpha={args.alpha:g})": DMAEClustering(
-                k, autoencoder=ae, alpha=args.alpha, tol=None, n_init=20, **budget),
-        }
+        models = {}
+        if not args.no_dec:
+            models["DECClustering"] = DECClustering(k, autoencoder=ae, tol=0.0, **budget)
+        models[dmae_name] = DMAEClustering(k, autoencoder=ae, alpha=args.alpha, tol=None,
+                                           n_init=20, **{**budget, **dmae_extra})
         for name, model in models.items():
-            _, fit_s = timed(lambda: model.fit(X_train))
-            rows[name] = {**scores(y, model.predict(X)), "cluster_s": fit_s}
+            start, cpu = time.perf_counter(), time.process_time()
+            model.fit(X_train)
+            rows[name] = {"cluster_s": time.perf_counter() - start,
+                          "cluster_cpu_s": time.process_time() - cpu}
+            labels = model.predict(X)
+            rows[name].update(scores(y, labels), largest_cluster=float(
+                np.bincount(labels, minlength=k).max() / len(labels)))
         for name, row in rows.items():
-            row.update(pretrain_s=pre_s + aug_s, fit_s=pre_s + aug_s + row["cluster_s"],
-                       seed=seed)
+            row.update(pretrain_s=pre_s, pretrain_cpu_s=pre_cpu,
+                       fit_s=pre_s + row["cluster_s"], seed=seed)
             results.setdefault((args.data + (f"+aug{args.augment}" if args.augment else ""),
                                 name), []).append(row)
             print(f"  seed {seed} {name:30s} acc={row['acc']:.3f} nmi={row['nmi']:.3f} "
                   f"ari={row['ari']:.3f} pretrain {row['pretrain_s']:.0f}s "
-                  f"cluster {row['cluster_s']:.0f}s", flush=True)
+                  f"({row['pretrain_cpu_s']:.0f} cpu) cluster {row['cluster_s']:.0f}s "
+                  f"({row['cluster_cpu_s']:.0f} cpu)", flush=True)
     return results
 
 
@@ -207,6 +251,8 @@ def main(argv=None):
     parser.add_argument("--mnist", type=Path, default=Path(os.environ.get(
         "SKDEEPCLUST_MNIST", DEFAULT_MNIST)), help="path to mnist.npz (keys X, y)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--shallow-data", nargs="+", default=list(SHALLOW_DATA),
+                        choices=SHALLOW_DATA, help="data sets of the shallow part")
     parser.add_argument("--shallow-epochs", type=int, default=50)
     parser.add_argument("--pretrain-epochs", type=int, default=50)
     parser.add_argument("--clustering-epochs", type=int, default=50)
@@ -216,6 +262,12 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--augment", type=int, default=0,
                         help="shifted/rotated copies of every image added for training")
+    parser.add_argument("--ae-cache", type=Path, default=None,
+                        help="folder to store / reuse the pretrained autoencoders")
+    parser.add_argument("--dmae-params", default="{}",
+                        help="extra DMAEClustering parameters as JSON, e.g. "
+                        "'{\"reconstruction_weight\": 0.1}'")
+    parser.add_argument("--no-dec", action="store_true", help="skip DECClustering")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest on a shared 2-core machine)")
     parser.add_argument("--quick", action="store_true",
@@ -225,7 +277,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)  # BLAS/OpenMP of numpy, KMeans and GaussianMixture too
     if args.quick:
-        args.seeds, args.data = args.seeds[:1], "digits"
+        args.seeds, args.data, args.shallow_data = args.seeds[:1], "digits", ["digits"]
         args.shallow_epochs, args.pretrain_epochs, args.clustering_epochs = 20, 10, 10
     print(f"seeds {args.seeds}, torch threads {torch.get_num_threads()}", flush=True)
     results: dict = {}

@@ -9,25 +9,28 @@ subpackage's ``__all__`` and every module of ``skdeepclust.nn`` (see ``API_SECTI
 a new estimator appears without editing the docs. Generated files go to ``docs/api/`` and
 ``docs/_generated/`` (git-ignored).
 
-The gallery (sphinx-gallery) is built from ``examples/``. By default the examples are
-rendered but not run, which keeps the build to a couple of minutes; set
-``SKDEEPCLUST_DOCS_GALLERY=1`` (``.ci/docs --gallery``) to run every ``plot_*.py`` and
-show its figures and output. A failing example then fails the build.
+The gallery (sphinx-gallery) is built from ``examples/``: every ``plot_*.py`` runs (its
+default, quick settings: each well under a minute on 2 CPU cores) and a failing example
+fails the build. ``SKDEEPCLUST_DOCS_GALLERY=0`` (``.ci/docs --no-gallery``) renders the
+examples without running them, for a build of a couple of minutes;
+``SKDEEPCLUST_DOCS_JOBS`` runs that many examples at a time (default 1).
+
+Examples that read MNIST find it through ``$SKDEEPCLUST_MNIST``; when it is unset, the
+build sets it to the project's ``../shared/data/mnist.npz`` if that exists. Without any
+MNIST file, the examples that need one (they read ``SKDEEPCLUST_MNIST`` and have no
+fallback to scikit-learn's digits) are rendered without being run, and the build says so.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import itertools
 import os
 import pkgutil
 import re
 import shutil
 import sys
 from pathlib import Path
-
-import sphinx.ext.autosummary as _autosummary
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
@@ -108,59 +111,19 @@ _SKLEARN_MEMBERS_SHOWN = {
 }
 
 
-_SHAPE = re.compile(r"shape \(([^()]*)\)")
 _SKLEARN_ROLE = re.compile(r":(ref|term):`(?:([^`<]+?)\s*<[^`>]*>|([^`]+))`")
-_TRAILING_UNDERSCORE = re.compile(r"(?<![`\w])([A-Za-z]\w*_)(?![\w`])")
 
 
-def _fix_docstring(app, what, name, obj, options, lines):
-    """Two scikit-learn docstring conventions that reST reads otherwise.
+def _strip_sklearn_links(app, what, name, obj, options, lines):
+    """Inherited scikit-learn methods (``get_params``, ``fit_transform``, ...) keep their
+    docstrings, minus the ``:ref:`` and ``:term:`` links into scikit-learn's own
+    documentation, which cannot resolve here (no intersphinx: the build runs offline).
 
-    - ``shape (n_samples, n_features_in_)``: a bare ``name_`` is a reST link; show the
-      fitted attribute as a literal.
-    - A parameter type line continued with a trailing backslash (sklearn's style) stays
-      two lines in a raw docstring; join them as Python does in a plain string.
-
-    Inherited scikit-learn methods keep their docstrings, minus the ``:ref:`` and
-    ``:term:`` links into scikit-learn's documentation (no intersphinx offline).
+    skdeepclust's own docstrings are not rewritten: they must build as written.
     """
-    joined: list[str] = []
-    for line in lines:
-        if joined and joined[-1].endswith("\\"):
-            joined[-1] = joined[-1][:-1].rstrip() + " " + line.strip()
-        else:
-            joined.append(line)
-    if _defining_module(obj).startswith("sklearn"):  # labels of scikit-learn's own docs
-        joined = [_SKLEARN_ROLE.sub(lambda m: (m.group(2) or m.group(3)).strip(), line)
-                  for line in joined]
-    lines[:] = [
-        _SHAPE.sub(lambda m: "shape (" + _TRAILING_UNDERSCORE.sub(r"``\1``", m.group(1)) + ")",
-                   line)
-        for line in joined
-    ]
-
-
-def _balanced(text: str) -> bool:
-    return text.count("``") % 2 == 0 and text.replace("``", "").count("`") % 2 == 0
-
-
-def _extract_summary(doc, settings):
-    """Sphinx 9.0's autosummary may cut the first sentence inside inline markup
-    (``a -> ... -> b``); cut at the first period that leaves the markup balanced."""
-    summary = _sphinx_extract_summary(doc, settings)
-    if _balanced(summary):
-        return summary
-    stanza = " ".join(itertools.takewhile(
-        lambda line: line.strip(), itertools.dropwhile(lambda line: not line.strip(), doc)))
-    for match in _autosummary.periods_re.finditer(stanza):
-        candidate = stanza[: match.start()].strip() + "."
-        if _balanced(candidate) and not candidate.endswith(_autosummary.WELL_KNOWN_ABBREVIATIONS):
-            return candidate
-    return stanza.strip()
-
-
-_sphinx_extract_summary = _autosummary.extract_summary
-_autosummary.extract_summary = _extract_summary
+    if _defining_module(obj).startswith("sklearn"):
+        lines[:] = [_SKLEARN_ROLE.sub(lambda m: (m.group(2) or m.group(3)).strip(), line)
+                    for line in lines]
 
 
 def _defining_module(obj) -> str:
@@ -294,23 +257,58 @@ write_api_reference()
 write_benchmarks_page()
 
 # -- gallery ------------------------------------------------------------------------------
-_RUN_EXAMPLES = os.environ.get("SKDEEPCLUST_DOCS_GALLERY", "0").lower() in {"1", "true", "yes"}
+EXAMPLES = ROOT / "examples"
+_RUN_EXAMPLES = os.environ.get("SKDEEPCLUST_DOCS_GALLERY", "1").lower() not in {"0", "false", "no"}
+_JOBS = int(os.environ.get("SKDEEPCLUST_DOCS_JOBS", "1"))
+
+
+def _mnist_available() -> bool:
+    """Point ``$SKDEEPCLUST_MNIST`` at the project's MNIST file when it is unset.
+
+    sphinx-gallery runs the examples in this process, without ``__file__`` and from
+    ``examples/``, so they cannot find the file relative to themselves.
+    """
+    path = os.environ.get("SKDEEPCLUST_MNIST")
+    if path:
+        return Path(path).is_file()
+    default = ROOT.parent / "shared" / "data" / "mnist.npz"
+    if default.is_file():
+        os.environ["SKDEEPCLUST_MNIST"] = str(default)
+        return True
+    return False
+
+
+def _examples_run() -> str:
+    """``filename_pattern`` of the examples to run: all, or those that need no MNIST file."""
+    if not _RUN_EXAMPLES or _mnist_available():
+        return r"/plot_"
+    needs_mnist = sorted(
+        f.stem for f in EXAMPLES.glob("plot_*.py")
+        if "SKDEEPCLUST_MNIST" in (text := f.read_text()) and "load_digits" not in text
+    )
+    if not needs_mnist:
+        return r"/plot_"
+    print("No MNIST file found ($SKDEEPCLUST_MNIST, else ../shared/data/mnist.npz): "
+          "not running " + ", ".join(needs_mnist))
+    return r"/(?!(?:" + "|".join(map(re.escape, needs_mnist)) + r")\.py$)plot_"
+
 
 sphinx_gallery_conf = {
-    "examples_dirs": [str(ROOT / "examples")],
+    "examples_dirs": [str(EXAMPLES)],
     "gallery_dirs": ["auto_examples"],
-    "filename_pattern": r"/plot_",
+    "filename_pattern": _examples_run(),
     "ignore_pattern": r"(__init__|/_[^/]*)\.py$",
     "plot_gallery": _RUN_EXAMPLES,
+    "parallel": _JOBS if _JOBS > 1 else False,
     "doc_module": ("skdeepclust",),
     "backreferences_dir": "gen_modules/backreferences",
     "within_subsection_order": "FileNameSortKey",
     "remove_config_comments": True,
-    "min_reported_time": 5,
+    "min_reported_time": 0,
     "matplotlib_animations": False,
 }
 
 
 def setup(app):
     app.connect("autodoc-skip-member", _skip_member)
-    app.connect("autodoc-process-docstring", _fix_docstring, priority=100)  # before numpydoc
+    app.connect("autodoc-process-docstring", _strip_sklearn_links, priority=100)  # before numpydoc

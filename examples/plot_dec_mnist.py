@@ -66,7 +66,7 @@ else:
     ae = AutoEncoder(n_components=10, hidden_layer_sizes=(256, 256, 512), max_epochs=15,
                      batch_size=128, tol=None, random_state=0).fit(X)
 
-report("KMeans on pixels", KMeans(10, n_init=20, random_state=0).fit_predict(X))
+report("KMeans on pixels", KMeans(10, n_init=20 if FULL else 5, random_state=0).fit_predict(X))
 
 # %%
 # DEC, then IDEC from the same pretrained network

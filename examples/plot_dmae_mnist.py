@@ -1,7 +1,7 @@
 """
-=====================================================================
+=======================================================================
 Deep DMAE on MNIST: pretrained autoencoder plus a dissimilarity mixture
-=====================================================================
+=======================================================================
 
 The deep :class:`~skdeepclust.cluster.DMAEClustering` nests an
 :class:`~skdeepclust.representation.AutoEncoder`: it pretrains it on the images, places

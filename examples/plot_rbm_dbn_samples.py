@@ -30,8 +30,8 @@ FULL = False
 N_TRAIN = 60000 if FULL else 10000
 EPOCHS = 30 if FULL else 5
 # the local mnist.npz: $SKDEEPCLUST_MNIST, else the project's shared data folder
-MNIST = os.environ.get("SKDEEPCLUST_MNIST",
-                       Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz")
+MNIST = os.environ.get("SKDEEPCLUST_MNIST") or (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz")
 
 X_train, _ = load_mnist(MNIST, subset="train", binarize=True, n_samples=N_TRAIN)
 X_test, _ = load_mnist(MNIST, subset="test", binarize=True, n_samples=1000)

@@ -35,8 +35,8 @@ N_TRAIN = 60000 if FULL else 10000
 EPOCHS = 200 if FULL else 5
 LEARNING_RATE = 0.01 if FULL else 0.05  # a larger step for the short run
 N_BETAS = 10000 if FULL else 1000
-MNIST = os.environ.get("SKDEEPCLUST_MNIST",
-                       Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz")
+MNIST = os.environ.get("SKDEEPCLUST_MNIST") or (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz")
 
 X_train, _ = load_mnist(MNIST, subset="train", binarize=True, n_samples=N_TRAIN)
 X_test, _ = load_mnist(MNIST, subset="test", binarize=True)

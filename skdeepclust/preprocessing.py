@@ -40,7 +40,7 @@ class ZCA(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     dewhitening_ : ndarray of shape (n_features, n_features)
         Its inverse :math:`U (\Lambda + \epsilon)^{1/2} U^\top`.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined only when ``X`` has string feature names.
 
     See Also

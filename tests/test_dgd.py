@@ -284,6 +284,24 @@ def test_score_samples_is_the_log_joint_at_the_optimised_representation(fitted):
     assert longer.score(X[:30]) >= model.score(X[:30]) - 1e-6
 
 
+def test_more_transform_starts_reach_a_better_optimum(fitted):
+    model, X, _ = fitted
+    many = clone(model).set_params(transform_n_starts=3)
+    many.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
+    many._device, many._dtype = model._device, model._dtype
+    many._transform_seed = model._transform_seed
+    one = clone(many).set_params(transform_n_starts=1)
+    one.__dict__.update({k: v for k, v in many.__dict__.items() if k not in one.get_params()})
+    # the best start is among the three, each row is optimised on its own, and the best
+    # end point is kept: per sample, never worse than the single start
+    s1, s3 = one.score_samples(X[:40]), many.score_samples(X[:40])
+    assert np.all(s3 >= s1 - 1e-6 * np.abs(s1))
+    # the kept end point is the one reached from one of the starts
+    Z3 = many.transform(X[:40])
+    assert Z3.shape == (40, model.latent_dim)
+    np.testing.assert_array_equal(Z3[5:9], many.transform(X[5:9]))
+
+
 def test_inverse_transform_and_sample(fitted):
     model, X, _ = fitted
     X_rec = model.inverse_transform(model.embedding_)

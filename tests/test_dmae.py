@@ -471,12 +471,19 @@ def test_deep_dmae_pretrains_and_fine_tunes_jointly(small_digits):
     np.testing.assert_allclose(dmae.embed(X), dmae.autoencoder_.transform(X), rtol=1e-6)
     # score = -(clustering_weight * DMAE + reconstruction_weight * reconstruction), where
     # the decoder reconstructs the soft-assigned centroid, as in the DMAE source
+    # (the mixture sees the codes divided by code_scale_, the spread of the training codes)
     x = torch.from_numpy(X)
     h = dmae.autoencoder_.module_.encode(x)
-    out = dmae.module_(h)
-    x_hat = dmae.autoencoder_.module_.decode(out.centroids)
+    scale = dmae.code_scale_
+    assert scale == pytest.approx(float(h.detach().var(0, unbiased=False).mean().sqrt()),
+                                  rel=1e-9)
+    out = dmae.module_(h / scale)
+    x_hat = dmae.autoencoder_.module_.decode(out.centroids * scale)
     np.testing.assert_allclose(dmae.reconstruct(X), x_hat.detach().numpy(), rtol=1e-6)
-    expected = dmae.module_.loss(h).mean() + ((x_hat - x) ** 2).mean()
+    np.testing.assert_allclose(dmae.cluster_centers_, dmae.module_.centers.detach() * scale)
+    dist = ((h / scale)[:, None] - dmae.module_.centers[None]).pow(2).sum(-1).sqrt()
+    np.testing.assert_allclose(dmae.transform(X), dist.detach().numpy(), rtol=1e-6)
+    expected = dmae.module_.loss(h / scale).mean() + ((x_hat - x) ** 2).mean()
     assert dmae.score(X) == pytest.approx(-expected.item(), rel=1e-8)
     code = clone(dmae).set_params(reconstruct_from="code", max_epochs=0).fit(X)
     np.testing.assert_allclose(
@@ -485,6 +492,25 @@ def test_deep_dmae_pretrains_and_fine_tunes_jointly(small_digits):
     # pickles and predicts the same
     loaded = pickle.loads(pickle.dumps(dmae))
     np.testing.assert_array_equal(loaded.predict(X), dmae.predict(X))
+
+
+def test_normalized_codes_make_the_deep_loss_scale_invariant(small_digits):
+    X, _ = small_digits
+    ae = _small_ae(max_epochs=5).fit(X)
+    dmae = DMAEClustering(10, autoencoder=ae, alpha=10.0, max_epochs=0, **FAST).fit(X)
+    x = torch.from_numpy(X[:100])
+    base = dmae._objective(x, training=True)
+    # scaling every code by c (and the decoder's input by 1/c) changes nothing
+    enc = dmae.autoencoder_.module_.encoder
+    dec = dmae.autoencoder_.module_.decoder
+    with torch.no_grad():
+        enc[2].weight.mul_(3.0), enc[2].bias.mul_(3.0)
+        dec[0].weight.div_(3.0)
+    np.testing.assert_allclose(dmae._objective(x, training=True).detach(), base.detach(),
+                               rtol=1e-6)
+    raw = clone(dmae).set_params(normalize_codes=False).fit(X)
+    assert raw.code_scale_ == 1.0
+    np.testing.assert_allclose(raw.cluster_centers_, raw.module_.centers.detach().numpy())
 
 
 def test_fitted_autoencoder_skips_pretraining_and_is_not_modified(small_digits):

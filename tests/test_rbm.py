@@ -183,6 +183,14 @@ def test_partial_fit_continues(bars):
     assert rbm.n_iter_ == 3 and rbm.log_partition_method_ == "exact"
     full = RBM(n_components=5, max_epochs=3, **FAST).fit(bars)
     np.testing.assert_allclose(rbm.loss_curve_[0], full.loss_curve_[0])
+    # each call uses the current hyper-parameters (a learning-rate schedule)
+    weights = rbm.components_.copy()
+    rbm.set_params(learning_rate={"weight": 0.0})
+    rbm.partial_fit(bars)
+    np.testing.assert_array_equal(rbm.components_, weights)
+    rbm.set_params(learning_rate=0.05)
+    rbm.partial_fit(bars)
+    assert not np.array_equal(rbm.components_, weights)
 
 
 def test_float32_is_preserved(bars):

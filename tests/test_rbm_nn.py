@@ -358,3 +358,48 @@ def test_fused_gradient_difference(kw):
     assert set(fused) == set(sp)
     for k in sp:
         assert torch.allclose(fused[k], sp[k] / 5 - sn[k] / 7, atol=1e-12), k
+
+
+@pytest.mark.parametrize(
+    "method, sparse, centered, momentum, l2, k, n_chains, offset_type",
+    [("cd", False, True, 0.0, 0.0, 1, 6, "DD"), ("cd", True, True, 0.9, 0.01, 2, 6, "DD"),
+     ("pcd", False, True, 0.9, 0.01, 2, 4, "D0"), ("pcd", True, True, 0.0, 0.0, 1, 4, "0D"),
+     ("pcd", True, False, 0.5, 0.0, 1, 6, "DD"), ("pcd", False, False, 0.0, 0.01, 1, 6, "DD")])
+def test_fused_step_is_the_generic_update(method, sparse, centered, momentum, l2, k,
+                                          n_chains, offset_type):
+    # The fused binary update (dense and sparse kernels) makes the same random draws and
+    # reaches the same parameters as the generic sampler + RBMUpdater.step path.
+    g = torch.Generator().manual_seed(0)
+    V = (torch.rand(18, 12, generator=g, dtype=F64) < 0.25).to(F64)
+    base = RBM(12, 5, dtype=F64).initialize(V, generator=g, centered=centered)
+    rate = 0.01 if centered else 0.0
+    models, updaters, samplers, gens = [], [], [], []
+    for _ in range(2):
+        m = RBM(12, 5, dtype=F64)
+        m.load_state_dict(base.state_dict())
+        models.append(m)
+        updaters.append(RBMUpdater(
+            m, learning_rate={"weight": 0.1, "visible_bias": 0.05, "hidden_bias": 0.07},
+            momentum=momentum, l2=l2, offset_type=offset_type, offset_rate=(rate, rate),
+            sparsity_weight=0.1, sparsity_target=0.1))
+        gens.append(torch.Generator().manual_seed(5))
+        samplers.append(PersistentGibbsSampler(m, n_chains, torch.Generator().manual_seed(3)))
+    samplers[0].generator = gens[0]
+    for it in range(3):
+        v = V[it * 6:(it + 1) * 6]
+        m0, s0 = models[0], samplers[0]
+        v_neg = m0.gibbs(v, k, None, gens[0]) if method == "cd" else s0.sample(None, k)
+        updaters[0].step(v, v_neg, gens[0])
+        s0.hidden_prob = updaters[0].negative_hidden_prob
+        m1, s1 = models[1], samplers[1]
+        prob = None
+        if method == "pcd":
+            prob = s1.hidden_prob if s1.hidden_prob is not None else m1.prob_h(s1.chains)
+        v_neg1, s1.hidden_prob, loss = updaters[1].fused_step(
+            v, prob, gens[1], k=k, sparse=v.bool() if sparse else None, n_loss=2)
+        s1.chains = v_neg1
+        assert loss is not None and loss.ndim == 0
+        if method == "pcd":
+            assert torch.equal(s0.chains, s1.chains)
+    for name, t in models[0].state_dict().items():
+        assert torch.allclose(t, models[1].state_dict()[name], atol=1e-12), name

@@ -142,10 +142,10 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         contracted makes every ``q_ij`` nearly uniform, and DEC then merges clusters).
         ``None`` uses the raw embedding, as the paper does. ``transform`` and
         ``cluster_centers_`` stay in the unscaled embedding.
-    init : {"kmeans", "random"} or array-like of shape (n_clusters, n_components), \
-            default="kmeans"
+    init : {"kmeans", "random"} or array-like, default="kmeans"
         Initial centres in the embedding: k-means with ``n_init`` restarts (DEC's choice),
-        ``n_clusters`` distinct embedded points drawn at random, or given centres.
+        ``n_clusters`` distinct embedded points drawn at random, or given centres of shape
+        ``(n_clusters, n_components)``.
     n_init : int, default=20
         Restarts of the initial k-means (scikit-learn's own default is a single run).
     update_interval : int or "auto", default="auto"
@@ -195,7 +195,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
     loss_curve_ : list of float
         Clustering-phase loss per epoch.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
 
     See Also

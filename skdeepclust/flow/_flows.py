@@ -328,7 +328,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
     converged_ : bool
         Whether training stopped by the ``tol`` rule.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
 
     See Also
@@ -585,7 +585,7 @@ class DisentanglingFlow(_BaseFlow):
     n_iter_ : int
     converged_ : bool
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
 
     See Also

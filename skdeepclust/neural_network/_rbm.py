@@ -47,10 +47,16 @@ EXACT_AUTO_UNITS = 20
 #: (784-17 or 64-20 binary RBMs: a few seconds on one core), AIS otherwise.
 EXACT_AUTO_COST = 2**27
 _LEARNING_RATE_KEYS = ("weight", "visible_bias", "hidden_bias", "sigma")
-#: The per-step reconstruction error (loss_curve_) is measured on the first quarter of the
+#: The per-step reconstruction error (loss_curve_) is measured on the first tenth of the
 #: batch (at most this many rows): batches are shuffled, so the epoch mean stays unbiased
-#: at a fraction of the cost.
-_LOSS_ROWS = 32
+#: at a fraction of the cost (a quarter of the batch cost 5 % of a 784-500 PCD step).
+_LOSS_ROWS = 16
+#: The fused binary update uses sparse kernels when the training data's mean is below this.
+_SPARSE_DENSITY = 0.3
+
+
+def _loss_rows(batch: int) -> int:
+    return min(_LOSS_ROWS, -(-batch // 10))
 
 
 class _BaseRBM(TorchEstimator):
@@ -244,20 +250,34 @@ class _BaseRBM(TorchEstimator):
         if self._sampler is not None:
             self._sampler.generator = generator
         m.train()
+        upd = self._updater
+        if self.method in ("cd", "pcd") and upd.fused_supported:
+            # Binary-binary RBM: the fused update (same statistics, fewer and cheaper
+            # passes). Sparse kernels for the visible products on CPU when the data are
+            # exactly binary and mostly zeros (4-5x cheaper products on MNIST).
+            mask = None
+            if (self._device.type == "cpu" and not self.allow_probabilities
+                    and float(V.mean()) < _SPARSE_DENSITY):
+                mask = V.bool()
+            sampler = self._sampler
 
-        def step(idx: Tensor) -> Tensor:
-            v = V[idx]
-            if self.method == "exact":
-                p_pos = self._exact_step(v)
-            else:
-                with torch.no_grad():
-                    p_pos = self._updater.step(v, self._negative_phase(v, generator), generator)
-                if self.method == "pcd":  # the chains' next hidden draw reuses p(h | v_neg)
-                    self._sampler.hidden_prob = self._updater.negative_hidden_prob
-            with torch.no_grad():  # monitoring loss on a quarter of the batch, <= 32 rows
-                n = min(_LOSS_ROWS, -(-v.shape[0] // 4))
-                return (m.prob_v(p_pos[:n]) - v[:n]).pow(2).mean()
+            def fused(idx: Tensor) -> Tensor:
+                v = V[idx]
+                chain_prob = None
+                if sampler is not None:
+                    chain_prob = sampler.hidden_prob
+                    if chain_prob is None:
+                        chain_prob = m.prob_h(sampler.chains)
+                v_neg, p_neg, loss = upd.fused_step(
+                    v, chain_prob, generator, k=self.k,
+                    sparse=None if mask is None else mask[idx], n_loss=_loss_rows(v.shape[0]))
+                if sampler is not None:
+                    sampler.chains, sampler.hidden_prob = v_neg, p_neg
+                return loss
 
+            step = fused
+        else:
+            step = self._generic_step(V, generator)
         self._history = train_loop(
             step, n_samples=V.shape[0], batch_size=self.batch_size, max_epochs=max_epochs,
             generator=generator, optimizer=None, phase=phase, verbose=self.verbose,
@@ -269,6 +289,24 @@ class _BaseRBM(TorchEstimator):
         self.n_iter_ = self._history.n_iter
         self.converged_ = self._history.converged
 
+    def _generic_step(self, V: Tensor, generator: torch.Generator):
+        m = self.module_
+
+        def step(idx: Tensor) -> Tensor:
+            v = V[idx]
+            if self.method == "exact":
+                p_pos = self._exact_step(v)
+            else:
+                with torch.no_grad():
+                    p_pos = self._updater.step(v, self._negative_phase(v, generator), generator)
+                if self.method == "pcd":  # the chains' next hidden draw reuses p(h | v_neg)
+                    self._sampler.hidden_prob = self._updater.negative_hidden_prob
+            with torch.no_grad():  # monitoring loss on a tenth of the batch, <= 16 rows
+                n = _loss_rows(v.shape[0])
+                return (m.prob_v(p_pos[:n]) - v[:n]).pow(2).mean()
+
+        return step
+
     def _fit_tensors(self, X: np.ndarray, V: Tensor, *, partial: bool) -> None:
         first = not hasattr(self, "module_") or not partial
         if first:
@@ -278,6 +316,10 @@ class _BaseRBM(TorchEstimator):
             if getattr(self, "_updater", None) is None:  # e.g. after unpickling
                 self._updater = self._make_updater()
                 self._sampler = None
+            else:  # the current hyper-parameters (schedules via set_params), same momentum
+                fresh = self._make_updater()
+                fresh.velocity = self._updater.velocity
+                self._updater = fresh
             if getattr(self, "_history", None) is None:
                 self._history = TrainingResult(list(self.loss_curve_), self.n_iter_)
         epochs = 1 if partial else self.max_epochs
@@ -499,15 +541,15 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
     ----------
     module_ : skdeepclust.nn.rbm.RBM
         The torch model (centered parameters, offsets, base model).
-    components_ : ndarray of shape (n_components, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features)
         Weights (BernoulliRBM convention).
     intercept_hidden_ : ndarray of shape (n_components,)
         Hidden biases of the equivalent uncentered model.
-    intercept_visible_ : ndarray of shape (n_features_in_,)
+    intercept_visible_ : ndarray of shape (n_features,)
         Visible biases of the equivalent uncentered model (Gaussian: E[x | h = 0]).
     visible_offset_, hidden_offset_ : ndarray
         Centering offsets.
-    sigma_ : ndarray of shape (n_features_in_,) or None
+    sigma_ : ndarray of shape (n_features,) or None
         Standard deviations of Gaussian visibles.
     log_partition_ : float or None
         log Z used by ``score_samples``; None until known (rectified units: always).
@@ -522,7 +564,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
         Epochs run.
     converged_ : bool
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
 
     See Also
@@ -597,7 +639,9 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
     def partial_fit(self, X, y=None):
         """Run one epoch on ``X``, initialising the model on the first call.
 
-        Momentum and persistent chains carry over between calls (they are not pickled).
+        Momentum and persistent chains carry over between calls (they are not pickled);
+        each call uses the current ``learning_rate``, ``momentum`` and penalties, so
+        ``set_params`` between calls runs a schedule (e.g. a decaying learning rate).
 
         Parameters
         ----------
@@ -676,7 +720,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
 
         Returns
         -------
-        X_rec : ndarray of shape (n_samples, n_features_in_)
+        X_rec : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
         H = check_array(X, dtype=[np.float64, np.float32])
@@ -852,7 +896,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
         if method not in SAMPLE_METHODS:
@@ -900,7 +944,7 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
     classes_ : ndarray of shape (n_classes,)
     module_ : skdeepclust.nn.rbm.RBM
         With ``n_labels = n_classes`` label units after the feature units.
-    components_ : ndarray of shape (n_components, n_features_in_ + n_classes)
+    components_ : ndarray of shape (n_components, n_features + n_classes)
     intercept_hidden_, intercept_visible_, visible_offset_, hidden_offset_, sigma_
         As in :class:`RBM` (visible arrays include the label units last).
     loss_curve_ : list of float
@@ -908,7 +952,7 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
     n_iter_ : int
     converged_ : bool
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
 
     See Also
     --------

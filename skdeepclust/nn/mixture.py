@@ -494,11 +494,14 @@ class SupervisedGaussianMixturePrior(GaussianMixturePrior):
     ----------
     n_classes : int
     n_components_per_class : int, default=1
-    dim : int
-    covariance_type, softball_radius, softball_sharpness, component_std, \
-log_var_prior_std, dirichlet_alpha, generator
-        As in :class:`GaussianMixturePrior` (``component_std=None`` uses the total number
-        of components).
+    dim : int, default=2
+    covariance_type : str, default="diagonal"
+        As in :class:`GaussianMixturePrior`.
+    **kwargs
+        ``softball_radius``, ``softball_sharpness``, ``component_std``,
+        ``log_var_prior_std``, ``dirichlet_alpha`` and ``generator``, as in
+        :class:`GaussianMixturePrior` (``component_std=None`` uses the total number of
+        components).
 
     Examples
     --------

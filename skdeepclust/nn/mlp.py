@@ -55,7 +55,7 @@ def _init_linear(layer: nn.Linear) -> None:
 
 
 class MLP(nn.Sequential):
-    """A plain feed-forward network ``sizes[0] -> ... -> sizes[-1]``.
+    """A plain feed-forward network from ``sizes[0]`` to ``sizes[-1]`` features.
 
     Parameters
     ----------
@@ -138,7 +138,7 @@ class _TiedDecoder(nn.Module):
 
 
 class AutoEncoderModule(nn.Module):
-    """Symmetric autoencoder ``d -> hidden... -> k -> ...hidden -> d``.
+    """Symmetric autoencoder: an MLP encoder to ``n_components`` codes and its mirror image.
 
     Parameters
     ----------

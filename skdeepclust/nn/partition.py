@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .rbm import RBM
+from .rbm import RBM, _bernoulli
 from .sampling import make_betas
 
 __all__ = [
@@ -172,9 +172,32 @@ def _check_annealable(model: RBM, what: str) -> None:
             "exact partition function of a small model instead.")
 
 
-def _chain_terms(model: RBM, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The beta-independent pieces of log p*_beta(v): visible term, base term, activation."""
-    return model._visible_term(v), model._base_term(v), model.hidden_activation(v)
+def _chain_terms(model: RBM, v: Tensor, sparse_bias: Tensor | None = None
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+    """The beta-independent pieces of log p*_beta(v): visible term, base term, activation.
+
+    With ``sparse_bias = c - mu W`` (binary visible states only) the activation
+    ``c + (v - mu) W = v W + sparse_bias`` sums the rows of W picked by the ones of v
+    (embedding bag): several times cheaper than the matrix product on sparse data.
+    """
+    if sparse_bias is None:
+        a = model.hidden_activation(v)
+    else:
+        mask = v.bool()
+        offsets = torch.zeros(v.shape[0] + 1, dtype=torch.long, device=v.device)
+        torch.cumsum(mask.sum(1), 0, out=offsets[1:])
+        a = torch.nn.functional.embedding_bag(
+            mask.nonzero()[:, 1], model.weight, offsets, mode="sum",
+            include_last_offset=True).add_(sparse_bias)
+    return model._visible_term(v), model._base_term(v), a
+
+
+def _sparse_bias(model: RBM, v: Tensor) -> Tensor | None:
+    """``c - mu W`` when the chains are binary, mostly zeros and on the CPU, else None."""
+    if (model.visible != "binary" or v.device.type != "cpu" or not v.numel()
+            or not bool(((v == 0) | (v == 1)).all()) or float(v.mean()) >= 0.3):
+        return None
+    return model.hidden_bias - model.visible_offset @ model.weight
 
 
 def _log_p_beta(model: RBM, terms, beta: Tensor) -> Tensor:
@@ -192,7 +215,8 @@ def _run_chain(model: RBM, v: Tensor, betas: Tensor, k: int, generator) -> tuple
     0 they estimate Z_0 / Z_1 (reverse AIS).
     """
     log_w = torch.zeros(v.shape[0], dtype=v.dtype, device=v.device)
-    terms = _chain_terms(model, v)
+    sparse_bias = _sparse_bias(model, v)  # later states are samples: binary too
+    terms = _chain_terms(model, v, sparse_bias)
     n = betas.numel()
     for t in range(1, n):
         bt = betas[t]
@@ -203,9 +227,9 @@ def _run_chain(model: RBM, v: Tensor, betas: Tensor, k: int, generator) -> tuple
         for step in range(k):
             if step:
                 a = model.hidden_activation(v)
-            h = torch.bernoulli(torch.sigmoid(bt * a), generator=generator)
+            h = _bernoulli(torch.sigmoid(bt * a), generator)  # rand < p: 2.5x cheaper
             v = model.sample_v(h, bt, generator)
-        terms = _chain_terms(model, v)
+        terms = _chain_terms(model, v, sparse_bias)
     return log_w, v
 
 

@@ -135,11 +135,23 @@ default="gaussian"
         (the choice :meth:`transform` makes for new samples). Representations can then
         leave a component they were initialised in by mistake, which gradient steps
         against the mixture's pull rarely do. ``None`` disables it (multiDGD's training).
-    transform_epochs : int, default=50
+    transform_epochs : int, default=30
         Optimisation steps per new sample in :meth:`transform` (and in every method that
-        transforms: ``predict``, ``predict_proba``, ``score_samples``, ``score``).
-    transform_learning_rate : float, default=None
+        transforms: ``predict``, ``predict_proba``, ``score_samples``, ``score``). On
+        MNIST-10k 25 steps reached nearly the optimum of 50 (log joint -95.0 against -94.3
+        for the transforms of training images).
+    transform_learning_rate : float, default=0.05
         Adam learning rate of those steps; ``None`` uses ``representation_learning_rate``.
+        Larger than the training rate: the frozen model is not disturbed by big steps, and
+        50 steps of 0.01 leave a representation short of its optimum (on MNIST-10k the log
+        joint of the training images' transforms was -111 with 0.01, -106 with 0.05,
+        -105 with 200 steps of 0.05).
+    transform_n_starts : int, default=3
+        How many of the best-scoring candidate starts each new sample is optimised from
+        (all in one batch); the one with the highest final ``log p(x | z) + log p(z)`` is
+        kept. From a single start the optimisation often ends in a worse local optimum
+        than the training representation of the same sample (see Notes); each extra start
+        costs one more optimisation.
     resample : {"mean", "sample"}, default="mean"
         Candidate starts for new samples: the component means, or ``n_resample`` draws per
         component.
@@ -179,7 +191,7 @@ default="gaussian"
     converged_ : bool
         Whether training stopped by the ``tol`` rule.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
 
     See Also
@@ -191,13 +203,19 @@ default="gaussian"
     -----
     **Inference on new data** (:meth:`transform`). For each new sample the candidate
     starts (the component means, or draws from each component) are scored by
-    ``log p(x | z) + log p(z)`` and the best one is kept; its representation is then
-    optimised for ``transform_epochs`` Adam steps with the decoder and the mixture frozen.
-    Each sample is optimised independently of the others, so the result does not depend
-    on the batch. This is slower than an encoder (the DGD paper's caveat) and its result
-    depends on ``transform_epochs`` and ``transform_learning_rate``: the training
-    representations ``embedding_`` come from the joint optimisation and are not equal to
-    ``transform(X_train)``.
+    ``log p(x | z) + log p(z)``, and the ``transform_n_starts`` best ones are each
+    optimised for ``transform_epochs`` Adam steps with the decoder and the mixture frozen;
+    the end point with the highest ``log p(x | z) + log p(z)`` is kept. Each sample is
+    optimised independently of the others, so the result does not depend on the batch.
+    This is slower than an encoder (the DGD paper's caveat) and its result depends on
+    ``transform_epochs``, ``transform_learning_rate`` and ``transform_n_starts``: the
+    training representations ``embedding_`` come from the joint optimisation and are not
+    equal to ``transform(X_train)``. Measured on MNIST (10k training images, latent 5,
+    50 steps of 0.05, 1,000 images each): from the single best start, the transforms of
+    training images reached a mean log joint of -105.8 against -93.7 for their
+    ``embedding_`` and agreed with ``labels_`` at ARI 0.68; from the 3 best starts they
+    reached -94.3 and 0.89, and the cluster ARI of unseen images rose from 0.43 to 0.50
+    (``benchmarks/README.md``).
 
     ``score_samples`` is the log joint density ``log p(x, z*)`` at the optimised
     representation ``z*`` (what DGD maximises), not the marginal likelihood ``log p(x)``.
@@ -252,6 +270,7 @@ default="gaussian"
         "reassign_every": [Interval(Integral, 1, None, closed="left"), None],
         "transform_epochs": [Interval(Integral, 0, None, closed="left")],
         "transform_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "transform_n_starts": [Interval(Integral, 1, None, closed="left")],
         "resample": [StrOptions(set(_RESAMPLE))],
         "n_resample": [Interval(Integral, 1, None, closed="left")],
     }
@@ -295,8 +314,9 @@ default="gaussian"
         tol=1e-4,
         n_iter_no_change=10,
         reassign_every=10,
-        transform_epochs=50,
-        transform_learning_rate=None,
+        transform_epochs=30,
+        transform_learning_rate=0.05,
+        transform_n_starts=3,
         resample="mean",
         n_resample=1,
         device="auto",
@@ -329,6 +349,7 @@ default="gaussian"
         self.reassign_every = reassign_every
         self.transform_epochs = transform_epochs
         self.transform_learning_rate = transform_learning_rate
+        self.transform_n_starts = transform_n_starts
         self.resample = resample
         self.n_resample = n_resample
         self.device = device
@@ -658,8 +679,12 @@ default="gaussian"
         with torch.no_grad():
             return self.module_.prior.candidates(self.resample, self.n_resample, generator)
 
-    def _best_start(self, x, library, y, cand, cand_comp) -> tuple[Tensor, Tensor]:
-        """Per row, the candidate with the highest log p(x | z) + log p(z[, y]), and that score."""
+    def _best_start(self, x, library, y, cand, cand_comp, n_starts: int = 1):
+        """Per row, the ``n_starts`` candidates with the highest log p(x | z) + log p(z[, y]).
+
+        Returns the starts, shape (b, d) for one start and (b, n_starts, d) otherwise, and
+        their scores, shape (b,) or (b, n_starts).
+        """
         model = self.module_
         prior = model.prior
         with torch.no_grad():
@@ -679,7 +704,10 @@ default="gaussian"
                 # only candidates drawn from the sample's class compete
                 in_class = prior.component_class[cand_comp][None, :] == y[:, None]
                 scores = scores.masked_fill(~(in_class | (y[:, None] == UNLABELLED)), -torch.inf)
-            best, arg = scores.max(1)
+            if n_starts == 1:
+                best, arg = scores.max(1)
+                return cand[arg].clone(), best
+            best, arg = scores.topk(min(n_starts, scores.shape[1]), dim=1)
             return cand[arg].clone(), best
 
     def _optimise(self, X: np.ndarray, codes: np.ndarray | None) -> Tensor:
@@ -690,7 +718,8 @@ default="gaussian"
         cand, cand_comp = self._candidates()
         lr = self.transform_learning_rate or self.representation_learning_rate
         betas = tuple(float(b) for b in self.adam_betas)
-        chunk = self._inference_batch_size()
+        n_starts = int(self.transform_n_starts)
+        chunk = max(1, self._inference_batch_size() // n_starts)
         out = []
         try:
             for start in range(0, X.shape[0], chunk):
@@ -699,7 +728,17 @@ default="gaussian"
                 y = None
                 if codes is not None:
                     y = torch.as_tensor(codes[start : start + chunk], device=self._device)
-                z = torch.nn.Parameter(self._best_start(x, library, y, cand, cand_comp)[0])
+                b = x.shape[0]
+                if n_starts > 1:  # every start is one more row: (b, m, d) -> (b * m, d)
+                    starts = self._best_start(x, library, y, cand, cand_comp, n_starts)[0]
+                    m = starts.shape[1]
+                    z0 = starts.reshape(b * m, -1)
+                    x = x.repeat_interleave(m, dim=0)
+                    library = None if library is None else library.repeat_interleave(m)
+                    y = None if y is None else y.repeat_interleave(m)
+                else:
+                    m, z0 = 1, self._best_start(x, library, y, cand, cand_comp)[0]
+                z = torch.nn.Parameter(z0)
                 opt = torch.optim.Adam([z], lr=lr, betas=betas, foreach=False)
 
                 def step(idx, z=z, x=x, library=library, y=y, opt=opt):
@@ -721,7 +760,12 @@ default="gaussian"
                     verbose=self.verbose,
                     suggestion="Try a smaller transform_learning_rate.",
                 )
-                out.append(z.detach())
+                z = z.detach()
+                if m > 1:  # keep, per sample, the start that ended with the best log joint
+                    with torch.no_grad():
+                        final = model.log_joint(z, x, library, y).reshape(b, m)
+                    z = z.reshape(b, m, -1)[torch.arange(b, device=z.device), final.argmax(1)]
+                out.append(z)
         finally:
             model.train(was_training)
         return torch.cat(out)
@@ -832,7 +876,7 @@ default="gaussian"
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32])
@@ -853,7 +897,7 @@ default="gaussian"
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, n_features)
         labels : ndarray of shape (n_samples,)
             The component of each sample (its class when supervised).
         """

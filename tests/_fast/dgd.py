@@ -3,7 +3,7 @@
 _NO_ENCODER = (
     "DGD has no encoder: fit_transform returns the representations learned jointly with "
     "the decoder (embedding_), while transform infers new ones by optimisation with the "
-    "decoder frozen (transform_epochs steps from the best component mean). The two agree "
+    "decoder frozen (transform_epochs steps from the best component means). The two agree "
     "only approximately, not to the check's atol=1e-2 (see GMMRepresentation Notes)."
 )
 

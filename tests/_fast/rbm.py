@@ -8,8 +8,10 @@ tests/test_rbm.py covers the binary layer's pickling, dtype and determinism dire
 
 PARAMS = {
     "RBM": dict(n_components=3, visible="gaussian", max_epochs=2, batch_size=10),
-    "RBMClassifier": dict(n_components=8, visible="gaussian", max_epochs=20, batch_size=10,
-                          learning_rate=0.05, method="cd"),
+    # 8 epochs of 6 updates pass check_classifiers_train (accuracy > 0.83 on blobs) with
+    # margin (also at 8 hidden units or learning_rate=0.1) in ~0.4 s instead of ~4 s.
+    "RBMClassifier": dict(n_components=16, visible="gaussian", max_epochs=8, batch_size=50,
+                          learning_rate=0.2, method="cd"),
     "DBN": dict(hidden_layer_sizes=(4, 3), visible="gaussian", max_epochs=2, batch_size=10),
     "ZCA": dict(),
 }
