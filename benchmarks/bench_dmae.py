@@ -29,6 +29,13 @@ Shallow part, 5 seeds::
 
     nice -n 10 python benchmarks/bench_dmae.py --part shallow --seeds 0 1 2 3 4
 
+Deep part on MNIST-10k at equal budget, reusing pretrained autoencoders from a cache
+folder, DMAE with its own learning rate::
+
+    nice -n 10 python benchmarks/bench_dmae.py --part deep --data mnist10k --seeds 0 \\
+        --pretrain-epochs 20 --clustering-epochs 20 --ae-cache /tmp/ae_cache \\
+        --dmae-params '{"learning_rate": 1e-5}'
+
 Deep part on MNIST-10k at equal budget, 3 seeds::
 
     nice -n 10 python benchmarks/bench_dmae.py --part deep --data mnist10k --seeds 0 1 2 \\
@@ -207,8 +214,9 @@ def run_deep(args) -> dict:
         models = {}
         if not args.no_dec:
             models["DECClustering"] = DECClustering(k, autoencoder=ae, tol=0.0, **budget)
-        models[dmae_name] = DMAEClustering(k, autoencoder=ae, alpha=args.alpha, tol=None,
-                                           n_init=20, **{**budget, **dmae_extra})
+        models[dmae_name] = DMAEClustering(
+            k, autoencoder=ae, **{"alpha": args.alpha, "tol": None, "n_init": 20, **budget,
+                                  **dmae_extra})
         for name, model in models.items():
             start, cpu = time.perf_counter(), time.process_time()
             model.fit(X_train)
