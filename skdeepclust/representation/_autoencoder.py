@@ -388,8 +388,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         slow = self.slowness > 0
 
         def step(idx: Tensor) -> Tensor:
-            x_next = X_t[idx + 1] if slow else None
-            return self._objective(X_t[idx], generator, x_next)
+            # index_select: the same rows as X_t[idx], without advanced indexing's overhead
+            x_next = X_t.index_select(0, idx + 1) if slow else None
+            return self._objective(X_t.index_select(0, idx), generator, x_next)
 
         self._history = train_loop(
             step,
