@@ -8,7 +8,9 @@ Ctrl-C; a model family supplies only ``step(indices) -> loss`` and optional hook
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -222,6 +224,42 @@ def make_optimizer(
     return factory(params, learning_rate, momentum, weight_decay, fused or None)
 
 
+#: Below this many multiply-adds per step (batch size x trained parameters), training on
+#: the CPU runs on one intra-op thread: measured on digits (a 64-64-10-64-64 autoencoder,
+#: batch 200, 2 idle cores) a fit took 0.98 s on one thread against 1.28 s on two, while
+#: an MNIST autoencoder (784-256-32-256-784, 80 million per step) is 1.3x faster on two.
+SMALL_STEP_WORK = 10_000_000
+
+_threads_lock = threading.Lock()
+_threads_state = {"users": 0, "saved": 0}
+
+
+@contextlib.contextmanager
+def _single_thread_if_small(params: list, batch_size: int, device: torch.device):
+    """Run a small CPU training loop on one torch thread, then restore the setting.
+
+    A reference count makes concurrent fits in one process safe: the first small fit saves
+    the thread count, the last one to finish restores it.
+    """
+    work = batch_size * sum(p.numel() for p in params)
+    if device.type != "cpu" or not params or work >= SMALL_STEP_WORK:
+        yield
+        return
+    with _threads_lock:
+        if _threads_state["users"] == 0:
+            _threads_state["saved"] = torch.get_num_threads()
+            if _threads_state["saved"] > 1:
+                torch.set_num_threads(1)
+        _threads_state["users"] += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_state["users"] -= 1
+            if _threads_state["users"] == 0 and _threads_state["saved"] > 1:
+                torch.set_num_threads(_threads_state["saved"])
+
+
 @dataclass
 class TrainingResult:
     """What :func:`train_loop` reports back to the estimator."""
@@ -296,6 +334,12 @@ def train_loop(
     -------
     TrainingResult
 
+    Notes
+    -----
+    On the CPU, a loop whose step work (batch size times the optimizer's parameters) is
+    below :data:`SMALL_STEP_WORK` runs on one torch thread and restores the thread count
+    afterwards (threads only add synchronisation cost to such small operations).
+
     Raises
     ------
     TrainingDivergedError
@@ -319,6 +363,8 @@ def train_loop(
     bar = tqdm(
         range(max_epochs), desc=phase, disable=not verbose, leave=verbose > 1, unit="epoch"
     )
+    threads = _single_thread_if_small(params, batch_size, device)
+    threads.__enter__()
     try:
         for epoch in bar:
             if shuffle:
@@ -391,5 +437,6 @@ def train_loop(
         result.stop_reason = "interrupted"
     finally:
         bar.close()
+        threads.__exit__(None, None, None)
     result.n_steps += steps
     return result

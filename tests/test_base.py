@@ -292,3 +292,25 @@ def test_import_sets_a_passive_openmp_wait_policy_unless_the_user_chose_one():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "ACTIVE"
+
+
+@pytest.mark.parametrize("width, expect_single", [(4, True), (2000, False)])
+def test_small_cpu_training_runs_on_one_thread_and_restores_the_setting(width, expect_single):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        net = torch.nn.Linear(width, width)
+        opt = make_optimizer("adam", net.parameters(), learning_rate=1e-3)
+        X = torch.randn(64, width)
+        seen = []
+
+        def step(idx):
+            seen.append(torch.get_num_threads())
+            return net(X[idx]).pow(2).mean()
+
+        train_loop(step, n_samples=64, batch_size=32, max_epochs=1,
+                   generator=torch.Generator().manual_seed(0), optimizer=opt)
+        assert seen == [1 if expect_single else 2] * 2
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
