@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array
 
 from ._torch import (
     available_device,
@@ -111,6 +112,18 @@ class TorchEstimator(BaseEstimator):
         check_is_fitted(self)
         kwargs.setdefault("dtype", [np.float64, np.float32])
         return validate_data(self, X, reset=False, **kwargs)
+
+    def _validate_codes(self, X, n_expected: int, what: str) -> np.ndarray:
+        """Validate the input of ``inverse_transform``: a fitted model and codes with
+        ``n_expected`` columns (``what`` names them in the error, e.g. "codes with
+        n_components=10")."""
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float64, np.float32])
+        if Z.shape[1] != n_expected:
+            raise ValueError(
+                f"X has {Z.shape[1]} features, but inverse_transform expects {what} features."
+            )
+        return Z
 
     def _inference_batch_size(self) -> int:
         return max(int(getattr(self, "batch_size", 0) or 0), INFERENCE_BATCH_SIZE)

@@ -722,12 +722,8 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
         -------
         X_rec : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        H = check_array(X, dtype=[np.float64, np.float32])
-        if H.shape[1] != self.n_components:
-            raise ValueError(
-                f"X has {H.shape[1]} features, but inverse_transform expects hidden states "
-                f"with n_components={self.n_components} features.")
+        H = self._validate_codes(X, self.n_components,
+                                 f"hidden states with n_components={self.n_components}")
         return self._inference(self.module_.prob_v, H)
 
     def free_energy(self, X):

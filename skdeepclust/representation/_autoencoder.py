@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -16,7 +15,7 @@ from .._torch import make_generator, seed_from
 from .._training import OPTIMIZERS, TrainingResult, make_optimizer, train_loop
 from ..base import TorchEstimator
 from ..nn.mlp import ACTIVATIONS, AutoEncoderModule
-from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, check_is_fitted
+from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
 
 __all__ = ["AutoEncoder"]
 
@@ -482,13 +481,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         -------
         X_rec : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        Z = check_array(X, dtype=[np.float64, np.float32])
-        if Z.shape[1] != self.n_components:
-            raise ValueError(
-                f"X has {Z.shape[1]} features, but inverse_transform expects codes with "
-                f"n_components={self.n_components} features."
-            )
+        Z = self._validate_codes(X, self.n_components,
+                                 f"codes with n_components={self.n_components}")
         return self._inference(self.module_.decode, Z)
 
     def reconstruct(self, X):

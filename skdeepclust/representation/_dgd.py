@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
+from sklearn.utils.validation import check_consistent_length, column_or_1d
 from torch import Tensor
 
 from .._torch import make_generator, seed_from, to_numpy
@@ -878,13 +878,8 @@ default="gaussian"
         -------
         X_original : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        Z = check_array(X, dtype=[np.float64, np.float32])
-        if Z.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"X has {Z.shape[1]} features, but inverse_transform expects "
-                f"representations with latent_dim={self.latent_dim} features."
-            )
+        Z = self._validate_codes(X, self.latent_dim,
+                                 f"representations with latent_dim={self.latent_dim}")
         decoder = self.module_.decoder
         return self._inference(lambda z: decoder.mean(z, self._library_for(z.shape[0])), Z)
 
