@@ -158,7 +158,7 @@ class _LeanSGD(_LeanStepMixin, torch.optim.SGD):
 
 def _lean_or_plain(lean: type, plain: type, fused):
     """The lean class when the fused kernels apply (CPU/CUDA floating tensors)."""
-    return lean if fused and hasattr(torch, "_fused_adam_") else plain
+    return lean if fused else plain
 
 
 def _sgd(params, lr, momentum, weight_decay, fused):
