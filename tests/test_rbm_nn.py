@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from skdeepclust.nn import partition as P
+from skdeepclust.nn import rbm as rbm_module
 from skdeepclust.nn.rbm import RBM, RBMUpdater
 from skdeepclust.nn.sampling import (
     GibbsSampler,
@@ -364,11 +365,18 @@ def test_fused_gradient_difference(kw):
     "method, sparse, centered, momentum, l2, k, n_chains, offset_type",
     [("cd", False, True, 0.0, 0.0, 1, 6, "DD"), ("cd", True, True, 0.9, 0.01, 2, 6, "DD"),
      ("pcd", False, True, 0.9, 0.01, 2, 4, "D0"), ("pcd", True, True, 0.0, 0.0, 1, 4, "0D"),
-     ("pcd", True, False, 0.5, 0.0, 1, 6, "DD"), ("pcd", False, False, 0.0, 0.01, 1, 6, "DD")])
+     ("pcd", True, False, 0.5, 0.0, 1, 6, "DD"), ("pcd", False, False, 0.0, 0.01, 1, 6, "DD"),
+     ("cd", "emb", True, 0.9, 0.01, 2, 6, "DD"), ("pcd", "emb", True, 0.0, 0.0, 1, 4, "0D"),
+     ("pcd", "emb", True, 0.0, 0.0, 1, 8, "DD"), ("pcd", "emb", False, 0.5, 0.01, 1, 6, "DD"),
+     ("pcd", "embT", True, 0.0, 0.01, 1, 8, "DD"), ("cd", "embT", True, 0.9, 0.0, 2, 6, "D0")])
 def test_fused_step_is_the_generic_update(method, sparse, centered, momentum, l2, k,
-                                          n_chains, offset_type):
-    # The fused binary update (dense and sparse kernels) makes the same random draws and
+                                          n_chains, offset_type, monkeypatch):
+    # The fused binary update (dense and sparse kernels; sparse: the weight update by one
+    # dense addmm_, or by embedding bags for "emb") makes the same random draws and
     # reaches the same parameters as the generic sampler + RBMUpdater.step path.
+    if sparse in ("emb", "embT"):  # embT: the ranks by a cumsum over a transposed copy
+        monkeypatch.setattr(rbm_module, "_EMB_OUTER_ROWS", 2)
+        monkeypatch.setattr(rbm_module, "_CUMSUM_ROWS", 256 if sparse == "emb" else 2)
     g = torch.Generator().manual_seed(0)
     V = (torch.rand(18, 12, generator=g, dtype=F64) < 0.25).to(F64)
     base = RBM(12, 5, dtype=F64).initialize(V, generator=g, centered=centered)
@@ -401,5 +409,9 @@ def test_fused_step_is_the_generic_update(method, sparse, centered, momentum, l2
         assert loss is not None and loss.ndim == 0
         if method == "pcd":
             assert torch.equal(s0.chains, s1.chains)
+    if sparse:  # the kernel asked for was the one used
+        (buf,) = updaters[1]._buffers.values()
+        assert buf["emb"] == isinstance(sparse, str)
+        assert ("both_T" in buf) == (sparse == "embT")
     for name, t in models[0].state_dict().items():
         assert torch.allclose(t, models[1].state_dict()[name], atol=1e-12), name

@@ -262,7 +262,8 @@ class _BaseRBM(TorchEstimator):
             sampler = self._sampler
 
             def fused(idx: Tensor) -> Tensor:
-                v = V[idx]
+                # sparse: the bool rows are all the fused step reads (no float gather)
+                v = V[idx] if mask is None else None
                 chain_prob = None
                 if sampler is not None:
                     chain_prob = sampler.hidden_prob
@@ -270,7 +271,7 @@ class _BaseRBM(TorchEstimator):
                         chain_prob = m.prob_h(sampler.chains)
                 v_neg, p_neg, loss = upd.fused_step(
                     v, chain_prob, generator, k=self.k,
-                    sparse=None if mask is None else mask[idx], n_loss=_loss_rows(v.shape[0]))
+                    sparse=None if mask is None else mask[idx], n_loss=_loss_rows(idx.shape[0]))
                 if sampler is not None:
                     sampler.chains, sampler.hidden_prob = v_neg, p_neg
                 return loss

@@ -36,7 +36,6 @@ machines", ICML 2010.
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from torch import Tensor, nn
@@ -50,6 +49,15 @@ HIDDEN_UNITS = ("binary", "rectified")
 OFFSET_TYPES = tuple(a + b for a in "ADM0" for b in "ADM0")
 
 _LOG_2PI = math.log(2.0 * math.pi)
+#: The fused sparse update forms the weight update V^T H with an embedding bag per visible
+#: unit from this many rows of V = [minibatch; chains] on, below with one dense addmm_
+#: (crossover measured on 784-500 binary MNIST, one CPU thread: dense is faster at 32 rows,
+#: the bags at 64; a sparse CSR addmm_ was slower than either).
+_EMB_OUTER_ROWS = 48
+#: Up to this many rows of [minibatch; chains] the ranks of the ones in their columns come
+#: from a cumsum over rows; beyond, over a transposed copy (a strided cumsum over 2000 rows
+#: took 38 ms, the copy + contiguous cumsum 10 ms; at 200 rows 0.34 vs 0.5 ms).
+_CUMSUM_ROWS = 256
 _SIGMA_MIN = 1e-4
 
 
@@ -230,7 +238,9 @@ class RBM(nn.Module):
         nx = self.n_visible
         if data is not None:
             mean = data.mean(0)
-            std = data.std(0, unbiased=False) if data.shape[0] > 1 else torch.ones_like(mean)
+            # the std is only used by Gaussian units (a 20000x784 std costs 0.1 s)
+            std = (data.std(0, unbiased=False) if self.gaussian and data.shape[0] > 1
+                   else torch.ones_like(mean))
         else:
             mean = torch.full((nx,), 0.0 if self.gaussian else 0.5, dtype=dtype, device=device)
             std = torch.ones(nx, dtype=dtype, device=device)
@@ -658,36 +668,57 @@ class RBMUpdater:
                 and set(self.offset_type) <= set("D0"))
 
     def _fused_buffers(self, B: int, n_ch: int, n_loss: int, sparse: bool, W: Tensor) -> dict:
-        key = (B, n_ch, n_loss, sparse, W.dtype, W.device)
+        key = (B, n_ch, n_loss, sparse, W.dtype, W.device, W.data_ptr())
         cache = self.__dict__.setdefault("_buffers", {})
-        if key not in cache:
-            nv, nh = W.shape
-            kw = {"dtype": W.dtype, "device": W.device}
-            buf = {"wB": torch.full((B + n_ch,), 1.0 / B, **kw),
-                   "wn": torch.full((n_ch,), 1.0 / n_ch, **kw),
-                   "vmean": torch.empty(nv, **kw), "pmean": torch.empty(nh, **kw),
-                   "Hv": torch.empty((1 + n_ch + n_loss, nh), **kw),
-                   "Av": torch.empty((1 + n_ch + n_loss, nv), **kw),
-                   "Uh": torch.empty((n_ch, nh), **kw),
-                   "Hc": torch.empty((B + n_ch + int(sparse), nh), **kw)}
-            if sparse:
-                long = {"dtype": torch.long, "device": W.device}
-                buf.update(MU2=torch.empty((2, nv), **kw), M2=torch.empty((2, nh), **kw),
-                           cw=torch.empty(nh, **kw), off_pos=torch.zeros(B + 1, **long),
-                           off_neg=torch.zeros(n_ch + 1, **long),
-                           crow=torch.zeros(nv + 1, **long),
-                           both=torch.ones((B + n_ch + 1, nv), dtype=torch.bool,
-                                           device=W.device),
-                           Uv=torch.empty((n_ch, nv), **kw))
-            else:
-                buf.update(S=torch.empty((1 + B + n_ch, nv), **kw),
-                           A=torch.empty((1 + B, nh), **kw))
-            cache.clear()  # at most the full and the last (smaller) batch shapes alive
-            cache[key] = buf
-        return cache[key]
+        if key in cache:
+            return cache[key]
+        nv, nh = W.shape
+        n_all = B + n_ch
+        kw = {"dtype": W.dtype, "device": W.device}
+        long = {"dtype": torch.long, "device": W.device}
+        wB = torch.full((n_all,), 1.0 / B, **kw)
+        Hv = torch.empty((1 + n_ch + n_loss, nh), **kw)  # rows: dlam, chains - lam, loss rows
+        Av = torch.empty((1 + n_ch + n_loss, nv), **kw)
+        emb = sparse and n_all >= _EMB_OUTER_ROWS
+        Hc = torch.empty((n_all, nh), **kw)
+        buf = {"wB": wB, "wB_pos": wB[:B], "wn": torch.full((n_ch,), 1.0 / n_ch, **kw),
+               "vmean": torch.empty(nv, **kw), "pmean": torch.empty(nh, **kw),
+               "Hv": Hv, "dlam": Hv[0], "Hv_ch": Hv[1:1 + n_ch], "Hv_loss": Hv[1 + n_ch:],
+               "Av": Av, "db": Av[0], "Av_rest": Av[1:], "pv_ch": Av[1:1 + n_ch],
+               "pv_loss": Av[1 + n_ch:], "WT": W.T,
+               "Uh": torch.empty((n_ch, nh), **kw), "Hc": Hc, "Hc_pos": Hc[:B],
+               "Hc_neg": Hc[B:n_all], "HcT": Hc[:n_all].T, "emb": emb,
+               "dl": torch.empty((n_loss, nv), **kw)}
+        buf["dl_flat"] = buf["dl"].view(-1)
+        if sparse:
+            both = torch.empty((n_all, nv), dtype=torch.bool, device=W.device)
+            off_pos = torch.zeros(B + 1, **long)
+            off_neg = torch.zeros(n_ch + 1, **long)
+            crow = torch.zeros(nv + 1, **long)
+            buf.update(dmu=torch.empty(nv, **kw), muW=torch.empty(nh, **kw),
+                       dc=torch.empty(nh, **kw), cw=torch.empty(nh, **kw), off_pos=off_pos,
+                       off_pos_end=off_pos[1:], off_neg=off_neg, off_neg_end=off_neg[1:],
+                       crow=crow,
+                       crow_end=crow[1:], both=both, both_pos=both[:B], v_loss=both[:n_loss],
+                       both_neg=both[B:n_all], Uv=torch.empty((n_ch, nv), **kw))
+            if emb:
+                buf["gcB"] = torch.empty(nh, **kw)
+                if n_all > _CUMSUM_ROWS:  # the column-wise cumsum on a transposed copy
+                    buf["both_T"] = torch.empty((nv, n_all), dtype=torch.bool, device=W.device)
+            else:  # one dense addmm_ of ([v_pos; v_neg] - mu)^T Hc
+                S = torch.empty((n_all, nv), **kw)
+                buf.update(S=S, S_T=S.T, nmu=torch.empty(nv, **kw))
+        else:
+            S = torch.empty((1 + B + n_ch, nv), **kw)  # rows: dmu, v_pos - mu, v_neg - mu
+            A = torch.empty((1 + B, nh), **kw)
+            buf.update(S=S, dmu=S[0], S_pos=S[1:1 + B], S_neg=S[1 + B:], S_A=S[:1 + B],
+                       S_T=S[1:].T, A=A, dc=A[0], A_rest=A[1:])
+        cache.clear()  # at most the full and the last (smaller) batch shapes alive
+        cache[key] = buf
+        return buf
 
     @torch.no_grad()
-    def fused_step(self, v_pos: Tensor, chain_prob: Tensor | None, generator=None, *,
+    def fused_step(self, v_pos: Tensor | None, chain_prob: Tensor | None, generator=None, *,
                    k: int = 1, sparse: Tensor | None = None, n_loss: int = 0):
         """One CD-k / PCD-k update of a binary-binary RBM with the matrix products fused.
 
@@ -695,19 +726,21 @@ class RBMUpdater:
         :class:`~skdeepclust.nn.sampling.PersistentGibbsSampler` (PCD) — same random
         draws, same result up to rounding — rearranged for speed: the offset moves
         ``dmu W`` and ``W dlambda`` ride along as extra rows of the positive and negative
-        matrix products, the reconstruction error of the first ``n_loss`` rows rides along
-        the negative visible product, the weight update is one in-place ``addmm_`` (no
-        gradient tensor), means are matrix-vector products and the work tensors are
-        reused between calls. With ``sparse`` (the positive batch as a bool tensor, binary
-        data only) the three products with binary visible states use embedding-bag and
-        sparse CSR kernels: ``(v - mu) W = v W - mu W`` and
-        ``(v - mu)^T H = [v, 1]^T [H; -mu-weighted column sums]``, several times cheaper
-        on MNIST-like data (13 % ones).
+        matrix products (sparse: ``dmu W`` from the positive bags and one ``mu W``), the
+        reconstruction error of the first ``n_loss`` rows rides along the negative visible
+        product, the weight update is applied in place (no gradient tensor), means are
+        matrix-vector products and the work tensors are reused between calls. With
+        ``sparse`` (the positive batch as a bool tensor, binary data only) the products
+        with binary visible states use embedding bags: ``(v - mu) W = v W - mu W`` (a bag
+        of rows of W per sample), several times cheaper on MNIST-like data (13 % ones),
+        and from ``_EMB_OUTER_ROWS`` rows of minibatch + chains on
+        ``(v - mu)^T H = v^T H - mu (1^T H)`` (a bag of rows of H per visible unit; below,
+        one dense ``addmm_``).
 
         Parameters
         ----------
-        v_pos : Tensor of shape (B, n_visible)
-            The minibatch.
+        v_pos : Tensor of shape (B, n_visible) or None
+            The minibatch (not used, and may be None, when ``sparse`` is given).
         chain_prob : Tensor of shape (n_chains, n_hidden) or None
             p(h = 1 | chains) of the persistent chains (PCD); None starts the chains at
             the minibatch (CD: its hidden probabilities).
@@ -715,7 +748,7 @@ class RBMUpdater:
         k : int, default=1
             Gibbs steps.
         sparse : bool Tensor of shape (B, n_visible) or None
-            ``v_pos != 0``: use the sparse kernels.
+            The binary minibatch as bools (``v_pos != 0``): use the sparse kernels.
         n_loss : int, default=0
             Rows of the minibatch whose one-step mean-field reconstruction error is
             returned (0: the loss is None).
@@ -732,71 +765,78 @@ class RBMUpdater:
         m = self.model
         W, b, c = m.weight, m.visible_bias, m.hidden_bias
         mu, lam = m.visible_offset, m.hidden_offset
-        B, nv = v_pos.shape
+        sp = sparse is not None
+        B, nv = (sparse if sp else v_pos).shape
         n_ch = B if chain_prob is None else chain_prob.shape[0]
         n_loss = min(int(n_loss), B)
-        sp = sparse is not None
         buf = self._fused_buffers(B, n_ch, n_loss, sp, W)
         rv, rh = self.offset_rate
         tv, th = self.offset_type
         moving = bool(rv or rh)
         F = torch.nn.functional
-        wB = buf["wB"]
+        n_all = B + n_ch
 
         # ---- positive phase, with the visible offset move dmu and its dmu W
-        vmean = torch.mv(v_pos.T, wB[:B], out=buf["vmean"])
+        # vbar = vscale * <v_pos>: the column sums (sparse) or means (dense)
         if sp:
-            MU2 = buf["MU2"]
-            MU2[0].copy_(mu)
-            dmu = MU2[1]
+            both, both_pos = buf["both"], buf["both_pos"]
+            both_pos.copy_(sparse)
+            vbar, vscale = torch.sum(both_pos, 0, dtype=W.dtype, out=buf["vmean"]), B
+            v_loss = buf["v_loss"]  # the loss rows below read them as 0 / 1
         else:
-            S = buf["S"]  # rows: dmu, v_pos - mu, v_neg - mu
-            dmu = S[0]
-        if tv == "D":
-            torch.sub(vmean, mu, out=dmu)
+            vbar, vscale = torch.mv(v_pos.t(), buf["wB_pos"], out=buf["vmean"]), 1
+            v_loss = v_pos[:n_loss]
+        dmu = buf["dmu"]
+        if tv == "D":  # rv (<v_pos> - mu)
+            torch.sub(vbar, mu, alpha=vscale, out=dmu).mul_(rv / vscale)
         else:
-            torch.neg(mu, out=dmu)
-        dmu.mul_(rv)
+            torch.mul(mu, -rv, out=dmu)
         if sp:
-            M2 = torch.mm(MU2, W, out=buf["M2"])  # mu W and dmu W: one pass over W
-            cw = torch.sub(c, M2[0], out=buf["cw"])  # hidden input = v W + cw, move-invariant
-            dc = M2[1]
-            pos_cols = sparse.nonzero()[:, 1]
-            torch.cumsum(sparse.sum(1), 0, out=buf["off_pos"][1:])
-            p_pos = F.embedding_bag(pos_cols, W, buf["off_pos"], mode="sum",
-                                    include_last_offset=True).add_(cw).sigmoid_()
+            muW = torch.mv(buf["WT"], mu, out=buf["muW"])
+            cw = torch.sub(c, muW, out=buf["cw"])  # hidden input = v W + cw, move-invariant
+            nz_pos = both_pos.nonzero()
+            torch.cumsum(torch.bincount(nz_pos[:, 0], minlength=B), 0, out=buf["off_pos_end"])
+            vW = F.embedding_bag(nz_pos[:, 1], W, buf["off_pos"], mode="sum",
+                                 include_last_offset=True)
+            dc = buf["dc"]  # dmu W = rv (<v_pos W> - mu W), no second pass over W
+            if tv == "D":
+                torch.addmv(muW, vW.t(), buf["wB_pos"], beta=-rv, alpha=rv, out=dc)
+            else:
+                torch.mul(muW, -rv, out=dc)
+            p_pos = vW.add_(cw).sigmoid_()
         else:
-            torch.sub(v_pos, mu, out=S[1:1 + B])
-            A = torch.mm(S[:1 + B], W, out=buf["A"])
-            dc = A[0]
-            p_pos = A[1:].add_(c).sigmoid_()
-        pmean = torch.mv(p_pos.T, wB[:B], out=buf["pmean"])
-        Hv = buf["Hv"]  # rows: dlam, h_chains - lam, p_pos[:n_loss] - lam
-        dlam = Hv[0]
-        if th == "D":
-            torch.sub(pmean, lam, out=dlam)
+            torch.sub(v_pos, mu, out=buf["S_pos"])
+            torch.mm(buf["S_A"], W, out=buf["A"])
+            dc = buf["dc"]
+            p_pos = buf["A_rest"].add_(c).sigmoid_()
+        dlam = buf["dlam"]
+        if th == "D":  # rh (<p_pos> - lam) in one op
+            torch.addmv(lam, p_pos.t(), buf["wB_pos"], beta=-rh, alpha=rh, out=dlam)
         else:
-            torch.neg(lam, out=dlam)
-        dlam.mul_(rh)
+            torch.mul(lam, -rh, out=dlam)
 
         # ---- negative phase: the chains' first hidden draw, then the visible one
         hp = p_pos if chain_prob is None else chain_prob
         u = torch.rand(hp.shape, generator=generator, out=buf["Uh"]).lt_(hp)
-        torch.sub(u, lam, out=Hv[1:1 + n_ch])
+        torch.sub(u, lam, out=buf["Hv_ch"])
         if n_loss:
-            torch.sub(p_pos[:n_loss], lam, out=Hv[1 + n_ch:])
-        Av = torch.mm(Hv, W.T, out=buf["Av"])
-        db = Av[0]
-        pv = Av[1:].add_(b).sigmoid_()
+            torch.sub(p_pos[:n_loss], lam, out=buf["Hv_loss"])
+        torch.mm(buf["Hv"], buf["WT"], out=buf["Av"])
+        db = buf["db"]
+        buf["Av_rest"].add_(b).sigmoid_()  # p(v = 1 | h): chains' rows, then loss rows
+        pv_ch = buf["pv_ch"]
         if sp:
-            both = buf["both"]  # rows: v_pos, v_neg, ones (the -mu column of the CSR)
             u = torch.rand((n_ch, nv), generator=generator, out=buf["Uv"])
-            neg_bool = torch.lt(u, pv[:n_ch], out=both[B:B + n_ch])
+            neg_bool = torch.lt(u, pv_ch, out=buf["both_neg"])
             v_neg = neg_bool.to(W.dtype)
         else:
             v_neg = torch.rand((n_ch, nv), generator=generator, dtype=W.dtype,
-                               device=W.device).lt_(pv[:n_ch])
-        loss = F.mse_loss(pv[n_ch:], v_pos[:n_loss]) if n_loss else None
+                               device=W.device).lt_(pv_ch)
+        loss = None
+        if n_loss:  # mean squared reconstruction error of the first n_loss rows
+            d = buf["dl_flat"]
+            torch.add(buf["pv_loss"], v_loss, alpha=-1.0, out=buf["dl"])
+            loss = torch.dot(d, d).div_(d.shape[0])
         if moving:  # the offsets move; the model's distribution does not
             b.add_(db)
             lam.add_(dlam)
@@ -809,42 +849,54 @@ class RBMUpdater:
 
         # ---- negative hidden probabilities and the statistics (new offsets)
         if sp:
-            neg_cols = neg_bool.nonzero()[:, 1]
-            torch.cumsum(neg_bool.sum(1), 0, out=buf["off_neg"][1:])
-            p_neg = F.embedding_bag(neg_cols, W, buf["off_neg"], mode="sum",
+            nz_neg = neg_bool.nonzero()
+            torch.cumsum(torch.bincount(nz_neg[:, 0], minlength=n_ch), 0,
+                         out=buf["off_neg_end"])
+            p_neg = F.embedding_bag(nz_neg[:, 1], W, buf["off_neg"], mode="sum",
                                     include_last_offset=True).add_(cw).sigmoid_()
         else:
             if moving:
-                S[1:1 + B].sub_(dmu)
-            torch.sub(v_neg, mu, out=S[1 + B:])
-            p_neg = torch.addmm(c, S[1 + B:], W).sigmoid_()
-        Hc = buf["Hc"]
-        n_all = B + n_ch
-        torch.sub(p_pos, lam, out=Hc[:B])
-        torch.sub(lam, p_neg, out=Hc[B:n_all])
+                buf["S_pos"].sub_(dmu)
+            torch.sub(v_neg, mu, out=buf["S_neg"])
+            p_neg = torch.addmm(c, buf["S_neg"], W).sigmoid_()
+        torch.sub(p_pos, lam, out=buf["Hc_pos"])
+        torch.sub(lam, p_neg, out=buf["Hc_neg"])
         if n_ch != B:
-            Hc[B:n_all].mul_(B / n_ch)
-        gc = torch.mv(Hc[:n_all].T, wB)  # <h - lam>_data - <h - lam>_model
-        gb = torch.sub(vmean, torch.mv(v_neg.T, buf["wn"]))
+            buf["Hc_neg"].mul_(B / n_ch)
+        gc = torch.mv(buf["HcT"], buf["wB"])  # <h - lam>_data - <h - lam>_model
+        gb = torch.addmv(vbar, v_neg.t(), buf["wn"], beta=1.0 / vscale, alpha=-1.0)
 
         # ---- weights: W += lr (<(v - mu)(h - lam)>_data - <.>_model), in place
-        if sp:
-            both[:B].copy_(sparse)
-            rows = both.T.nonzero()[:, 1]  # CSR of [v_pos; v_neg; 1]^T, by visible unit
-            crow = buf["crow"]
-            torch.cumsum(both.sum(0), 0, out=crow[1:])
-            values = torch.ones(rows.shape[0], dtype=W.dtype, device=W.device)
-            values[crow[1:] - 1] = -mu  # the last entry of each row: the ones row
-            with warnings.catch_warnings():  # "sparse CSR support is in beta state"
-                warnings.simplefilter("ignore", UserWarning)
-                lhs = torch.sparse_csr_tensor(crow, rows, values, (nv, n_all + 1),
-                                              check_invariants=False)
-            torch.mul(gc, B, out=Hc[n_all])
-            rhs = Hc
-        else:
-            lhs, rhs = S[1:].T, Hc
         rate = self.learning_rate["weight"]
         if rate:
+            Hc = buf["Hc"]
+            if sp and buf["emb"]:
+                # V^T Hc (V = [v_pos; v_neg] binary) by an embedding bag per visible unit
+                # over the visible-major (transposed CSR) order of the ones of V, then the
+                # rank one -mu (B gc)^T. The rank of each one in its column is read off
+                # the column-wise cumulative sum (no sort, no transposed nonzero).
+                rows = torch.cat([nz_pos[:, 0], nz_neg[:, 0].add_(B)])
+                cols = torch.cat([nz_pos[:, 1], nz_neg[:, 1]])
+                crow = buf["crow"]
+                if n_all <= _CUMSUM_ROWS:
+                    C = both.cumsum(0, dtype=torch.int32)
+                    torch.cumsum(C[-1], 0, out=buf["crow_end"])
+                    flat = torch.add(cols, rows, alpha=nv)
+                else:  # a long strided cumsum over rows is cache-bound: transpose first
+                    C = buf["both_T"].copy_(both.t()).cumsum(1, dtype=torch.int32)
+                    torch.cumsum(C[:, -1], 0, out=buf["crow_end"])
+                    flat = torch.add(rows, cols, alpha=n_all)
+                at = crow.take(cols).add_(C.view(-1).take(flat))
+                rows_t = torch.empty_like(rows).index_copy_(0, at.sub_(1), rows)
+                upd = F.embedding_bag(rows_t, Hc, crow, mode="sum", include_last_offset=True)
+                upd.addr_(mu, torch.mul(gc, B, out=buf["gcB"]), alpha=-1.0)
+                lhs = rhs = None
+            elif sp:  # [v_pos; v_neg] - mu as floats, one dense addmm_
+                nmu = torch.neg(mu, out=buf["nmu"])
+                torch.add(nmu, both, out=buf["S"])
+                lhs, rhs = buf["S_T"], Hc
+            else:
+                lhs, rhs = buf["S_T"], Hc
             if self.momentum:
                 vel = self.velocity.get("weight")
                 if vel is None:
@@ -853,12 +905,21 @@ class RBMUpdater:
                     vel.mul_(self.momentum)
                 if self.l2:
                     vel.add_(W, alpha=-rate * self.l2)
-                vel.addmm_(lhs, rhs, alpha=rate / B)
+                if lhs is None:
+                    vel.add_(upd, alpha=rate / B)
+                else:
+                    vel.addmm_(lhs, rhs, alpha=rate / B)
                 W.add_(vel)
             else:
                 if self.l2:
                     W.mul_(1.0 - rate * self.l2)
-                W.addmm_(lhs, rhs, alpha=rate / B)
+                if lhs is None:
+                    W.add_(upd, alpha=rate / B)
+                else:
+                    W.addmm_(lhs, rhs, alpha=rate / B)
+        pmean = None  # <p_pos>, for the sparsity term only
+        if self.sparsity_weight and self.sparsity_target is not None:
+            pmean = torch.mv(p_pos.T, buf["wB_pos"], out=buf["pmean"])
         self.apply({"visible_bias": gb, "hidden_bias": gc}, hidden_mean=pmean)
         self.negative_hidden_prob = p_neg
         return v_neg, p_neg, loss
