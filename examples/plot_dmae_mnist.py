@@ -5,8 +5,10 @@ Deep DMAE on MNIST: pretrained autoencoder plus a dissimilarity mixture
 
 The deep :class:`~skdeepclust.cluster.DMAEClustering` nests an
 :class:`~skdeepclust.representation.AutoEncoder`: it pretrains it on the images, places
-the mixture's centres in the code space with k-means, then fine-tunes the encoder, the
-decoder and the mixture together. As in the DMAE source, the decoder reconstructs every
+the mixture's centres in the code space with k-means, fits the mixture (centres, cluster
+shapes, mixing weights) alone on the codes for ``mixture_epochs``, then fine-tunes the
+encoder, the decoder and the mixture together. Here it is the covariance variant
+(``dissimilarity="mahalanobis"``): every cluster gets its own shape in the code space. As in the DMAE source, the decoder reconstructs every
 image from its *soft-assigned centroid*, so the decoded centres are the cluster
 prototypes shown at the bottom.
 
@@ -16,10 +18,10 @@ a CPU). The MNIST file comes from the first command-line argument or
 ``$SKDEEPCLUST_MNIST`` (an ``npz`` with keys ``X``, ``y``); without it the example falls
 back to scikit-learn's 8x8 digits.
 
-What to expect: the clustering is only as good as the pretrained code. At the quick
-budget the fine-tuning keeps the accuracy near that of k-means on the pretrained codes
-(it can lose a few points); ``benchmarks/bench_dmae.py`` compares it with
-:class:`~skdeepclust.cluster.DECClustering` at equal budget on MNIST-10k.
+What to expect: the clustering is only as good as the pretrained code; the cluster
+shapes are what the mixture adds to k-means on the codes. ``benchmarks/bench_dmae.py``
+compares it with :class:`~skdeepclust.cluster.DECClustering` at equal budget on
+MNIST-10k.
 """
 
 import os
@@ -63,7 +65,8 @@ ae = AutoEncoder(n_components=10, hidden_layer_sizes=HIDDEN, max_epochs=PRETRAIN
 dmae = DMAEClustering(
     10,
     autoencoder=FrozenEstimator(ae),  # fitted: pretraining is skipped, ae is not modified
-    alpha=100.0,
+    dissimilarity="mahalanobis",
+    alpha=10.0,
     max_epochs=CLUSTER_EPOCHS,
     batch_size=BATCH_SIZE,
     device="cpu",

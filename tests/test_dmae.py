@@ -242,6 +242,29 @@ def test_precision_factor_from_partition_is_cholesky_of_inverse_covariance():
     np.testing.assert_allclose(L3[2] @ L3[2].T, np.linalg.inv(np.cov(X.T)), rtol=1e-4)
 
 
+def test_float32_flat_cluster_initialises_with_a_covariance_floor():
+    # a cluster flat in 6 of 10 (rotated) directions, float32, floor above its variance
+    # there: the floored covariance is too ill-conditioned for a float32 Cholesky (this
+    # raised on MNIST autoencoder codes); the initialisation now runs in float64
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 10)
+    X[:100, 4:] *= 1e-2
+    X = torch.from_numpy((3 * X @ np.linalg.qr(rng.randn(10, 10))[0]).astype(np.float32))
+    labels = torch.tensor([0] * 100 + [1] * 200)
+    floor = 0.01 * float(X.var(0).mean())
+    head = DissimilarityMixtureAutoencoder(2, 10, dissimilarity="mahalanobis",
+                                           covariance_floor=floor)
+    head.set_precision_factor(precision_factor_from_partition(X, labels, 2))
+    assert head.covariance_raw.dtype == torch.float32
+    cov = head.covariances().detach().double()
+    assert torch.isfinite(cov).all() and torch.isfinite(head.precisions().detach()).all()
+    # the shape is the floored empirical covariance of each cluster, unit determinant
+    for k in range(2):
+        emp = torch.cov(X[labels == k].double().T) + floor * torch.eye(10, dtype=torch.float64)
+        emp = emp / torch.linalg.det(emp) ** 0.1
+        np.testing.assert_allclose(cov[k], emp, rtol=2e-3, atol=2e-3 * float(emp.abs().max()))
+
+
 def test_unit_determinant_precision_learns_cluster_shape():
     """Minimising the DMAE loss recovers the volume-normalised inverse covariance."""
     rng = np.random.RandomState(0)
@@ -513,6 +536,35 @@ def test_normalized_codes_make_the_deep_loss_scale_invariant(small_digits):
     np.testing.assert_allclose(raw.cluster_centers_, raw.module_.centers.detach().numpy())
 
 
+def test_mixture_epochs_fit_the_mixture_alone_on_the_pretrained_codes(small_digits):
+    X, _ = small_digits
+    ae = _small_ae(max_epochs=5).fit(X)
+    kw = dict(dissimilarity="mahalanobis", alpha=10.0, max_epochs=0, **FAST)
+    init = DMAEClustering(10, autoencoder=ae, mixture_epochs=0, **kw).fit(X)
+    mixed = DMAEClustering(10, autoencoder=ae, mixture_epochs=10, **kw).fit(X)
+    # the encoder is untouched (max_epochs=0); the mixture moved and fits the codes better
+    np.testing.assert_allclose(mixed.embed(X), ae.transform(X), rtol=1e-6)
+    assert not np.allclose(mixed.cluster_centers_, init.cluster_centers_)
+    assert not np.allclose(mixed.precisions_, init.precisions_)
+    H = torch.from_numpy(ae.transform(X)) / mixed.code_scale_
+    with torch.no_grad():
+        assert mixed.module_.loss(H).mean() < init.module_.loss(H).mean()
+    assert init.mixture_loss_curve_ == [] and len(mixed.mixture_loss_curve_) == 10
+    # it is the shallow model on the scaled codes, trained at mixture_learning_rate
+    shallow = DMAEClustering(10, learning_rate=1e-2, tol=None,
+                             **{**kw, "max_epochs": 10}).fit(H.numpy())
+    np.testing.assert_allclose(shallow.cluster_centers_, mixed.module_.centers.detach(),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(shallow.labels_, mixed.labels_)
+    np.testing.assert_allclose(shallow.loss_curve_, mixed.mixture_loss_curve_, rtol=1e-6)
+
+
+def test_learning_rate_auto_is_smaller_for_the_deep_model():
+    assert DMAEClustering()._learning_rate(deep=False) == 1e-4
+    assert DMAEClustering()._learning_rate(deep=True) == 1e-5
+    assert DMAEClustering(learning_rate=3e-3)._learning_rate(deep=True) == 3e-3
+
+
 def test_fitted_autoencoder_skips_pretraining_and_is_not_modified(small_digits):
     X, _ = small_digits
     ae = _small_ae(max_epochs=5).fit(X)
@@ -523,7 +575,7 @@ def test_fitted_autoencoder_skips_pretraining_and_is_not_modified(small_digits):
     assert dmae.autoencoder_ is not ae
     np.testing.assert_array_equal(ae.transform(X), before)
     # max_epochs=0: the centres are KMeans' on the pretrained codes
-    frozen = DMAEClustering(10, autoencoder=ae, max_epochs=0, **FAST).fit(X)
+    frozen = DMAEClustering(10, autoencoder=ae, max_epochs=0, mixture_epochs=0, **FAST).fit(X)
     np.testing.assert_allclose(frozen.embed(X), before, rtol=1e-6)
     km = KMeans(10, n_init=10, random_state=0).fit(before)
     assert adjusted_rand_score(km.labels_, frozen.labels_) > 0.8

@@ -65,10 +65,13 @@ class DMAEClustering(
       model on the input itself.
     - **Deep** (``autoencoder=AutoEncoder(...)``): :math:`h_i` is the autoencoder's code.
       An unfitted autoencoder is cloned and pretrained on ``X``; a fitted one is copied and
-      used as is. Encoder, decoder and mixture are then fine-tuned jointly on
-      ``clustering_weight * L_dmae + reconstruction_weight * reconstruction``, where the
-      reconstruction decodes the soft-assigned centroid :math:`\tilde\mu_i` (see
-      ``reconstruct_from``).
+      used as is. The mixture is initialised on the codes (``init``), trained alone on
+      them for ``mixture_epochs``, then encoder, decoder and mixture are fine-tuned
+      jointly on ``clustering_weight * L_dmae + reconstruction_weight * reconstruction``,
+      where the reconstruction decodes the soft-assigned centroid :math:`\tilde\mu_i`
+      (see ``reconstruct_from``). On MNIST the covariance variant
+      (``dissimilarity="mahalanobis"``, ``alpha=10``) clusters the codes best (see
+      ``mixture_epochs`` and ``learning_rate``).
 
     With ``dissimilarity="mahalanobis"`` every centre carries a precision matrix
     :math:`P_k = L_k L_k^\top` (the DMAE covariance variant), constrained to unit
@@ -102,7 +105,11 @@ class DMAEClustering(
     kl_eps : float, default=1e-3
         Added before the KL normalisation.
     learn_mixing : bool, default=True
-        Learn the mixing weights (``False`` keeps them uniform).
+        Learn the mixing weights (``False`` keeps them uniform). Learned weights let the
+        loss favour large clusters (the ``-log(pi)/alpha`` term); on MNIST-10k (seed 0)
+        that cost the Euclidean deep model at ``learning_rate=1e-4`` 2 points of ACC
+        (0.582 against 0.603 with uniform weights; the smallest cluster shrank to 0.6% of
+        the images), but nothing after the ``mixture_epochs`` (0.689 against 0.687).
     init : {"k-means++", "kmeans", "random"} or array-like, default="kmeans"
         Initial centres (in the code space when deep): the dissimilarity-aware seeding of
         the DMAE package (not D² sampling; see
@@ -157,16 +164,36 @@ class DMAEClustering(
         What the deep model decodes: the soft-assigned centroid :math:`\tilde\mu_i`, as
         the DMAE source does (input -> code -> mixture -> decoder), or the code itself,
         as IDEC does.
+    mixture_epochs : int, default=30
+        Deep model only: epochs of training the mixture alone (centres, mixing weights,
+        precisions) on the fixed pretrained codes, after ``init`` and before the joint
+        phase, with ``mixture_learning_rate``. On 10-dimensional codes this costs a few
+        percent of one joint epoch. It matters for ``"mahalanobis"``: at the small
+        learning rate of the joint phase the precisions hardly move from their KMeans
+        initialisation, while the joint phase's encoder updates merge clusters (measured
+        on MNIST-10k, seed 0: Mahalanobis DMAE 0.607 ACC at initialisation, 0.689 after
+        30 mixture epochs, then 0.692 after 20 joint epochs at ``learning_rate=1e-5``;
+        with ``mixture_epochs=0`` 0.595; with the mixture trained jointly at 1e-2
+        instead, precisions and encoder collapsed together). ``0`` starts the joint phase
+        from ``init``.
+    mixture_learning_rate : float, default=1e-2
+        Learning rate of those mixture epochs (the codes are scaled to unit spread by
+        ``normalize_codes``, so one value suits most autoencoders).
     optimizer : {"adam", "sgd", "adamw", "rmsprop"}, default="adam"
-        Optimizer of the clustering phase.
+        Optimizer of the clustering phase (and of the mixture epochs).
     batch_size : int, default=256
     max_epochs : int, default=100
-        Epochs of the clustering phase (``0`` keeps the initial centres).
-    learning_rate : float, default=1e-4
-        Learning rate of the clustering phase. Small enough for the deep model's
-        fine-tuning (the DMAE replication used 1e-5; with 1e-3 the encoder tends to pull
-        every code into one cluster). The shallow model started from other than
-        ``init="kmeans"`` wants more, about 1e-2 times the scale of the data.
+        Epochs of the clustering phase (the joint phase when deep; ``0`` keeps the
+        initial centres, after the ``mixture_epochs`` when deep).
+    learning_rate : float or "auto", default="auto"
+        Learning rate of the clustering phase. ``"auto"`` is 1e-4 for the shallow model
+        and 1e-5 for the deep one (the DMAE replication's value). The deep model's joint
+        phase merges clusters at larger rates: on MNIST-10k (seed 0, Mahalanobis, after
+        the mixture epochs) ACC went 0.689 -> 0.692 in 20 epochs at 1e-5, but
+        0.689 -> 0.696 -> 0.608 at 1e-4 while the largest cluster grew from 15% to 29%
+        of the images (the Euclidean model: 0.597 at 1e-5, 0.582 at 1e-4). The shallow
+        model started from other than ``init="kmeans"`` wants more, about 1e-2 times the
+        scale of the data.
     tol : float or None, default=1e-4
         Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
         epochs; ``None`` always runs ``max_epochs``.
@@ -204,6 +231,8 @@ class DMAEClustering(
         Cluster of each training sample (``predict`` on the training data).
     loss_curve_ : list of float
         Clustering-phase objective per epoch.
+    mixture_loss_curve_ : list of float
+        DMAE loss per ``mixture_epochs`` epoch (deep model; empty otherwise).
     pretrain_loss_curve_ : list of float
         The autoencoder's pretraining loss per epoch (deep model only; empty when a
         fitted autoencoder was given).
@@ -266,6 +295,9 @@ class DMAEClustering(
         "normalize_codes": ["boolean"],
         "reconstruct_from": [StrOptions({"centroid", "code"})],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "mixture_epochs": [Interval(Integral, 0, None, closed="left")],
+        "mixture_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
@@ -299,7 +331,9 @@ class DMAEClustering(
         optimizer="adam",
         batch_size=256,
         max_epochs=100,
-        learning_rate=1e-4,
+        learning_rate="auto",
+        mixture_epochs=30,
+        mixture_learning_rate=1e-2,
         tol=1e-4,
         n_iter_no_change=10,
         device="auto",
@@ -328,6 +362,8 @@ class DMAEClustering(
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
+        self.mixture_epochs = mixture_epochs
+        self.mixture_learning_rate = mixture_learning_rate
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.device = device
@@ -483,12 +519,15 @@ class DMAEClustering(
         self._initialize_head(H_t, rng, generator)
 
         head = self.module_
-        params = list(head.parameters())
+        params = [q for q in head.parameters() if q.requires_grad]
+        self.mixture_loss_curve_ = []
+        if deep and self.mixture_epochs > 0 and params:
+            self.mixture_loss_curve_ = self._fit_mixture(H_t, params, generator)
         if deep:
-            params += list(ae_module.parameters())
+            params += [q for q in ae_module.parameters() if q.requires_grad]
             ae_module.train()
         self._optimizer = make_optimizer(
-            self.optimizer, [q for q in params if q.requires_grad], learning_rate=self.learning_rate
+            self.optimizer, params, learning_rate=self._learning_rate(deep)
         )
 
         def step(idx: Tensor) -> Tensor:
@@ -517,6 +556,31 @@ class DMAEClustering(
         self.converged_ = history.converged
         self.labels_ = self._inference(self._labels, X, out_dtype=None)
         return self
+
+    def _learning_rate(self, deep: bool) -> float:
+        if self.learning_rate == "auto":
+            return 1e-5 if deep else 1e-4
+        return float(self.learning_rate)
+
+    def _fit_mixture(self, H_t: Tensor, params: list, generator: torch.Generator) -> list:
+        """Deep model: train the mixture alone on the (scaled) pretrained codes."""
+        head = self.module_
+        optimizer = make_optimizer(
+            self.optimizer, params, learning_rate=self.mixture_learning_rate
+        )
+        history = train_loop(
+            lambda idx: head.loss(H_t[idx]).mean(),
+            n_samples=H_t.shape[0],
+            batch_size=self.batch_size,
+            max_epochs=self.mixture_epochs,
+            generator=generator,
+            optimizer=optimizer,
+            phase="DMAE mixture fit on the pretrained codes",
+            verbose=self.verbose,
+            tol=None,
+            suggestion="Try a smaller mixture_learning_rate or alpha.",
+        )
+        return list(history.loss_curve)
 
     def _prepare_autoencoder(self, X: np.ndarray, rng: np.random.RandomState) -> AutoEncoder:
         """Copy a fitted autoencoder, or clone and pretrain an unfitted one."""

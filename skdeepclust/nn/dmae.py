@@ -219,22 +219,25 @@ class DissimilarityMixtureEncoder(nn.Module):
         """
         if self.covariance_raw is None:
             raise ValueError(f"The {self.dissimilarity.name!r} dissimilarity has no precision.")
-        covariance = covariance.to(self.covariance_raw)
+        # in float64: after the floor is subtracted the matrix can be too ill-conditioned
+        # for a float32 Cholesky (measured on MNIST autoencoder codes)
+        covariance = covariance.to(device=self.covariance_raw.device, dtype=torch.float64)
         covariance = 0.5 * (covariance + covariance.transpose(-1, -2))
         floor = float(self.covariance_floor)
         if floor > 0:
             values, vectors = torch.linalg.eigh(covariance)
             values = (values - floor).clamp_min(1e-6 * floor)
             covariance = (vectors * values.unsqueeze(-2)) @ vectors.transpose(-1, -2)
+            covariance = 0.5 * (covariance + covariance.transpose(-1, -2))
         factor = torch.linalg.cholesky(covariance)
-        self.covariance_raw.copy_(
-            factor.tril(-1) + torch.diag_embed(factor.diagonal(dim1=-2, dim2=-1).log())
-        )
+        raw = factor.tril(-1) + torch.diag_embed(factor.diagonal(dim1=-2, dim2=-1).log())
+        self.covariance_raw.copy_(raw.to(self.covariance_raw))
 
     @torch.no_grad()
     def set_precisions(self, precision: Tensor) -> None:
         """Set the precision matrices (symmetric positive definite, shape ``(K, d, d)``)."""
-        self.set_covariances(torch.linalg.inv(precision.to(self.centers)))
+        precision = precision.to(device=self.centers.device, dtype=torch.float64)
+        self.set_covariances(torch.linalg.inv(precision))
 
     @torch.no_grad()
     def set_precision_factor(self, factor: Tensor) -> None:
@@ -243,7 +246,7 @@ class DissimilarityMixtureEncoder(nn.Module):
         The ``dmae`` initializers (:func:`precision_factor_from_partition`, identity) give
         such Cholesky factors of inverse covariances.
         """
-        factor = factor.to(self.centers)
+        factor = factor.to(device=self.centers.device, dtype=torch.float64)
         self.set_precisions(factor @ factor.transpose(-1, -2))
 
     # ---------------------------------------------------------------- forward
@@ -443,6 +446,8 @@ def precision_factor_from_partition(
         Lower triangular with a positive diagonal; ``L L^T`` is the precision matrix.
     """
     n, d = X.shape
+    dtype = X.dtype
+    X = X.to(torch.float64)  # the inverse of a flat cluster's covariance needs it
     eye = torch.eye(d, dtype=X.dtype, device=X.device)
 
     def covariance(points: Tensor) -> Tensor:
@@ -450,8 +455,8 @@ def precision_factor_from_partition(
         return centred.T @ centred / max(points.shape[0] - 1, 1)
 
     overall = covariance(X) if n > 1 else eye.clone()
-    scale = overall.diagonal().mean().clamp_min(torch.finfo(X.dtype).tiny)
-    ridge = (reg_covar * scale + torch.finfo(X.dtype).eps) * eye
+    scale = overall.diagonal().mean().clamp_min(torch.finfo(dtype).tiny)
+    ridge = (reg_covar * scale + torch.finfo(dtype).eps) * eye
     factors = []
     for k in range(n_clusters):
         members = X[labels == k]
@@ -459,4 +464,4 @@ def precision_factor_from_partition(
         precision = torch.cholesky_inverse(torch.linalg.cholesky(cov + ridge))
         precision = 0.5 * (precision + precision.T)
         factors.append(torch.linalg.cholesky(precision))
-    return torch.stack(factors)
+    return torch.stack(factors).to(dtype)
