@@ -148,13 +148,17 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         ``(n_clusters, n_components)``.
     n_init : int, default=20
         Restarts of the initial k-means (scikit-learn's own default is a single run).
-    update_interval : int or "auto", default="auto"
+    update_interval : int, "auto" or "batch", default="auto"
         Minibatch steps between two refreshes of the target :math:`P` on the full data.
         ``"auto"`` is about half an epoch, ``ceil(n_samples / batch_size) / 2`` (140 steps
-        on MNIST, as DEC used).
+        on MNIST, as DEC used). ``"batch"`` computes :math:`P` from each minibatch's own
+        soft assignments instead (as the pyagc head and clustpy do): no pass over the full
+        data, so the clustering phase costs about 40 % less (measured on MNIST), with the
+        same accuracy on MNIST-10k (4 seeds, see ``benchmarks/README.md``).
     tol : float, default=1e-3
         Stop when the fraction of labels that changed between two target updates is below
-        ``tol`` (checked at each update). ``0`` runs all ``max_epochs``.
+        ``tol`` (checked at each update; with ``update_interval="batch"``, once per epoch,
+        on the labels of the epoch's minibatches). ``0`` runs all ``max_epochs``.
     reconstruction_weight : float, default=0.0
         :math:`\lambda`; ``> 0`` gives IDEC.
     clustering_weight : float or "auto", default="auto"
@@ -240,7 +244,8 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         "embedding_scale": [Interval(Real, 0, None, closed="neither"), None],
         "init": [StrOptions(set(INITS)), "array-like"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
-        "update_interval": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "update_interval": [Interval(Integral, 1, None, closed="left"),
+                            StrOptions({"auto", "batch"})],
         "tol": [Interval(Real, 0, 1, closed="both")],
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
         "clustering_weight": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -372,7 +377,9 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             return 1.0
         return float(self.embedding_scale) / spread
 
-    def _update_interval(self, n_samples: int) -> int:
+    def _update_interval(self, n_samples: int) -> int | None:
+        if self.update_interval == "batch":
+            return None
         if self.update_interval == "auto":
             steps = math.ceil(n_samples / min(self.batch_size, n_samples))
             return max(1, round(steps / 2))
@@ -434,6 +441,16 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         recon = LOSSES[self.autoencoder_.loss] if lam > 0 else None
         state = {"p": None, "labels": torch.as_tensor(init_labels, device=self._device)}
         tol = float(self.tol)
+        batch_target = self.update_interval == "batch"
+        if batch_target:  # labels seen in this epoch's minibatches, for the tol rule
+            state["labels"] = state["labels"].long()
+            state["epoch_labels"] = state["labels"].clone()
+
+        def epoch_end(epoch: int, loss: float) -> bool:
+            labels = state["epoch_labels"]
+            changed = (labels != state["labels"]).sum().item() / n_samples
+            state["labels"] = labels.clone()
+            return changed < tol
 
         def refresh(iteration: int) -> bool | None:
             if iteration % interval:
@@ -453,7 +470,13 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             x = X_t[idx]
             z = module.encode(x)
             log_q = module.log_soft_assignment_of_embedding(z)
-            loss = gamma * dec_kl_divergence(state["p"][idx], log_q)
+            if batch_target:
+                q = log_q.detach().exp()
+                state["epoch_labels"][idx] = q.argmax(dim=1)
+                p = _target_distribution(q)
+            else:
+                p = state["p"][idx]
+            loss = gamma * dec_kl_divergence(p, log_q)
             if recon is not None:
                 loss = loss + lam * recon(module.decode(z), x).mean()
             return loss
@@ -471,7 +494,8 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             phase="DEC clustering" if recon is None else "IDEC clustering",
             verbose=self.verbose,
             tol=None,
-            before_step=refresh,
+            before_step=None if batch_target else refresh,
+            on_epoch_end=epoch_end if batch_target else None,
             suggestion="Try a smaller learning_rate or scale the input (e.g. to [0, 1]).",
         )
 
