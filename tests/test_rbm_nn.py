@@ -371,9 +371,11 @@ def test_fused_gradient_difference(kw):
      ("pcd", "embT", True, 0.0, 0.01, 1, 8, "DD"), ("cd", "embT", True, 0.9, 0.0, 2, 6, "D0")])
 def test_fused_step_is_the_generic_update(method, sparse, centered, momentum, l2, k,
                                           n_chains, offset_type, monkeypatch):
-    # The fused binary update (dense and sparse kernels; sparse: the weight update by one
-    # dense addmm_, or by embedding bags for "emb") makes the same random draws and
-    # reaches the same parameters as the generic sampler + RBMUpdater.step path.
+    # The fused binary update (dense and sparse torch kernels; sparse: the weight update by
+    # one dense addmm_, or by embedding bags for "emb") makes the same random draws and
+    # reaches the same parameters as the generic sampler + RBMUpdater.step path. The numba
+    # kernels (the default sparse CPU path) are tested below; here the torch ones run.
+    monkeypatch.setattr(rbm_module, "_USE_NUMBA", False)
     if sparse in ("emb", "embT"):  # embT: the ranks by a cumsum over a transposed copy
         monkeypatch.setattr(rbm_module, "_EMB_OUTER_ROWS", 2)
         monkeypatch.setattr(rbm_module, "_CUMSUM_ROWS", 256 if sparse == "emb" else 2)
@@ -415,3 +417,134 @@ def test_fused_step_is_the_generic_update(method, sparse, centered, momentum, l2
         assert ("both_T" in buf) == (sparse == "embT")
     for name, t in models[0].state_dict().items():
         assert torch.allclose(t, models[1].state_dict()[name], atol=1e-12), name
+
+
+def _fused_vs_generic(dtype, n_visible, n_hidden, batch, n_chains, method, centered,
+                      momentum, l2, k, offset_type, n_steps=3, touch=False):
+    """Run the generic (sampler + step) and the fused sparse update side by side."""
+    g = torch.Generator().manual_seed(0)
+    V = (torch.rand(batch * n_steps, n_visible, generator=g, dtype=dtype) < 0.3).to(dtype)
+    base = RBM(n_visible, n_hidden, dtype=dtype).initialize(V, generator=g, centered=centered)
+    rate = 0.01 if centered else 0.0
+    models, updaters, samplers, gens = [], [], [], []
+    for _ in range(2):
+        m = RBM(n_visible, n_hidden, dtype=dtype)
+        m.load_state_dict(base.state_dict())
+        models.append(m)
+        updaters.append(RBMUpdater(
+            m, learning_rate={"weight": 0.1, "visible_bias": 0.05, "hidden_bias": 0.07},
+            momentum=momentum, l2=l2, offset_type=offset_type, offset_rate=(rate, rate),
+            sparsity_weight=0.1, sparsity_target=0.1))
+        gens.append(torch.Generator().manual_seed(5))
+        samplers.append(PersistentGibbsSampler(m, n_chains, torch.Generator().manual_seed(3)))
+    samplers[0].generator = gens[0]
+    for it in range(n_steps):
+        v = V[it * batch:(it + 1) * batch]
+        m0, s0 = models[0], samplers[0]
+        if touch and it == 1:  # parameters changed by torch ops between two steps
+            with torch.no_grad():
+                for m in models:
+                    m.weight.mul_(1.1)
+                    if touch == "mu":
+                        m.visible_offset.mul_(0.9)
+        with torch.no_grad():  # one-step mean-field reconstruction, model before the update
+            ref_loss = (m0.prob_v(m0.prob_h(v[:2])) - v[:2]).pow(2).mean()
+        v_neg = m0.gibbs(v, k, None, gens[0]) if method == "cd" else s0.sample(None, k)
+        updaters[0].step(v, v_neg, gens[0])
+        s0.hidden_prob = updaters[0].negative_hidden_prob
+        m1, s1 = models[1], samplers[1]
+        prob = None
+        if method == "pcd":
+            prob = s1.hidden_prob if s1.hidden_prob is not None else m1.prob_h(s1.chains)
+        v_neg1, s1.hidden_prob, loss = updaters[1].fused_step(
+            None, prob, gens[1], k=k, sparse=v.bool(), n_loss=2)
+        assert v_neg1.dtype == dtype and s1.hidden_prob.dtype == dtype
+        assert torch.equal(v_neg if method == "cd" else s0.chains, v_neg1)  # the same draws
+        s1.chains = v_neg1
+        assert loss is not None and loss.ndim == 0
+        assert torch.allclose(loss, ref_loss, rtol=1e-5, atol=0)
+    return models, updaters
+
+
+@pytest.mark.parametrize("dtype", [F64, torch.float32])
+@pytest.mark.parametrize(
+    "method, centered, momentum, l2, k, batch, n_chains, offset_type",
+    [("pcd", True, 0.0, 0.0, 1, 6, 6, "DD"), ("pcd", False, 0.5, 0.01, 1, 24, 30, "DD"),
+     ("cd", True, 0.9, 0.01, 2, 24, 24, "D0"), ("pcd", True, 0.0, 0.01, 1, 3, 40, "0D"),
+     ("cd", False, 0.0, 0.0, 1, 40, 40, "DD"), ("pcd", True, 0.5, 0.0, 1, 12, 12, "weight"),
+     ("cd", True, 0.0, 0.0, 1, 12, 12, "mu")])
+def test_numba_step_is_the_generic_update(dtype, method, centered, momentum, l2, k, batch,
+                                          n_chains, offset_type):
+    # The numba kernels (sparse CPU path): the same draws as the generic sampler + step
+    # path and the same parameters up to float rounding, float64 and float32, centered and
+    # normal, rows and columns with fewer and more than the bags' 8-row unroll of ones.
+    # "weight" / "mu": W (and mu) changed by torch ops between two steps, so the mu W kept
+    # from the last update must be recomputed.
+    if rbm_module._numba_kernels() is None:
+        pytest.skip("numba is not installed")
+    touch = offset_type if offset_type in ("weight", "mu") else False
+    offset_type = "DD" if touch else offset_type
+    n_visible = 37 if batch == 3 else 40  # 40: the CSR builds skip zero 8-byte words
+    models, updaters = _fused_vs_generic(dtype, n_visible, 9, batch, n_chains, method,
+                                         centered, momentum, l2, k, offset_type, touch=touch)
+    assert hasattr(updaters[1], "_nb_buffers") and not hasattr(updaters[1], "_buffers")
+    tol = 1e-12 if dtype == F64 else 2e-5
+    for name, t in models[0].state_dict().items():
+        assert torch.allclose(t, models[1].state_dict()[name], atol=tol, rtol=0), name
+    if momentum:
+        for name in ("weight", "visible_bias", "hidden_bias"):
+            assert torch.allclose(updaters[0].velocity[name], updaters[1].velocity[name],
+                                  atol=tol, rtol=0), name
+
+
+@pytest.mark.parametrize("off", ["flag", "missing"])
+def test_sparse_step_falls_back_to_torch(off, monkeypatch):
+    # Without numba (or with the flag off) the sparse fused step runs the torch kernels,
+    # with the same result.
+    if off == "flag":
+        monkeypatch.setattr(rbm_module, "_USE_NUMBA", False)
+    else:  # as if "import numba" had failed
+        monkeypatch.setattr(rbm_module, "_KERNELS", False)
+    assert off == "flag" or rbm_module._numba_kernels() is None
+    models, updaters = _fused_vs_generic(F64, 40, 9, 24, 30, "pcd", True, 0.5, 0.01, 1, "DD")
+    assert hasattr(updaters[1], "_buffers") and not hasattr(updaters[1], "_nb_buffers")
+    for name, t in models[0].state_dict().items():
+        assert torch.allclose(t, models[1].state_dict()[name], atol=1e-12), name
+
+
+def test_numba_step_after_a_copy_of_the_updater():
+    # The numba work buffers (views of each other) are not copied: a deep copy of the
+    # updater, with its model, continues exactly like the original.
+    import copy
+
+    g = torch.Generator().manual_seed(0)
+    V = (torch.rand(30, 40, generator=g) < 0.3).float()
+    m = RBM(40, 9).initialize(V, generator=g)
+    upd = RBMUpdater(m, momentum=0.5)
+    gen = torch.Generator().manual_seed(1)
+    _, p_neg, _ = upd.fused_step(None, None, gen, sparse=V[:10].bool())
+    twin = copy.deepcopy(upd)
+    assert twin.model is not m and not hasattr(twin, "_nb_buffers")
+    gen2 = torch.Generator().manual_seed(2)
+    gen3 = torch.Generator().manual_seed(2)
+    for it in (1, 2):
+        a = upd.fused_step(None, p_neg, gen2, sparse=V[10 * it:10 * (it + 1)].bool())
+        b = twin.fused_step(None, p_neg, gen3, sparse=V[10 * it:10 * (it + 1)].bool())
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    for name, t in m.state_dict().items():
+        assert torch.equal(t, twin.model.state_dict()[name]), name
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_binary_hidden_prob_is_prob_h(sparse):
+    # The first chain probabilities of the fused path (sums of rows of W when numba is
+    # available) equal p(h | v) of the module.
+    g = torch.Generator().manual_seed(0)
+    V = (torch.rand(12, 37, generator=g, dtype=F64) < 0.3).to(F64)
+    m = RBM(37, 9, dtype=F64).initialize(V, generator=g, centered=True)
+    with torch.no_grad():
+        m.weight.normal_(0.0, 0.5, generator=g)
+        m.visible_offset.add_(0.1)
+    p = RBMUpdater(m).binary_hidden_prob(V, sparse)
+    with torch.no_grad():
+        assert torch.allclose(p, m.prob_h(V), atol=1e-14, rtol=0)

@@ -111,14 +111,15 @@ class _BaseRBM(TorchEstimator):
             if bad:
                 raise ValueError(f"learning_rate values must be floats >= 0; got {bad}.")
         if self.visible == "binary" and X.size:
-            lo, hi = float(X.min()), float(X.max())
             if self.allow_probabilities:
+                lo, hi = float(X.min()), float(X.max())
                 if lo < 0 or hi > 1:
                     raise ValueError(
                         "visible='binary' with allow_probabilities=True needs X in [0, 1]; got "
                         f"values in [{lo:.4g}, {hi:.4g}]. Scale X (e.g. MinMaxScaler) or use "
                         "visible='gaussian'.")
             elif not np.all((X == 0) | (X == 1)):
+                lo, hi = float(X.min()), float(X.max())
                 raise ValueError(
                     "visible='binary' needs binary X (only 0 and 1); got values in "
                     f"[{lo:.4g}, {hi:.4g}] that are not all 0/1. Binarize X (e.g. X > 0.5), "
@@ -254,7 +255,8 @@ class _BaseRBM(TorchEstimator):
         if self.method in ("cd", "pcd") and upd.fused_supported:
             # Binary-binary RBM: the fused update (same statistics, fewer and cheaper
             # passes). Sparse kernels for the visible products on CPU when the data are
-            # exactly binary and mostly zeros (4-5x cheaper products on MNIST).
+            # exactly binary and mostly zeros (4-5x cheaper products on MNIST): numba
+            # kernels when numba imports (compiled on the first update, then cached).
             mask = None
             if (self._device.type == "cpu" and not self.allow_probabilities
                     and float(V.mean()) < _SPARSE_DENSITY):
@@ -267,8 +269,8 @@ class _BaseRBM(TorchEstimator):
                 chain_prob = None
                 if sampler is not None:
                     chain_prob = sampler.hidden_prob
-                    if chain_prob is None:
-                        chain_prob = m.prob_h(sampler.chains)
+                    if chain_prob is None:  # first step, binary chains: sparse if possible
+                        chain_prob = upd.binary_hidden_prob(sampler.chains, mask is not None)
                 v_neg, p_neg, loss = upd.fused_step(
                     v, chain_prob, generator, k=self.k,
                     sparse=None if mask is None else mask[idx], n_loss=_loss_rows(idx.shape[0]))

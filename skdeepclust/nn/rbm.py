@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -59,6 +60,32 @@ _EMB_OUTER_ROWS = 48
 #: took 38 ms, the copy + contiguous cumsum 10 ms; at 200 rows 0.34 vs 0.5 ms).
 _CUMSUM_ROWS = 256
 _SIGMA_MIN = 1e-4
+#: The sparse fused step runs numba kernels (``skdeepclust.nn._rbm_kernels``) on the CPU
+#: when numba imports; False forces the pure-torch kernels.
+_USE_NUMBA = True
+_KERNELS = None  # the kernels module once imported; False when numba is unavailable
+_NUMBA_DTYPES = (torch.float32, torch.float64)
+
+
+def _words(X: np.ndarray) -> np.ndarray:
+    """A C-contiguous bool matrix as uint64 words (8 columns each) when its rows split into
+    whole words, else an empty (n_rows, 0) view: the numba CSR builds skip zero words."""
+    if X.shape[1] % 8 == 0:
+        return X.view(np.uint64)
+    return np.empty((X.shape[0], 0), np.uint64)
+
+
+def _numba_kernels():
+    """The numba kernels module, imported on first use (numba's import costs ~0.3 s), or None."""
+    global _KERNELS
+    if _KERNELS is None:
+        try:
+            from . import _rbm_kernels
+        except Exception:  # noqa: BLE001 - numba missing or broken: the torch kernels run
+            _KERNELS = False
+        else:
+            _KERNELS = _rbm_kernels
+    return _KERNELS or None
 
 
 def _uniform(shape, generator, dtype, device) -> Tensor:
@@ -618,6 +645,13 @@ class RBMUpdater:
         #: p(h | v_neg) of the last :meth:`step` (before its parameter update).
         self.negative_hidden_prob: Tensor | None = None
 
+    def __getstate__(self) -> dict:
+        # The numba work buffers are NumPy views of torch tensors and of each other, which
+        # copies and pickles would not keep: they are rebuilt on the next step.
+        state = self.__dict__.copy()
+        state.pop("_nb_buffers", None)
+        return state
+
     @staticmethod
     def _offset_target(kind: str, data_mean: Tensor, model_mean: Tensor) -> Tensor:
         if kind == "D":
@@ -737,6 +771,13 @@ class RBMUpdater:
         ``(v - mu)^T H = v^T H - mu (1^T H)`` (a bag of rows of H per visible unit; below,
         one dense ``addmm_``).
 
+        With ``sparse`` on the CPU (float32 or float64) the step runs numba kernels
+        (:mod:`skdeepclust.nn._rbm_kernels`: no index tensors, three kernel calls around
+        the random draws and the dense negative visible product), compiled on first use and
+        cached on disk; without numba (or with ``_USE_NUMBA = False``) the torch kernels
+        above run. Both make the same draws as the generic path. The numba kernels write
+        the parameters through NumPy views (their version counters do not move).
+
         Parameters
         ----------
         v_pos : Tensor of shape (B, n_visible) or None
@@ -764,6 +805,11 @@ class RBMUpdater:
         """
         m = self.model
         W, b, c = m.weight, m.visible_bias, m.hidden_bias
+        if (sparse is not None and _USE_NUMBA and W.device.type == "cpu"
+                and W.dtype in _NUMBA_DTYPES):
+            kernels = _numba_kernels()
+            if kernels is not None:
+                return self._numba_step(kernels, sparse, chain_prob, generator, k, n_loss)
         mu, lam = m.visible_offset, m.hidden_offset
         sp = sparse is not None
         B, nv = (sparse if sp else v_pos).shape
@@ -923,6 +969,137 @@ class RBMUpdater:
         self.apply({"visible_bias": gb, "hidden_bias": gc}, hidden_mean=pmean)
         self.negative_hidden_prob = p_neg
         return v_neg, p_neg, loss
+
+    @torch.no_grad()
+    def binary_hidden_prob(self, v: Tensor, sparse: bool = True) -> Tensor:
+        """p(h = 1 | v) for binary states ``v`` (e.g. the chains' first states).
+
+        With ``sparse`` and the numba kernels available (CPU, float32 / float64) as sums of
+        the rows of W over the ones of each row (the numba path of :meth:`fused_step`);
+        otherwise :meth:`RBM.prob_h`. Equal up to rounding.
+        """
+        m = self.model
+        W = m.weight
+        if not (sparse and _USE_NUMBA and W.device.type == "cpu" and W.dtype in _NUMBA_DTYPES
+                and v.dtype == W.dtype and v.ndim == 2):
+            return m.prob_h(v)
+        K = _numba_kernels()
+        if K is None:
+            return m.prob_h(v)
+        Wn = W.detach().numpy()
+        nv, nh = Wn.shape
+        X = (v != 0).contiguous().numpy()
+        cw = (m.hidden_bias - m.visible_offset @ W).contiguous().numpy()
+        out = torch.empty((v.shape[0], nh), dtype=W.dtype)
+        ptr = np.zeros(X.shape[0] + 1, np.int64)
+        idx = np.zeros(max(X.size, 1), np.int32 if X.size < 2**31 else np.int64)
+        ib = np.zeros(max(nv, nh), np.int32)
+        K._csr(X, _words(X), ptr, idx, np.zeros(nv, Wn.dtype))
+        K._bag_sigmoid(out.numpy(), Wn, cw, ptr, idx, ib, ib.view(np.float32),
+                       Wn.dtype == np.float32)
+        return out
+
+    def _numba_buffers(self, B: int, n_ch: int, n_loss: int, params: tuple) -> dict:
+        # params: W, b, c, mu, lam; their NumPy views live in the buffer (the views keep
+        # the storage alive, so equal data pointers mean the same storage)
+        W = params[0]
+        key = (B, n_ch, n_loss, W.dtype, *(p.data_ptr() for p in params))
+        cache = self.__dict__.setdefault("_nb_buffers", {})
+        if key in cache:
+            return cache[key]
+        nv, nh = W.shape
+        kw = {"dtype": W.dtype}
+        n_all = B + n_ch
+        t = {"Uh": torch.empty((n_ch, nh), **kw), "Uv": torch.empty((n_ch, nv), **kw),
+             "Hv": torch.empty((1 + n_ch + n_loss, nh), **kw),
+             "Av": torch.empty((1 + n_ch + n_loss, nv), **kw)}
+        buf = {"t": t, **{k: v.numpy() for k, v in t.items()},
+               "params": tuple(p.detach().numpy() for p in params)}
+        i32 = np.int32 if n_all * nv < 2**31 else np.int64
+        dt = t["Uh"].numpy().dtype
+        buf.update(
+            ptr=np.zeros(B + 1, np.int64), idx=np.zeros(B * nv, i32),
+            nptr=np.zeros(n_ch + 1, np.int64), nidx=np.zeros(n_ch * nv, i32),
+            cptr=np.zeros(nv + 1, np.int64), crows=np.zeros(n_all * nv, i32),
+            vbar=np.zeros(nv, dt), dmu=np.zeros(nv, dt), acc=np.zeros(max(nv, nh), dt),
+            muW=np.zeros(nh, dt), cw=np.zeros(nh, dt), dc=np.zeros(nh, dt),
+            dlam=np.zeros(nh, dt), pmean=np.zeros(nh, dt), gc=np.zeros(nh, dt),
+            p_pos=np.zeros((B, nh), dt), Hc=np.zeros((n_all, nh), dt),
+            neg=np.zeros((n_ch, nv), np.bool_), none=np.zeros(1, dt), gb=np.zeros(nv, dt),
+            ib=np.zeros(max(nv, nh), np.int32))
+        buf["fb"] = buf["ib"].view(np.float32)
+        buf["negw"] = _words(buf["neg"])
+        buf["fast"] = dt == np.float32
+        cache.clear()  # at most the full and the last (smaller) batch shapes alive
+        cache[key] = buf
+        return buf
+
+    def _numba_step(self, K, sparse: Tensor, chain_prob: Tensor | None, generator, k: int,
+                    n_loss: int):
+        """:meth:`fused_step` (sparse, CPU) by the numba kernels of ``_rbm_kernels``."""
+        m = self.model
+        W = m.weight
+        B, nv = sparse.shape
+        nh = W.shape[1]
+        n_ch = B if chain_prob is None else chain_prob.shape[0]
+        n_loss = min(int(n_loss), B)
+        mu_t = m.visible_offset
+        buf = self._numba_buffers(B, n_ch, n_loss, (W, m.visible_bias, m.hidden_bias, mu_t,
+                                                    m.hidden_offset))
+        Wn, b, c, mu, lam = buf["params"]
+        dt = Wn.dtype.type
+        one = dt(1.0)
+        X = sparse.contiguous().numpy()
+        rv, rh = self.offset_rate
+        tv, th = self.offset_type
+        t = buf["t"]
+        # the same draws as the generic path: the chains' hidden states, then visible ones
+        torch.rand((n_ch, nh), generator=generator, out=t["Uh"])
+        torch.rand((n_ch, nv), generator=generator, out=t["Uv"])
+        p_pos = buf["p_pos"]
+        hp = p_pos if chain_prob is None else np.ascontiguousarray(chain_prob.detach().numpy())
+        ib, fb, fast = buf["ib"], buf["fb"], buf["fast"]
+        # mu W from the last update's pass over W, unless a torch op changed W or mu since
+        # (in-place torch ops bump a tensor's version; the kernels' numpy writes do not)
+        have_muW = buf.get("muW_version") == (W._version, mu_t._version)
+        K.positive(X, _words(X), Wn, c, mu, lam, hp, buf["Uh"], dt(rv), dt(rh), tv == "D",
+                   th == "D", one, dt(1.0 / B), fast, have_muW, buf["ptr"], buf["idx"],
+                   buf["vbar"], buf["dmu"], buf["muW"], buf["cw"], buf["dc"], buf["dlam"], p_pos,
+                   buf["pmean"], buf["Hv"], n_loss, ib, fb)
+        torch.mm(t["Hv"], W.T, out=t["Av"])  # dense: the sampled hiddens are ~50 % ones
+        v_neg = torch.empty((n_ch, nv), dtype=W.dtype)
+        neg = buf["neg"]
+        loss = K.negative_visible(buf["Av"], b, buf["Uv"], X, neg, v_neg.numpy(), n_loss, one,
+                                  fast, bool(rv or rh), lam, buf["dlam"], c, buf["dc"], mu,
+                                  buf["dmu"], ib, fb)
+        for _ in range(int(k) - 1):
+            v_neg = m.sample_v(m.sample_h(v_neg, None, generator), None, generator)
+        if k > 1:
+            np.not_equal(v_neg.numpy(), 0, out=neg)
+        lr = self.learning_rate
+        mom = self.momentum
+        vel = [buf["none"].reshape(1, 1), buf["none"], buf["none"]]
+        if mom:
+            for i, (name, p) in enumerate((("weight", W), ("visible_bias", m.visible_bias),
+                                           ("hidden_bias", m.hidden_bias))):
+                v = self.velocity.get(name)
+                if v is None:  # as a zero velocity: the same first step as apply()
+                    v = self.velocity[name] = torch.zeros_like(p)
+                vel[i] = v.numpy()
+        sw = self.sparsity_weight if self.sparsity_target is not None else 0.0
+        st = self.sparsity_target if self.sparsity_target is not None else 0.0
+        p_neg = torch.empty((n_ch, nh), dtype=W.dtype)
+        K.update(X, neg, buf["negw"], buf["ptr"], buf["idx"], buf["nptr"], buf["nidx"],
+                 buf["cptr"], buf["crows"], Wn, buf["cw"], p_pos, p_neg.numpy(), lam, mu, b, c,
+                 buf["vbar"], buf["Hc"], buf["gc"], buf["gb"], buf["acc"], one, dt(1.0 / B),
+                 dt(1.0 / n_ch), dt(B), fast, dt(lr["weight"]), dt(lr["visible_bias"]),
+                 dt(lr["hidden_bias"]), dt(mom), dt(self.l2), vel[0], vel[1], vel[2], dt(sw),
+                 dt(st), buf["pmean"], ib, fb, buf["muW"])
+        # buf["muW"] is now mu W of the new weights (unless the weights did not move)
+        buf["muW_version"] = (W._version, mu_t._version) if lr["weight"] else None
+        self.negative_hidden_prob = p_neg
+        out = torch.tensor(loss, dtype=W.dtype) if n_loss else None
+        return v_neg, p_neg, out
 
     @torch.no_grad()
     def apply(self, grads: dict[str, Tensor], hidden_mean: Tensor | None = None) -> None:

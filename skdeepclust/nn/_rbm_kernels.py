@@ -1,0 +1,343 @@
+"""numba kernels of the fused CD / PCD update of a binary-binary RBM on the CPU.
+
+Imported lazily by :meth:`skdeepclust.nn.rbm.RBMUpdater.fused_step` (importing numba costs
+about 0.3 s, so ``import skdeepclust`` never imports this module). Every kernel works in
+place on NumPy views of the torch tensors (zero-copy) and is compiled on first use for
+float32 and float64 (``cache=True``: later processes load the machine code from numba's
+cache, next to this file or, when that directory is read-only, in numba's user cache).
+
+The update is split around the two operations that stay in torch: the random numbers (the
+same draws, from the same ``torch.Generator``, as the generic sampler + ``RBMUpdater.step``
+path) and the dense product of the sampled hiddens (about half ones) with ``W^T``.
+
+* :func:`positive`: the ones of each binary row (row-major CSR, no index tensors), the
+  visible offset move ``dmu``, ``mu W`` (kept from the last weight update when W and mu
+  did not change since, else one pass over W), ``dmu W`` from the bags, the positive
+  hidden probabilities (a sum of rows of W over the ones of each row), the hidden offset
+  move and the rows ``[dlam; h_chains - lam; p_loss - lam]`` of the negative visible product.
+* :func:`negative_visible`: the chains' visible probabilities and states, the
+  reconstruction error of the loss rows and the offset moves (the model's distribution is
+  unchanged by them).
+* :func:`update`: the chains' hidden probabilities (sums of rows of W), the centered
+  statistics, and ``W += lr ((V - mu)^T (H - lam))`` (V = [minibatch; chains]) as, per
+  visible unit, a sum of rows of ``H - lam`` over the ones of its column (a transposed CSR
+  built by counting) minus the rank-one ``mu_j B <h - lam>``, fused with weight decay,
+  momentum and the next step's ``mu W`` in one pass over W; then the bias updates
+  (momentum, sparsity).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# No "nnan"/"ninf": sigmoid(-100) needs exp(100) = inf -> 1 / inf = 0.
+_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+_OPTS = {"fastmath": _FASTMATH, "nogil": True, "error_model": "numpy", "boundscheck": False}
+
+
+def _jit(func):
+    """``njit(cache=True)``; without the on-disk cache when numba finds no writable cache
+    directory (neither next to this file nor a user cache dir): compiled per process."""
+    try:
+        return njit(cache=True, **_OPTS)(func)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(cache=False, **_OPTS)(func)
+
+
+@_jit
+def _sigmoid(x, ib, fb, fast):
+    """x <- 1 / (1 + exp(-x)) in place (1-D). ``fast`` (float32 only): a branch-free
+    Cephes-style expf that vectorizes (relative error ~1e-7; ib/fb: an int32 scratch and its
+    float32 view, for 2^k); otherwise libm's exp."""
+    n = x.shape[0]
+    if fast:
+        for i in range(n):
+            z = min(max(-x[i], np.float32(-87.0)), np.float32(88.0))
+            k = np.floor(z * np.float32(1.44269504088896341) + np.float32(0.5))
+            r = z - k * np.float32(0.693359375) + k * np.float32(2.12194440e-4)
+            q = np.float32(1.9875691500e-4)
+            q = q * r + np.float32(1.3981999507e-3)
+            q = q * r + np.float32(8.3334519073e-3)
+            q = q * r + np.float32(4.1665795894e-2)
+            q = q * r + np.float32(1.6666665459e-1)
+            q = q * r + np.float32(5.0000001201e-1)
+            x[i] = q * r * r + r + np.float32(1.0)
+            ib[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
+        for i in range(n):
+            x[i] = np.float32(1.0) / (np.float32(1.0) + x[i] * fb[i])
+    else:
+        for i in range(n):
+            x[i] = 1.0 / (1.0 + np.exp(-x[i]))
+
+
+@_jit
+def _bag(dst, src, ids, start, stop):
+    """dst += the sum of the rows src[ids[p]] for p in [start, stop), eight rows at a time
+    (one read-modify-write of dst per eight rows: ~45 ns per 500-float row here)."""
+    n = dst.shape[0]
+    p = start
+    while p + 8 <= stop:
+        a0 = src[ids[p]]
+        a1 = src[ids[p + 1]]
+        a2 = src[ids[p + 2]]
+        a3 = src[ids[p + 3]]
+        a4 = src[ids[p + 4]]
+        a5 = src[ids[p + 5]]
+        a6 = src[ids[p + 6]]
+        a7 = src[ids[p + 7]]
+        for h in range(n):
+            dst[h] += ((a0[h] + a1[h]) + (a2[h] + a3[h])) + ((a4[h] + a5[h]) + (a6[h] + a7[h]))
+        p += 8
+    while p < stop:
+        a0 = src[ids[p]]
+        for h in range(n):
+            dst[h] += a0[h]
+        p += 1
+
+
+@_jit
+def _csr(X, Xw, ptr, idx, counts):
+    """The ones of each row of the bool matrix X (row-major CSR: ptr, idx; branch-free);
+    adds the column counts to ``counts``. ``Xw``: X viewed as uint64 words, shape
+    (n_rows, n_cols // 8), to skip eight zeros at a time (or shape (n_rows, 0))."""
+    nv = X.shape[1]
+    nw = Xw.shape[1]
+    nnz = 0
+    ptr[0] = 0
+    for i in range(X.shape[0]):
+        for w in range(nw):
+            if Xw[i, w] != 0:
+                for j in range(8 * w, 8 * w + 8):
+                    x = X[i, j]
+                    idx[nnz] = j
+                    nnz += x
+                    counts[j] += x
+        for j in range(8 * nw, nv):
+            x = X[i, j]
+            idx[nnz] = j
+            nnz += x
+            counts[j] += x
+        ptr[i + 1] = nnz
+
+
+@_jit
+def _bag_sigmoid(out, W, bias, ptr, idx, ib, fb, fast):
+    """out[i] = sigmoid(bias + the sum of the rows of W over the ones of row i)."""
+    for i in range(out.shape[0]):
+        row = out[i]
+        for h in range(row.shape[0]):
+            row[h] = bias[h]
+        _bag(row, W, idx, ptr[i], ptr[i + 1])
+        _sigmoid(row, ib, fb, fast)
+
+
+@_jit
+def positive(X, Xw, W, c, mu, lam, hp, Uh, rv, rh, tv_data, th_data, one, inv_b, fast,
+             have_muW, ptr, idx, vbar, dmu, muW, cw, dc, dlam, p_pos, pmean, Hv, n_loss, ib,
+             fb):
+    """Positive phase; fills ptr/idx (the ones of X), vbar, dmu, muW (unless ``have_muW``:
+    then it holds mu W from the last :func:`update`), cw, dc, dlam, p_pos, pmean and Hv.
+    ``hp`` is the chains' p(h) (``p_pos`` itself for CD); pmean first sums the
+    pre-activations."""
+    B, nv = X.shape
+    nh = W.shape[1]
+    n_ch = Uh.shape[0]
+    zero = one - one
+    for j in range(nv):
+        vbar[j] = 0
+    _csr(X, Xw, ptr, idx, vbar)
+    for j in range(nv):  # the visible offset move
+        if tv_data:
+            dmu[j] = rv * (vbar[j] * inv_b - mu[j])
+        else:
+            dmu[j] = -rv * mu[j]
+    if not have_muW:  # mu W: one pass over W (rows with mu_j = 0 skipped)
+        for h in range(nh):
+            muW[h] = 0
+        for j in range(nv):
+            m = mu[j]
+            if m != 0:
+                wj = W[j]
+                for h in range(nh):
+                    muW[h] += m * wj[h]
+    for h in range(nh):
+        cw[h] = c[h] - muW[h]  # hidden input = v W + cw, unchanged by the offset moves
+        pmean[h] = 0
+    # positive hidden probabilities: sigmoid(cw + the sum of the rows of W of the ones)
+    for i in range(B):
+        row = p_pos[i]
+        for h in range(nh):
+            row[h] = cw[h]
+        _bag(row, W, idx, ptr[i], ptr[i + 1])
+        for h in range(nh):
+            pmean[h] += row[h]
+        _sigmoid(row, ib, fb, fast)
+    # dmu W = rv (<v> - mu) W = rv (<v W> - mu W) = rv (<pre-activation> - c)
+    for h in range(nh):
+        if tv_data:
+            dc[h] = rv * (pmean[h] * inv_b - c[h])
+        else:
+            dc[h] = -rv * muW[h]
+        pmean[h] = 0
+    for i in range(B):
+        for h in range(nh):
+            pmean[h] += p_pos[i, h]
+    for h in range(nh):
+        pmean[h] *= inv_b
+        if th_data:
+            dlam[h] = rh * (pmean[h] - lam[h])
+        else:
+            dlam[h] = -rh * lam[h]
+    # rows of the negative visible product: dlam, sampled chain hiddens - lam, loss rows
+    for h in range(nh):
+        Hv[0, h] = dlam[h]
+    for r in range(n_ch):
+        for h in range(nh):
+            Hv[1 + r, h] = (one if Uh[r, h] < hp[r, h] else zero) - lam[h]
+    for r in range(n_loss):
+        for h in range(nh):
+            Hv[1 + n_ch + r, h] = p_pos[r, h] - lam[h]
+
+
+@_jit
+def negative_visible(Av, b, Uv, X, neg, v_neg, n_loss, one, fast, moving, lam, dlam, c, dc,
+                     mu, dmu, ib, fb):
+    """Chains' visible states (into neg and v_neg), the loss and the offset moves.
+
+    ``Av`` holds ``[dlam; h_chains - lam; p_loss - lam] W^T`` (its rows are overwritten).
+    Returns the mean squared reconstruction error of the first ``n_loss`` rows of X.
+    """
+    n_ch, nv = Uv.shape
+    zero = one - one
+    for r in range(n_ch):
+        a = Av[1 + r]
+        for j in range(nv):
+            a[j] += b[j]
+        _sigmoid(a, ib, fb, fast)
+        for j in range(nv):
+            s = Uv[r, j] < a[j]
+            neg[r, j] = s
+            v_neg[r, j] = one if s else zero
+    loss = 0.0
+    for r in range(n_loss):
+        a = Av[1 + n_ch + r]
+        for j in range(nv):
+            a[j] += b[j]
+        _sigmoid(a, ib, fb, fast)
+        for j in range(nv):
+            d = a[j] - (one if X[r, j] else zero)
+            loss += d * d
+    if n_loss:
+        loss /= n_loss * nv
+    if moving:
+        for j in range(nv):
+            b[j] += Av[0, j]
+            mu[j] += dmu[j]
+        for h in range(lam.shape[0]):
+            lam[h] += dlam[h]
+            c[h] += dc[h]
+    return loss
+
+
+@_jit
+def update(X, neg, negw, ptr, idx, nptr, nidx, cptr, crows, W, cw, p_pos, p_neg, lam, mu, b, c,
+           vbar, Hc, gc, gb, acc, one, inv_b, inv_nch, Bf, fast, lr_w, lr_b, lr_c,
+           momentum, l2, vel_W, vel_b, vel_c, sparsity_weight, sparsity_target, pmean, ib, fb,
+           muW):
+    """Chains' hidden probabilities, then the weight and bias updates (in place); with a
+    weight update also ``muW = mu W`` of the new weights (the next step's, when nothing
+    else changes W or mu in between)."""
+    B, nv = X.shape
+    n_ch = neg.shape[0]
+    nh = W.shape[1]
+    # the ones of the chains (row-major CSR) and column counts of [X; neg]
+    for j in range(nv + 1):
+        cptr[j] = 0
+    _csr(neg, negw, nptr, nidx, cptr[1:])
+    for j in range(nv):
+        gb[j] = vbar[j] * inv_b - cptr[j + 1] * inv_nch  # <v>_data - <v>_chains
+        cptr[j + 1] += vbar[j]
+    for j in range(nv):
+        cptr[j + 1] += cptr[j]
+    # chains' hidden probabilities with the parameters before this update
+    _bag_sigmoid(p_neg, W, cw, nptr, nidx, ib, fb, fast)
+    # visible bias
+    if momentum != 0:
+        for j in range(nv):
+            v = momentum * vel_b[j] + lr_b * gb[j]
+            vel_b[j] = v
+            b[j] += v
+    else:
+        for j in range(nv):
+            b[j] += lr_b * gb[j]
+    # centered hidden statistics: rows of [p_pos - lam; (lam - p_neg) B / n_ch]
+    scale = Bf * inv_nch
+    for h in range(nh):
+        gc[h] = 0
+    for i in range(B):
+        for h in range(nh):
+            x = p_pos[i, h] - lam[h]
+            Hc[i, h] = x
+            gc[h] += x
+    for r in range(n_ch):
+        for h in range(nh):
+            x = (lam[h] - p_neg[r, h]) * scale
+            Hc[B + r, h] = x
+            gc[h] += x
+    for h in range(nh):
+        gc[h] *= inv_b
+    # rows of each visible unit's column, ascending (cptr[j] moves to the column's end)
+    for i in range(B):
+        for p in range(ptr[i], ptr[i + 1]):
+            j = idx[p]
+            crows[cptr[j]] = i
+            cptr[j] += 1
+    for r in range(n_ch):
+        for p in range(nptr[r], nptr[r + 1]):
+            j = nidx[p]
+            crows[cptr[j]] = B + r
+            cptr[j] += 1
+    # W += lr / B ((V - mu)^T Hc) = lr / B (sum over the column's rows of Hc - mu_j B gc)
+    if lr_w != 0:
+        alpha = lr_w * inv_b
+        decay = lr_w * l2
+        keep = one - decay
+        start = 0
+        for h in range(nh):
+            muW[h] = 0
+        for j in range(nv):
+            stop = cptr[j]
+            for h in range(nh):
+                acc[h] = 0
+            _bag(acc, Hc, crows, start, stop)
+            start = stop
+            mB = mu[j] * Bf
+            wj = W[j]
+            if momentum != 0:
+                vj = vel_W[j]
+                for h in range(nh):
+                    v = momentum * vj[h] - decay * wj[h] + alpha * (acc[h] - mB * gc[h])
+                    vj[h] = v
+                    wj[h] += v
+            elif decay != 0:
+                for h in range(nh):
+                    wj[h] = wj[h] * keep + alpha * (acc[h] - mB * gc[h])
+            else:
+                for h in range(nh):
+                    wj[h] += alpha * (acc[h] - mB * gc[h])
+            m = mu[j]
+            if m != 0:
+                for h in range(nh):
+                    muW[h] += m * wj[h]
+    # hidden bias (with the sparsity term)
+    for h in range(nh):
+        g = gc[h]
+        if sparsity_weight != 0:
+            g += sparsity_weight * (sparsity_target - pmean[h])
+        if momentum != 0:
+            v = momentum * vel_c[h] + lr_c * g
+            vel_c[h] = v
+            c[h] += v
+        else:
+            c[h] += lr_c * g
