@@ -8,22 +8,26 @@ cache, next to this file or, when that directory is read-only, in numba's user c
 
 The update is split around the two operations that stay in torch: the random numbers (the
 same draws, from the same ``torch.Generator``, as the generic sampler + ``RBMUpdater.step``
-path) and the dense product of the sampled hiddens (about half ones) with ``W^T``.
+path) and, for fewer than ``_BAG_NEG_MIN_CHAINS`` chains (``rbm.py``), the dense product of
+the sampled hiddens (about half ones) with ``W^T``; from that many chains on, only the rows
+``[dlam; lam; p_loss - lam] W^T`` stay a (small) dense product.
 
 * :func:`positive`: the ones of each binary row (row-major CSR, no index tensors), the
   visible offset move ``dmu``, ``mu W`` (kept from the last weight update when W and mu
   did not change since, else one pass over W), ``dmu W`` from the bags, the positive
   hidden probabilities (a sum of rows of W over the ones of each row), the hidden offset
-  move and the rows ``[dlam; h_chains - lam; p_loss - lam]`` of the negative visible product.
-* :func:`negative_visible`: the chains' visible probabilities and states, the
-  reconstruction error of the loss rows and the offset moves (the model's distribution is
-  unchanged by them).
+  move and the rows ``[dlam; h_chains - lam; p_loss - lam]`` of the negative visible product
+  (with ``bag_neg``: ``[dlam; lam; p_loss - lam]`` and the ones of the sampled hiddens).
+* :func:`negative_visible`: with ``bag_neg`` the chains' rows of ``h W^T`` (sums of rows of
+  a contiguous copy of W^T over the ones of each sampled hidden state, minus ``lam W^T``);
+  the chains' visible probabilities and states, the reconstruction error of the loss rows
+  and the offset moves (the model's distribution is unchanged by them).
 * :func:`update`: the chains' hidden probabilities (sums of rows of W), the centered
   statistics, and ``W += lr ((V - mu)^T (H - lam))`` (V = [minibatch; chains]) as, per
   visible unit, a sum of rows of ``H - lam`` over the ones of its column (a transposed CSR
   built by counting) minus the rank-one ``mu_j B <h - lam>``, fused with weight decay,
-  momentum and the next step's ``mu W`` in one pass over W; then the bias updates
-  (momentum, sparsity).
+  momentum, the next step's ``mu W`` and (``keep_wt``) the copy W^T in one pass over W;
+  then the bias updates (momentum, sparsity).
 """
 
 from __future__ import annotations
@@ -135,11 +139,13 @@ def _bag_sigmoid(out, W, bias, ptr, idx, ib, fb, fast):
 @_jit
 def positive(X, Xw, W, c, mu, lam, hp, Uh, rv, rh, tv_data, th_data, one, inv_b, fast,
              have_muW, ptr, idx, vbar, dmu, muW, cw, dc, dlam, p_pos, pmean, Hv, n_loss, ib,
-             fb):
+             fb, bag_neg, hptr, hidx):
     """Positive phase; fills ptr/idx (the ones of X), vbar, dmu, muW (unless ``have_muW``:
     then it holds mu W from the last :func:`update`), cw, dc, dlam, p_pos, pmean and Hv.
     ``hp`` is the chains' p(h) (``p_pos`` itself for CD); pmean first sums the
-    pre-activations."""
+    pre-activations. Hv's rows: ``[dlam; h_chains - lam; p_loss - lam]``, or with
+    ``bag_neg`` ``[dlam; lam; p_loss - lam]`` and the ones of the sampled chain hiddens in
+    hptr/hidx (row-major CSR) for :func:`negative_visible`'s sums of rows of W^T."""
     B, nv = X.shape
     nh = W.shape[1]
     n_ch = Uh.shape[0]
@@ -189,31 +195,56 @@ def positive(X, Xw, W, c, mu, lam, hp, Uh, rv, rh, tv_data, th_data, one, inv_b,
             dlam[h] = rh * (pmean[h] - lam[h])
         else:
             dlam[h] = -rh * lam[h]
-    # rows of the negative visible product: dlam, sampled chain hiddens - lam, loss rows
+    # rows of the negative visible product: dlam, sampled chain hiddens - lam (or lam and
+    # the ones of the sampled chain hiddens), loss rows
     for h in range(nh):
         Hv[0, h] = dlam[h]
-    for r in range(n_ch):
+    if bag_neg:
         for h in range(nh):
-            Hv[1 + r, h] = (one if Uh[r, h] < hp[r, h] else zero) - lam[h]
+            Hv[1, h] = lam[h]
+        nnz = 0
+        hptr[0] = 0
+        for r in range(n_ch):
+            for h in range(nh):
+                hidx[nnz] = h
+                nnz += Uh[r, h] < hp[r, h]
+            hptr[r + 1] = nnz
+        loss0 = 2
+    else:
+        for r in range(n_ch):
+            for h in range(nh):
+                Hv[1 + r, h] = (one if Uh[r, h] < hp[r, h] else zero) - lam[h]
+        loss0 = 1 + n_ch
     for r in range(n_loss):
         for h in range(nh):
-            Hv[1 + n_ch + r, h] = p_pos[r, h] - lam[h]
+            Hv[loss0 + r, h] = p_pos[r, h] - lam[h]
 
 
 @_jit
 def negative_visible(Av, b, Uv, X, neg, v_neg, n_loss, one, fast, moving, lam, dlam, c, dc,
-                     mu, dmu, ib, fb):
+                     mu, dmu, ib, fb, bag_neg, WT, hptr, hidx):
     """Chains' visible states (into neg and v_neg), the loss and the offset moves.
 
-    ``Av`` holds ``[dlam; h_chains - lam; p_loss - lam] W^T`` (its rows are overwritten).
+    ``Av`` holds ``[dlam; h_chains - lam; p_loss - lam] W^T`` (its rows are overwritten),
+    or with ``bag_neg`` ``[dlam; lam; p_loss - lam] W^T`` followed by n_ch rows that this
+    kernel fills: ``b - lam W^T`` plus the sum of the rows of ``WT`` (W^T, contiguous)
+    over the ones hptr/hidx of each chain's hidden state.
     Returns the mean squared reconstruction error of the first ``n_loss`` rows of X.
     """
     n_ch, nv = Uv.shape
     zero = one - one
+    ch0 = 2 + n_loss if bag_neg else 1
+    loss0 = 2 if bag_neg else 1 + n_ch
     for r in range(n_ch):
-        a = Av[1 + r]
-        for j in range(nv):
-            a[j] += b[j]
+        a = Av[ch0 + r]
+        if bag_neg:
+            lw = Av[1]
+            for j in range(nv):
+                a[j] = b[j] - lw[j]
+            _bag(a, WT, hidx, hptr[r], hptr[r + 1])
+        else:
+            for j in range(nv):
+                a[j] += b[j]
         _sigmoid(a, ib, fb, fast)
         for j in range(nv):
             s = Uv[r, j] < a[j]
@@ -221,7 +252,7 @@ def negative_visible(Av, b, Uv, X, neg, v_neg, n_loss, one, fast, moving, lam, d
             v_neg[r, j] = one if s else zero
     loss = 0.0
     for r in range(n_loss):
-        a = Av[1 + n_ch + r]
+        a = Av[loss0 + r]
         for j in range(nv):
             a[j] += b[j]
         _sigmoid(a, ib, fb, fast)
@@ -244,10 +275,11 @@ def negative_visible(Av, b, Uv, X, neg, v_neg, n_loss, one, fast, moving, lam, d
 def update(X, neg, negw, ptr, idx, nptr, nidx, cptr, crows, W, cw, p_pos, p_neg, lam, mu, b, c,
            vbar, Hc, gc, gb, acc, one, inv_b, inv_nch, Bf, fast, lr_w, lr_b, lr_c,
            momentum, l2, vel_W, vel_b, vel_c, sparsity_weight, sparsity_target, pmean, ib, fb,
-           muW):
+           muW, keep_wt, WT):
     """Chains' hidden probabilities, then the weight and bias updates (in place); with a
     weight update also ``muW = mu W`` of the new weights (the next step's, when nothing
-    else changes W or mu in between)."""
+    else changes W or mu in between) and, with ``keep_wt``, ``WT = W^T`` (written column by
+    column in the same pass)."""
     B, nv = X.shape
     n_ch = neg.shape[0]
     nh = W.shape[1]
@@ -330,6 +362,9 @@ def update(X, neg, negw, ptr, idx, nptr, nidx, cptr, crows, W, cw, p_pos, p_neg,
             if m != 0:
                 for h in range(nh):
                     muW[h] += m * wj[h]
+            if keep_wt:
+                for h in range(nh):
+                    WT[h, j] = wj[h]
     # hidden bias (with the sparsity term)
     for h in range(nh):
         g = gc[h]
