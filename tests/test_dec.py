@@ -256,17 +256,24 @@ def test_digits_accuracy_well_above_kmeans(digits):
     assert dec.converged_
 
 
-def test_target_is_refreshed_on_the_full_data_every_update_interval(blobs, blobs_ae,
-                                                                    monkeypatch):
-    X, _ = blobs
+@pytest.fixture
+def target_shapes(monkeypatch):
+    """The shapes of the soft assignments each target computation of a fit receives."""
     seen = []
+    target = _dec._target_distribution
 
     def spy(q):
         seen.append(q.shape)
-        return _dec_target(q)
+        return target(q)
 
-    _dec_target = _dec._target_distribution
     monkeypatch.setattr(_dec, "_target_distribution", spy)
+    return seen
+
+
+def test_target_is_refreshed_on_the_full_data_every_update_interval(blobs, blobs_ae,
+                                                                    target_shapes):
+    X, _ = blobs
+    seen = target_shapes
     # 400 rows at batch 50: 8 steps per epoch; 3 epochs = 24 steps; refresh at 0, 5, ..., 20
     dec = DECClustering(4, autoencoder=blobs_ae, batch_size=50, update_interval=5, tol=0.0,
                         max_epochs=3, device="cpu", random_state=0).fit(X)
@@ -279,16 +286,9 @@ def test_target_is_refreshed_on_the_full_data_every_update_interval(blobs, blobs
     assert seen == [(400, 4)] * 2
 
 
-def test_batch_target_uses_only_minibatches(blobs, blobs_ae, monkeypatch):
+def test_batch_target_uses_only_minibatches(blobs, blobs_ae, target_shapes):
     X, y = blobs
-    seen = []
-
-    def spy(q):
-        seen.append(q.shape)
-        return _dec_target(q)
-
-    _dec_target = _dec._target_distribution
-    monkeypatch.setattr(_dec, "_target_distribution", spy)
+    seen = target_shapes
     # 400 rows at batch 64: 6 full batches + 16 rows per epoch, never a full-data pass
     dec = DECClustering(4, autoencoder=blobs_ae, batch_size=64, update_interval="batch",
                         tol=0.0, max_epochs=2, device="cpu", random_state=0).fit(X)

@@ -361,6 +361,27 @@ def test_fused_gradient_difference(kw):
         assert torch.allclose(fused[k], sp[k] / 5 - sn[k] / 7, atol=1e-12), k
 
 
+def _twins(V, n_hidden, g, centered, momentum, l2, offset_type, n_chains):
+    """Two equal RBMs initialised on V, each with its updater, PCD sampler and generator;
+    the first sampler draws from the first updater's generator (the generic path)."""
+    base = RBM(V.shape[1], n_hidden, dtype=V.dtype).initialize(V, generator=g,
+                                                                centered=centered)
+    rate = 0.01 if centered else 0.0
+    models, updaters, samplers, gens = [], [], [], []
+    for _ in range(2):
+        m = RBM(V.shape[1], n_hidden, dtype=V.dtype)
+        m.load_state_dict(base.state_dict())
+        models.append(m)
+        updaters.append(RBMUpdater(
+            m, learning_rate={"weight": 0.1, "visible_bias": 0.05, "hidden_bias": 0.07},
+            momentum=momentum, l2=l2, offset_type=offset_type, offset_rate=(rate, rate),
+            sparsity_weight=0.1, sparsity_target=0.1))
+        gens.append(torch.Generator().manual_seed(5))
+        samplers.append(PersistentGibbsSampler(m, n_chains, torch.Generator().manual_seed(3)))
+    samplers[0].generator = gens[0]
+    return models, updaters, samplers, gens
+
+
 @pytest.mark.parametrize(
     "method, sparse, centered, momentum, l2, k, n_chains, offset_type",
     [("cd", False, True, 0.0, 0.0, 1, 6, "DD"), ("cd", True, True, 0.9, 0.01, 2, 6, "DD"),
@@ -381,20 +402,8 @@ def test_fused_step_is_the_generic_update(method, sparse, centered, momentum, l2
         monkeypatch.setattr(rbm_module, "_CUMSUM_ROWS", 256 if sparse == "emb" else 2)
     g = torch.Generator().manual_seed(0)
     V = (torch.rand(18, 12, generator=g, dtype=F64) < 0.25).to(F64)
-    base = RBM(12, 5, dtype=F64).initialize(V, generator=g, centered=centered)
-    rate = 0.01 if centered else 0.0
-    models, updaters, samplers, gens = [], [], [], []
-    for _ in range(2):
-        m = RBM(12, 5, dtype=F64)
-        m.load_state_dict(base.state_dict())
-        models.append(m)
-        updaters.append(RBMUpdater(
-            m, learning_rate={"weight": 0.1, "visible_bias": 0.05, "hidden_bias": 0.07},
-            momentum=momentum, l2=l2, offset_type=offset_type, offset_rate=(rate, rate),
-            sparsity_weight=0.1, sparsity_target=0.1))
-        gens.append(torch.Generator().manual_seed(5))
-        samplers.append(PersistentGibbsSampler(m, n_chains, torch.Generator().manual_seed(3)))
-    samplers[0].generator = gens[0]
+    models, updaters, samplers, gens = _twins(V, 5, g, centered, momentum, l2, offset_type,
+                                              n_chains)
     for it in range(3):
         v = V[it * 6:(it + 1) * 6]
         m0, s0 = models[0], samplers[0]
@@ -424,20 +433,8 @@ def _fused_vs_generic(dtype, n_visible, n_hidden, batch, n_chains, method, cente
     """Run the generic (sampler + step) and the fused sparse update side by side."""
     g = torch.Generator().manual_seed(0)
     V = (torch.rand(batch * n_steps, n_visible, generator=g, dtype=dtype) < 0.3).to(dtype)
-    base = RBM(n_visible, n_hidden, dtype=dtype).initialize(V, generator=g, centered=centered)
-    rate = 0.01 if centered else 0.0
-    models, updaters, samplers, gens = [], [], [], []
-    for _ in range(2):
-        m = RBM(n_visible, n_hidden, dtype=dtype)
-        m.load_state_dict(base.state_dict())
-        models.append(m)
-        updaters.append(RBMUpdater(
-            m, learning_rate={"weight": 0.1, "visible_bias": 0.05, "hidden_bias": 0.07},
-            momentum=momentum, l2=l2, offset_type=offset_type, offset_rate=(rate, rate),
-            sparsity_weight=0.1, sparsity_target=0.1))
-        gens.append(torch.Generator().manual_seed(5))
-        samplers.append(PersistentGibbsSampler(m, n_chains, torch.Generator().manual_seed(3)))
-    samplers[0].generator = gens[0]
+    models, updaters, samplers, gens = _twins(V, n_hidden, g, centered, momentum, l2,
+                                              offset_type, n_chains)
     for it in range(n_steps):
         v = V[it * batch:(it + 1) * batch]
         m0, s0 = models[0], samplers[0]
