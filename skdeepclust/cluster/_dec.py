@@ -446,11 +446,14 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             state["labels"] = state["labels"].long()
             state["epoch_labels"] = state["labels"].clone()
 
-        def epoch_end(epoch: int, loss: float) -> bool:
-            labels = state["epoch_labels"]
+        def changed_fraction(labels: Tensor) -> float:
+            """The fraction of labels that moved since the last check; keeps ``labels``."""
             changed = (labels != state["labels"]).sum().item() / n_samples
-            state["labels"] = labels.clone()
-            return changed < tol
+            state["labels"] = labels
+            return changed
+
+        def epoch_end(epoch: int, loss: float) -> bool:
+            return changed_fraction(state["epoch_labels"].clone()) < tol
 
         def refresh(iteration: int) -> bool | None:
             if iteration % interval:
@@ -460,9 +463,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                 bs = self._inference_batch_size()
                 q = torch.cat([module(X_t[s:s + bs]) for s in range(0, n_samples, bs)])
             module.train()
-            labels = q.argmax(dim=1)
-            changed = (labels != state["labels"]).sum().item() / n_samples
-            state["labels"] = labels
+            changed = changed_fraction(q.argmax(dim=1))
             state["p"] = _target_distribution(q).clone()  # out of inference mode
             return iteration > 0 and changed < tol
 
