@@ -188,7 +188,9 @@ class TorchEstimator(BaseEstimator):
     _transient_attributes: tuple[str, ...] = ("_optimizer",)
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # BaseEstimator returns the instance's own __dict__ (not a copy) for non-sklearn
+        # classes: copy it, or pickling would drop the live estimator's optimizer state.
+        state = dict(super().__getstate__())
         for name in self._transient_attributes:
             state.pop(name, None)
         device = state.get("_device")

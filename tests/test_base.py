@@ -90,6 +90,21 @@ def test_pickle_round_trip_predicts_the_same(X):
     assert loaded.n_iter_ == ae.n_iter_ + 1
 
 
+def test_pickling_leaves_the_fitted_estimator_untouched(X):
+    # BaseEstimator.__getstate__ hands back the live __dict__ for non-sklearn classes: the
+    # state must be a copy, or pickling/deepcopy would drop the optimizer of the original.
+    ae = AutoEncoder(**FAST, random_state=0).fit(X)
+    optimizer, device = ae._optimizer, ae._device
+    pickle.dumps(ae)
+    copy.deepcopy(ae)
+    assert ae._optimizer is optimizer
+    assert ae._device == device and isinstance(ae._device, torch.device)
+    steps = [float(st["step"]) for st in optimizer.state.values()]
+    ae.partial_fit(X)  # continues with the same Adam moments, not fresh ones
+    assert ae._optimizer is optimizer
+    assert all(float(st["step"]) > s for st, s in zip(optimizer.state.values(), steps))
+
+
 def test_pickle_from_a_missing_gpu_falls_back_to_cpu_with_a_warning(X, monkeypatch):
     ae = AutoEncoder(**FAST, random_state=0).fit(X)
     expected = ae.transform(X)
