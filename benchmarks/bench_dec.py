@@ -24,6 +24,11 @@ Equal budget on MNIST-10k, 3 seeds::
 skdeepclust's own recipe (DECClustering defaults) on all 70k MNIST images::
 
     nice -n 10 python benchmarks/bench_dec.py --data mnist70k --methods recipe --seeds 0 1 2
+
+The same within 15 minutes on 2 cores (the clustering phase capped at 15 epochs)::
+
+    python benchmarks/bench_dec.py --data mnist70k --methods recipe --variants dec \
+        --seeds 0 --threads 2 --recipe-params '{"max_epochs": 15}'
 """
 
 from __future__ import annotations
@@ -210,7 +215,8 @@ def run_recipe(X, y, k, seed, args):
         if name.lower() not in args.variants:
             continue
         model = DECClustering(n_clusters=k, autoencoder=ae, reconstruction_weight=weight,
-                              device="cpu", random_state=seed, verbose=args.verbose)
+                              device="cpu", random_state=seed, verbose=args.verbose,
+                              **args.recipe_params)
         with Timer() as t:
             labels = model.fit_predict(X)
         rows.append((f"skdeepclust {name} (recipe)", {
@@ -268,6 +274,9 @@ def main(argv=None):
     parser.add_argument("--json", type=Path, help="write every run's figures here")
     parser.add_argument("--save-ae", help="recipe: pickle each pretrained autoencoder to this "
                                           "path ({seed} and {data} are filled in)")
+    parser.add_argument("--recipe-params", type=json.loads, default={},
+                        help="recipe: DECClustering parameters to override, as JSON, e.g. "
+                             "'{\"max_epochs\": 15}'")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.pretrain_epochs, args.clustering_epochs = args.seeds[:1], 10, 10

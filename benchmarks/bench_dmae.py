@@ -217,7 +217,8 @@ def run_deep(args) -> dict:
                       max_epochs=args.clustering_epochs, device="cpu", random_state=seed)
         models = {}
         if not args.no_dec:
-            models["DECClustering"] = DECClustering(k, autoencoder=ae, tol=0.0, **budget)
+            models["DECClustering"] = DECClustering(k, autoencoder=ae, tol=0.0, optimizer="adam",
+                                                    **budget)
         # DMAE keeps its own learning rate ("auto": 1e-5 when deep) unless --dmae-params
         # sets one; epochs, optimizer and batch are DEC's
         dmae_budget = {key: v for key, v in budget.items() if key != "learning_rate"}

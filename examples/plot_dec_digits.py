@@ -57,8 +57,8 @@ for seed in SEEDS:
                      batch_size=64, tol=None, random_state=seed).fit(X)
     Z_pre = ae.transform(X)
     report("KMeans on the embedding", KMeans(10, n_init=20, random_state=seed).fit_predict(Z_pre))
-    common = dict(n_clusters=10, autoencoder=ae, learning_rate=1e-3, batch_size=64,
-                  random_state=seed)
+    common = dict(n_clusters=10, autoencoder=ae, optimizer="adam", learning_rate=1e-3,
+                  batch_size=64, random_state=seed)
     dec = DECClustering(**common).fit(X)
     report(f"DEC ({dec.n_iter_} epochs)", dec.labels_)
     idec = DECClustering(**common, reconstruction_weight=1.0).fit(X)

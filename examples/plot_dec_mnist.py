@@ -71,14 +71,15 @@ report("KMeans on pixels", KMeans(10, n_init=20 if FULL else 5, random_state=0).
 # %%
 # DEC, then IDEC from the same pretrained network
 # -----------------------------------------------
-dec = DECClustering(10, autoencoder=ae, learning_rate=1e-3, max_epochs=20, random_state=0)
+dec = DECClustering(10, autoencoder=ae, optimizer="adam", learning_rate=1e-3, max_epochs=20,
+                    random_state=0)
 dec.fit(X)
 ae = dec.autoencoder_  # the pretrained network, reused below (pretraining is skipped)
 report("KMeans on the embedding",
        KMeans(10, n_init=20, random_state=0).fit_predict(ae.transform(X)))
 report(f"DEC ({dec.n_iter_} epochs)", dec.labels_)
-idec = DECClustering(10, autoencoder=ae, reconstruction_weight=1.0, learning_rate=1e-3,
-                     max_epochs=20, random_state=0).fit(X)
+idec = DECClustering(10, autoencoder=ae, reconstruction_weight=1.0, optimizer="adam",
+                     learning_rate=1e-3, max_epochs=20, random_state=0).fit(X)
 report(f"IDEC ({idec.n_iter_} epochs)", idec.labels_)
 
 # %%

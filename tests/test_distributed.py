@@ -86,6 +86,7 @@ def _dec_search(n_jobs):
         n_init=2,
         max_epochs=5,
         batch_size=32,
+        optimizer="adam",
         learning_rate=1e-3,
         random_state=0,
         device="cpu",
