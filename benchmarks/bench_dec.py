@@ -38,7 +38,6 @@ import copy
 import json
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -47,10 +46,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import mnist_path  # noqa: E402
+from _common import Timer, mnist_path, scores  # noqa: E402
 
 from skdeepclust.datasets import load_mnist  # noqa: E402
 from skdeepclust.metrics import cluster_accuracy  # noqa: E402
@@ -71,22 +69,6 @@ def load(name: str, mnist_path: Path) -> tuple[np.ndarray, np.ndarray]:
     return load_mnist(mnist_path, n_samples=n)
 
 
-def scores(y, labels) -> dict:
-    return {
-        "acc": float(cluster_accuracy(y, labels)),
-        "nmi": float(normalized_mutual_info_score(y, labels)),
-        "ari": float(adjusted_rand_score(y, labels)),
-    }
-
-
-class Timer:
-    def __enter__(self):
-        self.t0, self.c0 = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self.t0
-        self.cpu = time.process_time() - self.c0
 
 
 # ------------------------------------------------------------------------------- methods

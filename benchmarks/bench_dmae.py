@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -59,25 +60,20 @@ import torch
 from threadpoolctl import threadpool_limits
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, make_blobs
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
-from skdeepclust.cluster import DMAEClustering
-from skdeepclust.metrics import cluster_accuracy
-from skdeepclust.representation import AutoEncoder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import scores  # noqa: E402
+
+from skdeepclust.cluster import DMAEClustering  # noqa: E402
+from skdeepclust.representation import AutoEncoder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 HIDDEN = (500, 500, 2000)
 
 
-def scores(y, labels) -> dict:
-    return {
-        "acc": float(cluster_accuracy(y, labels)),
-        "nmi": float(normalized_mutual_info_score(y, labels)),
-        "ari": float(adjusted_rand_score(y, labels)),
-    }
 
 
 def timed(fn):

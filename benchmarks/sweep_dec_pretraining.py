@@ -32,15 +32,13 @@ import warnings
 from pathlib import Path
 
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import mnist_path
+from _common import mnist_path, scores
 
 from skdeepclust.cluster import DECClustering
 from skdeepclust.cluster._dec import DEC_HIDDEN_LAYER_SIZES, DEC_N_COMPONENTS
 from skdeepclust.datasets import load_mnist
-from skdeepclust.metrics import cluster_accuracy
 from skdeepclust.representation import AutoEncoder
 
 #: Clustering phases run after pretraining: name -> DECClustering parameters.
@@ -52,10 +50,8 @@ VARIANTS = {
 }
 
 
-def scores(y, labels) -> dict:
-    return {"acc": round(float(cluster_accuracy(y, labels)), 4),
-            "nmi": round(float(normalized_mutual_info_score(y, labels)), 4),
-            "ari": round(float(adjusted_rand_score(y, labels)), 4)}
+def rounded_scores(y, labels) -> dict:
+    return {k: round(v, 4) for k, v in scores(y, labels).items()}
 
 
 def main(argv=None):
@@ -98,7 +94,8 @@ def main(argv=None):
                             max_epochs=args.clustering_epochs, device=args.device,
                             random_state=args.seed, **VARIANTS[variant]).fit(X)
         emit(stage=variant, epoch=epoch, dec_s=round(time.perf_counter() - t, 1),
-             n_iter=int(dec.n_iter_), converged=bool(dec.converged_), **scores(y, dec.labels_))
+             n_iter=int(dec.n_iter_), converged=bool(dec.converged_),
+             **rounded_scores(y, dec.labels_))
 
     ae = AutoEncoder(n_components=DEC_N_COMPONENTS, hidden_layer_sizes=DEC_HIDDEN_LAYER_SIZES,
                      optimizer=args.optimizer, learning_rate=args.lr, momentum=0.9,
@@ -112,7 +109,7 @@ def main(argv=None):
         if epoch in args.snapshots or epoch == args.epochs:
             labels = KMeans(10, n_init=20, random_state=args.seed).fit_predict(ae.transform(X))
             emit(stage="aekm", epoch=epoch, loss=round(float(ae.loss_curve_[-1]), 5),
-                 pretrain_s=round(t_pre, 1), **scores(y, labels))
+                 pretrain_s=round(t_pre, 1), **rounded_scores(y, labels))
             if args.snapshot_dec and epoch < args.epochs:
                 cluster(ae, "dec", epoch)
     for variant in args.variants:
