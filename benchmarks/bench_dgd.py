@@ -166,12 +166,13 @@ def main(argv=None):
     X, y = X_all[: args.n_train], y_all[: args.n_train]
     X_new, y_new = X_all[args.n_train :], y_all[args.n_train :]
     k, hidden = 10, tuple(args.hidden)
-    print(f"MNIST: {len(X)} training, {len(X_new)} new images; {args.seeds} seed(s), "
+    seeds = args.seed_list if args.seed_list is not None else list(range(args.seeds))
+    print(f"MNIST: {len(X)} training, {len(X_new)} new images; seeds {seeds}, "
           f"{args.epochs} epochs, decoder/encoder hidden {hidden}, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}"
+          + (f", GMMRepresentation overrides {args.dgd_params}" if args.dgd_params else ""))
 
     runs: dict[str, list[dict]] = {}
-    seeds = args.seed_list if args.seed_list is not None else range(args.seeds)
     for seed in seeds:
         for dim in args.pca_dims:
             runs.setdefault(f"PCA({dim}) + GMM(full)", []).append(

@@ -418,6 +418,31 @@ def test_bad_input_errors():
         model.transform(X, comp)
 
 
+def test_init_array_starts_from_the_given_representations():
+    X, comp, z = _mixture_data(40, seed=3)
+    init = z.copy()
+    params = dict(FAST, max_epochs=3)
+    model = GMMRepresentation(**dict(params, init=init)).fit(X)
+    np.testing.assert_array_equal(init, z)  # not modified in place
+    # 3 epochs from the generating representations keep their clusters ...
+    assert adjusted_rand_score(comp, model.labels_) > 0.95
+    # ... and the representation is still the given one up to the documented scaling
+    scaled = z * (0.5 * model.softball_radius / np.sqrt(np.mean(np.sum(z * z, axis=1))))
+    assert np.mean(np.linalg.norm(model.embedding_ - scaled, axis=1)) < 0.15  # 0.06 measured
+    # a random start with the same 3 epochs is far from it
+    rand = GMMRepresentation(**dict(params, init="random")).fit(X)
+    assert np.mean(np.linalg.norm(rand.embedding_ - scaled, axis=1)) > 0.5  # 1.28 measured
+
+    with pytest.raises(ValueError, match="shape \\(n_samples, latent_dim\\)"):
+        GMMRepresentation(**dict(params, init=z[:-1])).fit(X)
+    with pytest.raises(ValueError, match="shape"):
+        GMMRepresentation(**dict(params, init=z[:, :1])).fit(X)
+    bad = z.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        GMMRepresentation(**dict(params, init=bad)).fit(X)
+
+
 def test_reproducible_and_float32():
     X, _, _ = _mixture_data(10, seed=8)
     params = dict(FAST, max_epochs=3, transform_epochs=3)
