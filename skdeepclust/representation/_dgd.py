@@ -114,7 +114,7 @@ default="gaussian"
         (``init=AutoEncoder(latent_dim).fit_transform(X)``); all three are scaled as above.
         The mixture starts from a k-means partition of them (per class when supervised).
         On MNIST-10k a 5-D autoencoder's codes (50 epochs) lifted the mixture's ARI from
-        0.50 (PCA) to 0.57 on average over 3 seeds, on 2 of them (benchmarks/README.md).
+        0.49 (PCA) to 0.58 on average over 5 seeds, on 4 of them (benchmarks/README.md).
     learning_rate : float, default=5e-4
         Adam learning rate of the decoder. On MNIST-10k (5-D, 256-256, Bernoulli, 150
         epochs) 5e-4 clustered better than multiDGD's 1e-3 on every seed measured (mixture
