@@ -30,10 +30,7 @@ def scores(y, labels) -> dict:
 
 
 class Timer:
-    """Wall-clock ``seconds`` and CPU ``cpu_seconds`` (this process) of a block.
-
-    ``wall`` and ``cpu`` are the same figures under shorter names.
-    """
+    """Wall-clock ``seconds`` and CPU ``cpu_seconds`` (this process) of a block."""
 
     def __enter__(self):
         self.start = time.perf_counter()
@@ -41,8 +38,8 @@ class Timer:
         return self
 
     def __exit__(self, *exc):
-        self.seconds = self.wall = time.perf_counter() - self.start
-        self.cpu_seconds = self.cpu = time.process_time() - self.cpu_start
+        self.seconds = time.perf_counter() - self.start
+        self.cpu_seconds = time.process_time() - self.cpu_start
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:
