@@ -6,7 +6,8 @@ own ARI / ACC, the ARI of a full-covariance GaussianMixture refitted from the fi
 (clustpy's VaDE post-processing), the final loss and the CPU seconds. No transform: the
 held-out figures come from ``bench_dgd.py``. ``group_betas`` (a list of three [beta1,
 beta2] pairs: decoder, mixture, representations) is a screening-only knob that sets Adam's
-betas per parameter group.
+betas per parameter group (with ``representation_step="batch"``, the default: "epoch" gives
+the representations an optimizer of their own).
 
     python benchmarks/sweep_dgd.py --seed 0 --params '{"adam_betas": [0.9, 0.999]}' \\
         --out benchmarks/results/dgd_knobs_mnist10k.jsonl

@@ -375,10 +375,13 @@ def _nb_counts(n_per, seed):
     return X, comp
 
 
-def test_negative_binomial_output_on_counts():
+@pytest.mark.parametrize("init", ["pca", "autoencoder"])
+def test_negative_binomial_output_on_counts(init):
+    # with init="autoencoder" the autoencoder sees log1p(counts) and gives the codes only
+    # (its decoder's output is not a negative-binomial mean)
     X, comp = _nb_counts(60, seed=0)
     model = GMMRepresentation(
-        **dict(FAST, output_distribution="negative_binomial", max_epochs=40)
+        **dict(FAST, output_distribution="negative_binomial", max_epochs=40, init=init)
     ).fit(X)
     assert adjusted_rand_score(comp, model.labels_) > 0.95
     assert np.isfinite(model.score_samples(X[:10])).all()
@@ -418,6 +421,28 @@ def test_bad_input_errors():
         model.transform(X, comp)
 
 
+def test_full_covariance_mixture():
+    X, comp, _ = _mixture_data(60, seed=0)
+    model = GMMRepresentation(**dict(FAST, covariance_type="full")).fit(X)
+    assert adjusted_rand_score(comp, model.labels_) > 0.95
+    cov = model.covariances_
+    assert cov.shape == (3, 2, 2)
+    np.testing.assert_allclose(cov, np.swapaxes(cov, 1, 2))
+    assert (np.linalg.eigvalsh(cov) > 0).all()
+    # the learned covariances are the ones the model clusters and scores with
+    z = torch.as_tensor(model.embedding_[:20])
+    expected = np.stack([
+        np.log(model.weights_[k]) + stats.multivariate_normal(model.means_[k], cov[k]).logpdf(
+            model.embedding_[:20])
+        for k in range(3)
+    ], 1)
+    got = model.module_.prior.component_log_prob(z).detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    X_new, comp_new, _ = _mixture_data(10, seed=11)
+    assert adjusted_rand_score(comp_new, model.predict(X_new)) > 0.9
+    assert model.sample(7)[0].shape == (7, 12)
+
+
 def test_init_array_starts_from_the_given_representations():
     X, comp, z = _mixture_data(40, seed=3)
     init = z.copy()
@@ -441,6 +466,78 @@ def test_init_array_starts_from_the_given_representations():
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):
         GMMRepresentation(**dict(params, init=bad)).fit(X)
+
+
+def test_init_autoencoder_trains_one_and_starts_from_its_codes():
+    from sklearn.decomposition import PCA
+
+    from skdeepclust.representation import AutoEncoder
+
+    X, comp, _ = _mixture_data(40, seed=5)
+    params = dict(FAST, max_epochs=40)
+    model = GMMRepresentation(**dict(params, init="autoencoder")).fit(X)
+    assert adjusted_rand_score(comp, model.labels_) > 0.95
+
+    # a fitted AutoEncoder is only used to transform X: one epoch later the representations
+    # are still its codes up to the documented scaling, and the AutoEncoder is untouched
+    ae = AutoEncoder(2, hidden_layer_sizes=(32,), max_epochs=30, device="cpu",
+                     random_state=0).fit(X)
+    state = {k: v.clone() for k, v in ae.module_.state_dict().items()}
+    codes = ae.transform(X)
+    frozen = dict(max_epochs=1, representation_learning_rate=1e-4, learning_rate=1e-7,
+                  gmm_learning_rate=1e-7)
+    one = GMMRepresentation(**dict(params, init=ae, **frozen)).fit(X)
+    scaled = codes * (0.5 * one.softball_radius / np.sqrt(np.mean(np.sum(codes**2, axis=1))))
+    np.testing.assert_allclose(one.embedding_, scaled, atol=5e-4)
+    # ... the decoder starts as the autoencoder's (first layer rescaled with the codes), so
+    # the DGD reconstructs X as the autoencoder did; from scratch it does not
+    recon = ae.inverse_transform(codes)
+    np.testing.assert_allclose(one.inverse_transform(one.embedding_), recon, atol=2e-3)
+    cold = GMMRepresentation(**dict(params, init=scaled, **frozen)).fit(X)
+    assert np.abs(cold.inverse_transform(cold.embedding_) - recon).max() > 0.1
+    # another architecture: the codes only
+    narrow = AutoEncoder(2, hidden_layer_sizes=(8,), max_epochs=5, device="cpu",
+                         random_state=0).fit(X)
+    other = GMMRepresentation(**dict(params, init=narrow, **frozen)).fit(X)
+    assert np.abs(other.inverse_transform(other.embedding_) - recon).max() > 0.1
+    for k, v in ae.module_.state_dict().items():
+        torch.testing.assert_close(v, state[k])
+    # an unfitted one is cloned, fitted on X, and stays unfitted
+    fresh = AutoEncoder(2, hidden_layer_sizes=(32,), max_epochs=30, device="cpu",
+                        random_state=0)
+    two = GMMRepresentation(**dict(params, init=fresh, **frozen)).fit(X)
+    assert not hasattr(fresh, "module_")
+    np.testing.assert_allclose(two.embedding_, one.embedding_, atol=1e-6)  # same AE fit
+
+    with pytest.raises(ValueError, match="n_components=3, but latent_dim=2"):
+        GMMRepresentation(**dict(params, init=AutoEncoder(3))).fit(X)
+    with pytest.raises(ValueError, match="expects 12 features"):
+        GMMRepresentation(**dict(params, init=ae)).fit(X[:, :5])
+    with pytest.raises(TypeError, match="AutoEncoder; got PCA"):
+        GMMRepresentation(**dict(params, init=PCA(2))).fit(X)
+
+
+def test_representation_step_epoch_takes_one_adam_step_per_epoch():
+    # Adam's first step moves every coordinate by exactly the learning rate (m / sqrt(v) is
+    # the gradient's sign after bias correction), so one epoch of "epoch" steps moves each
+    # representation by representation_learning_rate per coordinate, however many
+    # minibatches the epoch had; "batch" steps keep moving rows after their own minibatch
+    # (Adam's momentum) and do not.
+    X, _, z = _mixture_data(40, seed=4)
+    lr = 0.03
+    params = dict(FAST, max_epochs=1, init=z, representation_learning_rate=lr, batch_size=16,
+                  reassign_every=None)
+    epoch = GMMRepresentation(**dict(params, representation_step="epoch")).fit(X)
+    radius = epoch.softball_radius  # init arrays are scaled to rms 0.5 * radius
+    scaled = z * (0.5 * radius / np.sqrt(np.mean(np.sum(z * z, axis=1))))
+    np.testing.assert_allclose(np.abs(epoch.embedding_ - scaled), lr, rtol=1e-3)
+    batch = GMMRepresentation(**dict(params, representation_step="batch")).fit(X)
+    moved = np.abs(batch.embedding_ - scaled)
+    assert not np.allclose(moved, lr, rtol=1e-2)
+    assert moved.max() > 1.2 * lr  # the momentum steps after a row's own minibatch
+
+    with pytest.raises(ValueError, match="representation_step"):
+        GMMRepresentation(**dict(params, representation_step="sample")).fit(X)
 
 
 def test_reproducible_and_float32():

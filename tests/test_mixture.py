@@ -146,16 +146,26 @@ def _set_random_parameters(gmm, seed=0):
         gmm.means.copy_(torch.randn(gmm.means.shape, generator=g, dtype=F64))
         if gmm.covariance_type != "fixed":
             gmm.log_var.copy_(0.5 * torch.randn(gmm.log_var.shape, generator=g, dtype=F64))
+        if gmm.covariance_type == "full":
+            shape = gmm.scale_offdiag.shape
+            gmm.scale_offdiag.copy_(0.5 * torch.randn(shape, generator=g, dtype=F64))
         gmm.weight_logits.copy_(torch.randn(gmm.n_components, generator=g, dtype=F64))
 
 
 def _scipy_component_logpdf(gmm, z):
     means = gmm.means.detach().numpy()
-    var = gmm.variances.detach().numpy()
+    if gmm.covariance_type == "full":  # Sigma = L L^T from the parameters, by hand
+        diag = np.exp(0.5 * gmm.log_var.detach().numpy())
+        low = np.tril(gmm.scale_offdiag.detach().numpy(), -1)
+        L = low + np.stack([np.diag(d) for d in diag])
+        cov = L @ L.transpose(0, 2, 1)
+        assert np.abs(cov - np.swapaxes(cov, 1, 2)).max() == 0 and (low != 0).any()
+    else:
+        cov = np.stack([np.diag(v) for v in gmm.variances.detach().numpy()])
     w = gmm.weights.detach().numpy()
     return np.stack(
         [
-            np.log(w[k]) + stats.multivariate_normal(means[k], np.diag(var[k])).logpdf(z)
+            np.log(w[k]) + stats.multivariate_normal(means[k], cov[k]).logpdf(z)
             for k in range(gmm.n_components)
         ],
         axis=1,
@@ -191,6 +201,9 @@ def test_mixture_log_prior_matches_scipy(covariance_type):
     expected = float(softball.log_prob(gmm.means.detach()).sum())
     if covariance_type != "fixed":
         expected += stats.norm(2 * math.log(std), tau).logpdf(gmm.log_var.detach().numpy()).sum()
+    if covariance_type == "full":  # the strictly lower Cholesky entries, N(0, std)
+        low = gmm.scale_offdiag.detach().numpy()[:, 1, 0]  # the only one in 2-D
+        expected += stats.norm(0.0, std).logpdf(low).sum()
     expected += stats.dirichlet(np.full(3, alpha)).logpdf(gmm.weights.detach().numpy())
     assert gmm.log_prior().item() == pytest.approx(expected, rel=1e-10)
 
@@ -239,6 +252,19 @@ def test_mixture_sample_follows_weights_and_means():
     assert torch.equal(z, z2) and torch.equal(comp, comp2)
 
 
+def test_full_covariance_samples_have_the_covariance_and_start_diagonal():
+    gmm = GaussianMixturePrior(2, 3, "full", component_std=0.5).to(F64)
+    np.testing.assert_allclose(gmm.covariances.detach().numpy()[0], 0.25 * np.eye(3))
+    _set_random_parameters(gmm, seed=2)
+    z, comp = gmm.sample(40000, generator=_gen())
+    cov = gmm.covariances.detach().numpy()
+    assert np.abs(cov[0] - np.diag(np.diag(cov[0]))).max() > 0.1  # really not diagonal
+    for k in range(2):
+        emp = np.cov(z[comp == k].numpy(), rowvar=False)
+        np.testing.assert_allclose(emp, cov[k], atol=0.05 * np.abs(cov[k]).max())
+    np.testing.assert_allclose(gmm.variances.detach().numpy(), np.diagonal(cov, 0, 1, 2))
+
+
 def test_mixture_candidates():
     gmm = GaussianMixturePrior(3, 2, generator=_gen())
     z, comp = gmm.candidates("mean")
@@ -253,7 +279,7 @@ def test_mixture_bad_parameters():
     with pytest.raises(ValueError, match="n_components=0"):
         GaussianMixturePrior(0, 2)
     with pytest.raises(ValueError, match="valid options"):
-        GaussianMixturePrior(2, 2, "full")
+        GaussianMixturePrior(2, 2, "tied")
 
 
 # ------------------------------------------------------------------ supervised mixture

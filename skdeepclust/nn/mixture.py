@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: Covariance structures of the mixture components.
-COVARIANCE_TYPES = ("diagonal", "isotropic", "fixed")
+COVARIANCE_TYPES = ("diagonal", "isotropic", "fixed", "full")
 
 #: Label marking an unlabelled sample for :class:`SupervisedGaussianMixturePrior`
 #: (multiDGD uses 999).
@@ -267,9 +267,16 @@ class GaussianMixturePrior(nn.Module):
         Number of components :math:`K \ge 1`.
     dim : int
         Dimension of the representations.
-    covariance_type : {"diagonal", "isotropic", "fixed"}, default="diagonal"
-        One learned variance per component and dimension, one per component, or one
-        fixed variance ``component_std**2`` (not learned, no prior).
+    covariance_type : {"diagonal", "isotropic", "fixed", "full"}, default="diagonal"
+        One learned variance per component and dimension, one per component, one fixed
+        variance ``component_std**2`` (not learned, no prior), or a full covariance
+        :math:`\Sigma_k = L_k L_k^\top` per component. For "full", ``log_var`` holds
+        the log-squares of the Cholesky factor's diagonal :math:`L_k` (they carry the
+        log-variance prior, so the prior fixes each component's volume
+        :math:`\log\det\Sigma_k` as tightly as a diagonal one's) and ``scale_offdiag``
+        its strictly lower triangle, whose entries carry a Gaussian prior of mean 0 and
+        standard deviation ``component_std`` (the shape may tilt and stretch, not
+        degenerate). Not in multiDGD; scikit-learn's default.
     softball_radius, softball_sharpness : float, default=2.0, 5.0
         Softball prior of the means (multiDGD's working values; its documented default
         radius 0 is not a density). Means are initialised uniformly in the ball.
@@ -287,6 +294,8 @@ class GaussianMixturePrior(nn.Module):
     ----------
     means : Parameter of shape (n_components, dim)
     log_var : Parameter (buffer when "fixed") of shape (n_components, dim) or (n_components, 1)
+    scale_offdiag : Parameter of shape (n_components, dim, dim), "full" only
+        Its strictly lower triangle is that of the Cholesky factor (the rest is unused).
     weight_logits : Parameter of shape (n_components,)
 
     Examples
@@ -335,12 +344,16 @@ class GaussianMixturePrior(nn.Module):
 
         means = self.mean_prior.sample_ball(n_components, generator)
         self.means = nn.Parameter(means.to(torch.get_default_dtype()))
-        shape = (n_components, dim) if covariance_type == "diagonal" else (n_components, 1)
+        per_dim = covariance_type in ("diagonal", "full")
+        shape = (n_components, dim) if per_dim else (n_components, 1)
         log_var = torch.full(shape, self.log_var_prior.mean)
         if covariance_type == "fixed":
             self.register_buffer("log_var", log_var)
         else:
             self.log_var = nn.Parameter(log_var)
+        if covariance_type == "full":
+            self.offdiag_prior = GaussianPrior(0.0, component_std)
+            self.scale_offdiag = nn.Parameter(torch.zeros(n_components, dim, dim))
         self.weight_logits = nn.Parameter(torch.zeros(n_components))
 
     # ----------------------------------------------------------------- parameters
@@ -355,19 +368,43 @@ class GaussianMixturePrior(nn.Module):
 
     @property
     def variances(self) -> Tensor:
-        """Per-dimension variances, shape (n_components, dim)."""
+        """Per-dimension variances (the covariances' diagonals), shape (n_components, dim)."""
+        if self.covariance_type == "full":
+            return (self.scale_tril**2).sum(-1)
         return torch.exp(self.log_var).expand(self.n_components, self.dim)
 
     @property
     def stddevs(self) -> Tensor:
         """Per-dimension standard deviations, shape (n_components, dim)."""
+        if self.covariance_type == "full":
+            return self.variances.sqrt()
         return torch.exp(0.5 * self.log_var).expand(self.n_components, self.dim)
+
+    @property
+    def scale_tril(self) -> Tensor:
+        """Cholesky factors :math:`L_k` of the covariances, shape (n_components, dim, dim)."""
+        diag = torch.diag_embed(torch.exp(0.5 * self.log_var).expand(self.n_components, self.dim))
+        if self.covariance_type != "full":
+            return diag
+        return diag + torch.tril(self.scale_offdiag, diagonal=-1)
+
+    @property
+    def covariances(self) -> Tensor:
+        """Covariance matrices, shape (n_components, dim, dim)."""
+        scale = self.scale_tril
+        return scale @ scale.transpose(-1, -2)
+
+    def _offdiag(self) -> Tensor:
+        rows, cols = torch.tril_indices(self.dim, self.dim, -1, device=self.means.device)
+        return self.scale_offdiag[:, rows, cols]
 
     def log_prior(self) -> Tensor:
         """Log prior density :math:`\\log p(\\theta)` of the current parameters (scalar)."""
         lp = self.mean_prior.log_prob(self.means).sum()
         if self.covariance_type != "fixed":
             lp = lp + self.log_var_prior.log_prob(self.log_var).sum()
+        if self.covariance_type == "full":
+            lp = lp + self.offdiag_prior.log_prob(self._offdiag()).sum()
         return lp + self.weight_prior.log_prob_log_weights(self.log_weights())
 
     # -------------------------------------------------------------- densities
@@ -382,9 +419,15 @@ class GaussianMixturePrior(nn.Module):
         -------
         Tensor of shape (n, n_components)
         """
-        precision = torch.exp(-self.log_var)  # (K, dim) or (K, 1)
         diff = z[:, None, :] - self.means[None, :, :]
-        maha = (diff * diff * precision).sum(-1)  # (n, K)
+        if self.covariance_type == "full":  # |L_k^-1 (z - mu_k)|^2 with L_k^-1 once per call
+            eye = torch.eye(self.dim, dtype=diff.dtype, device=diff.device)
+            inv = torch.linalg.solve_triangular(self.scale_tril, eye, upper=False)
+            white = torch.einsum("kij,nkj->nki", inv, diff)
+            maha = (white * white).sum(-1)
+        else:
+            precision = torch.exp(-self.log_var)  # (K, dim) or (K, 1)
+            maha = (diff * diff * precision).sum(-1)  # (n, K)
         log_det = self.log_var.sum(-1) * (self.dim / self.log_var.shape[-1])  # (K,)
         log_gauss = -0.5 * (maha + log_det + self.dim * _LOG_2PI)
         return log_gauss + self.log_weights()
@@ -431,7 +474,11 @@ class GaussianMixturePrior(nn.Module):
             components.shape[0], self.dim, generator=generator,
             dtype=self.means.dtype, device=self.means.device,
         )
-        return (self.means[components] + eps * self.stddevs[components]).detach()
+        if self.covariance_type == "full":
+            step = torch.einsum("nij,nj->ni", self.scale_tril[components], eps)
+        else:
+            step = eps * self.stddevs[components]
+        return (self.means[components] + step).detach()
 
     def candidates(
         self, kind: str = "mean", n_per_component: int = 1,
