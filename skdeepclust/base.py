@@ -74,6 +74,22 @@ class TorchEstimator(BaseEstimator):
         kwargs.setdefault("dtype", [np.float64, np.float32])
         return validate_data(self, X, reset=reset, **kwargs)
 
+    def _nested_overrides(self, estimator: TorchEstimator, seed: int) -> dict[str, Any]:
+        """Parameters an unfitted nested torch estimator takes from this fit.
+
+        This fit's seed when it has no ``random_state``, this fit's device when its own
+        is "auto", and this fit's verbosity when it is silent; for ``set_params`` on a
+        clone, so that the user's estimator is never modified.
+        """
+        overrides: dict[str, Any] = {}
+        if estimator.random_state is None:
+            overrides["random_state"] = seed
+        if isinstance(estimator.device, str) and estimator.device == "auto":
+            overrides["device"] = self._device
+        if self.verbose and not estimator.verbose:
+            overrides["verbose"] = self.verbose
+        return overrides
+
     def _start_fit(self, X: np.ndarray, *, random_state=None):
         """Resolve the device and dtype, and seed this fit's generator.
 

@@ -355,14 +355,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             self.autoencoder_ = copy.deepcopy(ae)
         else:
             ae = clone(ae)
-            overrides = {}
-            if ae.random_state is None:
-                overrides["random_state"] = seed
-            if isinstance(ae.device, str) and ae.device == "auto":
-                overrides["device"] = self._device
-            if self.verbose and not ae.verbose:
-                overrides["verbose"] = self.verbose
-            self.autoencoder_ = ae.set_params(**overrides).fit(X)
+            self.autoencoder_ = ae.set_params(**self._nested_overrides(ae, seed)).fit(X)
         # One deep copy of the whole network keeps tied weights tied.
         network = copy.deepcopy(self.autoencoder_.module_).to(self._device, self._torch_dtype)
         decoder = network.decoder if self.reconstruction_weight > 0 else None

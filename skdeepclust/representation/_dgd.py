@@ -585,14 +585,7 @@ default="gaussian"
                 batch_size=self.batch_size,
                 tol=None,
             )
-        overrides = {}
-        if ae.random_state is None:
-            overrides["random_state"] = seed
-        if isinstance(ae.device, str) and ae.device == "auto":
-            overrides["device"] = self._device
-        if self.verbose and not ae.verbose:
-            overrides["verbose"] = self.verbose
-        ae.set_params(**overrides)
+        ae.set_params(**self._nested_overrides(ae, seed))
         return np.asarray(ae.fit_transform(data), dtype=np.float64), ae
 
     def _copy_decoder(self, ae: AutoEncoder, scale: float) -> bool:
