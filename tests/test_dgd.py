@@ -508,6 +508,11 @@ def test_init_autoencoder_trains_one_and_starts_from_its_codes():
     two = GMMRepresentation(**dict(params, init=fresh, **frozen)).fit(X)
     assert not hasattr(fresh, "module_")
     np.testing.assert_allclose(two.embedding_, one.embedding_, atol=1e-6)  # same AE fit
+    # a frozen fitted one survives clone and is used as it is
+    from sklearn.frozen import FrozenEstimator
+
+    kept = clone(GMMRepresentation(**dict(params, init=FrozenEstimator(ae), **frozen)))
+    np.testing.assert_allclose(kept.fit(X).embedding_, one.embedding_, atol=1e-12)
 
     with pytest.raises(ValueError, match="n_components=3, but latent_dim=2"):
         GMMRepresentation(**dict(params, init=AutoEncoder(3))).fit(X)
