@@ -72,10 +72,18 @@ def load(name: str, mnist_path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------- methods
+def _phases(t_pre: Timer, t_cluster: Timer) -> dict:
+    """Wall seconds of pretraining, clustering and the whole fit; CPU seconds of the fit."""
+    return {"pretrain_s": t_pre.seconds, "cluster_s": t_cluster.seconds,
+            "fit_s": t_pre.seconds + t_cluster.seconds,
+            "cpu_s": t_pre.cpu_seconds + t_cluster.cpu_seconds}
+
+
 def run_kmeans(X, y, k, seed, args):
     with Timer() as t:
         labels = KMeans(k, n_init=20, random_state=seed).fit_predict(X)
-    return [("KMeans(n_init=20)", {**scores(y, labels), "fit_s": t.seconds, "cpu_s": t.cpu_seconds})]
+    return [("KMeans(n_init=20)", {**scores(y, labels), "fit_s": t.seconds,
+                                   "cpu_s": t.cpu_seconds})]
 
 
 def run_clustpy(X, y, k, seed, args):
@@ -94,11 +102,10 @@ def run_clustpy(X, y, k, seed, args):
         with torch.no_grad():
             Z = ae.encode(torch.from_numpy(X)).numpy()
         labels = KMeans(k, n_init=20, random_state=seed).fit_predict(Z)
-    pre = t_ae.seconds
-    rows.append(("clustpy AE+KMeans", {**scores(y, labels), "pretrain_s": pre,
-                                       "cluster_s": t_km.seconds, "fit_s": pre + t_km.seconds,
-                                       "cpu_s": t_ae.cpu_seconds + t_km.cpu_seconds, "pretrain_cpu_s": t_ae.cpu_seconds,
-                                       "ae_cpu_s_per_epoch": t_ae.cpu_seconds / args.pretrain_epochs}))
+    rows.append(("clustpy AE+KMeans", {**scores(y, labels), **_phases(t_ae, t_km),
+                                       "pretrain_cpu_s": t_ae.cpu_seconds,
+                                       "ae_cpu_s_per_epoch": t_ae.cpu_seconds
+                                       / args.pretrain_epochs}))
     common = dict(n_clusters=k, batch_size=args.batch_size,
                   clustering_epochs=args.clustering_epochs,
                   clustering_optimizer_params={"lr": args.clustering_lr},
@@ -110,11 +117,11 @@ def run_clustpy(X, y, k, seed, args):
         with Timer() as t:
             model = cls(neural_network=net, pretrain_epochs=0, **common).fit(X)
         # clustpy's labels_ re-run KMeans on the final embedding; dec_labels_ are DEC's own.
-        rows.append((f"clustpy {name}", {**scores(y, model.dec_labels_), "pretrain_s": pre,
-                                         "cluster_s": t.seconds, "fit_s": pre + t.seconds,
-                                         "cpu_s": t_ae.cpu_seconds + t.cpu_seconds, "cluster_cpu_s": t.cpu_seconds,
+        rows.append((f"clustpy {name}", {**scores(y, model.dec_labels_), **_phases(t_ae, t),
+                                         "cluster_cpu_s": t.cpu_seconds,
                                          # the fit includes the same initial KMeans
-                                         "dec_cpu_s_per_epoch": max(t.cpu_seconds - t_km.cpu_seconds, 0)
+                                         "dec_cpu_s_per_epoch": max(
+                                             t.cpu_seconds - t_km.cpu_seconds, 0)
                                          / max(args.clustering_epochs, 1),
                                          "acc_kmeans_relabel": float(
                                              cluster_accuracy(y, model.labels_))}))
@@ -140,11 +147,10 @@ def run_ours(X, y, k, seed, args):
         ae = _our_autoencoder(X, seed, args).fit(X)
     with Timer() as t_km:
         labels = KMeans(k, n_init=20, random_state=seed).fit_predict(ae.transform(X))
-    pre = t_ae.seconds
-    rows.append(("skdeepclust AE+KMeans", {**scores(y, labels), "pretrain_s": pre,
-                                           "cluster_s": t_km.seconds, "fit_s": pre + t_km.seconds,
-                                           "cpu_s": t_ae.cpu_seconds + t_km.cpu_seconds, "pretrain_cpu_s": t_ae.cpu_seconds,
-                                           "ae_cpu_s_per_epoch": t_ae.cpu_seconds / args.pretrain_epochs}))
+    rows.append(("skdeepclust AE+KMeans", {**scores(y, labels), **_phases(t_ae, t_km),
+                                           "pretrain_cpu_s": t_ae.cpu_seconds,
+                                           "ae_cpu_s_per_epoch": t_ae.cpu_seconds
+                                           / args.pretrain_epochs}))
     for name, weight in (("DEC", 0.0), ("IDEC", 1.0)):
         if name.lower() not in args.variants:
             continue
@@ -156,11 +162,11 @@ def run_ours(X, y, k, seed, args):
         )
         with Timer() as t:
             labels = model.fit_predict(X)
-        rows.append((f"skdeepclust {name}", {**scores(y, labels), "pretrain_s": pre,
-                                             "cluster_s": t.seconds, "fit_s": pre + t.seconds,
-                                             "cpu_s": t_ae.cpu_seconds + t.cpu_seconds, "cluster_cpu_s": t.cpu_seconds,
+        rows.append((f"skdeepclust {name}", {**scores(y, labels), **_phases(t_ae, t),
+                                             "cluster_cpu_s": t.cpu_seconds,
                                              # the fit includes the same initial KMeans
-                                             "dec_cpu_s_per_epoch": max(t.cpu_seconds - t_km.cpu_seconds, 0)
+                                             "dec_cpu_s_per_epoch": max(
+                                                 t.cpu_seconds - t_km.cpu_seconds, 0)
                                              / max(model.n_iter_, 1),
                                              "n_iter": int(model.n_iter_)}))
     return rows
@@ -180,7 +186,6 @@ def run_recipe(X, y, k, seed, args):
                              verbose=args.verbose)
     with Timer() as t_ae:
         ae.fit(X)
-    pre = t_ae.seconds
     if args.save_ae:
         import pickle
 
@@ -190,8 +195,7 @@ def run_recipe(X, y, k, seed, args):
     with Timer() as t_km:
         km = KMeans(k, n_init=20, random_state=seed).fit_predict(ae.transform(X))
     rows.append(("skdeepclust AE+KMeans (recipe)", {
-        **scores(y, km), "pretrain_s": pre, "cluster_s": t_km.seconds, "fit_s": pre + t_km.seconds,
-        "cpu_s": t_ae.cpu_seconds + t_km.cpu_seconds, "pretrain_cpu_s": t_ae.cpu_seconds,
+        **scores(y, km), **_phases(t_ae, t_km), "pretrain_cpu_s": t_ae.cpu_seconds,
         "pretrain_epochs": int(ae.n_iter_)}))
     for name, weight in (("DEC", 0.0), ("IDEC", 1.0)):
         if name.lower() not in args.variants:
@@ -202,9 +206,9 @@ def run_recipe(X, y, k, seed, args):
         with Timer() as t:
             labels = model.fit_predict(X)
         rows.append((f"skdeepclust {name} (recipe)", {
-            **scores(y, labels), "pretrain_s": pre, "cluster_s": t.seconds, "fit_s": pre + t.seconds,
-            "cpu_s": t_ae.cpu_seconds + t.cpu_seconds, "pretrain_cpu_s": t_ae.cpu_seconds, "cluster_cpu_s": t.cpu_seconds,
-            "n_iter": int(model.n_iter_), "converged": bool(model.converged_),
+            **scores(y, labels), **_phases(t_ae, t), "pretrain_cpu_s": t_ae.cpu_seconds,
+            "cluster_cpu_s": t.cpu_seconds, "n_iter": int(model.n_iter_),
+            "converged": bool(model.converged_),
         }))
     return rows
 

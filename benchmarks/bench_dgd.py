@@ -20,7 +20,7 @@ means) and ``predict`` for the new images.
     python benchmarks/bench_dgd.py --seeds 5 --epochs 200 --json benchmarks/results/dgd.json
     python benchmarks/bench_dgd.py --dims 5 --pca-dims --no-ae --epochs 150 \\
         --dgd-params '{"learning_rate": 5e-4}'   # one GMMRepresentation setting
-    python benchmarks/bench_dgd.py --dims 5 --pca-dims --no-ae --epochs 150 --threads 1 \
+    python benchmarks/bench_dgd.py --dims 5 --pca-dims --no-ae --epochs 150 --threads 1 \\
         --dgd-params '{"init": "autoencoder"}' --seed-list 0   # started from an autoencoder
 
 The MNIST file comes from ``$SKDEEPCLUST_MNIST`` (see benchmarks/_common.py).

@@ -143,11 +143,11 @@ default="gaussian"
         fitted, a fitted one only transforms (X, or ``log1p(X)`` for the count laws); its
         ``n_components`` must equal ``latent_dim``, and its decoder is copied when its
         widths, activation and output match. ``clone`` (and so ``GridSearchCV``) unfits a
-        nested estimator: wrap a fitted one in :class:`sklearn.frozen.FrozenEstimator`. On MNIST-10k (5-D, 150 epochs, 5 seeds)
-        ``"autoencoder"`` lifted the mixture's ARI from 0.49 (PCA) to 0.57, and to 0.62
-        with ``covariance_type="full"``, for 1.4x the fit time (benchmarks/README.md); on
-        the 8x8 digits in 2-D it clustered worse than PCA (ARI 0.40-0.44 against
-        0.53-0.54, 2 seeds), so PCA stays the default.
+        nested estimator: wrap a fitted one in :class:`sklearn.frozen.FrozenEstimator`.
+        On MNIST-10k (5-D, 150 epochs, 5 seeds) ``"autoencoder"`` lifted the mixture's
+        ARI from 0.49 (PCA) to 0.57, and to 0.62 with ``covariance_type="full"``, for 1.4x
+        the fit time (benchmarks/README.md); on the 8x8 digits in 2-D it clustered worse
+        than PCA (ARI 0.40-0.44 against 0.53-0.54, 2 seeds), so PCA stays the default.
     learning_rate : float, default=5e-4
         Adam learning rate of the decoder. On MNIST-10k (5-D, 256-256, Bernoulli, 150
         epochs) 5e-4 clustered better than multiDGD's 1e-3 on every seed measured (mixture
