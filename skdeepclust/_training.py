@@ -21,7 +21,15 @@ from tqdm.auto import tqdm
 
 from .exceptions import TrainingDivergedError
 
-__all__ = ["OPTIMIZERS", "TrainingResult", "make_optimizer", "train_loop"]
+__all__ = [
+    "OPTIMIZERS",
+    "TrainingResult",
+    "make_optimizer",
+    "partition_problems",
+    "train_loop",
+    "warn_partition",
+    "warn_unconverged",
+]
 
 
 class _LeanStepMixin:
@@ -440,3 +448,134 @@ def train_loop(
         threads.__exit__(None, None, None)
     result.n_steps += steps
     return result
+
+
+# ---------------------------------------------------------------------------- outcomes
+#: A fit with ``n_clusters >= 3`` whose largest cluster holds more than this many times
+#: its fair share ``1 / n_clusters`` of the samples (and more than half of them) is
+#: reported as degenerate: one cluster swallowed the others.
+DEGENERATE_SHARE = 2.5
+
+
+def warn_unconverged(
+    estimator: object,
+    result: TrainingResult,
+    *,
+    phase: str,
+    max_epochs: int,
+    rule: str,
+    advice: str = "increase max_epochs",
+    stacklevel: int = 3,
+) -> bool:
+    """Warn with a :class:`~sklearn.exceptions.ConvergenceWarning` when a phase stopped at
+    ``max_epochs`` without meeting its stopping rule.
+
+    The one wording of the package: "<Estimator> (<phase>) stopped at max_epochs=N before
+    <rule>; <advice>." Nothing is said when the phase converged, was interrupted (the loop
+    already warned) or ran no epoch.
+
+    Parameters
+    ----------
+    estimator : object
+        The estimator (its class name opens the message).
+    result : TrainingResult
+        What :func:`train_loop` returned.
+    phase : str
+        The phase, as the progress bar names it ("pretraining", "DEC clustering", ...).
+    max_epochs : int
+        The cap that stopped it.
+    rule : str
+        The stopping rule that was not met, e.g. "the loss improved by less than
+        tol=0.0001 for 10 epochs".
+    advice : str, default="increase max_epochs"
+        What to try.
+
+    Returns
+    -------
+    warned : bool
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    if result.converged or result.interrupted or max_epochs <= 0 or result.n_iter == 0:
+        return False
+    warnings.warn(
+        f"{type(estimator).__name__} ({phase}) stopped at max_epochs={max_epochs} before "
+        f"{rule}; {advice}.",
+        ConvergenceWarning,
+        stacklevel=stacklevel,
+    )
+    return True
+
+
+def partition_problems(labels, n_clusters: int) -> list[str]:
+    """What is wrong with a partition: empty clusters, or one cluster holding most points.
+
+    Parameters
+    ----------
+    labels : array-like of int of shape (n_samples,)
+    n_clusters : int
+
+    Returns
+    -------
+    problems : list of str
+        Empty when the partition is fine; otherwise phrases such as "3 of n_clusters=10
+        clusters are empty (clusters [2, 5, 7])" or "cluster 4 holds 83% of the samples".
+    """
+    import numpy as np
+
+    labels = np.asarray(labels).ravel()
+    if n_clusters <= 1 or labels.size == 0:
+        return []
+    counts = np.bincount(labels.astype(np.int64), minlength=n_clusters)
+    problems = []
+    empty = np.flatnonzero(counts == 0)
+    # With fewer samples than clusters some must stay empty: say nothing then.
+    if empty.size and labels.size >= n_clusters:
+        problems.append(
+            f"{empty.size} of n_clusters={n_clusters} clusters are empty "
+            f"(clusters {empty.tolist()})"
+        )
+    share = counts.max() / labels.size
+    if n_clusters >= 3 and share > max(0.5, DEGENERATE_SHARE / n_clusters):
+        problems.append(
+            f"cluster {int(counts.argmax())} holds {share:.0%} of the samples"
+        )
+    return problems
+
+
+def warn_partition(
+    estimator: object,
+    labels,
+    n_clusters: int,
+    *,
+    phase: str,
+    advice: str,
+    what: str = "clusters",
+    stacklevel: int = 3,
+) -> bool:
+    """Warn with a :class:`~sklearn.exceptions.ConvergenceWarning` when the fitted
+    partition is degenerate (see :func:`partition_problems`).
+
+    The wording: "<Estimator> (<phase>) ended with a degenerate partition: <problems>;
+    <advice>." ``what`` renames "clusters" (e.g. "components" for a mixture).
+
+    Returns
+    -------
+    warned : bool
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    problems = partition_problems(labels, n_clusters)
+    if not problems:
+        return False
+    text = "; ".join(problems)
+    if what != "clusters":
+        text = text.replace("n_clusters=", "n_components=").replace("clusters", what)
+        text = text.replace("cluster ", what.rstrip("s") + " ")
+    warnings.warn(
+        f"{type(estimator).__name__} ({phase}) ended with a degenerate partition: {text}; "
+        f"{advice}.",
+        ConvergenceWarning,
+        stacklevel=stacklevel,
+    )
+    return True
