@@ -22,8 +22,25 @@ seconds, mean ± sd over the seeds, all methods run side by side in this process
     clustering phases (the DMAE replication trained with rotation/shift augmentation);
     the scores are always on the original images.
 
+``defaults``
+    Every estimator constructed with only ``n_clusters`` and ``random_state``, next to
+    ``KMeans(n_clusters, n_init=10, random_state=seed)``, on the data panel of
+    ``_panel.py``: shallow ``DMAEClustering(K)`` (Euclidean) and
+    ``DMAEClustering(K, dissimilarity="mahalanobis")`` on every set with structure
+    (Mahalanobis skips the 384-D embeddings), and the deep
+    ``DMAEClustering(K, autoencoder="auto")`` on digits (``--deep-data``). The table has
+    mean ± sd and the worst seed of ACC / NMI / ARI, the fit time as a ratio to KMeans'
+    (same process), the seeds at or above KMeans' ACC and the warnings raised. For the
+    deep model it also scores KMeans on the pretrained codes (``AE+KMeans``, the
+    autoencoder's share of the result).
+
 Examples
 --------
+Defaults panel, 5 seeds (a few minutes on one thread)::
+
+    nice -n 10 python benchmarks/bench_dmae.py --part defaults \\
+        --json benchmarks/results/dmae_defaults.json
+
 Quick run (digits only, one seed, about a minute)::
 
     nice -n 10 python benchmarks/bench_dmae.py --quick
@@ -241,6 +258,82 @@ def run_deep(args) -> dict:
     return results
 
 
+# ----------------------------------------------------------------------------- defaults
+DEFAULTS_SHALLOW = ("digits", "wine", "breast_cancer", "aniso_blobs", "varied_blobs", "emb384")
+
+
+def _fit_scored(make, X, y):
+    """Fit ``make()`` on ``X``; its scores, fit seconds, estimator and warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = make()
+        start = time.perf_counter()
+        est.fit(X)
+        seconds = time.perf_counter() - start
+    labels = est.labels_
+    row = {**scores(y, labels), "fit_s": seconds,
+           "largest_cluster": float(np.bincount(labels).max() / len(labels)),
+           "warnings": [str(w.message) for w in caught]}
+    return row, est
+
+
+def run_defaults(args) -> dict:
+    """Every DMAE default next to KMeans(n_init=10) on the panel, per seed."""
+    from _panel import PANEL
+
+    results: dict = {}
+    jobs = [(name, "shallow") for name in args.defaults_data]
+    jobs += [(name, "deep") for name in args.deep_data]
+    for data, kind in jobs:
+        X, y = PANEL[data]()
+        k = len(np.unique(y))
+        for seed in args.seeds:
+            methods = {"KMeans(n_init=10)": lambda: KMeans(k, n_init=10, random_state=seed)}
+            if kind == "shallow":
+                methods["DMAE"] = lambda: DMAEClustering(k, random_state=seed)
+                if X.shape[1] <= 64:
+                    methods["DMAE mahalanobis"] = lambda: DMAEClustering(
+                        k, dissimilarity="mahalanobis", random_state=seed)
+            else:
+                methods["DMAE deep (autoencoder='auto')"] = lambda: DMAEClustering(
+                    k, autoencoder="auto", random_state=seed)
+            rows = {}
+            for name, make in methods.items():
+                rows[name], est = _fit_scored(make, X, y)
+                if kind == "deep" and name != "KMeans(n_init=10)":
+                    codes = est.autoencoder_.transform(X)
+                    ae_km = KMeans(k, n_init=10, random_state=seed).fit(codes)
+                    rows["AE+KMeans (its codes)"] = {**scores(y, ae_km.labels_),
+                                                     "fit_s": float("nan"), "warnings": []}
+            km = rows["KMeans(n_init=10)"]
+            for name, row in rows.items():
+                row.update(seed=seed, kmeans_acc=km["acc"],
+                           time_ratio=row["fit_s"] / km["fit_s"])
+                results.setdefault((data, name), []).append(row)
+                print(f"  {data:13s} seed {seed} {name:32s} acc={row['acc']:.3f} "
+                      f"nmi={row['nmi']:.3f} ari={row['ari']:.3f} {row['fit_s']:6.2f}s "
+                      f"(x{row['time_ratio']:.1f} KMeans) warnings={len(row['warnings'])}",
+                      flush=True)
+    return results
+
+
+def summarize_defaults(results: dict) -> str:
+    lines = [f"{'data':13s} {'method':32s} " + " ".join(
+        f"{c + ' mean±sd (worst)':>24s}" for c in ("ACC", "NMI", "ARI"))
+        + f" {'time/KMeans':>12s} {'ACC>=KM':>8s} {'warned':>6s}"]
+    for (data, name), runs in results.items():
+        cells = []
+        for c in ("acc", "nmi", "ari"):
+            v = np.array([r[c] for r in runs])
+            cells.append(f"{v.mean():.3f} ± {v.std():.3f} ({v.min():.3f})")
+        ratio = np.array([r["time_ratio"] for r in runs])
+        wins = sum(r["acc"] >= r["kmeans_acc"] for r in runs)
+        warned = sum(bool(r["warnings"]) for r in runs)
+        lines.append(f"{data:13s} {name:32s} " + " ".join(f"{c:>24s}" for c in cells)
+                     + f" {np.nanmean(ratio):12.1f} {wins:>5d}/{len(runs)} {warned:>6d}")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------- main
 def summarize(results: dict) -> str:
     cols = ["acc", "nmi", "ari", "fit_s"]
@@ -257,7 +350,12 @@ def summarize(results: dict) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", default="both", choices=["shallow", "deep", "both"])
+    parser.add_argument("--part", default="both",
+                        choices=["shallow", "deep", "both", "defaults"])
+    parser.add_argument("--defaults-data", nargs="+", default=list(DEFAULTS_SHALLOW),
+                        help="panel sets of the shallow models in --part defaults")
+    parser.add_argument("--deep-data", nargs="*", default=["digits"],
+                        help="panel sets of the deep model in --part defaults")
     parser.add_argument("--data", default="mnist10k", choices=["digits", "mnist10k", "mnist70k"],
                         help="data of the deep part")
     parser.add_argument("--mnist", type=Path, default=Path(os.environ.get(
@@ -297,6 +395,10 @@ def main(argv=None):
         args.shallow_epochs, args.pretrain_epochs, args.clustering_epochs = 20, 10, 10
     print(f"seeds {args.seeds}, torch threads {torch.get_num_threads()}", flush=True)
     results: dict = {}
+    if args.part == "defaults":
+        results = run_defaults(args)
+        print()
+        print(summarize_defaults(results))
     if args.part in ("shallow", "both"):
         print(f"shallow: {args.shallow_epochs} epochs", flush=True)
         results.update(run_shallow(args))
@@ -308,8 +410,9 @@ def main(argv=None):
                   f"{args.clustering_epochs} epochs, batch {args.batch_size}, augment "
                   f"{args.augment}", flush=True)
             results.update(run_deep(args))
-    print()
-    print(summarize(results))
+    if args.part != "defaults":
+        print()
+        print(summarize(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},

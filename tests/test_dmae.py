@@ -2,6 +2,7 @@
 
 import io
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -177,6 +178,23 @@ def test_covariance_floor_bounds_the_precision():
         unit.covariance_raw[:, 1, 1] = 1.0
     top = torch.linalg.eigvalsh(unit.precisions().detach()).max()
     assert top.item() == pytest.approx(np.sqrt((np.exp(2.0) + floor) / floor), rel=1e-6)
+
+
+def test_covariance_scale_is_the_unit_of_the_factor():
+    S = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=F64).expand(3, 2, 2)
+    head = _head(dissimilarity="mahalanobis", normalize_precision=False, covariance_scale=4.0,
+                 covariance_floor=0.1)
+    head.set_covariances(S)
+    np.testing.assert_allclose(head.covariances().detach(), S, rtol=1e-10)
+    plain = _head(dissimilarity="mahalanobis", normalize_precision=False, covariance_floor=0.1)
+    plain.set_covariances(S)
+    np.testing.assert_allclose(plain.covariance_raw.detach().tril(-1),  # in units of sqrt(4)
+                               2.0 * head.covariance_raw.detach().tril(-1), rtol=1e-10)
+    with torch.no_grad():
+        head.covariance_raw.zero_()  # zeros: scale * I + floor * I
+    np.testing.assert_allclose(head.covariances().detach(), 4.1 * np.eye(2)[None].repeat(3, 0))
+    with pytest.raises(ValueError, match="covariance_scale should be > 0"):
+        _head(dissimilarity="mahalanobis", covariance_scale=0.0)
 
 
 def test_state_dict_round_trip_and_repr():
@@ -559,10 +577,106 @@ def test_mixture_epochs_fit_the_mixture_alone_on_the_pretrained_codes(small_digi
     np.testing.assert_allclose(shallow.loss_curve_, mixed.mixture_loss_curve_, rtol=1e-6)
 
 
-def test_learning_rate_auto_is_smaller_for_the_deep_model():
-    assert DMAEClustering()._learning_rate(deep=False) == 1e-4
-    assert DMAEClustering()._learning_rate(deep=True) == 1e-5
-    assert DMAEClustering(learning_rate=3e-3)._learning_rate(deep=True) == 3e-3
+def test_learning_rate_auto_resolves_into_private_attributes(small_digits):
+    X, _ = small_digits
+    shallow = DMAEClustering(10, max_epochs=1, tol=None, **FAST).fit(X)
+    assert shallow.learning_rate == "auto" and shallow._learning_rate == 1e-2
+    spread = np.sqrt(X.var(0).mean())
+    assert shallow._data_spread == pytest.approx(spread, rel=1e-9)
+    # centres move at the rate times the spread of X, the dimensionless parameters at it
+    assert shallow._learning_rates("auto", 1e-2) == pytest.approx((1e-2 * spread, 1e-2))
+    assert shallow._learning_rates(3e-3, 3e-3) == (3e-3, 3e-3)  # an explicit rate: all
+    given = DMAEClustering(10, learning_rate=3e-3, max_epochs=1, tol=None, **FAST).fit(X)
+    assert given._learning_rate == 3e-3
+    deep = DMAEClustering(10, autoencoder=_small_ae(max_epochs=2), max_epochs=1, tol=None,
+                          **FAST).fit(X)
+    assert deep.learning_rate == "auto" and deep._learning_rate == 1e-5
+    assert deep._data_spread == pytest.approx(1.0, rel=1e-6)  # the normalised codes
+
+
+def test_mahalanobis_at_defaults_learns_the_shape_of_small_anisotropic_blobs(aniso):
+    X, y, transformation = aniso
+    X, y = X[:300], y[:300]
+    assert adjusted_rand_score(y, KMeans(3, n_init=10, random_state=0).fit(X).labels_) < 0.75
+    labels = []
+    for scale in (1.0, 1e3):  # the centres' rate and the precision factor follow the scale
+        dmae = DMAEClustering(3, dissimilarity="mahalanobis", **FAST).fit(X * scale)
+        assert adjusted_rand_score(y, dmae.labels_) > 0.9
+        assert dmae.converged_
+        np.testing.assert_array_equal(dmae.labels_, dmae.predict(X * scale))
+        labels.append(dmae.labels_)
+    assert adjusted_rand_score(labels[0], labels[1]) > 0.98
+
+
+def test_autoencoder_auto_pretrains_the_default_autoencoder(small_digits, monkeypatch):
+    from skdeepclust.cluster import _dec
+
+    X, y = small_digits
+    calls = []
+    recipe = _dec.default_autoencoder
+
+    def short(n_samples, n_features, **overrides):  # the recipe, fewer epochs for a test
+        calls.append((n_samples, n_features))
+        return recipe(n_samples, n_features, **{"max_epochs": 15, **overrides})
+
+    monkeypatch.setattr(_dec, "default_autoencoder", short)
+    dmae = DMAEClustering(10, autoencoder="auto", max_epochs=2, tol=None, **FAST)
+    dmae.fit(X)
+    assert dmae.autoencoder == "auto" and dmae.learning_rate == "auto"  # untouched
+    assert (600, 64) in calls
+    expected = recipe(600, 64)
+    ae = dmae.autoencoder_
+    assert ae.hidden_layer_sizes == expected.hidden_layer_sizes
+    assert ae.activation == expected.activation != "identity"
+    assert ae.n_components == expected.n_components == dmae.cluster_centers_.shape[1]
+    assert ae.random_state is not None and len(dmae.pretrain_loss_curve_) == 15
+    assert dmae._learning_rate == 1e-5
+    assert cluster_accuracy(y, dmae.labels_) > 0.6
+    np.testing.assert_array_equal(dmae.labels_, dmae.predict(X))
+    # the same seed gives the same model
+    again = clone(dmae).fit(X)
+    np.testing.assert_array_equal(again.labels_, dmae.labels_)
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"dissimilarity": "mahalanobis"},
+    {"dissimilarity": "cosine", "init": "k-means++"},
+])
+def test_labels_equal_predict_on_the_training_data(blobs, params):
+    X, _ = blobs
+    dmae = DMAEClustering(4, max_epochs=5, tol=None, **FAST, **params).fit(X)
+    np.testing.assert_array_equal(dmae.labels_, dmae.predict(X))
+    np.testing.assert_array_equal(dmae.labels_, dmae.predict_proba(X).argmax(1))
+
+
+def test_deep_labels_equal_predict_on_the_training_data(small_digits):
+    X, _ = small_digits
+    dmae = DMAEClustering(10, autoencoder=_small_ae(max_epochs=3), max_epochs=2, tol=None,
+                          **FAST).fit(X)
+    np.testing.assert_array_equal(dmae.labels_, dmae.predict(X))
+
+
+def test_warns_when_unconverged_or_degenerate(blobs):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, _ = blobs
+    with pytest.warns(ConvergenceWarning, match=(
+            r"DMAEClustering \(DMAE clustering\) stopped at max_epochs=2 before the loss "
+            r"improved by less than tol=0\.0001 for n_iter_no_change=10 epochs; increase "
+            r"max_epochs, or set tol=None")):
+        DMAEClustering(4, max_epochs=2, **FAST).fit(X)
+    # a fixed number of epochs (tol=None) or a converged fit says nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DMAEClustering(4, max_epochs=2, tol=None, **FAST).fit(X)
+        DMAEClustering(4, **FAST).fit(X)
+    # two of the four given centres far from every sample: they stay empty
+    far = np.array([[0.0, 0.0], [0.5, 0.5], [50.0, 50.0], [-50.0, 50.0]])
+    with pytest.warns(ConvergenceWarning, match=(
+            r"DMAEClustering \(DMAE clustering\) ended with a degenerate partition: 2 of "
+            r"n_clusters=4 clusters are empty \(clusters \[2, 3\]\); check that n_clusters")):
+        DMAEClustering(4, init=far, max_epochs=0, **FAST).fit(X)
 
 
 def test_fitted_autoencoder_skips_pretraining_and_is_not_modified(small_digits):

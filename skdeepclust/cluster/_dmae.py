@@ -18,7 +18,13 @@ from sklearn.cluster import KMeans
 from torch import Tensor
 
 from .._torch import seed_from
-from .._training import OPTIMIZERS, make_optimizer, train_loop
+from .._training import (
+    OPTIMIZERS,
+    make_optimizer,
+    train_loop,
+    warn_partition,
+    warn_unconverged,
+)
 from ..base import TorchEstimator
 from ..nn.dissimilarities import (
     DISSIMILARITIES,
@@ -37,6 +43,11 @@ from ..utils._sklearn_compat import HasMethods, Interval, Options, StrOptions, _
 __all__ = ["DMAEClustering"]
 
 _INITS = ("k-means++", "kmeans", "random")
+#: ``learning_rate="auto"``: the rate of the shallow model's mixing weights and
+#: precisions (its centres move at this times the spread of X), and the deep model's
+#: joint fine-tuning rate (the DMAE replication's value).
+_AUTO_LEARNING_RATE_SHALLOW = 1e-2
+_AUTO_LEARNING_RATE_DEEP = 1e-5
 _PRECISION_INITS = ("kmeans", "identity")
 
 
@@ -63,9 +74,10 @@ class DMAEClustering(
 
     - **Shallow** (``autoencoder=None``): :math:`h_i = x_i`, a dissimilarity mixture
       model on the input itself.
-    - **Deep** (``autoencoder=AutoEncoder(...)``): :math:`h_i` is the autoencoder's code.
-      An unfitted autoencoder is cloned and pretrained on ``X``; a fitted one is copied and
-      used as is. The mixture is initialised on the codes (``init``), trained alone on
+    - **Deep** (``autoencoder="auto"`` or an ``AutoEncoder``): :math:`h_i` is the
+      autoencoder's code. ``"auto"`` pretrains DECClustering's default autoencoder, sized
+      to ``X``; an unfitted autoencoder is cloned and pretrained on ``X``; a fitted one is
+      copied and used as is. The mixture is initialised on the codes (``init``), trained alone on
       them for ``mixture_epochs``, then encoder, decoder and mixture are fine-tuned
       jointly on ``clustering_weight * L_dmae + reconstruction_weight * reconstruction``,
       where the reconstruction decodes the soft-assigned centroid :math:`\tilde\mu_i`
@@ -134,8 +146,14 @@ class DMAEClustering(
         precision bounded along directions without variance (e.g. the always-blank
         pixels of digits), where a cluster could otherwise concentrate its precision and
         absorb every sample. Ignored by dissimilarities without precisions.
-    autoencoder : AutoEncoder, default=None
-        Makes the model deep (see above); its ``n_components`` is the code size. An
+    autoencoder : None, "auto" or AutoEncoder, default=None
+        ``None`` is the shallow model. Anything else makes the model deep (see above).
+        ``"auto"`` resolves in ``fit`` to the autoencoder
+        :class:`DECClustering` pretrains by default (a ReLU network d-500-500-2000-10 with
+        widths and epochs scaled to ``n_samples``, see
+        :func:`skdeepclust.cluster._dec.default_autoencoder`); pass an
+        :class:`~skdeepclust.representation.AutoEncoder` to choose the architecture, code
+        size (its ``n_components``) and pretraining yourself. An
         unfitted :class:`~skdeepclust.representation.AutoEncoder` is cloned and pretrained
         on ``X`` (its ``device`` is set to this estimator's). A fitted one is copied and
         never modified; wrap it in :class:`sklearn.frozen.FrozenEstimator` to keep it
@@ -177,8 +195,9 @@ class DMAEClustering(
         instead, precisions and encoder collapsed together). ``0`` starts the joint phase
         from ``init``.
     mixture_learning_rate : float, default=1e-2
-        Learning rate of those mixture epochs (the codes are scaled to unit spread by
-        ``normalize_codes``, so one value suits most autoencoders).
+        Learning rate of those mixture epochs for the mixing weights and precisions; the
+        centres move at it times the spread of the codes (1 with ``normalize_codes``, so
+        one value suits most autoencoders).
     optimizer : {"adam", "sgd", "adamw", "rmsprop"}, default="adam"
         Optimizer of the clustering phase (and of the mixture epochs).
     batch_size : int, default=256
@@ -186,14 +205,20 @@ class DMAEClustering(
         Epochs of the clustering phase (the joint phase when deep; ``0`` keeps the
         initial centres, after the ``mixture_epochs`` when deep).
     learning_rate : float or "auto", default="auto"
-        Learning rate of the clustering phase. ``"auto"`` is 1e-4 for the shallow model
-        and 1e-5 for the deep one (the DMAE replication's value). The deep model's joint
+        Learning rate of the clustering phase. ``"auto"`` resolves in ``fit`` (into
+        ``_learning_rate``) to 1e-2 for the shallow model and 1e-5 for the deep one (the
+        DMAE replication's value); with ``"auto"`` the centres move at that rate times
+        the spread :math:`\sqrt{\operatorname{mean}_j \operatorname{var}(x_{\cdot j})}`
+        of the clustered data and the mixing weights and precisions (whose
+        parametrisation is relative to that spread) at the rate itself, so the default
+        moves the centres and the ``"mahalanobis"`` precisions alike on data of any
+        scale. A number applies to every parameter. The deep model's joint
         phase merges clusters at larger rates: on MNIST-10k (seed 0, Mahalanobis, after
         the mixture epochs) ACC went 0.689 -> 0.692 in 20 epochs at 1e-5, but
         0.689 -> 0.696 -> 0.608 at 1e-4 while the largest cluster grew from 15% to 29%
-        of the images (the Euclidean model: 0.597 at 1e-5, 0.582 at 1e-4). The shallow
-        model started from other than ``init="kmeans"`` wants more, about 1e-2 times the
-        scale of the data.
+        of the images (the Euclidean model: 0.597 at 1e-5, 0.582 at 1e-4). A number
+        for the shallow model started from other than ``init="kmeans"`` should be about
+        1e-2 times the scale of the data.
     tol : float or None, default=1e-4
         Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
         epochs; ``None`` always runs ``max_epochs``.
@@ -289,7 +314,7 @@ class DMAEClustering(
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "precision_init": [StrOptions(set(_PRECISION_INITS)), "array-like"],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
-        "autoencoder": [None, HasMethods(["fit", "transform"])],
+        "autoencoder": [None, StrOptions({"auto"}), HasMethods(["fit", "transform"])],
         "clustering_weight": [Interval(Real, 0, None, closed="left")],
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
         "normalize_codes": ["boolean"],
@@ -385,10 +410,18 @@ class DMAEClustering(
             return float(self.interval)
         return np.asarray(self.interval, dtype=np.float64).tolist()
 
-    def _autoencoder_spec(self) -> AutoEncoder | None:
-        """The nested autoencoder, unwrapped from a ``FrozenEstimator``."""
+    def _autoencoder_spec(self, shape: tuple[int, int] | None = None) -> AutoEncoder | None:
+        """The nested autoencoder, unwrapped from a ``FrozenEstimator``.
+
+        ``"auto"`` builds :func:`~skdeepclust.cluster._dec.default_autoencoder` for data
+        of ``shape`` ``(n_samples, n_features)``.
+        """
         if self.autoencoder is None:
             return None
+        if isinstance(self.autoencoder, str):  # "auto"
+            from ._dec import default_autoencoder  # DEC's recipe; imported here, no cycle
+
+            return default_autoencoder(*shape)
         ae = getattr(self.autoencoder, "estimator", self.autoencoder)
         if not isinstance(ae, AutoEncoder):
             raise TypeError(
@@ -397,15 +430,15 @@ class DMAEClustering(
             )
         return ae
 
-    def _n_dims(self, n_features: int) -> int:
-        ae = self._autoencoder_spec()
-        return n_features if ae is None else int(ae.n_components)
+    def _n_dims(self, shape: tuple[int, int]) -> int:
+        ae = self._autoencoder_spec(shape)
+        return shape[1] if ae is None else int(ae.n_components)
 
     def _check_params_vs_input(self, X: np.ndarray) -> None:
         n_samples, n_features = X.shape
         if n_samples < self.n_clusters:
             raise ValueError(f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}.")
-        n_dims = self._n_dims(n_features)
+        n_dims = self._n_dims(X.shape)
         shallow = self.autoencoder is None
         where = "feature" if shallow else "code dimension (the autoencoder's n_components)"
         dims_name = "n_features" if shallow else "n_components"
@@ -445,7 +478,7 @@ class DMAEClustering(
             expected = (self.n_clusters, n_dims, n_dims)
             if prec.shape != expected:
                 raise ValueError(f"precision_init has shape {prec.shape}; expected {expected}.")
-        ae = self._autoencoder_spec()
+        ae = self._autoencoder_spec(X.shape)
         if ae is not None and hasattr(ae, "module_") and ae.n_features_in_ != n_features:
             raise ValueError(
                 f"X has {n_features} features, but the fitted autoencoder expects "
@@ -501,10 +534,12 @@ class DMAEClustering(
             )
         dissimilarity = self._dissimilarity_function()
         n_dims = H_t.shape[1]
-        floor = 0.0
-        if dissimilarity.needs_precision and self.reg_covar > 0:
-            scale = float(H_t.var(dim=0, unbiased=False).mean()) if H_t.shape[0] > 1 else 1.0
-            floor = self.reg_covar * (scale if scale > 0 else 1.0)
+        # the average feature variance of what the mixture clusters: the unit of the
+        # covariance floor, of the covariance factor and of the centres' learning rate
+        variance = float(H_t.var(dim=0, unbiased=False).mean()) if H_t.shape[0] > 1 else 1.0
+        variance = variance if variance > 0 and math.isfinite(variance) else 1.0
+        self._data_spread = math.sqrt(variance)
+        floor = self.reg_covar * variance if dissimilarity.needs_precision else 0.0
         self.module_ = self._build_module_seeded(
             lambda: DissimilarityMixtureAutoencoder(
                 self.n_clusters,
@@ -513,21 +548,24 @@ class DMAEClustering(
                 dissimilarity=dissimilarity,
                 learn_mixing=self.learn_mixing,
                 covariance_floor=floor,
+                covariance_scale=variance,
             ),
             rng,
         )
         self._initialize_head(H_t, rng, generator)
 
-        head = self.module_
-        params = [q for q in head.parameters() if q.requires_grad]
+        self._learning_rate = self._resolve_learning_rate(deep)
         self.mixture_loss_curve_ = []
-        if deep and self.mixture_epochs > 0 and params:
-            self.mixture_loss_curve_ = self._fit_mixture(H_t, params, generator)
+        if deep and self.mixture_epochs > 0 and self._head_param_groups(1.0, 1.0):
+            self.mixture_loss_curve_ = self._fit_mixture(H_t, generator)
+        groups = self._head_param_groups(*self._learning_rates(self.learning_rate, self._learning_rate))
         if deep:
-            params += [q for q in ae_module.parameters() if q.requires_grad]
+            ae_params = [q for q in ae_module.parameters() if q.requires_grad]
+            if ae_params:
+                groups.append({"params": ae_params, "lr": self._learning_rate})
             ae_module.train()
         self._optimizer = make_optimizer(
-            self.optimizer, params, learning_rate=self._learning_rate(deep)
+            self.optimizer, groups, learning_rate=self._learning_rate
         )
 
         def step(idx: Tensor) -> Tensor:
@@ -555,18 +593,52 @@ class DMAEClustering(
         self.n_iter_ = history.n_iter
         self.converged_ = history.converged
         self.labels_ = self._inference(self._labels, X, out_dtype=None)
+        if self.tol is not None:
+            warn_unconverged(
+                self, history, phase="DMAE clustering", max_epochs=self.max_epochs,
+                rule=(f"the loss improved by less than tol={self.tol:g} for "
+                      f"n_iter_no_change={self.n_iter_no_change} epochs"),
+                advice="increase max_epochs, or set tol=None to run max_epochs on purpose",
+            )
+        warn_partition(
+            self, self.labels_, self.n_clusters, phase="DMAE clustering",
+            advice=("check that n_clusters suits the data; try a smaller alpha or "
+                    "learning_rate, init='kmeans', or learn_mixing=False"),
+        )
         return self
 
-    def _learning_rate(self, deep: bool) -> float:
+    def _resolve_learning_rate(self, deep: bool) -> float:
+        """The clustering phase's base learning rate (``learning_rate="auto"`` resolved)."""
         if self.learning_rate == "auto":
-            return 1e-5 if deep else 1e-4
+            return _AUTO_LEARNING_RATE_DEEP if deep else _AUTO_LEARNING_RATE_SHALLOW
         return float(self.learning_rate)
 
-    def _fit_mixture(self, H_t: Tensor, params: list, generator: torch.Generator) -> list:
+    def _learning_rates(self, given, base: float) -> tuple[float, float]:
+        """(centres, mixing weights and precisions): with ``"auto"`` the centres move at
+        ``base`` times the spread of the clustered data, the dimensionless parameters at
+        ``base``; an explicit rate applies to every parameter."""
+        if isinstance(given, str):  # "auto"
+            return base * self._data_spread, base
+        return base, base
+
+    def _head_param_groups(self, centers_lr: float, other_lr: float) -> list[dict]:
+        head = self.module_
+        groups = []
+        if head.centers.requires_grad:
+            groups.append({"params": [head.centers], "lr": centers_lr})
+        others = [q for name, q in head.named_parameters()
+                  if q.requires_grad and name != "centers"]
+        if others:
+            groups.append({"params": others, "lr": other_lr})
+        return groups
+
+    def _fit_mixture(self, H_t: Tensor, generator: torch.Generator) -> list:
         """Deep model: train the mixture alone on the (scaled) pretrained codes."""
         head = self.module_
+        rate = self.mixture_learning_rate
         optimizer = make_optimizer(
-            self.optimizer, params, learning_rate=self.mixture_learning_rate
+            self.optimizer, self._head_param_groups(*self._learning_rates("auto", rate)),
+            learning_rate=rate,
         )
         history = train_loop(
             lambda idx: head.loss(H_t[idx]).mean(),
@@ -584,16 +656,13 @@ class DMAEClustering(
 
     def _prepare_autoencoder(self, X: np.ndarray, rng: np.random.RandomState) -> AutoEncoder:
         """Copy a fitted autoencoder, or clone and pretrain an unfitted one."""
-        given = self._autoencoder_spec()
-        if hasattr(given, "module_"):
+        given = self._autoencoder_spec(X.shape)
+        if hasattr(given, "module_"):  # no draw: the mixture starts as the shallow model would
             ae = copy.deepcopy(given)
             ae.loss_curve_ = []
         else:
             ae = clone(given)
-            overrides = {"device": str(self._device)}
-            if given.random_state is None:
-                overrides["random_state"] = seed_from(rng)
-            ae.set_params(**overrides)
+            ae.set_params(**self._nested_overrides(ae, seed_from(rng)))
             ae.fit(X)
         # joint training runs in this fit's device and dtype
         ae.module_.to(device=self._device, dtype=self._torch_dtype)

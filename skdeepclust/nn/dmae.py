@@ -108,6 +108,11 @@ class DissimilarityMixtureEncoder(nn.Module):
     covariance_floor : float, default=0.0
         :math:`\epsilon` added to the diagonal of every covariance (in squared units of
         the data) before it is inverted.
+    covariance_scale : float, default=1.0
+        The unit of the covariance factor: :math:`\Sigma_k = c\, C_k C_k^\top +
+        \epsilon I` with :math:`c` = ``covariance_scale`` (in squared units of the data,
+        e.g. the average feature variance). It makes ``covariance_raw`` dimensionless, so
+        that one learning rate moves the precisions alike whatever the scale of the data.
     dtype, device : optional
         Where the parameters live.
 
@@ -119,8 +124,9 @@ class DissimilarityMixtureEncoder(nn.Module):
     mixing_logits : Parameter of shape (K,)
         ``log_softmax(mixing_logits)`` are the log mixing weights; zeros = uniform.
     covariance_raw : Parameter of shape (K, d, d) or None
-        Strict lower triangle and log-diagonal of the covariance factor ``C_k``; only
-        when the dissimilarity needs precisions. Zeros = identity.
+        Strict lower triangle and log-diagonal of the covariance factor ``C_k`` (in units
+        of ``sqrt(covariance_scale)``); only when the dissimilarity needs precisions.
+        Zeros = identity.
     """
 
     def __init__(
@@ -136,6 +142,7 @@ class DissimilarityMixtureEncoder(nn.Module):
         learn_precision: bool = True,
         normalize_precision: bool = True,
         covariance_floor: float = 0.0,
+        covariance_scale: float = 1.0,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> None:
@@ -147,6 +154,9 @@ class DissimilarityMixtureEncoder(nn.Module):
         factory = {"dtype": dtype, "device": device}
         self.register_buffer("alpha", torch.tensor(float(alpha), **factory))
         self.register_buffer("covariance_floor", torch.tensor(float(covariance_floor), **factory))
+        if not covariance_scale > 0:
+            raise ValueError(f"covariance_scale should be > 0, got {covariance_scale}.")
+        self.register_buffer("covariance_scale", torch.tensor(float(covariance_scale), **factory))
         self.centers = nn.Parameter(
             torch.empty(self.n_clusters, self.n_features, **factory).uniform_(-1.0, 1.0),
             requires_grad=learn_centers,
@@ -177,10 +187,10 @@ class DissimilarityMixtureEncoder(nn.Module):
         return torch.softmax(self.mixing_logits, dim=0)
 
     def _covariance_cholesky(self) -> Tensor:
-        """Cholesky factors of :math:`C_k C_k^\\top + \\epsilon I`, shape ``(K, d, d)``."""
+        """Cholesky factors of :math:`c\\, C_k C_k^\\top + \\epsilon I`, shape ``(K, d, d)``."""
         raw = self.covariance_raw
         factor = raw.tril(-1) + torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
-        cov = factor @ factor.transpose(-1, -2)
+        cov = self.covariance_scale * (factor @ factor.transpose(-1, -2))
         eye = torch.eye(self.n_features, dtype=cov.dtype, device=cov.device)
         return torch.linalg.cholesky(cov + self.covariance_floor * eye)
 
@@ -229,7 +239,7 @@ class DissimilarityMixtureEncoder(nn.Module):
             values = (values - floor).clamp_min(1e-6 * floor)
             covariance = (vectors * values.unsqueeze(-2)) @ vectors.transpose(-1, -2)
             covariance = 0.5 * (covariance + covariance.transpose(-1, -2))
-        factor = torch.linalg.cholesky(covariance)
+        factor = torch.linalg.cholesky(covariance / float(self.covariance_scale))
         raw = factor.tril(-1) + torch.diag_embed(factor.diagonal(dim1=-2, dim2=-1).log())
         self.covariance_raw.copy_(raw.to(self.covariance_raw))
 
