@@ -352,7 +352,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", default="both",
                         choices=["shallow", "deep", "both", "defaults"])
-    parser.add_argument("--defaults-data", nargs="+", default=list(DEFAULTS_SHALLOW),
+    parser.add_argument("--defaults-data", nargs="*", default=list(DEFAULTS_SHALLOW),
                         help="panel sets of the shallow models in --part defaults")
     parser.add_argument("--deep-data", nargs="*", default=["digits"],
                         help="panel sets of the deep model in --part defaults")
