@@ -415,7 +415,9 @@ def main(argv=None):
         print(summarize(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        # paths relative to the repository (no machine's absolute paths in the results)
+        payload = {"args": {k: os.path.relpath(v, ROOT) if isinstance(v, Path) else v
+                            for k, v in vars(args).items()},
                    "results": {f"{d} | {n}": runs for (d, n), runs in results.items()}}
         args.json.write_text(json.dumps(payload, indent=1))
 
