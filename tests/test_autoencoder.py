@@ -1,9 +1,13 @@
 """AutoEncoder: reconstruction, penalties, corruptions, tied weights and sklearn use."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -80,7 +84,7 @@ def test_slowness_makes_consecutive_codes_closer():
     rng = np.random.RandomState(0)
     t = np.linspace(0, 20, 400)
     X = np.c_[np.sin(t), np.cos(t), rng.randn(400, 4)]  # slow features + fast noise
-    kw = dict(n_components=2, max_epochs=40, learning_rate=1e-2, **FAST)
+    kw = dict(n_components=2, hidden_layer_sizes=(), max_epochs=40, learning_rate=1e-2, **FAST)
     slow = AutoEncoder(**kw, slowness=5.0).fit(X)
     plain = AutoEncoder(**kw).fit(X)
 
@@ -169,3 +173,25 @@ def test_pipeline_and_grid_search_use_score(digits):
     assert list(search.best_estimator_.get_feature_names_out()) == [
         f"autoencoder{i}" for i in range(8)
     ]
+
+
+def test_default_architecture_is_nonlinear_and_resolved_privately():
+    X = load_digits().data[:300] / 16
+    ae = AutoEncoder(n_components=4, max_epochs=40, batch_size=32, tol=None, **FAST).fit(X)
+    assert ae.hidden_layer_sizes == "auto"  # the public parameter is untouched
+    assert ae._hidden_layer_sizes == (256, 256)
+    assert len(ae.module_.encoder.linears) == 3
+    pca = PCA(4).fit(X)
+    pca_error = np.mean((pca.inverse_transform(pca.transform(X)) - X) ** 2)
+    # a nonlinear code of the same size reconstructs better than the best linear one
+    assert np.mean(ae.reconstruction_error(X)) < 0.8 * pca_error
+
+
+def test_stopping_at_max_epochs_warns_unless_tol_is_none():
+    X = load_digits().data[:200] / 16
+    with pytest.warns(ConvergenceWarning, match=r"AutoEncoder \(training\) stopped at "
+                      r"max_epochs=3 before the loss improved by less than tol"):
+        AutoEncoder(max_epochs=3, **FAST).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AutoEncoder(max_epochs=3, tol=None, **FAST).fit(X)

@@ -12,7 +12,13 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from .._torch import make_generator, seed_from
-from .._training import OPTIMIZERS, TrainingResult, make_optimizer, train_loop
+from .._training import (
+    OPTIMIZERS,
+    TrainingResult,
+    make_optimizer,
+    train_loop,
+    warn_unconverged,
+)
 from ..base import TorchEstimator
 from ..nn.mlp import ACTIVATIONS, AutoEncoderModule
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
@@ -107,10 +113,17 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     ----------
     n_components : int, default=10
         Size of the code returned by :meth:`transform`.
-    hidden_layer_sizes : tuple of int, default=()
-        Encoder hidden widths; the decoder mirrors them.
+    hidden_layer_sizes : tuple of int or "auto", default="auto"
+        Encoder hidden widths; the decoder mirrors them. ``"auto"`` is two hidden layers
+        of width ``min(512, max(64, 4 * n_features))`` (256 on 8x8 digits, 512 on MNIST),
+        resolved in ``fit`` into ``_hidden_layer_sizes``: a nonlinear autoencoder that
+        fits most tabular and image data, as ``MLPRegressor()``'s one hidden layer of 100
+        does for regression. ``()`` gives a linear (or, with ``code_activation``, a
+        single-layer) autoencoder, PyDeep's; choose wider or deeper layers for large,
+        complex data (the DEC network is ``(500, 500, 2000)``).
     activation : str, default="relu"
-        Hidden activation (see :data:`skdeepclust.nn.mlp.ACTIVATIONS`).
+        Hidden activation (see :data:`skdeepclust.nn.mlp.ACTIVATIONS`); unused when
+        ``hidden_layer_sizes=()``.
     code_activation : str, default="identity"
         Activation of the code layer (``"sigmoid"`` for PyDeep's autoencoder).
     output_activation : str, default="identity"
@@ -198,7 +211,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", StrOptions({"auto"})],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "code_activation": [StrOptions(set(ACTIVATIONS))],
         "output_activation": [StrOptions(set(ACTIVATIONS))],
@@ -231,7 +244,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         self,
         n_components=10,
         *,
-        hidden_layer_sizes=(),
+        hidden_layer_sizes="auto",
         activation="relu",
         code_activation="identity",
         output_activation="identity",
@@ -285,7 +298,16 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
+    def _resolve_hidden_layer_sizes(self, n_features: int) -> tuple[int, ...]:
+        """The encoder widths, ``"auto"`` resolved from the number of features."""
+        if isinstance(self.hidden_layer_sizes, str):  # "auto"
+            width = int(min(512, max(64, 4 * n_features)))
+            return (width, width)
+        return tuple(int(s) for s in self.hidden_layer_sizes)
+
     def _check_params_vs_input(self, X: np.ndarray) -> None:
+        if isinstance(self.hidden_layer_sizes, str):
+            return self._check_data_range(X)
         sizes = np.asarray(self.hidden_layer_sizes)
         if sizes.ndim != 1 or (sizes.size and (not np.issubdtype(sizes.dtype, np.integer)
                                                or sizes.min() < 1)):
@@ -293,6 +315,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
                 "hidden_layer_sizes must be a sequence of positive ints; got "
                 f"{self.hidden_layer_sizes!r}."
             )
+        self._check_data_range(X)
+
+    def _check_data_range(self, X: np.ndarray) -> None:
         if self.loss == "cross_entropy" or self.noise == "binary":
             lo, hi = float(X.min()), float(X.max())
             what = "loss='cross_entropy'" if self.loss == "cross_entropy" else "noise='binary'"
@@ -315,7 +340,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     def _make_module(self, n_features: int) -> AutoEncoderModule:
         return AutoEncoderModule(
             n_features,
-            tuple(int(s) for s in self.hidden_layer_sizes),
+            self._hidden_layer_sizes,
             self.n_components,
             activation=self.activation,
             code_activation=self.code_activation,
@@ -325,6 +350,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
     def _initialize(self, X: np.ndarray) -> None:
         self._check_params_vs_input(X)
+        self._hidden_layer_sizes = self._resolve_hidden_layer_sizes(X.shape[1])
         self._rng = check_random_state(self.random_state)
         self._start_fit(X, random_state=self._rng)
         self.module_ = self._build_module_seeded(
@@ -426,6 +452,14 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         X = self._validate_fit_data(X)
         self._initialize(X)
         self._train(X, self.max_epochs, "autoencoder")
+        if self.tol is not None:
+            warn_unconverged(
+                self, self._history, phase="training", max_epochs=self.max_epochs,
+                rule=f"the loss improved by less than tol={self.tol} for "
+                     f"n_iter_no_change={self.n_iter_no_change} epochs",
+                advice="increase max_epochs, or set tol=None to train a fixed number of "
+                       "epochs",
+            )
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
