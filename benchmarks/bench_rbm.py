@@ -10,6 +10,8 @@ true log-likelihood in nats (exact partition function, or AIS / reverse AIS esti
     python benchmarks/bench_rbm.py grbm2d           # P7: GB-RBM on the 2-D Laplace mixture
     python benchmarks/bench_rbm.py big --epochs 200 # P6: 784-500 centered RBM, AIS (slow)
     python benchmarks/bench_rbm.py big --epochs 40 --betas 4000 --threads 2  # 15-min budget
+    python benchmarks/bench_rbm.py gaussian --seeds 0 1 2  # Gaussian units at their defaults
+    python benchmarks/bench_rbm.py tempering        # PT / IPT vs PCD: epoch time, exact LL
 
 ``--quick`` shrinks every run (fewer samples / epochs / temperatures) for a smoke test.
 PyDeep's reference numbers are printed next to ours.
@@ -33,7 +35,7 @@ from _common import Timer, mnist_path, print_table, save_json  # noqa: E402
 
 from skdeepclust.datasets import load_mnist, make_laplace_mixture_2d  # noqa: E402
 from skdeepclust.metrics import amari_distance  # noqa: E402
-from skdeepclust.neural_network import RBM  # noqa: E402
+from skdeepclust.neural_network import RBM, RBMClassifier  # noqa: E402
 from skdeepclust.nn import partition  # noqa: E402
 from skdeepclust.nn.rbm import RBM as RBMModule  # noqa: E402
 from skdeepclust.preprocessing import ZCA  # noqa: E402
@@ -291,8 +293,78 @@ def bench_big(args, results):
     results["big_curve"] = curve
 
 
+def _gaussian_sets(quick: bool):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X_m, y_m = load_mnist(mnist_path(), subset="train")
+    X_m, y_m = X_m[: 2000 if quick else 10000].astype(np.float64), y_m[: 2000 if quick else 10000]
+    for name, data, labels, scale in [("digits/16", X, y, "div"), ("digits std", X, y, "std"),
+                                      ("MNIST-10k/255", X_m, y_m, "div"),
+                                      ("MNIST-10k std", X_m, y_m, "std")]:
+        yield name, data, labels, scale, train_test_split, StandardScaler
+
+
+def bench_gaussian(args, results):
+    """Gaussian visible units at their defaults: no divergence, finite parameters, and the
+    held-out accuracy of RBMClassifier(visible="gaussian") (75/25 stratified split)."""
+    import warnings
+
+    rows = []
+    for name, X, y, scale, split, Scaler in _gaussian_sets(args.quick):
+        if args.sets and not any(name.lower().startswith(k) for k in args.sets):
+            continue
+        for seed in args.seeds:
+            tr, te, ytr, yte = split(X, y, test_size=0.25, random_state=seed, stratify=y)
+            if scale == "std":
+                sc = Scaler().fit(tr)
+                tr, te = sc.transform(tr), sc.transform(te)
+            else:
+                div = 16.0 if X.shape[1] == 64 else 1.0  # load_mnist already divides by 255
+                tr, te = tr / div, te / div
+            epochs = args.epochs or (3 if args.quick else None)
+            extra = {} if epochs is None else {"max_epochs": epochs}
+            for est, kw in [("RBM", {}), ("RBM", {"learn_sigma": True}),
+                            ("RBMClassifier", {}), ("RBMClassifier", {"learn_sigma": True})]:
+                if est == "RBMClassifier" and name.startswith("MNIST") and not args.mnist_clf:
+                    continue
+                cls = RBM if est == "RBM" else RBMClassifier
+                model = cls(visible="gaussian", device="cpu", random_state=seed, **kw, **extra)
+                row = {"data": name, "seed": seed, "model": est,
+                       "learn_sigma": kw.get("learn_sigma", False)}
+                with Timer() as t, warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        model.fit(tr, ytr) if est != "RBM" else model.fit(tr)
+                        row["error"] = ""
+                    except Exception as err:  # noqa: BLE001 - recorded in the table
+                        row["error"] = f"{type(err).__name__}: {str(err)[:120]}"
+                row["fit s"] = t.seconds
+                if not row["error"]:
+                    params = [p.detach() for p in model.module_.parameters()]
+                    row["finite"] = all(bool(torch.isfinite(p).all()) for p in params)
+                    row["sigma/std min"] = float(np.min(
+                        model.sigma_[model.module_.feature_scale.numpy() > 0]
+                        / model.module_.feature_scale.numpy()[
+                            model.module_.feature_scale.numpy() > 0]))
+                    row["recon"] = float(model.loss_curve_[-1])
+                    if est == "RBMClassifier":
+                        row["test acc"] = float(model.score(te, yte))
+                    else:
+                        row["test recon"] = float(np.mean(model.reconstruction_error(te)))
+                rows.append(row)
+                print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()},
+                      flush=True)
+    print("\nGaussian visible units at their defaults (256 hidden, PCD, lr 0.01, 50 epochs)")
+    print_table(rows, ["data", "seed", "model", "learn_sigma", "error", "finite",
+                       "sigma/std min", "recon", "test recon", "test acc", "fit s"])
+    results["gaussian"] = rows
+
+
 BENCHES = {"small": bench_small, "sklearn": bench_sklearn, "grbm2d": bench_grbm2d,
-           "big": bench_big}
+           "big": bench_big, "gaussian": bench_gaussian}
 
 
 def main(argv=None):
@@ -320,6 +392,12 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=1,
                    help="sklearn: interleaved repetitions of the fits (best CPU time counts)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="gaussian and tempering: seeds")
+    p.add_argument("--sets", nargs="+", default=None,
+                   help="gaussian: only the data sets starting with these (digits, mnist)")
+    p.add_argument("--mnist-clf", action="store_true",
+                   help="gaussian: also RBMClassifier on MNIST-10k")
     p.add_argument("--verbose", type=int, default=0)
     p.add_argument("--json")
     args = p.parse_args(argv)

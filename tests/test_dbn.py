@@ -62,3 +62,14 @@ def test_gaussian_first_layer_and_dtype():
     dbn = DBN(hidden_layer_sizes=(4, 2), visible="gaussian", max_epochs=2, **FAST).fit(X)
     assert dbn.transform(X).dtype == np.float32
     assert dbn.inverse_transform(dbn.transform(X)).shape == (100, 5)
+
+
+def test_gaussian_dbn_on_digits_with_constant_columns():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:300] / 16.0
+    dbn = DBN(hidden_layer_sizes=(16, 4), visible="gaussian", max_epochs=3, device="cpu",
+              random_state=0).fit(X)
+    assert np.all(np.isfinite(dbn.transform(X)))
+    assert np.all(np.isfinite(dbn.sample(3, k=5)))
+    assert dbn.n_iter_ == 6 and not dbn.converged_

@@ -1,6 +1,7 @@
 """Behaviour of neural_network.RBM and RBMClassifier."""
 
 import itertools
+import warnings
 import pickle
 
 import numpy as np
@@ -263,3 +264,107 @@ def test_divergence_names_the_epoch():
     X = np.random.RandomState(0).randn(100, 5).astype(np.float32)
     with pytest.raises(TrainingDivergedError, match="RBM diverged.*epoch 1.*learning_rate"):
         RBM(4, visible="gaussian", max_epochs=5, **{**FAST, "learning_rate": 1e30}).fit(X)
+
+
+# ---------------------------------------------------------------- numerical safety
+def _digits16():
+    return load_digits().data[:600] / 16.0  # constant columns (0, 32, 39, ...)
+
+
+def _finite_params(est):
+    return all(bool(np.isfinite(p.detach().numpy()).all()) for p in est.module_.parameters())
+
+
+@pytest.mark.parametrize("learn_sigma", [False, True])
+def test_gaussian_rbm_on_digits_at_the_default_learning_rate(learn_sigma):
+    X = _digits16()
+    rbm = RBM(16, visible="gaussian", learn_sigma=learn_sigma, max_epochs=4, device="cpu",
+              random_state=0).fit(X)
+    assert _finite_params(rbm)
+    const = X.std(0) == 0
+    assert const.sum() >= 3
+    assert np.all(rbm.components_[:, const] == 0)  # constant features keep zero weights
+    assert np.all(np.isfinite(rbm.score_samples(X[:20])))
+    s = rbm.sigma_[~const] / X.std(0)[~const]
+    assert s.min() >= 0.05 - 1e-9 and s.max() <= 100 + 1e-9
+    assert rbm.loss_curve_[-1] < rbm.loss_curve_[0]
+
+
+def test_gaussian_rbm_is_scale_equivariant():
+    X = np.random.RandomState(0).randn(120, 4) * [1.0, 3.0, 0.2, 1.0]
+    kw = dict(n_components=3, visible="gaussian", learn_sigma=True, max_epochs=3, **FAST)
+    a = RBM(**kw).fit(X)
+    b = RBM(**kw).fit(1000.0 * X + 7.0)
+    np.testing.assert_allclose(a.transform(X), b.transform(1000.0 * X + 7.0), atol=1e-8)
+    np.testing.assert_allclose(1000.0 * a.sigma_, b.sigma_, rtol=1e-8)
+    # log-likelihoods differ by the Jacobian of the rescaling, 4 log(1000) per sample
+    np.testing.assert_allclose(a.score_samples(X) - 4 * np.log(1000.0),
+                               b.score_samples(1000.0 * X + 7.0), atol=1e-6)
+
+
+@pytest.mark.parametrize("name,X", [
+    ("constant column", np.c_[np.random.RandomState(0).randn(60, 3), np.full(60, 3.0)]),
+    ("single distinct row", np.tile([[0.5, -1.0, 2.0]], (60, 1))),
+    ("1e30", np.random.RandomState(0).randn(60, 3) * 1e30),
+    ("subnormal", np.random.RandomState(0).randn(60, 3) * 1e-310),
+])
+def test_gaussian_bad_input_gives_finite_models(name, X):
+    rbm = RBM(3, visible="gaussian", learn_sigma=True, max_epochs=3, **FAST).fit(X)
+    assert _finite_params(rbm)
+    assert np.all(np.isfinite(rbm.score_samples(X[:5])))
+    assert np.all(np.isfinite(rbm.sample(3, k=5)))
+    if name == "single distinct row":  # every feature constant: N(x0, (1e-3)^2) per feature
+        expected = 3 * (-0.5 * np.log(2 * np.pi) - np.log(1e-3))
+        np.testing.assert_allclose(rbm.score_samples(X[:2]), expected, rtol=1e-9)
+
+
+def test_gaussian_refuses_values_that_overflow_float32():
+    X = (np.random.RandomState(0).randn(50, 3) * 1e20).astype(np.float32)
+    with pytest.raises(ValueError, match="too large for gaussian visible units in float32"):
+        RBM(3, visible="gaussian", max_epochs=1, **FAST).fit(X)
+
+
+@pytest.mark.parametrize("cls", [RBM, RBMClassifier])
+def test_divergence_names_the_parameter(cls):
+    from skdeepclust.exceptions import TrainingDivergedError
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:300])
+    est = cls(16, visible="gaussian", max_epochs=3, **{**FAST, "learning_rate": 1e6})
+    with pytest.raises(TrainingDivergedError, match=r"diverged.*parameter '\w+'"):
+        est.fit(X, y[:300]) if cls is RBMClassifier else est.fit(X)
+
+
+def test_gaussian_classifier_on_standardised_digits():
+    X, y = load_digits(return_X_y=True)
+    sc = StandardScaler().fit(X[:1200])
+    clf = RBMClassifier(64, visible="gaussian", learn_sigma=True, max_epochs=15,
+                        learning_rate=0.05, device="cpu", random_state=0).fit(sc.transform(X[:1200]), y[:1200])
+    assert _finite_params(clf)
+    assert clf.score(sc.transform(X[1200:]), y[1200:]) > 0.8
+
+
+# ---------------------------------------------------------------- convergence
+def test_unconverged_fit_warns_and_converged_fit_does_not(bars):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning,
+                      match=r"RBM \(training\) stopped at max_epochs=2 before the "
+                            r"reconstruction error improved by less than tol=0.0001"):
+        rbm = RBM(4, max_epochs=2, tol=1e-4, **FAST).fit(bars)
+    assert rbm.n_iter_ == 2 and not rbm.converged_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        rbm = RBM(4, max_epochs=200, tol=1.0, n_iter_no_change=2, **FAST).fit(bars)
+        assert rbm.converged_ and rbm.n_iter_ == 3  # the first epoch, then 2 without gain
+        RBM(4, max_epochs=2, **FAST).fit(bars)  # tol=None: a fixed budget, no warning
+
+
+def test_ais_progress_bar(capsys):
+    X = make_bars_and_stripes(100, length=5, random_state=0)  # 25 visible, 30 hidden: AIS
+    rbm = RBM(30, max_epochs=1, verbose=1, **FAST).fit(X)
+    assert rbm.log_partition_ is None
+    capsys.readouterr()
+    rbm._lazy_ais = {"n_chains": 10, "n_betas": 50, "k": 1}
+    assert np.all(np.isfinite(rbm.score_samples(X[:3])))
+    assert "AIS (log Z)" in capsys.readouterr().err

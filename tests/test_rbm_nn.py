@@ -550,3 +550,21 @@ def test_binary_hidden_prob_is_prob_h(sparse):
     p = RBMUpdater(m).binary_hidden_prob(V, sparse)
     with torch.no_grad():
         assert torch.allclose(p, m.prob_h(V), atol=1e-14, rtol=0)
+
+
+def test_pooled_parallel_tempering_gives_a_batch_per_round():
+    from skdeepclust.nn.sampling import PooledParallelTemperingSampler
+
+    m, _ = _random_rbm(4, 3, seed=4, scale=1.5)
+    g = torch.Generator().manual_seed(0)
+    pt = PooledParallelTemperingSampler(m, 400, betas=10, generator=g)
+    assert pt.n_auxiliary == 45 and pt.auxiliary.shape == (9, 45, 4)
+    for _ in range(20):
+        v = pt.sample(k=1)
+    assert v.shape == (400, 4)
+    assert 0.0 < pt.swap_rate_ <= 1.0
+    samples = torch.cat([pt.sample(k=1) for _ in range(10)])  # 4000 samples, 10 rounds
+    assert _empirical_tv(samples, m) < 0.05
+    # the auxiliary chains sample their tempered models: beta = 0 is the base model
+    p0 = torch.sigmoid(m.base_bias)
+    assert (pt.auxiliary[0].mean(0) - p0).abs().max() < 0.25

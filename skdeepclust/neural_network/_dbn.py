@@ -52,6 +52,11 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     batch_size : int, default=100
     max_epochs : int, default=50
         Epochs of each layer.
+    tol : float or None, default=None
+        Each layer stops when its reconstruction error has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs (and warns with ``ConvergenceWarning`` when it reaches
+        ``max_epochs`` first); None trains every layer for exactly ``max_epochs``.
+    n_iter_no_change : int, default=10
     device : str or torch.device, default="auto"
     random_state : int, RandomState instance or None, default=None
         Seeds every layer (each gets its own seed drawn from it) and later ``sample``
@@ -66,6 +71,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         The layers' reconstruction errors per epoch, concatenated bottom to top.
     n_iter_ : int
         Epochs run over all layers.
+    converged_ : bool
+        Whether every layer stopped by the ``tol`` rule.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
@@ -102,6 +109,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         "centered": ["boolean"],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "rbm_params": [dict, list, None],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
 
     _tour = {
@@ -113,7 +122,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     def __init__(self, hidden_layer_sizes=(256, 64), *, visible="binary",
                  allow_probabilities=False, method="pcd", k=1, centered=True,
                  learning_rate=0.01, momentum=0.0, rbm_params=None, batch_size=100,
-                 max_epochs=50, device="auto", random_state=None, verbose=0):
+                 max_epochs=50, tol=None, n_iter_no_change=10, device="auto",
+                 random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.visible = visible
         self.allow_probabilities = allow_probabilities
@@ -125,6 +135,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         self.rbm_params = rbm_params
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -156,7 +168,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
                 allow_probabilities=self.allow_probabilities if i == 0 else True,
                 method=self.method, k=self.k, centered=self.centered,
                 learning_rate=self.learning_rate, momentum=self.momentum,
-                batch_size=self.batch_size, max_epochs=self.max_epochs)
+                batch_size=self.batch_size, max_epochs=self.max_epochs, tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change)
             params.update(more)
             params["n_components"] = int(size)
             layers.append(params)
@@ -189,6 +202,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
             self.rbms_.append(rbm)
             self.loss_curve_.extend(rbm.loss_curve_)
         self.n_iter_ = sum(r.n_iter_ for r in self.rbms_)
+        self.converged_ = all(r.converged_ for r in self.rbms_)
         self._sampling_rng = np.random.RandomState(seed_from(rng))
         return self
 

@@ -14,7 +14,8 @@ from sklearn.utils.validation import check_array, column_or_1d
 from torch import Tensor
 
 from .._torch import make_generator, seed_from
-from .._training import TrainingResult, train_loop
+from .._training import TrainingResult, train_loop, warn_unconverged
+from ..exceptions import TrainingDivergedError
 from ..base import TorchEstimator
 from ..nn import partition as _partition
 from ..nn.rbm import HIDDEN_UNITS, OFFSET_TYPES, VISIBLE_UNITS, RBMUpdater
@@ -23,6 +24,7 @@ from ..nn.sampling import (
     IndependentParallelTemperingSampler,
     ParallelTemperingSampler,
     PersistentGibbsSampler,
+    PooledParallelTemperingSampler,
     initial_states,
 )
 from ..utils._sklearn_compat import (
@@ -125,6 +127,15 @@ class _BaseRBM(TorchEstimator):
                     f"[{lo:.4g}, {hi:.4g}] that are not all 0/1. Binarize X (e.g. X > 0.5), "
                     "pass allow_probabilities=True to read values in [0, 1] as "
                     "probabilities, or use visible='gaussian'.")
+        if self.visible != "binary" and X.size:
+            # energies square the inputs: beyond sqrt(max) / 1e4 they overflow the dtype
+            limit = float(np.sqrt(np.finfo(X.dtype).max)) * 1e-4
+            peak = float(np.max(np.abs(X)))
+            if peak > limit:
+                raise ValueError(
+                    f"X has values up to {peak:.3g}: too large for {self.visible} visible "
+                    f"units in {X.dtype} (their energies square the inputs; the limit is "
+                    f"{limit:.3g}). Rescale X (e.g. StandardScaler) or pass float64 data.")
         if self.visible == "rectified" and X.size and float(X.min()) < 0:
             raise ValueError(
                 f"visible='rectified' needs X >= 0; got a minimum of {float(X.min()):.4g}.")
@@ -210,7 +221,8 @@ class _BaseRBM(TorchEstimator):
         if self.method == "pcd":
             return PersistentGibbsSampler(m, self.n_chains or batch_size, generator)
         if self.method == "pt":
-            return ParallelTemperingSampler(m, self.n_temperatures, self.n_chains or 1, generator)
+            return PooledParallelTemperingSampler(m, self.n_chains or batch_size,
+                                                  self.n_temperatures, generator)
         if self.method == "ipt":
             return IndependentParallelTemperingSampler(
                 m, self.n_chains or batch_size, self.n_temperatures, generator)
@@ -219,8 +231,7 @@ class _BaseRBM(TorchEstimator):
     def _negative_phase(self, v: Tensor, generator: torch.Generator) -> Tensor:
         if self.method == "cd":
             return self.module_.gibbs(v, self.k, None, generator)
-        n = v.shape[0] if self.method == "pt" else None
-        return self._sampler.sample(n, self.k)
+        return self._sampler.sample(None, self.k)
 
     def _exact_step(self, v: Tensor) -> Tensor:
         m = self.module_
@@ -252,7 +263,7 @@ class _BaseRBM(TorchEstimator):
             self._sampler.generator = generator
         m.train()
         upd = self._updater
-        if self.method in ("cd", "pcd") and upd.fused_supported:
+        if self.method in ("cd", "pcd", "pt") and upd.fused_supported:
             # Binary-binary RBM: the fused update (same statistics, fewer and cheaper
             # passes). Sparse kernels for the visible products on CPU when the data are
             # exactly binary and mostly zeros (4-5x cheaper products on MNIST): numba
@@ -276,18 +287,41 @@ class _BaseRBM(TorchEstimator):
                     sparse=None if mask is None else mask[idx], n_loss=_loss_rows(idx.shape[0]))
                 if sampler is not None:
                     sampler.chains, sampler.hidden_prob = v_neg, p_neg
+                if self.method == "pt":  # the beta = 1 chains swept in the fused step
+                    sampler.sweep_auxiliary(self.k)
+                    sampler.swap()
+                    new = sampler.swapped_
+                    if new.numel():
+                        p_neg = p_neg.clone()
+                        p_neg[new] = m.prob_h(sampler.chains[new])
+                        sampler.hidden_prob = p_neg
                 return loss
 
             step = fused
         else:
             step = self._generic_step(V, generator)
-        self._history = train_loop(
-            step, n_samples=V.shape[0], batch_size=self.batch_size, max_epochs=max_epochs,
-            generator=generator, optimizer=None, phase=phase, verbose=self.verbose,
-            tol=self.tol, n_iter_no_change=self.n_iter_no_change, result=self._history,
-            suggestion="Try a smaller learning_rate (or a per-parameter dict with a smaller "
-                       "'sigma' rate), standardize or whiten Gaussian inputs, or pass float64 "
-                       "data.")
+        suggestion = ("Try a smaller learning_rate (or a per-parameter dict with a smaller "
+                      "'sigma' rate), standardize or whiten Gaussian inputs, or pass float64 "
+                      "data.")
+
+        def check(epoch: int, loss: float) -> None:
+            problem = _parameter_problem(m)
+            if problem:
+                raise TrainingDivergedError(
+                    f"{phase} diverged: {problem} at epoch {self._history.n_iter}. "
+                    f"{suggestion}")
+
+        try:
+            self._history = train_loop(
+                step, n_samples=V.shape[0], batch_size=self.batch_size, max_epochs=max_epochs,
+                generator=generator, optimizer=None, phase=phase, verbose=self.verbose,
+                tol=self.tol, n_iter_no_change=self.n_iter_no_change, result=self._history,
+                on_epoch_end=check, suggestion=suggestion)
+        except TrainingDivergedError as err:
+            problem = _parameter_problem(m)
+            if problem and "parameter" not in str(err):  # the loss check fired first
+                raise TrainingDivergedError(f"{err} ({problem})") from None
+            raise
         self.loss_curve_ = list(self._history.loss_curve)
         self.n_iter_ = self._history.n_iter
         self.converged_ = self._history.converged
@@ -302,7 +336,7 @@ class _BaseRBM(TorchEstimator):
             else:
                 with torch.no_grad():
                     p_pos = self._updater.step(v, self._negative_phase(v, generator), generator)
-                if self.method == "pcd":  # the chains' next hidden draw reuses p(h | v_neg)
+                if self.method in ("pcd", "pt"):  # the next hidden draw reuses p(h | v_neg)
                     self._sampler.hidden_prob = self._updater.negative_hidden_prob
             with torch.no_grad():  # monitoring loss on a tenth of the batch, <= 16 rows
                 n = _loss_rows(v.shape[0])
@@ -328,6 +362,12 @@ class _BaseRBM(TorchEstimator):
         epochs = 1 if partial else self.max_epochs
         name = type(self).__name__ + (" (partial_fit)" if partial else "")
         self._train(V, epochs, name)
+        if not partial and self.tol is not None:
+            warn_unconverged(
+                self, self._history, phase="training", max_epochs=self.max_epochs,
+                rule=(f"the reconstruction error improved by less than tol={self.tol} for "
+                      f"n_iter_no_change={self.n_iter_no_change} epochs"),
+                advice="increase max_epochs, or set tol=None to train for exactly max_epochs")
         self._after_fit()
 
     def _after_fit(self) -> None:
@@ -401,12 +441,18 @@ class _BaseRBM(TorchEstimator):
 _COMMON_DOC = """
     visible : {"binary", "gaussian", "rectified"}, default="binary"
         Visible units. Binary units need 0/1 data (see ``allow_probabilities``);
-        Gaussian units model real data (standardise or whiten it); rectified units are
-        noisy ReLUs for non-negative data (no tractable likelihood).
+        Gaussian units model real data at any scale (their updates are taken in units of
+        each feature's sigma, the same as on standardised data; a constant feature keeps
+        zero weights and a sigma of 1e-3 times the median standard deviation of the
+        others, so its density stays finite; values beyond ``sqrt(dtype max) / 1e4`` are
+        refused); rectified units are noisy ReLUs for non-negative data (no tractable
+        likelihood).
     hidden : {"binary", "rectified"}, default="binary"
         Hidden units; rectified (noisy ReLU) hiddens have no tractable likelihood.
     learn_sigma : bool, default=False
-        Gaussian visibles: train the standard deviations too.
+        Gaussian visibles: train the standard deviations too, in log space (at most a
+        factor ``e**0.1`` per update, kept between 0.05 and 100 times each feature's
+        standard deviation), at the ``"sigma"`` learning rate (by default the weights').
     init_sigma : "auto" or float, default="auto"
         Gaussian visibles: initial standard deviation ("auto": the data's).
     centered : bool, default=True
@@ -419,15 +465,17 @@ _COMMON_DOC = """
         Moving-average rate of the offsets (0 keeps the initial offsets).
     method : {"cd", "pcd", "pt", "ipt", "exact"}, default="pcd"
         Negative phase of the gradient: contrastive divergence (chains start at the
-        minibatch), persistent CD, parallel tempering (one tempered ladder whose
-        beta = 1 chain gives the negative samples one after the other), independent
-        parallel tempering (one ladder per negative sample), or the exact gradient
-        through the enumerated partition function (tiny models only).
+        minibatch), persistent CD, parallel tempering (``n_chains`` persistent chains at
+        beta = 1 and ``ceil(n_chains / (n_temperatures - 1))`` at each lower temperature,
+        randomly paired and swapped in parallel once per update: about 3x the cost of
+        "pcd" at 10 temperatures), independent parallel tempering (one full ladder per
+        negative sample: ``n_temperatures`` times the Gibbs work of "pcd"), or the exact
+        gradient through the enumerated partition function (tiny models only).
     k : int, default=1
         Gibbs steps per update.
     n_chains : int or None, default=None
-        Persistent chains ("pcd"; default ``batch_size``), tempering ladders ("pt";
-        default 1) or independent ladders ("ipt"; default ``batch_size``).
+        Persistent chains ("pcd"; default ``batch_size``), chains at beta = 1 ("pt";
+        default ``batch_size``) or independent ladders ("ipt"; default ``batch_size``).
     n_temperatures : int, default=3
         Temperatures of "pt" / "ipt", equally spaced in [0, 1].
     learning_rate : float or dict, default=0.01
@@ -461,8 +509,10 @@ default="auto"
     batch_size : int, default=100
     max_epochs : int, default=50
     tol : float or None, default=None
-        Stop when the reconstruction error has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs; None always runs ``max_epochs``.
+        Stop when the epoch's reconstruction error has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs (``converged_`` is then True); reaching
+        ``max_epochs`` first warns with ``ConvergenceWarning``. None always runs
+        ``max_epochs`` (a fixed budget: no warning).
     n_iter_no_change : int, default=10
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
@@ -471,7 +521,8 @@ default="auto"
         training; it also seeds later ``gibbs``, ``sample`` and AIS calls that get no
         ``random_state`` of their own. The same seed on the CPU gives the same model.
     verbose : int, default=0
-        1 shows a progress bar."""
+        1 shows a progress bar (training, and the AIS estimate of ``log Z`` that the
+        first ``score_samples`` call of a large model runs)."""
 
 
 def _inject_doc(cls):
@@ -686,13 +737,14 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
             g = self._generator(random_state)
             if method == "ais":
                 est = _partition.annealed_importance_sampling(
-                    m, n_chains=n_chains, betas=n_betas, k=k, generator=g)
+                    m, n_chains=n_chains, betas=n_betas, k=k, generator=g, verbose=self.verbose)
             else:
                 v0 = None
                 if X is not None:
                     v0 = torch.as_tensor(_writeable(X), device=self._device)
                 est = _partition.reverse_annealed_importance_sampling(
-                    m, n_chains=n_chains, betas=n_betas, k=k, v_init=v0, generator=g)
+                    m, n_chains=n_chains, betas=n_betas, k=k, v_init=v0, generator=g,
+                    verbose=self.verbose)
             lz, bounds = est.log_z, (est.lower, est.upper)
         self.log_partition_ = lz
         self.log_partition_bounds_ = bounds
@@ -757,9 +809,13 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
 
         ``log Z`` is exact when the smaller binary layer is small enough (see the class
         docstring; computed at the end of ``fit``); otherwise the first call estimates it
-        by annealed importance sampling (100 chains, 10000 temperatures; optimistic on average) and
-        stores it in ``log_partition_``. Call :meth:`log_partition` beforehand to choose
-        the method (e.g. the conservative ``"reverse_ais"``).
+        by annealed importance sampling (100 chains, 10000 temperatures; optimistic on
+        average) and stores it in ``log_partition_``. Call :meth:`log_partition` beforehand
+        to choose the method (e.g. the conservative ``"reverse_ais"``). That first call is
+        slow: its cost is 10000 Gibbs steps of 100 chains, linear in
+        ``n_features * n_components`` (about a minute for a 784-500 model on one CPU
+        core); ``verbose=1`` shows its progress bar. The exact ``log Z`` costs
+        ``2**units * (n_features + n_components)``, computed once at the end of ``fit``.
 
         Parameters
         ----------
@@ -1097,6 +1153,36 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+#: A parameter (in standardised units for Gaussian visibles: weights and biases over sigma)
+#: beyond this magnitude means training has diverged even while it is still finite.
+_DIVERGED_MAGNITUDE = 1e8
+
+
+def _parameter_problem(m: RBMModule) -> str | None:
+    """What blew up in the module: the first non-finite parameter, or the first whose
+    magnitude passed ``_DIVERGED_MAGNITUDE`` (Gaussian feature rows measured in units of
+    sigma); None when every parameter is sane."""
+    with torch.no_grad():
+        nx = m.n_visible
+        for name, p in m.named_parameters():
+            t = p.detach()
+            bad = ~torch.isfinite(t)
+            if bool(bad.any()):
+                return (f"parameter '{name}' has {int(bad.sum())} non-finite values "
+                        f"(of {t.numel()})")
+        for name in ("weight", "visible_bias", "hidden_bias"):  # sigma is kept in range
+            t = getattr(m, name).detach()
+            if m.gaussian and name != "hidden_bias":
+                t = t.clone()
+                scale = m.sigma.detach().clamp(min=torch.finfo(t.dtype).tiny)
+                t[:nx] = t[:nx] / (scale.unsqueeze(1) if t.ndim == 2 else scale)
+            peak = float(t.abs().max()) if t.numel() else 0.0
+            if peak > _DIVERGED_MAGNITUDE:
+                unit = " (in units of sigma)" if m.gaussian and name != "hidden_bias" else ""
+                return f"parameter '{name}' reached {peak:.3g}{unit}"
+    return None
 
 
 def _writeable(X) -> np.ndarray:

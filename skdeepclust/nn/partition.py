@@ -207,7 +207,8 @@ def _log_p_beta(model: RBM, terms, beta: Tensor) -> Tensor:
     return beta * vis + (1.0 - beta) * base + hid
 
 
-def _run_chain(model: RBM, v: Tensor, betas: Tensor, k: int, generator) -> tuple[Tensor, Tensor]:
+def _run_chain(model: RBM, v: Tensor, betas: Tensor, k: int, generator,
+               verbose: int = 0, desc: str = "AIS") -> tuple[Tensor, Tensor]:
     """Accumulate sum_t [f_{b_t}(v_{t-1}) - f_{b_{t-1}}(v_{t-1})], v_t ~ T_{b_t}(v_{t-1}).
 
     ``f_b = log p*_b`` and ``T_b`` is ``k`` Gibbs steps leaving ``p_b`` invariant. With
@@ -218,7 +219,15 @@ def _run_chain(model: RBM, v: Tensor, betas: Tensor, k: int, generator) -> tuple
     sparse_bias = _sparse_bias(model, v)  # later states are samples: binary too
     terms = _chain_terms(model, v, sparse_bias)
     n = betas.numel()
+    bar = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n - 1, desc=desc, unit="beta", leave=verbose > 1,
+                   miniters=max(1, n // 100))
     for t in range(1, n):
+        if bar is not None:
+            bar.update(1)
         bt = betas[t]
         log_w += _log_p_beta(model, terms, bt) - _log_p_beta(model, terms, betas[t - 1])
         if t == n - 1:
@@ -230,15 +239,21 @@ def _run_chain(model: RBM, v: Tensor, betas: Tensor, k: int, generator) -> tuple
             h = _bernoulli(torch.sigmoid(bt * a), generator)  # rand < p: 2.5x cheaper
             v = model.sample_v(h, bt, generator)
         terms = _chain_terms(model, v, sparse_bias)
+    if bar is not None:
+        bar.close()
     return log_w, v
 
 
 @torch.no_grad()
 def annealed_importance_sampling(model: RBM, *, n_chains: int = 100, betas=10000, k: int = 1,
                                  generator: torch.Generator | None = None,
-                                 dtype: torch.dtype | None = torch.float64
-                                 ) -> PartitionEstimate:
+                                 dtype: torch.dtype | None = torch.float64,
+                                 verbose: int = 0) -> PartitionEstimate:
     """Estimate log Z by AIS from the base model to the model.
+
+    Its cost is ``n_betas * k`` Gibbs steps of ``n_chains`` chains plus one free energy per
+    temperature: linear in each of them and in ``n_visible * n_hidden`` (about a minute for
+    100 chains, 10000 temperatures and a 784-500 model on one CPU core).
 
     Parameters
     ----------
@@ -253,6 +268,8 @@ def annealed_importance_sampling(model: RBM, *, n_chains: int = 100, betas=10000
     generator : torch.Generator or None
     dtype : torch dtype or None, default=torch.float64
         Precision of the run (a copy of the model is cast); None keeps the model's.
+    verbose : int, default=0
+        1 shows a progress bar over the temperatures.
 
     Returns
     -------
@@ -262,7 +279,7 @@ def annealed_importance_sampling(model: RBM, *, n_chains: int = 100, betas=10000
     model = _float64_copy(model, dtype)
     b = make_betas(betas, dtype=model.weight.dtype, device=model.weight.device)
     v = model.sample_base(n_chains, generator)
-    log_w, _ = _run_chain(model, v, b, k, generator)
+    log_w, _ = _run_chain(model, v, b, k, generator, verbose, "AIS (log Z)")
     log_z0 = float(model.base_log_partition())
     m, lo, hi = _estimate(log_w)
     return PartitionEstimate(m + log_z0, lo + log_z0, hi + log_z0)
@@ -272,7 +289,7 @@ def annealed_importance_sampling(model: RBM, *, n_chains: int = 100, betas=10000
 def reverse_annealed_importance_sampling(
         model: RBM, *, n_chains: int = 100, betas=10000, k: int = 1,
         v_init: Tensor | None = None, generator: torch.Generator | None = None,
-        dtype: torch.dtype | None = torch.float64) -> PartitionEstimate:
+        dtype: torch.dtype | None = torch.float64, verbose: int = 0) -> PartitionEstimate:
     """Estimate log Z by reverse AIS, annealing from model samples down to the base model.
 
     Parameters
@@ -303,7 +320,7 @@ def reverse_annealed_importance_sampling(
     else:
         v = model.gibbs(model.sample_base(n_chains, generator), 1000, None, generator)
     # log w estimates log(Z_0 / Z_1)
-    log_w, _ = _run_chain(model, v, b, k, generator)
+    log_w, _ = _run_chain(model, v, b, k, generator, verbose, "reverse AIS (log Z)")
     log_z0 = float(model.base_log_partition())
     m, lo, hi = _estimate(log_w)
     upper = log_z0 - lo if math.isfinite(lo) else float("inf")

@@ -59,7 +59,18 @@ _EMB_OUTER_ROWS = 48
 #: from a cumsum over rows; beyond, over a transposed copy (a strided cumsum over 2000 rows
 #: took 38 ms, the copy + contiguous cumsum 10 ms; at 200 rows 0.34 vs 0.5 ms).
 _CUMSUM_ROWS = 256
-_SIGMA_MIN = 1e-4
+#: Gaussian visibles: a feature whose standard deviation is at most this many machine
+#: epsilons of its mean's magnitude (or below ``tiny ** 0.25`` of the dtype) is constant.
+_CONSTANT_EPS = 100.0
+#: Gaussian visibles: the sigma of a constant feature is this fraction of the median
+#: standard deviation of the other features (1 when every feature is constant).
+_CONSTANT_SIGMA = 1e-3
+#: Gaussian visibles: a learned sigma never goes below this fraction of its feature's
+#: standard deviation in the training data (nor above ``_SIGMA_MAX`` times it).
+_SIGMA_FLOOR = 0.05
+_SIGMA_MAX = 100.0
+#: Learned sigma: the largest change of log(sigma) in one update (a factor of e**0.1).
+_LOG_SIGMA_STEP = 0.1
 #: The sparse fused step runs numba kernels (``skdeepclust.nn._rbm_kernels``) on the CPU
 #: when numba imports; False forces the pure-torch kernels.
 _USE_NUMBA = True
@@ -122,6 +133,14 @@ def _nrelu_sample(a: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.clamp(a + _nrelu_std(a) * noise, min=0.0)
 
 
+def constant_features(mean: Tensor, std: Tensor) -> Tensor:
+    """Which features are constant (bool mask): a standard deviation at most 100 machine
+    epsilons of the mean's magnitude (rounding noise of a constant column) or below
+    ``tiny ** 0.25`` of the dtype (whose square's inverse would overflow)."""
+    info = torch.finfo(std.dtype)
+    return std <= torch.clamp(_CONSTANT_EPS * info.eps * mean.abs(), min=info.tiny ** 0.25)
+
+
 def _reduce_beta(beta):
     """``beta`` as used against per-sample reductions (drop the trailing unit axis)."""
     if isinstance(beta, Tensor) and beta.ndim > 0:
@@ -162,6 +181,12 @@ class RBM(nn.Module):
         parallel tempering.
     base_mean, base_std : buffers of shape (n_visible,)
         Gaussian visibles: the independent Gaussian base model.
+    feature_scale : buffer of shape (n_visible,)
+        Gaussian visibles: the training data's standard deviation of each feature (0 for a
+        constant feature, 1 without data). The initial weights are drawn in these units;
+        :class:`RBMUpdater` freezes the constant features.
+    sigma_min, sigma_max : buffers of shape (n_visible,)
+        Gaussian visibles: the range a learned sigma is kept in.
 
     Examples
     --------
@@ -205,6 +230,9 @@ class RBM(nn.Module):
                                       requires_grad=self.learn_sigma)
             self.register_buffer("base_mean", torch.zeros(self.n_visible, **kw))
             self.register_buffer("base_std", torch.ones(self.n_visible, **kw))
+            self.register_buffer("feature_scale", torch.ones(self.n_visible, **kw))
+            self.register_buffer("sigma_min", torch.full((self.n_visible,), _SIGMA_FLOOR, **kw))
+            self.register_buffer("sigma_max", torch.full((self.n_visible,), _SIGMA_MAX, **kw))
         else:
             self.register_parameter("sigma", None)
             self.register_buffer("base_bias", torch.zeros(self.n_visible, **kw))
@@ -253,12 +281,21 @@ class RBM(nn.Module):
         """PyDeep's 'AUTO' initialisation from (optional) training data.
 
         ``weight_scale="auto"`` draws W ~ U(+-4 sqrt(6 / (d + H))) (divided by 4 for
-        Gaussian visibles); a float draws W ~ N(0, weight_scale^2). Visible offsets are
+        Gaussian visibles); a float draws W ~ N(0, weight_scale^2). Gaussian visibles: the
+        rows of W are then multiplied by the data's standard deviation of their feature
+        (the draw is in standardised units; without data, by 1). Visible offsets are
         the data mean (0.5 without data) and hidden offsets 0.5 when ``centered``, zero
         otherwise. The visible bias makes p(x | h = offset) match the data mean; the hidden
         bias is zero. Gaussian sigma is the data std when ``sigma="auto"``. The base model
         used by AIS and parallel tempering gets the data mean (and std).
         ``labels`` is a one-hot (n, n_labels) tensor for label RBMs.
+
+        Gaussian visibles: a constant feature (see :func:`constant_features`) gets zero
+        weights, which :class:`RBMUpdater` keeps at zero, and a sigma of ``1e-3`` times the
+        median standard deviation of the other features (1e-3 when all are constant): its
+        density is a narrow Gaussian at the constant, finite everywhere. ``feature_scale``
+        records each feature's standard deviation, ``sigma_min`` / ``sigma_max`` the range
+        of a learned sigma (0.05 and 100 times it).
         """
         d, nh = self.n_visible + self.n_labels, self.n_hidden
         dtype, device = self.weight.dtype, self.weight.device
@@ -276,11 +313,10 @@ class RBM(nn.Module):
             mean = data.mean(0)
             # the std is only used by Gaussian units (a 20000x784 std costs 0.1 s)
             std = (data.std(0, unbiased=False) if self.gaussian and data.shape[0] > 1
-                   else torch.ones_like(mean))
+                   else torch.zeros_like(mean) if self.gaussian else torch.ones_like(mean))
         else:
             mean = torch.full((nx,), 0.0 if self.gaussian else 0.5, dtype=dtype, device=device)
             std = torch.ones(nx, dtype=dtype, device=device)
-        std = torch.clamp(std, min=1e-3)
         if self.n_labels:
             if labels is not None:
                 lmean = labels.to(dtype).mean(0)
@@ -295,11 +331,29 @@ class RBM(nn.Module):
                 self.visible_offset[nx:] = lmean
             self.hidden_offset.fill_(0.5)
         if self.gaussian:
-            s = std if sigma == "auto" else torch.full_like(std, float(sigma))
-            self.sigma.copy_(s)
+            const = constant_features(mean, std)
+            varying = std[~const]
+            ref = float(varying.median()) if varying.numel() else 1.0
+            floor = _CONSTANT_SIGMA * ref
+            std = torch.where(const, torch.zeros_like(std), std)
+            self.feature_scale.copy_(std)
+            # the initial weights in standardised units (the scale the updates work in)
+            self.weight[:nx].mul_(std.unsqueeze(1))
+            safe = torch.where(const, torch.full_like(std, floor), std)
+            s = safe if sigma == "auto" else torch.full_like(std, float(sigma))
+            self.sigma_min.copy_(torch.where(const, torch.full_like(std, floor),
+                                             _SIGMA_FLOOR * std))
+            self.sigma_max.copy_(torch.where(const, torch.full_like(std, floor),
+                                             _SIGMA_MAX * std))
+            if sigma == "auto":
+                self.sigma.copy_(s)
+            else:  # an explicit sigma is kept, the learned range stretched to include it
+                self.sigma.copy_(s)
+                self.sigma_min.copy_(torch.minimum(self.sigma_min, s))
+                self.sigma_max.copy_(torch.maximum(self.sigma_max, s))
             self.visible_bias[:nx] = mean - self.visible_offset[:nx]
             self.base_mean.copy_(mean)
-            self.base_std.copy_(std)
+            self.base_std.copy_(safe)
         else:
             p = torch.clamp(mean, 1e-3, 1.0 - 1e-3)
             logit = torch.log(p) - torch.log1p(-p)
@@ -396,8 +450,11 @@ class RBM(nn.Module):
             x = _nrelu_sample(logits, generator)
         if self.n_labels:
             p_y = mean[..., nx:]
-            flat = p_y.reshape(-1, self.n_labels)
-            idx = torch.multinomial(flat, 1, generator=generator).reshape(p_y.shape[:-1])
+            # inverse-CDF draw (torch.multinomial raises on a NaN row: this lets the NaN
+            # reach the training loop's check, which names the parameter that blew up)
+            cdf = p_y.cumsum(-1)
+            u = _uniform((*p_y.shape[:-1], 1), generator, p_y.dtype, p_y.device)
+            idx = (cdf < u * cdf[..., -1:]).sum(-1).clamp_(max=self.n_labels - 1)
             y = torch.nn.functional.one_hot(idx, self.n_labels).to(x.dtype)
             x = torch.cat([x, y], -1)
         return (x, mean) if return_prob else x
@@ -1129,13 +1186,29 @@ class RBMUpdater:
         """Momentum ascent along ``grads`` (a log-likelihood gradient estimate).
 
         The tensors in ``grads`` are consumed (modified in place).
+
+        Gaussian visibles: the steps of each feature's weights and bias are multiplied by
+        its variance ``sigma**2`` (the natural-gradient scaling of a Gaussian's mean: with
+        sigma at the data's standard deviation this is the update on standardised data, so
+        the learning rate means the same at any scale; a shrinking learned sigma does not
+        inflate the steps), constant features (``feature_scale == 0``) stay frozen, and a
+        learned sigma moves in log space,
+        ``sigma *= exp(rate * sigma * dL/dsigma)`` (at most ``e**0.1`` per update), kept
+        in ``[sigma_min, sigma_max]``.
         """
         m = self.model
+        nx = m.n_visible
+        scale2 = None
+        if m.gaussian:  # sigma^2: the inverse Fisher information of a Gaussian's mean
+            scale2 = torch.where(m.feature_scale > 0, m.sigma * m.sigma, 0.0)
         for name, g in grads.items():
             rate = self.learning_rate.get(name)
             if rate is None:
                 continue
             param = getattr(m, name)
+            if name == "sigma":
+                self._apply_log_sigma(g, rate)
+                continue
             if name == "weight":
                 if self.l1:
                     g = g.sub_(torch.sign(param), alpha=self.l1)
@@ -1144,6 +1217,10 @@ class RBMUpdater:
             if (name == "hidden_bias" and self.sparsity_weight and hidden_mean is not None
                     and self.sparsity_target is not None):
                 g = g.add_(self.sparsity_target - hidden_mean, alpha=self.sparsity_weight)
+            if scale2 is not None and name == "weight":
+                g[:nx].mul_(scale2.unsqueeze(1))
+            elif scale2 is not None and name == "visible_bias":
+                g[:nx].mul_(scale2)
             restrict = name == "weight" and self.max_norm is not None
             if not self.momentum and not restrict:
                 param.add_(g, alpha=rate)  # plain SGD: one pass over the parameter
@@ -1155,8 +1232,21 @@ class RBMUpdater:
             if self.momentum:
                 self.velocity[name] = step
             param.add_(step)
-        if m.sigma is not None and m.learn_sigma:
-            m.sigma.clamp_(min=_SIGMA_MIN)
+
+    def _apply_log_sigma(self, g: Tensor, rate: float) -> None:
+        """Ascent on log(sigma) (gradient ``sigma * dL/dsigma``: scale-free), clipped to
+        ``_LOG_SIGMA_STEP`` per update and kept in ``[sigma_min, sigma_max]``."""
+        m = self.model
+        sigma = m.sigma
+        g = g.mul_(sigma)
+        if self.momentum:
+            vel = self.velocity.get("log_sigma")
+            step = g.mul_(rate) if vel is None else vel.mul_(self.momentum).add_(g, alpha=rate)
+            self.velocity["log_sigma"] = step
+        else:
+            step = g.mul_(rate)
+        step = step.clamp(-_LOG_SIGMA_STEP, _LOG_SIGMA_STEP)  # NaN stays NaN: caught later
+        sigma.mul_(step.exp_()).clamp_(min=m.sigma_min, max=m.sigma_max)
 
 
 def _restrict_norm(w: Tensor, max_norm: float, axis: str) -> Tensor:

@@ -29,6 +29,7 @@ __all__ = [
     "IndependentParallelTemperingSampler",
     "ParallelTemperingSampler",
     "PersistentGibbsSampler",
+    "PooledParallelTemperingSampler",
     "initial_states",
     "make_betas",
 ]
@@ -225,3 +226,148 @@ class IndependentParallelTemperingSampler(ParallelTemperingSampler):
     def __init__(self, model: RBM, n_samples: int, betas=3,
                  generator: torch.Generator | None = None) -> None:
         super().__init__(model, betas, n_replicas=n_samples, generator=generator)
+
+
+class PooledParallelTemperingSampler:
+    """Parallel tempering that gives a batch of samples per round: ``n_chains`` chains at
+    beta = 1 and ``n_auxiliary`` chains at each lower temperature, swapped in parallel.
+
+    One round (:meth:`sample`) runs ``k`` Gibbs sweeps of every chain of the ladder, then
+    one swap round: neighbouring temperatures (even pairs, then odd pairs) pair their
+    chains at random (a fresh random pairing every round, independent of the states, so
+    the product of the tempered distributions stays invariant; between beta = 1 and the
+    next temperature a random subset of ``n_auxiliary`` of the beta = 1 chains takes part)
+    and every pair swaps with the Metropolis-Hastings probability. All pairs of all
+    temperatures are proposed and accepted in one vectorised pass, and the ``n_chains``
+    beta = 1 chains are the round's samples.
+
+    The lower temperatures only feed well-mixed states up the ladder, so they hold fewer
+    chains: ``n_auxiliary`` defaults to ``ceil(n_chains / (n_temperatures - 1))``, which keeps
+    the whole ladder at about twice the Gibbs work of ``n_chains`` persistent chains
+    whatever the number of temperatures.
+
+    Parameters
+    ----------
+    model : RBM
+        Binary hiddens, binary or Gaussian visibles, no labels.
+    n_chains : int
+        Chains at beta = 1 (samples per round).
+    betas : int or sequence of float, default=3
+    generator : torch.Generator or None
+    n_auxiliary : int or None
+        Chains at each temperature below 1.
+
+    Attributes
+    ----------
+    chains : Tensor of shape (n_chains, n_visible)
+        The beta = 1 chains.
+    auxiliary : Tensor of shape (n_temperatures - 1, n_auxiliary, n_visible)
+    betas : Tensor of shape (n_temperatures,)
+    hidden_prob : Tensor of shape (n_chains, n_hidden) or None
+        As in :class:`PersistentGibbsSampler` (kept up to date by the caller).
+    swap_rate_ : float
+        Fraction of accepted swaps in the last round.
+    swapped_ : Tensor of int64
+        Indices of the beta = 1 chains replaced in the last swap round.
+    """
+
+    def __init__(self, model: RBM, n_chains: int, betas=3,
+                 generator: torch.Generator | None = None,
+                 n_auxiliary: int | None = None) -> None:
+        model._check_tractable("Parallel tempering")
+        model._check_no_labels("Parallel tempering")
+        self.model = model
+        self.generator = generator
+        w = model.weight
+        self.betas = make_betas(betas, dtype=w.dtype, device=w.device)
+        t = self.betas.numel()
+        self.n_chains = int(n_chains)
+        self.n_auxiliary = int(n_auxiliary or math.ceil(self.n_chains / (t - 1)))
+        self.n_auxiliary = min(self.n_auxiliary, self.n_chains)
+        self.chains = initial_states(model, self.n_chains, generator)
+        self.auxiliary = initial_states(model, (t - 1) * self.n_auxiliary, generator).reshape(
+            t - 1, self.n_auxiliary, -1)
+        self.hidden_prob: Tensor | None = None
+        self.swap_rate_ = float("nan")
+        self.swapped_ = torch.zeros(0, dtype=torch.long, device=w.device)
+
+    @torch.no_grad()
+    def sweep_auxiliary(self, k: int = 1) -> None:
+        """``k`` Gibbs sweeps of the chains below beta = 1 (all temperatures at once)."""
+        m, g = self.model, self.generator
+        beta = self.betas[:-1].view(-1, 1, 1)
+        v = self.auxiliary
+        for _ in range(k):
+            v = m.sample_v(m.sample_h(v, beta, g), beta, g)
+        self.auxiliary = v
+
+    @torch.no_grad()
+    def swap(self) -> float:
+        """One swap round over every pair of neighbouring temperatures (vectorised)."""
+        m, g = self.model, self.generator
+        b = self.betas
+        t, n_aux, n = b.numel(), self.n_auxiliary, self.n_chains
+        levels = torch.cat([self.auxiliary,
+                            self.chains.new_zeros((1, n_aux, self.chains.shape[1]))])
+        # the beta = 1 chains taking part this round: a random subset of n_aux of them
+        top_idx = torch.randperm(n, generator=g, device=self.chains.device)[:n_aux]
+        levels[-1] = self.chains[top_idx]
+        # a fresh random pairing: permute every level's chains (states are exchangeable)
+        keys = torch.rand((t - 1, n_aux), generator=g, dtype=b.dtype, device=b.device)
+        perm = torch.argsort(keys, dim=1)
+        levels[:-1] = torch.gather(levels[:-1], 1,
+                                   perm.unsqueeze(-1).expand(-1, -1, levels.shape[-1]))
+        # the beta-independent terms of log p*_beta, once per state: they travel with it
+        vis, base, act = m._visible_term(levels), m._base_term(levels), m.hidden_activation(levels)
+        lam = m.hidden_offset
+        accepted, tried = 0, 0
+        for parity in (0, 1):
+            i = torch.arange(parity, t - 1, 2, device=b.device)
+            if i.numel() == 0:
+                continue
+            j = i + 1
+            bi, bj = b[i].view(-1, 1), b[j].view(-1, 1)
+
+            def log_p(idx, beta):
+                ba = beta.unsqueeze(-1) * act[idx]
+                hid = (torch.nn.functional.softplus(ba) - lam * ba).sum(-1)
+                return beta * vis[idx] + (1.0 - beta) * base[idx] + hid
+
+            log_r = log_p(j, bi) + log_p(i, bj) - log_p(i, bi) - log_p(j, bj)
+            u = torch.rand(log_r.shape, generator=g, dtype=b.dtype, device=b.device)
+            acc = torch.log(u) < log_r
+            for x in (levels, act, vis, base):
+                a = acc.view(*acc.shape, *([1] * (x.ndim - 2)))
+                xi, xj = x[i], x[j]
+                x[i] = torch.where(a, xj, xi)
+                x[j] = torch.where(a, xi, xj)
+            accepted += int(acc.sum())
+            tried += acc.numel()
+        self.auxiliary = levels[:-1].contiguous()
+        new_top = levels[-1]
+        changed = (new_top != self.chains[top_idx]).any(-1)
+        self.swapped_ = top_idx[changed]
+        if self.swapped_.numel():
+            self.chains = self.chains.clone()
+            self.chains[self.swapped_] = new_top[changed]
+        self.swap_rate_ = accepted / max(tried, 1)
+        return self.swap_rate_
+
+    @torch.no_grad()
+    def sample(self, n_samples: int | None = None, k: int = 1, *,
+               return_prob: bool = False) -> Tensor:
+        """One round: ``k`` sweeps of every chain, one swap round; the beta = 1 chains."""
+        m, g = self.model, self.generator
+        v = self.chains
+        p = self.hidden_prob if m.hidden == "binary" else None
+        for step in range(k):
+            h = _bernoulli(p, g) if step == 0 and p is not None else m.sample_h(v, None, g)
+            v = m.sample_v(h, None, g)
+        self.chains = v
+        self.hidden_prob = None
+        self.sweep_auxiliary(k)
+        self.swap()
+        out = self.chains
+        if return_prob:
+            out = m.prob_v(m.sample_h(out, None, g))
+        return out if n_samples is None else out[:n_samples]
