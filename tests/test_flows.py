@@ -10,6 +10,10 @@ from sklearn.base import clone
 from sklearn.datasets import make_moons
 from sklearn.mixture import GaussianMixture
 
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
+
 from skdeepclust.datasets import make_arc, make_blob_images
 from skdeepclust.flow import DisentanglingFlow, NormalizingFlow
 from skdeepclust.nn.flows import make_factor_pairs
@@ -151,8 +155,10 @@ def test_other_parameter_errors():
     with pytest.raises(ValueError, match="product is n_features=4"):
         NormalizingFlow(event_shape=(3, 2), device="cpu").fit(X)
     with pytest.raises(ValueError, match="'coupling' parameter"):
-        NormalizingFlow(coupling="spline", device="cpu").fit(X)
-    flow = NormalizingFlow(max_epochs=1, device="cpu").fit(X)
+        NormalizingFlow(coupling="cubic", device="cpu").fit(X)
+    with pytest.raises(ValueError, match="'batch_size' parameter"):
+        NormalizingFlow(batch_size="big", device="cpu").fit(X)
+    flow = NormalizingFlow(max_epochs=1, tol=None, device="cpu").fit(X)
     with pytest.raises(ValueError, match="X has 3 features, but NormalizingFlow is expecting 4"):
         flow.inverse_transform(X[:, :3])
 
@@ -217,8 +223,10 @@ def test_gaussian_data_reaches_the_true_likelihood():
 def test_two_moons_beats_a_gaussian_mixture():
     X, _ = make_moons(2000, noise=0.05, random_state=0)
     X_test, _ = make_moons(2000, noise=0.05, random_state=1)
-    flow = NormalizingFlow(n_stages=3, hidden_layer_sizes=(32, 32), max_epochs=20,
-                           learning_rate=3e-3, device="cpu", random_state=0).fit(X)
+    flow = NormalizingFlow(n_stages=3, coupling="affine", activation="relu",
+                           hidden_layer_sizes=(32, 32), max_epochs=20, batch_size=128,
+                           learning_rate=3e-3, early_stopping=False, tol=None, device="cpu",
+                           random_state=0).fit(X)
     gmm = GaussianMixture(4, random_state=0).fit(X)
     assert flow.score(X_test) > gmm.score(X_test) + 0.1
     assert np.isfinite(flow.loss_curve_).all()
@@ -265,3 +273,86 @@ def test_unscaled_input_trains_without_nans():
                            random_state=0).fit(X)
     assert np.isfinite(flow.score_samples(X)).all()
     assert np.abs(flow.inverse_transform(flow.transform(X)) - X).max() < 1e-8
+
+
+# ------------------------------------------------------------------ defaults
+def test_auto_values_resolve_into_private_attributes_only():
+    X, _ = make_moons(400, noise=0.1, random_state=0)
+    flow = NormalizingFlow(max_epochs=2, tol=None, device="cpu", random_state=0)
+    before = flow.get_params()
+    flow.fit(X)
+    assert flow.get_params() == before  # public parameters untouched
+    assert before["coupling"] == before["batch_size"] == before["early_stopping"] == "auto"
+    assert flow._coupling == "spline" and flow._activation == "relu"
+    assert flow._n_stages == 2 and flow._hidden_layer_sizes == (64, 64)
+    assert flow._batch_size == 64 and flow._learning_rate == 3e-3
+    assert flow._early_stopping and len(flow.validation_scores_) == 2  # 40 validation rows
+    tiny = NormalizingFlow(max_epochs=1, tol=None, device="cpu").fit(X[:40])
+    assert not tiny._early_stopping  # 12 validation rows are too few to trust
+    assert flow._max_epochs == 2
+    # in high dimension: affine couplings with tanh conditioners, one hidden layer
+    Xh = np.random.RandomState(0).randn(100, 20)
+    high = NormalizingFlow(max_epochs=1, tol=None, device="cpu", random_state=0).fit(Xh)
+    assert (high._coupling, high._activation, high._n_stages) == ("affine", "tanh", 4)
+    assert high._hidden_layer_sizes == (64,) and high._learning_rate == 1e-3
+    assert high._early_stopping and len(high.validation_scores_) == 1  # 30 rows held out
+    high.set_params(max_epochs="auto")._resolve_auto(100, 20)
+    assert high._max_epochs == 500  # 2 steps per epoch: the epoch cap
+    # explicit values win
+    own = NormalizingFlow(coupling="affine", hidden_layer_sizes=(8,), batch_size=32,
+                          learning_rate=0.01, max_epochs=3, early_stopping=False, tol=None,
+                          device="cpu", random_state=0).fit(X)
+    assert (own._coupling, own._hidden_layer_sizes, own._batch_size) == ("affine", (8,), 32)
+    assert own._learning_rate == 0.01 and own.validation_scores_ is None
+    assert own._activation == "tanh"
+
+
+def test_defaults_beat_a_single_gaussian_on_moons_quickly():
+    X, _ = make_moons(600, noise=0.08, random_state=0)
+    X_test, _ = make_moons(1000, noise=0.08, random_state=1)
+    flow = NormalizingFlow(max_epochs=12, tol=None, device="cpu", random_state=0).fit(X)
+    gaussian = GaussianMixture(1, random_state=0).fit(X)
+    assert flow.score(X_test) > gaussian.score(X_test) + 0.5
+    assert flow.best_validation_score_ == max(flow.validation_scores_)
+    assert np.abs(flow.inverse_transform(flow.transform(X_test)) - X_test).max() < 1e-8
+
+
+def test_stopping_at_max_epochs_warns_with_the_shared_wording():
+    X, _ = make_moons(300, noise=0.1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=(
+        r"NormalizingFlow \(normalizing flow\) stopped at max_epochs=2 before the "
+        r"validation log-likelihood improved by less than tol=0.0001 for "
+        r"n_iter_no_change=30 epochs; increase max_epochs")):
+        flow = NormalizingFlow(max_epochs=2, device="cpu", random_state=0).fit(X)
+    assert flow.n_iter_ == 2 and not flow.converged_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        NormalizingFlow(max_epochs=2, tol=None, device="cpu", random_state=0).fit(X)
+        stopped = NormalizingFlow(max_epochs=50, n_iter_no_change=2, tol=10.0, device="cpu",
+                                  random_state=0).fit(X)
+    assert stopped.converged_ and stopped.n_iter_ == 3  # no epoch beats the first by 10 nats
+
+
+def test_training_loss_rule_without_early_stopping():
+    X, _ = make_moons(300, noise=0.1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="before the training loss improved"):
+        flow = NormalizingFlow(max_epochs=2, early_stopping=False, device="cpu",
+                               random_state=0).fit(X)
+    assert flow.validation_scores_ is None and flow.best_validation_score_ is None
+
+
+def test_disentangling_defaults_recover_factor_levels():
+    from skdeepclust.datasets import make_factor_levels
+
+    X, F = make_factor_levels(1600, random_state=0)
+    X_tr, X_te, F_tr, F_te = X[:1000], X[1000:], F[:1000], F[1000:]
+    flow = DisentanglingFlow(device="cpu", random_state=0).fit(X_tr, F_tr)
+    assert flow.dimensions_per_factor_.tolist() == [2, 1, 1]
+    blocks = flow.transform_factors(X_te)
+
+    def r2(block, f):
+        A = np.column_stack([block, np.ones(len(block))])
+        return 1 - np.var(f - A @ np.linalg.lstsq(A, f, rcond=None)[0]) / np.var(f)
+
+    assert r2(blocks[1], F_te[:, 0]) >= 0.9 and r2(blocks[2], F_te[:, 1]) >= 0.9
+    assert r2(blocks[1], F_te[:, 1]) <= 0.1 and r2(blocks[2], F_te[:, 0]) <= 0.1

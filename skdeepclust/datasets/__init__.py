@@ -1,6 +1,6 @@
 """Synthetic data generators and offline loaders."""
 
-from ._flows import make_arc, make_blob_images
+from ._flows import make_arc, make_blob_images, make_factor_levels
 from ._mnist import load_mnist
 from ._rbm import make_bars_and_stripes, make_laplace_mixture_2d
 
@@ -9,5 +9,6 @@ __all__ = [
     "make_arc",
     "make_bars_and_stripes",
     "make_blob_images",
+    "make_factor_levels",
     "make_laplace_mixture_2d",
 ]

@@ -15,7 +15,13 @@ from sklearn.utils.validation import _num_samples, check_array
 from torch import Tensor
 
 from .._torch import make_generator, seed_from
-from .._training import OPTIMIZERS, TrainingResult, make_optimizer, train_loop
+from .._training import (
+    OPTIMIZERS,
+    TrainingResult,
+    make_optimizer,
+    train_loop,
+    warn_unconverged,
+)
 from ..base import TorchEstimator
 from ..nn.flows import (
     COUPLINGS,
@@ -32,18 +38,63 @@ __all__ = ["DisentanglingFlow", "NormalizingFlow"]
 #: Rows used for ActNorm's data-dependent initialisation (a random subset beyond that).
 _DATA_INIT_ROWS = 8192
 
+_AUTO = StrOptions({"auto"})
+
+# NormalizingFlow's "auto" recipe (the table in its docstring).
+_NF_SPLINE_MAX_D = 16
+_NF_LEARNING_RATE = {"spline": 3e-3, "affine": 1e-3, "additive": 1e-3}
+_NF_ACTIVATION = {"spline": "relu", "affine": "tanh", "additive": "tanh"}
+_NF_STEPS = 10_000
+_NF_MIN_EPOCHS = 50
+_NF_MAX_EPOCHS = 500
+_NF_MIN_VALIDATION = 20
+_NF_VALIDATION_ROWS = 30
+_NF_LR_PATIENCE_DIVISOR = 2  # halve the rate after n_iter_no_change // 2 epochs flat
+
+
+def _nf_stages(n_features: int) -> int:
+    return 2 if n_features <= 4 else 4
+
+
+# DisentanglingFlow's "auto" recipe (the table in its docstring).
+_DF_COUPLING = "additive"
+_DF_STAGES = 2
+_DF_BATCH = 64
+_DF_LEARNING_RATE = 0.01
+_DF_EPOCHS = 20
+
+
+def _df_hidden(n_features: int) -> tuple[int, ...]:
+    """Hidden sizes of each coupling's MLP for ``n_features``."""
+    return (4 * n_features,)
+
+
+def _nf_hidden(n_features: int) -> tuple[int, ...]:
+    """Hidden sizes of each coupling's MLP for ``n_features``."""
+    if n_features <= _NF_SPLINE_MAX_D:
+        return (64, 64)
+    return (min(max(64, n_features), 512),)
+
+
+def _pow2(x: float, lo: int, hi: int) -> int:
+    """The power of two nearest to ``x`` (in log scale), clipped to ``[lo, hi]``."""
+    return int(min(max(2 ** round(math.log2(max(x, 1.0))), lo), hi))
+
 
 class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     """Shared parameters, module building and inference of the two flow estimators."""
 
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
-        "n_stages": [Interval(Integral, 1, None, closed="left")],
-        "coupling": [StrOptions(set(COUPLINGS))],
+        "n_stages": [Interval(Integral, 1, None, closed="left"), _AUTO],
+        "coupling": [StrOptions(set(COUPLINGS) | {"auto"})],
         "mask": [StrOptions(set(MASKS))],
         "permutation": [StrOptions({"matching", "shuffle"})],
-        "hidden_layer_sizes": ["array-like", None],
-        "activation": [StrOptions(set(ACTIVATIONS) - {"identity"})],
+        "hidden_layer_sizes": ["array-like", None, _AUTO],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), _AUTO],
+        "max_epochs": [Interval(Integral, 0, None, closed="left"), _AUTO],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), _AUTO],
+        "activation": [StrOptions((set(ACTIVATIONS) - {"identity"}) | {"auto"})],
         "n_reflections": [Interval(Integral, 0, None, closed="left")],
         "actnorm": ["boolean"],
         "actnorm_data_init": ["boolean"],
@@ -58,7 +109,9 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
 
     # ------------------------------------------------------------------ building
     def _check_flow_params(self, n_features: int) -> None:
-        if self.hidden_layer_sizes is not None:
+        if self.hidden_layer_sizes is not None and not (
+            isinstance(self.hidden_layer_sizes, str) and self.hidden_layer_sizes == "auto"
+        ):
             sizes = np.asarray(self.hidden_layer_sizes)
             if sizes.ndim != 1 or (
                 sizes.size and (not np.issubdtype(sizes.dtype, np.integer) or sizes.min() < 1)
@@ -81,21 +134,29 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
                     f"whose product is n_features={n_features}."
                 )
 
+    def _resolve_auto(self, n_samples: int, n_features: int) -> None:
+        """Resolve the "auto" parameters into private attributes (see each class)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def _resolved(self, name: str, auto):
+        """The explicit value of parameter ``name``, or ``auto`` when it is "auto"."""
+        value = getattr(self, name)
+        return auto if isinstance(value, str) and value == "auto" else value
+
+    def _resolve_hidden(self, auto: tuple[int, ...]) -> tuple[int, ...] | None:
+        hidden = self._resolved("hidden_layer_sizes", auto)
+        return None if hidden is None else tuple(int(h) for h in hidden)
+
     def _make_flow(self, n_features: int):
-        hidden = (
-            None
-            if self.hidden_layer_sizes is None
-            else tuple(int(h) for h in self.hidden_layer_sizes)
-        )
         shape = None if self.event_shape is None else tuple(int(s) for s in self.event_shape)
         return build_flow(
             n_features,
-            n_stages=self.n_stages,
-            coupling=self.coupling,
+            n_stages=self._n_stages,
+            coupling=self._coupling,
             mask=self.mask,
             permutation=self.permutation,
-            hidden_layer_sizes=hidden,
-            activation=self.activation,
+            hidden_layer_sizes=self._hidden_layer_sizes,
+            activation=self._activation,
             n_reflections=self.n_reflections,
             actnorm=self.actnorm,
             clamp=self.clamp,
@@ -105,12 +166,13 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
     def _initialize(self, X: np.ndarray, rng: np.random.RandomState) -> torch.Generator:
         """Resolve device/dtype, build ``module_`` and the optimizer; returns the generator."""
         self._check_flow_params(X.shape[1])
+        self._resolve_auto(X.shape[0], X.shape[1])
         _, generator = self._start_fit(X, random_state=rng)
         self.module_ = self._build_module_seeded(lambda: self._make_flow(X.shape[1]), rng)
         self._optimizer = make_optimizer(
             self.optimizer,
             self.module_.parameters(),
-            learning_rate=self.learning_rate,
+            learning_rate=self._learning_rate,
             weight_decay=self.weight_decay,
         )
         return generator
@@ -123,6 +185,11 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
             idx = torch.randperm(X_t.shape[0], generator=generator, device=generator.device)
             X_t = X_t[idx[:_DATA_INIT_ROWS].to(X_t.device)]
         self.module_.initialize(X_t)
+
+    def _inference_batch_size(self) -> int:
+        from ..base import INFERENCE_BATCH_SIZE
+
+        return max(int(getattr(self, "_batch_size", 0) or 0), INFERENCE_BATCH_SIZE)
 
     def _store_history(self, history: TrainingResult) -> None:
         self.loss_curve_ = list(history.loss_curve)
@@ -242,21 +309,24 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
 
 
 _FLOW_DOC_PARAMS = """
-    n_stages : int, default={n_stages}
+    n_stages : int or "auto", default={n_stages}
         Number of stages. Each stage is ``[Reflection] -> coupling -> permutation ->
         coupling -> permutation back -> [ActNorm]`` (see
-        :func:`skdeepclust.nn.flows.build_flow`).
-    coupling : {{"additive", "affine"}}, default="{coupling}"
-        ``"additive"`` (NICE, volume preserving) or ``"affine"`` (Real NVP, with
-        soft-clamped log-scales).
+        :func:`skdeepclust.nn.flows.build_flow`). More stages fit more complex
+        densities at a proportional cost per step.
+    coupling : {{"additive", "affine", "spline"}} or "auto", default={coupling}
+        ``"additive"`` (NICE, volume preserving), ``"affine"`` (Real NVP, with
+        soft-clamped log-scales) or ``"spline"`` (neural spline flow: monotone
+        rational-quadratic splines of 8 bins on ``[-4, 4]``, the most flexible per layer
+        and the slowest).
     mask : {{"checkerboard", "heaviside"}}, default="checkerboard"
         Which half of the features conditions each coupling.
     permutation : {{"matching", "shuffle"}}, default="matching"
         Permutation between the two couplings of a stage: the one that matches ``mask``
         (so every feature is transformed once per stage) or a random one.
-    hidden_layer_sizes : array-like of int, default=None
+    hidden_layer_sizes : array-like of int, "auto" or None, default={hidden}
         Hidden sizes of each coupling's MLP; ``None`` means ``(4 * n_features,)``.
-    activation : str, default="relu"
+    activation : str, default={activation}
         Hidden activation of the coupling MLPs.
     n_reflections : int, default=1
         Householder reflections at the start of each stage (0 for none).
@@ -281,30 +351,63 @@ _FLOW_DOC_PARAMS = """
 class NormalizingFlow(DensityMixin, _BaseFlow):
     r"""Normalizing flow density estimator trained by maximum likelihood.
 
-    An invertible network :math:`T` (ActNorm, Householder reflections and additive or
-    affine coupling layers, as in :class:`DisentanglingFlow`) maps data to codes
+    An invertible network :math:`T` (ActNorm, Householder reflections and spline, affine
+    or additive coupling layers, as in :class:`DisentanglingFlow`) maps data to codes
     :math:`z = T(x)` that are trained to be standard normal; the density is exact,
     :math:`\log p(x) = \log N(T(x); 0, I) + \log|\det \partial T / \partial x|`,
     and so is the inverse. Like :class:`~sklearn.neighbors.KernelDensity` and
     :class:`~sklearn.mixture.GaussianMixture` it offers ``score_samples``, ``score`` and
     ``sample``; as a transformer it maps data to Gaussian codes and back.
 
+    **Defaults.** Every "auto" parameter is resolved in :meth:`fit` from the number of
+    rows ``n`` and of features ``d`` into a private attribute (``_n_stages``,
+    ``_coupling``, ``_hidden_layer_sizes``, ``_batch_size``, ``_max_epochs``,
+    ``_learning_rate``, ``_early_stopping``); the public parameters are never changed:
+
+    ============================  ====================================================
+    parameter                     "auto" resolves to
+    ============================  ====================================================
+    ``coupling``                  ``"spline"`` when ``d <= {spline_max_d}``, else ``"affine"``
+    ``n_stages``                  {stages_doc}
+    ``hidden_layer_sizes``        {hidden_doc}
+    ``activation``                ``"relu"`` for splines, ``"tanh"`` for affine and
+                                  additive couplings
+    ``batch_size``                the power of two nearest to ``n / 16``, in [64, 512]
+    ``learning_rate``             {lr_doc}
+    ``max_epochs``                {epochs_doc}
+    ``early_stopping``            on when the validation split has at least
+                                  {min_val} rows
+    ============================  ====================================================
+
+    With early stopping the learning rate is halved whenever the validation
+    log-likelihood has not improved for ``max(2, n_iter_no_change // 2)`` epochs, and the
+    best epoch's parameters are kept. To choose otherwise, pass explicit values (e.g. a
+    smaller network and ``early_stopping=True`` on a few hundred rows, or
+    ``coupling="affine"`` to trade flexibility for speed in high dimension).
+
     Parameters
     ----------
     {flow_params}
-    batch_size : int, default=128
-    max_epochs : int, default=100
-    learning_rate : float, default=1e-3
-    early_stopping : bool, default=False
+    batch_size : int or "auto", default="auto"
+        Rows per step.
+    max_epochs : int or "auto", default="auto"
+        Cap on the number of epochs.
+    learning_rate : float or "auto", default="auto"
+        Initial Adam learning rate.
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, stop when their mean
-        log-likelihood has not improved by ``tol`` for ``n_iter_no_change`` epochs, and
-        keep the parameters of the best epoch.
-    validation_fraction : float, default=0.1
+        log-likelihood has not improved by ``tol`` for ``n_iter_no_change`` epochs, keep
+        the parameters of the best epoch, and halve the learning rate on plateaus (see
+        above). Without it, the same rules apply to the training loss and the last
+        epoch's parameters are kept.
+    validation_fraction : float or "auto", default="auto"
+        Share of the rows held out for early stopping; "auto" holds out 10%, or 30
+        rows when that is more, at most 30% of the rows.
     tol : float or None, default=1e-4
-        Improvement threshold of the stopping rule (on the validation log-likelihood
-        with ``early_stopping``, otherwise on the training loss); ``None`` always runs
-        ``max_epochs``.
-    n_iter_no_change : int, default=10
+        Improvement threshold (in nats per sample) of the stopping rule; ``None`` always
+        runs ``max_epochs``.
+    n_iter_no_change : int, default=30
+        Epochs without an improvement of ``tol`` before training stops.
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
     random_state : int, RandomState instance or None, default=None
@@ -320,13 +423,14 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
     loss_curve_ : list of float
         Mean negative log-likelihood of the training rows per epoch.
     validation_scores_ : list of float or None
-        Mean log-likelihood of the validation rows per epoch (``early_stopping`` only).
+        Mean log-likelihood of the validation rows per epoch (early stopping only).
     best_validation_score_ : float or None
         The best of them; the model keeps that epoch's parameters.
     n_iter_ : int
         Epochs run.
     converged_ : bool
-        Whether training stopped by the ``tol`` rule.
+        Whether training stopped by the ``tol`` rule (``False`` with a
+        :class:`~sklearn.exceptions.ConvergenceWarning` when it ran into ``max_epochs``).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
@@ -340,9 +444,11 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
     Notes
     -----
     Standardize the input (e.g. ``StandardScaler``): the first ActNorm does it per
-    feature, but couplings train best on unit-scale data. On discrete data (pixel
-    intensities) a continuous density can grow without bound; add uniform noise within
-    each quantisation bin (dequantization) before fitting.
+    feature, but couplings train best on unit-scale data, and spline couplings act on
+    ``[-4, 4]`` after it (identity beyond). On discrete data (pixel intensities, counts,
+    integer-coded columns) a continuous density can grow without bound on the lattice;
+    add uniform noise within each quantisation bin (dequantization) before fitting, and
+    compare densities only on data dequantized the same way.
 
     References
     ----------
@@ -352,6 +458,8 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
        arXiv:1605.08803.
     .. [3] Kingma & Dhariwal, "Glow: Generative Flow with Invertible 1x1 Convolutions",
        arXiv:1807.03039.
+    .. [4] Durkan, Bekasov, Murray & Papamakarios, "Neural Spline Flows",
+       arXiv:1906.04032.
 
     Examples
     --------
@@ -362,7 +470,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
     >>> flow = flow.fit(X)
     >>> flow.score_samples(X[:3]).shape
     (3,)
-    >>> bool(abs(flow.inverse_transform(flow.transform(X)) - X).max() < 1e-6)
+    >>> bool(abs(flow.inverse_transform(flow.transform(X)) - X).max() < 1e-5)
     True
     >>> flow.sample(4).shape
     (4, 2)
@@ -370,8 +478,8 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
 
     _parameter_constraints: dict = {
         **_BaseFlow._parameter_constraints,
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "early_stopping": ["boolean", _AUTO],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), _AUTO],
     }
 
     _tour = {
@@ -383,12 +491,12 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
     def __init__(
         self,
         *,
-        n_stages=4,
-        coupling="affine",
+        n_stages="auto",
+        coupling="auto",
         mask="checkerboard",
         permutation="matching",
-        hidden_layer_sizes=None,
-        activation="relu",
+        hidden_layer_sizes="auto",
+        activation="auto",
         n_reflections=1,
         actnorm=True,
         actnorm_data_init=True,
@@ -397,13 +505,13 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         optimizer="adam",
         weight_decay=0.0,
         max_grad_norm=None,
-        batch_size=128,
-        max_epochs=100,
-        learning_rate=1e-3,
-        early_stopping=False,
-        validation_fraction=0.1,
+        batch_size="auto",
+        max_epochs="auto",
+        learning_rate="auto",
+        early_stopping="auto",
+        validation_fraction="auto",
         tol=1e-4,
-        n_iter_no_change=10,
+        n_iter_no_change=30,
         device="auto",
         random_state=None,
         verbose=0,
@@ -433,6 +541,31 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _validation_rows(self, n_samples: int) -> int:
+        auto = min(max(0.1, _NF_VALIDATION_ROWS / max(n_samples, 1)), 0.3)
+        return math.ceil(self._resolved("validation_fraction", auto) * n_samples)
+
+    def _resolve_auto(self, n_samples: int, n_features: int) -> None:
+        """Resolve the "auto" parameters (the table of the class docstring)."""
+        d = n_features
+        n_val = self._validation_rows(n_samples)
+        self._early_stopping = bool(
+            self._resolved("early_stopping", n_val >= _NF_MIN_VALIDATION)
+        )
+        n_train = n_samples - n_val if self._early_stopping else n_samples
+        self._coupling = self._resolved("coupling", "spline" if d <= _NF_SPLINE_MAX_D else "affine")
+        self._n_stages = int(self._resolved("n_stages", _nf_stages(d)))
+        self._activation = self._resolved("activation", _NF_ACTIVATION[self._coupling])
+        self._hidden_layer_sizes = self._resolve_hidden(_nf_hidden(d))
+        self._batch_size = int(self._resolved("batch_size", _pow2(n_train / 16, 64, 512)))
+        self._learning_rate = float(
+            self._resolved("learning_rate", _NF_LEARNING_RATE[self._coupling])
+        )
+        steps_per_epoch = math.ceil(n_train / min(self._batch_size, max(n_train, 1)))
+        auto_epochs = min(max(math.ceil(_NF_STEPS / steps_per_epoch), _NF_MIN_EPOCHS),
+                          _NF_MAX_EPOCHS)
+        self._max_epochs = int(self._resolved("max_epochs", auto_epochs))
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the flow to ``X`` by maximum likelihood.
@@ -451,8 +584,9 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         generator = self._initialize(X, rng)
         X_all = self._to_tensor(X)
         X_t, X_val = X_all, None
-        if self.early_stopping:
-            n_val = math.ceil(self.validation_fraction * X.shape[0])
+        early = self._early_stopping
+        if early:
+            n_val = self._validation_rows(X.shape[0])
             if X.shape[0] - n_val < 1 or n_val < 1:
                 raise ValueError(
                     f"early_stopping needs a validation split: n_samples={X.shape[0]} is too "
@@ -463,52 +597,72 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
             X_val, X_t = X_all[perm[:n_val]], X_all[perm[n_val:]]
         self._data_init(X_t, generator)
         module = self.module_
+        optimizer = self._optimizer
 
         def step(idx: Tensor) -> Tensor:
             return -module.log_prob(X_t[idx]).mean()
 
-        self.validation_scores_ = [] if self.early_stopping else None
+        self.validation_scores_ = [] if early else None
         self.best_validation_score_ = None
-        best_state = None
-        misses = 0
+        tol = self.tol
+        lr_patience = max(2, self.n_iter_no_change // _NF_LR_PATIENCE_DIVISOR)
+        state = {"best": -math.inf, "best_params": None, "misses": 0, "lr_misses": 0}
 
         def on_epoch_end(epoch: int, loss: float) -> bool:
-            nonlocal best_state, misses
-            module.eval()
-            with torch.no_grad():
-                score = float(module.log_prob(X_val).mean())
-            module.train()
-            self.validation_scores_.append(score)
-            best = self.best_validation_score_
-            misses = 0 if best is None or score > best + (self.tol or 0.0) else misses + 1
-            if best is None or score > best:  # keep the best parameters seen
-                self.best_validation_score_ = score
-                best_state = copy.deepcopy(module.state_dict())
-            return self.tol is not None and misses >= self.n_iter_no_change
+            # the monitored score: validation log-likelihood, or minus the training loss
+            if early:
+                module.eval()
+                with torch.no_grad():
+                    score = float(module.log_prob(X_val).mean())
+                module.train()
+                self.validation_scores_.append(score)
+            else:
+                score = -loss
+            best = state["best"]
+            improved = score > best + (tol or 0.0)
+            state["misses"] = 0 if improved else state["misses"] + 1
+            state["lr_misses"] = 0 if score > best else state["lr_misses"] + 1
+            if score > best:
+                state["best"] = score
+                if early:  # keep the best parameters seen
+                    self.best_validation_score_ = score
+                    state["best_params"] = copy.deepcopy(module.state_dict())
+            if state["lr_misses"] >= lr_patience:
+                for group in optimizer.param_groups:
+                    group["lr"] = group["lr"] * 0.5
+                state["lr_misses"] = 0
+            return tol is not None and state["misses"] >= self.n_iter_no_change
 
         module.train()
         history = train_loop(
             step,
             n_samples=X_t.shape[0],
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
+            batch_size=self._batch_size,
+            max_epochs=self._max_epochs,
             generator=generator,
-            optimizer=self._optimizer,
+            optimizer=optimizer,
             phase="normalizing flow",
             verbose=self.verbose,
-            tol=None if self.early_stopping else self.tol,
-            n_iter_no_change=self.n_iter_no_change,
+            tol=None,
             max_grad_norm=self.max_grad_norm,
-            on_epoch_end=on_epoch_end if self.early_stopping else None,
+            on_epoch_end=on_epoch_end,
             suggestion=(
                 "Try a smaller learning_rate, standardize the input, coupling='additive', "
                 "a smaller clamp, max_grad_norm=1.0, or float64 data."
             ),
         )
-        if best_state is not None:
-            module.load_state_dict(best_state)
+        if state["best_params"] is not None:
+            module.load_state_dict(state["best_params"])
         self._store_history(history)
         module.eval()
+        if tol is not None:
+            what = "validation log-likelihood" if early else "training loss"
+            warn_unconverged(
+                self, history, phase="normalizing flow", max_epochs=self._max_epochs,
+                rule=f"the {what} improved by less than tol={tol} for "
+                     f"n_iter_no_change={self.n_iter_no_change} epochs",
+                advice="increase max_epochs, or set tol=None to run all epochs quietly",
+            )
         return self
 
     score = _BaseFlow.score  # DensityMixin's placeholder comes first in the MRO
@@ -682,6 +836,16 @@ class DisentanglingFlow(_BaseFlow):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
+    def _resolve_auto(self, n_samples: int, n_features: int) -> None:
+        """Resolve the "auto" parameters (the table of the class docstring)."""
+        self._coupling = self._resolved("coupling", _DF_COUPLING)
+        self._n_stages = int(self._resolved("n_stages", _DF_STAGES))
+        self._activation = self._resolved("activation", "relu")
+        self._hidden_layer_sizes = self._resolve_hidden(_df_hidden(n_features))
+        self._batch_size = int(self._resolved("batch_size", _DF_BATCH))
+        self._learning_rate = float(self._resolved("learning_rate", _DF_LEARNING_RATE))
+        self._max_epochs = int(self._resolved("max_epochs", _DF_EPOCHS))
+
     def _resolve_dimensions(self, n_features: int, n_factors: int) -> np.ndarray:
         if self.dimensions_per_factor is None:
             if n_features < n_factors:
@@ -739,8 +903,8 @@ class DisentanglingFlow(_BaseFlow):
         history = train_loop(
             step,
             n_samples=n_pairs,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
+            batch_size=self._batch_size,
+            max_epochs=self._max_epochs,
             generator=generator,
             optimizer=self._optimizer,
             phase="disentangling flow",
@@ -878,11 +1042,28 @@ class DisentanglingFlow(_BaseFlow):
         return tags
 
 
-NormalizingFlow.__doc__ = NormalizingFlow.__doc__.replace(
-    "    {flow_params}",
-    _FLOW_DOC_PARAMS.format(n_stages=4, coupling="affine", max_grad_norm=None).strip("\n"),
+NormalizingFlow.__doc__ = (
+    NormalizingFlow.__doc__.replace(
+        "    {flow_params}",
+        _FLOW_DOC_PARAMS.format(
+            n_stages='"auto"', coupling='"auto"', hidden='"auto"', activation='"auto"',
+            max_grad_norm=None
+        ).strip("\n"),
+    )
+    .replace("{spline_max_d}", str(_NF_SPLINE_MAX_D))
+    .replace("{stages_doc}", "2 when ``d <= 4``, else 4")
+    .replace("{hidden_doc}", "``(64, 64)`` when ``d <= 16``, else ``(min(max(64, d), 512),)``")
+    .replace("{lr_doc}", "3e-3 for splines, 1e-3 otherwise (Adam)")
+    .replace(
+        "{epochs_doc}",
+        f"about {_NF_STEPS} steps' worth, in [{_NF_MIN_EPOCHS}, {_NF_MAX_EPOCHS}]",
+    )
+    .replace("{min_val}", str(_NF_MIN_VALIDATION))
 )
 DisentanglingFlow.__doc__ = DisentanglingFlow.__doc__.replace(
     "    {flow_params}",
-    _FLOW_DOC_PARAMS.format(n_stages=2, coupling="additive", max_grad_norm=None).strip("\n"),
+    _FLOW_DOC_PARAMS.format(
+        n_stages='"auto"', coupling='"auto"', hidden='"auto"', activation='"auto"',
+            max_grad_norm=None
+    ).strip("\n"),
 )
