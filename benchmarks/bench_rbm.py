@@ -363,8 +363,47 @@ def bench_gaussian(args, results):
     results["gaussian"] = rows
 
 
+def bench_tempering(args, results):
+    """PT / IPT vs PCD: CPU seconds per epoch (784-256, batch 100, 10 temperatures,
+    MNIST-10k binary, interleaved in one process) and the exact test log-likelihood of the
+    784-16 RBM (PyDeep's P5 setting, 60k training rows)."""
+    X_tr, X_te = binary_mnist(args.quick)
+    X10 = X_tr[:10000]
+    temps = 10
+    methods = [("pcd", {}), ("pt", {"method": "pt", "n_temperatures": temps}),
+               ("ipt", {"method": "ipt", "n_temperatures": temps})]
+    times = {name: [] for name, _ in methods}
+    for name, kw in methods:  # compile the numba kernels, warm the caches
+        RBM(256, max_epochs=1, device="cpu", random_state=0, **kw).fit(X10[:200])
+    for _ in range(args.repeat):
+        for name, kw in methods:
+            with Timer() as t:
+                RBM(256, max_epochs=2, device="cpu", random_state=0, **kw).fit(X10)
+            times[name].append(t.cpu_seconds / 2)
+    pcd = min(times["pcd"])
+    rows = [{"method": n, "CPU s / epoch": min(v), "x PCD": min(v) / pcd} for n, v in times.items()]
+    print(f"\nCPU seconds per epoch, 784-256 on binary MNIST-10k, batch 100, {temps} temperatures")
+    print_table(rows, ["method", "CPU s / epoch", "x PCD"])
+    results["tempering_time"] = rows
+    epochs = args.epochs or (3 if args.quick else 20)
+    ll = []
+    for seed in args.seeds:
+        for name, kw in methods[:2]:
+            rbm = RBM(16, max_epochs=epochs, learning_rate=0.01, batch_size=100, device="cpu",
+                      random_state=seed, **kw)
+            with Timer() as t:
+                rbm.fit(X_tr)
+            lz = rbm.log_partition("exact")
+            ll.append({"method": name, "seed": seed, "epochs": epochs, "fit s": t.seconds,
+                       "LL train": _ll(rbm, X_tr, lz), "LL test": _ll(rbm, X_te, lz)})
+            print(ll[-1], flush=True)
+    print("\n784-16 RBM, exact log-likelihood (nats)")
+    print_table(ll, ["method", "seed", "epochs", "fit s", "LL train", "LL test"])
+    results["tempering_ll"] = ll
+
+
 BENCHES = {"small": bench_small, "sklearn": bench_sklearn, "grbm2d": bench_grbm2d,
-           "big": bench_big, "gaussian": bench_gaussian}
+           "big": bench_big, "gaussian": bench_gaussian, "tempering": bench_tempering}
 
 
 def main(argv=None):
