@@ -692,6 +692,10 @@ class DisentanglingFlow(_BaseFlow):
     block and :meth:`inverse_transform` to change one factor of a sample. Block 0 is the
     residual: what no factor explains.
 
+    **Defaults.** The "auto" architecture is two stages of additive couplings with one
+    ReLU hidden layer of ``4 * n_features`` units (resolved in :meth:`fit` into
+    ``_n_stages``, ``_coupling``, ``_hidden_layer_sizes`` and ``_activation``).
+
     Fit with per-sample factor values, ``fit(X, y)`` (pairs sharing one factor are drawn
     for every step, see :func:`skdeepclust.nn.flows.make_factor_pairs`), or with your own
     pairs, ``fit_pairs(X_a, X_b, similarity)``.
@@ -785,12 +789,12 @@ class DisentanglingFlow(_BaseFlow):
         dimensions_per_factor=None,
         *,
         target_correlations=0.9,
-        n_stages=2,
-        coupling="additive",
+        n_stages="auto",
+        coupling="auto",
         mask="checkerboard",
         permutation="matching",
-        hidden_layer_sizes=None,
-        activation="relu",
+        hidden_layer_sizes="auto",
+        activation="auto",
         n_reflections=1,
         actnorm=True,
         actnorm_data_init=True,
