@@ -23,6 +23,17 @@ means) and ``predict`` for the new images.
     python benchmarks/bench_dgd.py --dims 5 --pca-dims --no-ae --epochs 150 --threads 1 \\
         --dgd-params '{"init": "autoencoder"}' --seed-list 0   # started from an autoencoder
 
+``--defaults`` runs another benchmark instead: ``GMMRepresentation(n_components=K,
+random_state=s)`` at its defaults (K the number of classes) on the data panel of
+``_panel.py``, next to ``KMeans(K, n_init=10)`` and ``PCA(10) + GaussianMixture(K, "full")``
+with the same seed; ACC / NMI / ARI of the training rows (``labels_``), the agreement of
+``predict(X)`` with ``labels_`` (``--agreement``), fit seconds and fit time as a ratio to
+KMeans's in the same process:
+
+    python benchmarks/bench_dgd.py --defaults --sets digits wine breast_cancer aniso_blobs \
+        varied_blobs emb384 --seed-list 0 1 2 3 4 --threads 1 \
+        --json benchmarks/results/dgd_defaults_panel.json
+
 The MNIST file comes from ``$SKDEEPCLUST_MNIST`` (see benchmarks/_common.py).
 """
 
@@ -131,6 +142,70 @@ def run_dgd(X, y, X_new, y_new, dim, seed, k, epochs, hidden, transform_epochs,
                 **_scores(y, dgd.labels_))
 
 
+def run_defaults(args):
+    """GMMRepresentation at its defaults vs KMeans and PCA + GaussianMixture on the panel."""
+    import warnings
+
+    from sklearn.cluster import KMeans
+    from sklearn.pipeline import make_pipeline
+
+    from _panel import PANEL
+
+    seeds = args.seed_list if args.seed_list is not None else list(range(args.seeds))
+    runs, rows = {}, []
+    for name in args.sets:
+        X, y = PANEL[name]()
+        k = len(np.unique(y))
+        for seed in seeds:
+            with Timer() as tk:
+                km = KMeans(k, n_init=10, random_state=seed).fit(X)
+            with Timer() as tp:
+                pipe = make_pipeline(PCA(min(10, X.shape[1]), random_state=seed),
+                                     GaussianMixture(k, covariance_type="full",
+                                                     random_state=seed)).fit(X)
+                pca_labels = pipe.predict(X)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with Timer() as t:
+                    dgd = GMMRepresentation(n_components=k, random_state=seed).fit(X)
+            run = {"seed": seed, "fit_s": t.seconds, "fit_cpu_s": t.cpu_seconds,
+                   "kmeans_s": tk.seconds, "pca_gmm_s": tp.seconds,
+                   "time_over_kmeans": t.seconds / tk.seconds,
+                   "n_iter": dgd.n_iter_, "converged": bool(dgd.converged_),
+                   "resolved": {key: str(getattr(dgd, "_" + key)) for key in (
+                       "latent_dim", "covariance_type", "init", "batch_size", "max_epochs",
+                       "log_var_prior_std")},
+                   "warnings": [str(w.message) for w in caught],
+                   "dgd": scores(y, dgd.labels_), "kmeans": scores(y, km.labels_),
+                   "pca_gmm": scores(y, pca_labels)}
+            if args.agreement:
+                with Timer() as tt:
+                    run["predict_agreement"] = float(np.mean(dgd.predict(X) == dgd.labels_))
+                run["predict_s"] = tt.seconds
+            runs.setdefault(name, []).append(run)
+            print(name, json.dumps({key: run[key] for key in ("seed", "fit_s", "dgd", "kmeans",
+                                                              "pca_gmm")}), flush=True)
+        rs = runs[name]
+        for method in ("dgd", "kmeans", "pca_gmm"):
+            row = {"data": name, "method": method}
+            for key in ("acc", "nmi", "ari"):
+                values = [r[method][key] for r in rs]
+                row[key.upper()] = mean_sd(values)
+                row[f"worst {key.upper()}"] = f"{min(values):.3f}"
+            if method == "dgd":
+                row["fit_s"] = f"{np.mean([r['fit_s'] for r in rs]):.1f}"
+                row["x KMeans"] = f"{np.mean([r['time_over_kmeans'] for r in rs]):.0f}"
+                row["ARI >= PCA+GMM"] = sum(r["dgd"]["ari"] >= r["pca_gmm"]["ari"] - 1e-9
+                                            for r in rs)
+                row["ACC >= KMeans"] = sum(r["dgd"]["acc"] >= r["kmeans"]["acc"] - 1e-9
+                                           for r in rs)
+            rows.append(row)
+    print()
+    print_table(rows, ["data", "method", "ACC", "worst ACC", "NMI", "worst NMI", "ARI",
+                       "worst ARI", "fit_s", "x KMeans", "ARI >= PCA+GMM", "ACC >= KMeans"])
+    save_json(args.json, {"args": vars(args), "runs": runs, "table": rows})
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,11 +233,18 @@ def main(argv=None):
     p.add_argument("--no-ae", action="store_true", help="skip AutoEncoder + GaussianMixture")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--json")
+    p.add_argument("--defaults", action="store_true",
+                   help="GMMRepresentation at its defaults on the panel of _panel.py")
+    p.add_argument("--sets", nargs="+", default=["digits"], help="panel sets for --defaults")
+    p.add_argument("--agreement", action="store_true",
+                   help="--defaults: also time predict(X) and its agreement with labels_")
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.epochs = 1, 60
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.defaults:
+        return run_defaults(args)
 
     X_all, y_all = load_mnist(mnist_path(), n_samples=args.n_train + args.n_new)
     X, y = X_all[: args.n_train], y_all[: args.n_train]

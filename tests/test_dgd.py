@@ -236,7 +236,8 @@ def test_recovers_the_generating_clusters(fitted):
     model, X, comp = fitted
     assert adjusted_rand_score(comp, model.labels_) > 0.95
     assert model.embedding_.shape == (180, 2) and model.embedding_.dtype == np.float64
-    assert model.means_.shape == (3, 2) and model.covariances_.shape == (3, 2)
+    # covariance_type='auto' resolves to 'full' (60 samples per component, 3 parameters)
+    assert model.means_.shape == (3, 2) and model.covariances_.shape == (3, 2, 2)
     np.testing.assert_allclose(model.weights_.sum(), 1.0)
     np.testing.assert_allclose(model.weights_, 1 / 3, atol=0.05)
     assert len(model.loss_curve_) == model.n_iter_ == 60
@@ -587,8 +588,92 @@ def test_no_variance_collapse_with_the_default_prior(fitted):
     # generating process: component std 0.3 for means ~4.3 apart (ratio 0.07); the fit
     # keeps a comparable ratio instead of shrinking components onto their points
     model, _, _ = fitted
-    sd = np.sqrt(model.covariances_).mean()
+    sd = np.sqrt(np.diagonal(model.covariances_, axis1=1, axis2=2)).mean()
     gaps = [np.linalg.norm(a - b) for i, a in enumerate(model.means_) for b in model.means_[i + 1 :]]
-    assert 0.035 < sd / np.mean(gaps) < 0.15
+    assert 0.025 < sd / np.mean(gaps) < 0.15
     spread = np.sqrt(np.mean((model.embedding_ - model.means_[model.labels_]) ** 2))
-    assert 0.5 < spread / sd < 2.0
+    assert 0.5 < spread / sd < 1.5
+
+
+def test_labels_agree_with_predict_on_the_training_rows(fitted):
+    model, X, _ = fitted
+    assert np.mean(model.predict(X) == model.labels_) >= 0.99
+
+
+def test_auto_values_resolve_into_private_attributes():
+    X, comp, _ = _mixture_data(60, seed=1)  # 180 x 12
+    model = GMMRepresentation(3, hidden_layer_sizes=(32,), device="cpu", random_state=0)
+    before = model.get_params()
+    model.fit(X)
+    assert model.get_params() == before  # the public parameters keep "auto"
+    assert model._latent_dim == 10 and model.embedding_.shape == (180, 10)
+    assert model._covariance_type == "full"  # 60 per component >= 10 * 11 / 2
+    assert model._init == "pca" and model._log_var_prior_std == 0.3
+    assert model._batch_size == 22 and model._max_epochs == 100  # 180 // 8; 9 batches
+    assert adjusted_rand_score(comp, model.labels_) > 0.95
+    # fewer samples per component than a full covariance's parameters: diagonal
+    small = GMMRepresentation(9, hidden_layer_sizes=(8,), max_epochs=2, device="cpu",
+                              random_state=0).fit(X)
+    assert small._covariance_type == "diagonal" and small.covariances_.shape == (9, 10)
+    # fewer features than 10: the latent size follows; an explicit value is kept
+    assert GMMRepresentation(3, max_epochs=1, device="cpu").fit(X[:, :4])._latent_dim == 4
+    explicit = GMMRepresentation(3, latent_dim=3, covariance_type="diag", batch_size=50,
+                                 max_epochs=3, tol=None, device="cpu").fit(X)
+    assert (explicit._latent_dim, explicit._covariance_type, explicit._batch_size,
+            explicit.n_iter_) == (3, "diagonal", 50, 3)
+    # the width of an init array decides "auto"
+    init = np.random.default_rng(0).standard_normal((180, 4))
+    assert GMMRepresentation(3, init=init, max_epochs=1, device="cpu").fit(X)._latent_dim == 4
+
+
+@pytest.mark.parametrize("param, value", [
+    ("latent_dim", "big"), ("latent_dim", 0), ("covariance_type", "tied"),
+    ("batch_size", "large"), ("max_epochs", -1), ("log_var_prior_std", "wide"),
+    ("init", "kmeans"),
+])
+def test_invalid_explicit_values_still_raise(param, value):
+    X, _, _ = _mixture_data(10, seed=0)
+    with pytest.raises(ValueError, match=param):
+        GMMRepresentation(3, device="cpu", **{param: value}).fit(X)
+
+
+def test_defaults_cluster_well_separated_blobs():
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(300, n_features=6, centers=4, cluster_std=1.0, random_state=0)
+    model = GMMRepresentation(4, device="cpu", random_state=0).fit(X)
+    assert adjusted_rand_score(y, model.labels_) > 0.95
+    assert np.mean(model.predict(X) == model.labels_) >= 0.99
+
+
+def test_warns_when_stopped_unconverged():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, _, _ = _mixture_data(20, seed=0)
+    with pytest.warns(ConvergenceWarning, match=r"GMMRepresentation \(fit\) stopped at "
+                      r"max_epochs=2 before the loss improved by less than tol"):
+        model = GMMRepresentation(3, hidden_layer_sizes=(8,), max_epochs=2, device="cpu",
+                                  random_state=0).fit(X)
+    assert not model.converged_
+
+
+def test_warns_on_a_collapsed_partition():
+    from sklearn.exceptions import ConvergenceWarning
+
+    # every starting representation on one point but two: EM leaves components empty
+    X, _, _ = _mixture_data(20, seed=0)
+    init = np.zeros((60, 2))
+    init[:2] = [[5.0, 0.0], [0.0, 5.0]]
+    with pytest.warns(ConvergenceWarning, match=r"GMMRepresentation \(fit\) ended with a "
+                      r"degenerate partition: component \d+ holds"):
+        GMMRepresentation(3, init=init, hidden_layer_sizes=(8,), max_epochs=3, tol=None,
+                          device="cpu", random_state=0).fit(X)
+
+
+def test_transform_shows_a_progress_bar_with_verbose(fitted, capsys):
+    model, X, _ = fitted
+    model = clone(model).set_params(verbose=1, max_epochs=1)
+    model.fit(X)
+    capsys.readouterr()
+    model.transform(X[:10])
+    assert "GMMRepresentation.transform" in capsys.readouterr().err

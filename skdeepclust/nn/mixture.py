@@ -355,6 +355,19 @@ class GaussianMixturePrior(nn.Module):
             self.offdiag_prior = GaussianPrior(0.0, component_std)
             self.scale_offdiag = nn.Parameter(torch.zeros(n_components, dim, dim))
         self.weight_logits = nn.Parameter(torch.zeros(n_components))
+        self.register_buffer("log_var_mode", None)
+
+    def anchor_log_var(self) -> None:
+        """Centre the log-variance prior of each component on its current ``log_var``.
+
+        By default every component's prior has the one mode ``2 log(component_std)``,
+        which pulls all components towards one volume. After the mixture has been started
+        from an estimate (e.g. EM on the initial representations), anchoring keeps each
+        component near its own estimated volume and shape instead, while still holding it
+        away from the MAP fit's variance collapse. No effect for "fixed".
+        """
+        if self.covariance_type != "fixed":
+            self.log_var_mode = self.log_var.detach().clone()
 
     # ----------------------------------------------------------------- parameters
     def log_weights(self) -> Tensor:
@@ -402,7 +415,10 @@ class GaussianMixturePrior(nn.Module):
         """Log prior density :math:`\\log p(\\theta)` of the current parameters (scalar)."""
         lp = self.mean_prior.log_prob(self.means).sum()
         if self.covariance_type != "fixed":
-            lp = lp + self.log_var_prior.log_prob(self.log_var).sum()
+            log_var = self.log_var
+            if self.log_var_mode is not None:  # per-component modes (anchor_log_var)
+                log_var = log_var - self.log_var_mode + self.log_var_prior.mean
+            lp = lp + self.log_var_prior.log_prob(log_var).sum()
         if self.covariance_type == "full":
             lp = lp + self.offdiag_prior.log_prob(self._offdiag()).sum()
         return lp + self.weight_prior.log_prob_log_weights(self.log_weights())

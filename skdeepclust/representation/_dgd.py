@@ -18,10 +18,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from .._torch import make_generator, seed_from, to_numpy
-from .._training import make_optimizer, train_loop
-from ..base import TorchEstimator
+from .._training import make_optimizer, train_loop, warn_partition, warn_unconverged
+from ..base import INFERENCE_BATCH_SIZE, TorchEstimator
 from ..nn.dgd import OUTPUT_DISTRIBUTIONS, DeepGenerativeDecoder, DGDModel
 from ..nn.mixture import UNLABELLED, GaussianMixturePrior, SupervisedGaussianMixturePrior
 from ..nn.mlp import ACTIVATIONS, MLP
@@ -49,6 +50,14 @@ _INITS = ("pca", "random", "autoencoder")
 #: Epochs of the autoencoder behind ``init="autoencoder"`` (measured on MNIST-10k).
 _INIT_AE_EPOCHS = 50
 _RESAMPLE = ("mean", "sample")
+#: latent_dim="auto": at most this many dimensions (fewer for fewer features).
+_AUTO_LATENT = 10
+#: max_epochs="auto": about this many optimizer steps, within [20, 100] epochs.
+_AUTO_STEPS = 20_000
+#: EM starts of the initial mixture; the most likely one is kept.
+_EM_STARTS = 5
+#: EM covariance floor, as a fraction of the mean variance of the representations.
+_EM_REG = 1e-6
 
 
 class GMMRepresentation(
@@ -80,17 +89,20 @@ class GMMRepresentation(
     n_components : int, default=10
         Number of mixture components (clusters). Ignored when
         ``n_components_per_class`` is set.
-    latent_dim : int, default=10
-        Size of the representations.
-    covariance_type : {"diag", "spherical", "fixed", "full"}, default="diag"
+    latent_dim : int or "auto", default="auto"
+        Size of the representations. "auto": the width of ``init`` when it is an array or
+        an AutoEncoder, otherwise ``min(10, n_features)`` (see "Defaults" in Notes).
+        Smaller sizes cluster coarser; larger ones let the decoder fit each sample on its
+        own and need more data per component for "full" covariances.
+    covariance_type : {"auto", "diag", "spherical", "fixed", "full"}, default="auto"
         One learned variance per component and dimension, one per component, a fixed
         variance ``component_std**2``, or a full covariance matrix per component (not in
-        multiDGD: its Cholesky factor's diagonal carries the log-variance prior, so each
-        component's volume is held as for "diag" while its shape may tilt and stretch;
-        see :class:`~skdeepclust.nn.mixture.GaussianMixturePrior`). multiDGD's names
-        "diagonal" and "isotropic" are accepted too. On MNIST-10k (5-D) "full" clustered
-        worse than "diag" from PCA (ARI 0.51 / 0.44 against 0.53 / 0.50, seeds 0 / 1) and
-        better from ``init="autoencoder"`` (0.62 against 0.57, 5 seeds).
+        multiDGD: its Cholesky factor's diagonal carries the log-variance prior; see
+        :class:`~skdeepclust.nn.mixture.GaussianMixturePrior`). multiDGD's names
+        "diagonal" and "isotropic" are accepted too. "auto": "full" when there are at
+        least ``latent_dim * (latent_dim + 1) / 2`` samples per component on average (the
+        parameters of one covariance), "diag" otherwise. Choose "diag" for many components
+        on little data.
     softball_radius : float, default=2.0
         Radius of the softball prior on the means (multiDGD's working value; its
         documented default 0 is not a density). The initial representations are scaled
@@ -101,13 +113,16 @@ class GMMRepresentation(
         Mode of the Gaussian prior on each component's standard deviation (on the log
         variance), also the initial standard deviation. ``None`` uses the within-cluster
         standard deviation of the initial partition of the initial representations.
-    log_var_prior_std : float, default=0.1
-        Standard deviation of the Gaussian prior on the log-variances. Tighter than
-        multiDGD's 1.0 because the prior is counted once per data set here (multiDGD
-        counts it once per sample, ``n_samples`` times stronger): with a loose prior the
-        MAP fit lets the components shrink onto their representations (variance
-        collapse: every representation on its component's mean, samples of a component
-        all alike).
+    log_var_prior_std : float or "auto", default="auto"
+        Standard deviation of the Gaussian prior on the log-variances. Unsupervised, the
+        mixture starts from EM (see ``init``) and each component's prior is centred on its
+        own starting log-variances; supervised, all are centred on ``2 log(component_std)``.
+        "auto": 0.3 unsupervised, 0.1 supervised. The prior is counted once per data set
+        (multiDGD counts it once per sample, ``n_samples`` times stronger): with a loose
+        prior the MAP fit lets the components shrink onto their representations (variance
+        collapse: every representation on its component's mean, samples of a component all
+        alike); with a tight one around a single mode all components are held to one
+        volume.
     dirichlet_alpha : float, default=1.0
         Concentration of the Dirichlet prior on the weights (1 is flat).
     hidden_layer_sizes : tuple of int, default=(100, 100)
@@ -128,11 +143,14 @@ default="gaussian"
         ``fit(X, y)`` uses the supervised mixture, with this many components per class
         of ``y``; the label -1 marks an unlabelled sample (semi-supervised).
         ``predict`` then returns classes.
-    init : {"pca", "random", "autoencoder"}, AutoEncoder or array-like of shape \
-(n_samples, latent_dim), default="pca"
+    init : {"auto", "pca", "random", "autoencoder"}, AutoEncoder or array-like of shape \
+(n_samples, latent_dim), default="auto"
         Initial representations: the first ``latent_dim`` principal components, Gaussian
-        draws, an autoencoder's codes, or the given array; all are scaled as above. The
-        mixture starts from a k-means partition of them (per class when supervised).
+        draws, an autoencoder's codes, or the given array; all are scaled as above. "auto"
+        is "pca". Unsupervised, the mixture then starts from a
+        :class:`~sklearn.mixture.GaussianMixture` of the same covariance type fitted by EM
+        on them (the most likely of 5 starts): means, covariances and weights; supervised,
+        from a k-means partition per class.
         ``"autoencoder"`` first trains an :class:`~skdeepclust.representation.AutoEncoder`
         with ``latent_dim`` codes, the decoder's hidden widths mirrored, for 50 epochs at
         ``batch_size``: a sigmoid output and cross-entropy for "bernoulli", squared error
@@ -144,10 +162,8 @@ default="gaussian"
         ``n_components`` must equal ``latent_dim``, and its decoder is copied when its
         widths, activation and output match. ``clone`` (and so ``GridSearchCV``) unfits a
         nested estimator: wrap a fitted one in :class:`sklearn.frozen.FrozenEstimator`.
-        On MNIST-10k (5-D, 150 epochs, 5 seeds) ``"autoencoder"`` lifted the mixture's
-        ARI from 0.49 (PCA) to 0.57, and to 0.62 with ``covariance_type="full"``, for 1.4x
-        the fit time (benchmarks/README.md); on the 8x8 digits in 2-D it clustered worse
-        than PCA (ARI 0.40-0.44 against 0.53-0.54, 2 seeds), so PCA stays the default.
+        Try ``"autoencoder"`` on images whose principal components separate the classes
+        poorly (e.g. MNIST; benchmarks/README.md); it costs the autoencoder's training.
     learning_rate : float, default=5e-4
         Adam learning rate of the decoder. On MNIST-10k (5-D, 256-256, Bernoulli, 150
         epochs) 5e-4 clustered better than multiDGD's 1e-3 on every seed measured (mixture
@@ -171,18 +187,25 @@ default="gaussian"
         Adam's betas for all three groups (multiDGD's values).
     weight_decay : float, default=1e-4
         Weight decay of the decoder.
-    batch_size : int, default=128
-    max_epochs : int, default=100
+    batch_size : int or "auto", default="auto"
+        Minibatch size of the decoder, mixture and representations. "auto":
+        ``min(128, max(16, n_samples // 8))``, so that small data sets still get several
+        steps per epoch.
+    max_epochs : int or "auto", default="auto"
+        "auto": about 20 000 optimizer steps, within 20 to 100 epochs
+        (``min(100, max(20, 20000 // n_batches))``), which bounds the cost on large data.
     tol : float or None, default=1e-4
         Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
         epochs; ``None`` always runs ``max_epochs``.
     n_iter_no_change : int, default=10
-    reassign_every : int or None, default=10
+    reassign_every : int or None, default=None
         Every this many epochs, each training representation jumps to the component mean
         with the highest ``log p(x | z) + log p(z)`` when that beats its current value
-        (the choice :meth:`transform` makes for new samples). Representations can then
-        leave a component they were initialised in by mistake, which gradient steps
-        against the mixture's pull rarely do. ``None`` disables it (multiDGD's training).
+        (the choice :meth:`transform` makes for new samples), so that representations can
+        leave a component they were initialised in by mistake. ``None`` (multiDGD's
+        training) disables it: while the decoder is still untrained, the mean of a heavy
+        component wins for most samples and the mixture can collapse (measured on wine).
+        Useful from a trained decoder (``init="autoencoder"``).
     transform_epochs : int, default=30
         Optimisation steps per new sample in :meth:`transform` (and in every method that
         transforms: ``predict``, ``predict_proba``, ``score_samples``, ``score``). On
@@ -212,7 +235,8 @@ default="gaussian"
         decoder weights), minibatch order, the draws of ``resample="sample"`` and
         :meth:`sample`. The same seed on the CPU gives the same model.
     verbose : int, default=0
-        1 shows a progress bar.
+        1 shows a progress bar for the fit (per epoch) and for every call that transforms
+        new data (per sample; see Notes for its cost).
 
     Attributes
     ----------
@@ -221,8 +245,13 @@ default="gaussian"
     embedding_ : ndarray of shape (n_samples, latent_dim)
         The learned representations of the training samples (``fit_transform``'s output).
     labels_ : ndarray of shape (n_samples,)
-        Most probable component of each training representation (its class when
-        supervised).
+        Most probable component of each training representation ``embedding_`` (its class
+        when supervised). ``predict(X_train)`` does not read ``embedding_``: it infers each
+        row's representation anew, from the best component means with the model frozen
+        (see Notes), and a sample between components can reach a local optimum in another
+        component than its jointly fitted representation. The two agree on the rows of
+        well-separated clusters and differ on some boundary rows (measured agreement in
+        benchmarks/README.md).
     means_ : ndarray of shape (n_mixture_components, latent_dim)
     covariances_ : ndarray
         Covariance matrices, shape (n_mixture_components, latent_dim, latent_dim), for
@@ -238,7 +267,9 @@ default="gaussian"
     n_iter_ : int
         Epochs run.
     converged_ : bool
-        Whether training stopped by the ``tol`` rule.
+        Whether training stopped by the ``tol`` rule. When it did not (and ``tol`` is not
+        None), fit warns with a :class:`~sklearn.exceptions.ConvergenceWarning`; it warns
+        too when components end empty or one component holds most samples.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
@@ -250,6 +281,26 @@ default="gaussian"
 
     Notes
     -----
+    **Defaults.** The "auto" values are resolved in :meth:`fit` from the data, into
+    private attributes (the public parameters keep "auto"): ``latent_dim`` ->
+    ``min(10, n_features)`` (or the width of a given start); ``covariance_type`` -> "full"
+    with at least ``latent_dim * (latent_dim + 1) / 2`` samples per component, else
+    "diag"; ``init`` -> "pca", the mixture started by EM on the principal components;
+    ``log_var_prior_std`` -> 0.3 around each component's EM estimate (0.1 around one mode
+    when supervised); ``batch_size`` -> ``min(128, max(16, n_samples // 8))``;
+    ``max_epochs`` -> ``min(100, max(20, 20000 // n_batches))``. The learning rates are
+    fixed (decoder 5e-4, representations and mixture 1e-2, multiDGD's Adam betas). At
+    these defaults the model starts from PCA + a GaussianMixture and refines it jointly
+    with the decoder (benchmarks/README.md compares it with that pipeline and KMeans).
+
+    **Cost of inference.** :meth:`transform` (and ``predict``, ``predict_proba``,
+    ``score_samples``, ``score``) runs an optimisation per call: its cost grows linearly
+    with ``n_samples * (n_mixture_components + transform_n_starts * transform_epochs)``
+    decoder evaluations (forward and backward for the steps), about
+    ``transform_n_starts * transform_epochs`` training epochs' worth of decoder work for
+    the same rows, so it can cost as much as the fit itself; ``verbose=1`` shows its
+    progress.
+
     **Inference on new data** (:meth:`transform`). For each new sample the candidate
     starts (the component means, or draws from each component) are scored by
     ``log p(x | z) + log p(z)``, and the ``transform_n_starts`` best ones are each
@@ -297,19 +348,21 @@ default="gaussian"
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(_COVARIANCE_TYPES))],
+        "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "covariance_type": [StrOptions({*_COVARIANCE_TYPES, "auto"})],
         "softball_radius": [Interval(Real, 0, None, closed="neither")],
         "softball_sharpness": [Interval(Real, 0, None, closed="neither")],
         "component_std": [Interval(Real, 0, None, closed="neither"), None],
-        "log_var_prior_std": [Interval(Real, 0, None, closed="neither")],
+        "log_var_prior_std": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "dirichlet_alpha": [Interval(Real, 0, None, closed="neither")],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "output_distribution": [StrOptions(set(OUTPUT_DISTRIBUTIONS))],
         "library_size": ["boolean"],
         "n_components_per_class": [Interval(Integral, 1, None, closed="left"), None],
-        "init": [StrOptions(set(_INITS)), "array-like", HasMethods(["fit", "transform"])],
+        "init": [StrOptions({*_INITS, "auto"}), "array-like", HasMethods(["fit", "transform"])],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "representation_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "representation_step": [StrOptions({"batch", "epoch"})],
         "gmm_learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -325,46 +378,36 @@ default="gaussian"
         "n_resample": [Interval(Integral, 1, None, closed="left")],
     }
 
-    _tour = {
-        "params": {
-            "n_components": 10,
-            "latent_dim": 8,
-            "hidden_layer_sizes": (64,),
-            "output_distribution": "bernoulli",
-            "max_epochs": 30,
-            "transform_epochs": 20,
-        },
-        "data": "unit",
-    }
+    _tour = {"params": {"n_components": 10}, "data": "unit"}
 
     def __init__(
         self,
         n_components=10,
         *,
-        latent_dim=10,
-        covariance_type="diag",
+        latent_dim="auto",
+        covariance_type="auto",
         softball_radius=2.0,
         softball_sharpness=5.0,
         component_std=None,
-        log_var_prior_std=0.1,
+        log_var_prior_std="auto",
         dirichlet_alpha=1.0,
         hidden_layer_sizes=(100, 100),
         activation="relu",
         output_distribution="gaussian",
         library_size=True,
         n_components_per_class=None,
-        init="pca",
+        init="auto",
         learning_rate=5e-4,
         representation_learning_rate=1e-2,
         representation_step="batch",
         gmm_learning_rate=1e-2,
         adam_betas=(0.5, 0.7),
         weight_decay=1e-4,
-        batch_size=128,
-        max_epochs=100,
+        batch_size="auto",
+        max_epochs="auto",
         tol=1e-4,
         n_iter_no_change=10,
-        reassign_every=10,
+        reassign_every=None,
         transform_epochs=30,
         transform_learning_rate=0.05,
         transform_n_starts=3,
@@ -452,18 +495,18 @@ default="gaussian"
             raise ValueError(
                 f"n_samples={n} should be >= the number of mixture components={n_mixture}."
             )
-        if _is_estimator(self.init):
-            ae = getattr(self.init, "estimator", self.init)  # sklearn.frozen.FrozenEstimator
+        if _is_estimator(self._init):
+            ae = getattr(self._init, "estimator", self._init)  # sklearn.frozen.FrozenEstimator
             if not isinstance(ae, AutoEncoder):
                 raise TypeError(
                     "init must be 'pca', 'random', 'autoencoder', an array of starting "
                     "representations or a skdeepclust.representation.AutoEncoder; got "
                     f"{type(ae).__name__}."
                 )
-            if ae.n_components != self.latent_dim:
+            if ae.n_components != self._latent_dim:
                 raise ValueError(
                     f"init is an AutoEncoder with n_components={ae.n_components}, but "
-                    f"latent_dim={self.latent_dim}: its codes are the starting "
+                    f"latent_dim={self._latent_dim}: its codes are the starting "
                     "representations, so the two must agree."
                 )
             if hasattr(ae, "module_") and ae.n_features_in_ != X.shape[1]:
@@ -471,12 +514,12 @@ default="gaussian"
                     f"X has {X.shape[1]} features, but the fitted AutoEncoder given as init "
                     f"expects {ae.n_features_in_} features."
                 )
-        elif not isinstance(self.init, str):
-            init = np.asarray(self.init)
-            if init.shape != (n, self.latent_dim):
+        elif not isinstance(self._init, str):
+            init = np.asarray(self._init)
+            if init.shape != (n, self._latent_dim):
                 raise ValueError(
                     f"init as an array must have shape (n_samples, latent_dim) = "
-                    f"({n}, {self.latent_dim}); got {init.shape}."
+                    f"({n}, {self._latent_dim}); got {init.shape}."
                 )
             if not np.issubdtype(init.dtype, np.number) or not np.all(np.isfinite(init)):
                 raise ValueError("init as an array must hold finite numbers.")
@@ -537,15 +580,15 @@ default="gaussian"
     def _initial_state(self, X: np.ndarray, codes: np.ndarray | None, rng, n_mixture: int):
         """Initial representations, mixture means and the initial within-cluster std."""
         n, d = X.shape
-        k = self.latent_dim
+        k = self._latent_dim
         Z = np.zeros((n, k))
         autoencoder = None
-        by_autoencoder = isinstance(self.init, str) and self.init == "autoencoder"
-        if by_autoencoder or _is_estimator(self.init):
+        by_autoencoder = isinstance(self._init, str) and self._init == "autoencoder"
+        if by_autoencoder or _is_estimator(self._init):
             Z, autoencoder = self._autoencoder_codes(X, rng)
-        elif not isinstance(self.init, str):
-            Z = np.array(self.init, dtype=np.float64)  # a copy: the user's array stays
-        elif self.init == "pca":
+        elif not isinstance(self._init, str):
+            Z = np.array(self._init, dtype=np.float64)  # a copy: the user's array stays
+        elif self._init == "pca":
             n_pc = min(k, n, d)
             data = np.log1p(X) if self._output_cls.nonnegative else X
             Z[:, :n_pc] = PCA(n_pc, random_state=rng).fit_transform(data.astype(np.float64))
@@ -554,7 +597,11 @@ default="gaussian"
         rms = float(np.sqrt(np.mean(np.sum(Z * Z, axis=1))))
         scale = 0.5 * self.softball_radius / rms if rms > 0 else 1.0
         Z *= scale
-        if codes is None:
+        mixture = None
+        if codes is None and self._mixture_init == "em":
+            mixture = _em_mixture(Z, n_mixture, self._covariance_type, rng)
+            centers, labels = mixture[0], mixture[3]
+        elif codes is None:
             centers, labels = _kmeans(Z, n_mixture, rng)
         else:
             centers, labels = self._class_kmeans(Z, codes, rng)
@@ -562,28 +609,28 @@ default="gaussian"
         if not within > 0:
             within = 2.0 * self.softball_radius / (10.0 * n_mixture)
         warm = None if autoencoder is None else (autoencoder, scale)
-        return Z, centers, within, warm
+        return Z, centers, within, warm, mixture
 
     def _autoencoder_codes(self, X: np.ndarray, rng) -> tuple[np.ndarray, AutoEncoder]:
         """An autoencoder's codes of X (init="autoencoder") and the fitted autoencoder."""
         nonnegative = self._output_cls.nonnegative
         data = np.log1p(X) if nonnegative else X
         seed = seed_from(rng)  # drawn in every case, so the later draws do not shift
-        if _is_estimator(self.init):
-            ae = getattr(self.init, "estimator", self.init)
+        if _is_estimator(self._init):
+            ae = getattr(self._init, "estimator", self._init)
             if hasattr(ae, "module_"):  # fitted: use it as it is, never modify it
                 return np.asarray(ae.transform(data), dtype=np.float64), ae
             ae = clone(ae)
         else:
             bernoulli = self.output_distribution == "bernoulli"
             ae = AutoEncoder(
-                self.latent_dim,
+                self._latent_dim,
                 hidden_layer_sizes=tuple(int(h) for h in self.hidden_layer_sizes)[::-1],
                 activation=self.activation,
                 output_activation="sigmoid" if bernoulli else "identity",
                 loss="cross_entropy" if bernoulli else "squared",
                 max_epochs=_INIT_AE_EPOCHS,
-                batch_size=self.batch_size,
+                batch_size=self._batch_size,
                 tol=None,
             )
         ae.set_params(**self._nested_overrides(ae, seed))
@@ -635,27 +682,67 @@ default="gaussian"
 
     def _make_module(self, n_features: int, n_mixture: int, component_std: float) -> DGDModel:
         decoder = DeepGenerativeDecoder(
-            self.latent_dim,
+            self._latent_dim,
             n_features,
             tuple(int(s) for s in self.hidden_layer_sizes),
             output_distribution=self.output_distribution,
             activation=self.activation,
         )
         kwargs = {
-            "covariance_type": _COVARIANCE_TYPES[self.covariance_type],
+            "covariance_type": self._covariance_type,
             "softball_radius": self.softball_radius,
             "softball_sharpness": self.softball_sharpness,
             "component_std": component_std,
-            "log_var_prior_std": self.log_var_prior_std,
+            "log_var_prior_std": self._log_var_prior_std,
             "dirichlet_alpha": self.dirichlet_alpha,
         }
         if self._supervised:
             prior = SupervisedGaussianMixturePrior(
-                self.classes_.size, self.n_components_per_class, self.latent_dim, **kwargs
+                self.classes_.size, self.n_components_per_class, self._latent_dim, **kwargs
             )
         else:
-            prior = GaussianMixturePrior(n_mixture, self.latent_dim, **kwargs)
+            prior = GaussianMixturePrior(n_mixture, self._latent_dim, **kwargs)
         return DGDModel(decoder, prior)
+
+    def _resolve_auto(self, X: np.ndarray, n_mixture: int) -> None:
+        """Resolve the "auto" parameters for this X into private attributes (see Notes)."""
+        n, d = X.shape
+        init = self.init
+        if isinstance(init, str) and init == "auto":
+            init = "pca"
+        self._init = init
+        latent = self.latent_dim
+        if isinstance(latent, str):  # "auto": the width of a given start, else <= 10
+            if _is_estimator(init):
+                latent = int(getattr(init, "estimator", init).n_components)
+            elif not isinstance(init, str):
+                latent = int(np.shape(init)[1]) if np.ndim(init) == 2 else min(10, d)
+            else:
+                latent = min(_AUTO_LATENT, d)
+        self._latent_dim = int(latent)
+        cov = self.covariance_type
+        if cov == "auto":  # full when a component has, on average, a sample per parameter
+            per_component = self._latent_dim * (self._latent_dim + 1) / 2
+            cov = "full" if n / n_mixture >= per_component else "diag"
+        self._covariance_type = _COVARIANCE_TYPES[cov]
+        # unsupervised: the mixture starts from EM; supervised: per-class k-means
+        self._mixture_init = "kmeans" if self._supervised else "em"
+        lv = self.log_var_prior_std
+        if isinstance(lv, str):
+            lv = 0.3 if self._mixture_init == "em" else 0.1
+        self._log_var_prior_std = float(lv)
+        batch = self.batch_size
+        if isinstance(batch, str):
+            batch = min(128, max(16, n // 8))
+        self._batch_size = int(batch)
+        epochs = self.max_epochs
+        if isinstance(epochs, str):
+            n_batches = -(-n // self._batch_size)
+            epochs = min(100, max(20, _AUTO_STEPS // n_batches))
+        self._max_epochs = int(epochs)
+
+    def _inference_batch_size(self) -> int:
+        return max(int(getattr(self, "_batch_size", 0) or 0), INFERENCE_BATCH_SIZE)
 
     def _library(self, X_t: Tensor) -> Tensor | None:
         if self._output_cls.uses_library and self.library_size:
@@ -671,9 +758,10 @@ default="gaussian"
         else:
             codes = None
             n_mixture = self.n_components
+        self._resolve_auto(X, n_mixture)
         self._check_params_vs_input(X, n_mixture)
         rng, generator = self._start_fit(X)
-        Z0, centers, within, warm = self._initial_state(X, codes, rng, n_mixture)
+        Z0, centers, within, warm, mixture = self._initial_state(X, codes, rng, n_mixture)
         std = self.component_std if self.component_std is not None else within
         self.module_ = self._build_module_seeded(
             lambda: self._make_module(X.shape[1], n_mixture, std), rng
@@ -684,6 +772,9 @@ default="gaussian"
         prior = self.module_.prior
         with torch.no_grad():
             prior.means.copy_(torch.as_tensor(centers, dtype=prior.means.dtype))
+            if mixture is not None:
+                _set_mixture(prior, *mixture[1:3])
+                prior.anchor_log_var()
         if warm is None or not self._copy_decoder(*warm):
             self.module_.decoder.init_output_bias(X_t, library)
         z = torch.nn.Parameter(torch.as_tensor(Z0, device=self._device, dtype=self._torch_dtype))
@@ -722,14 +813,14 @@ default="gaussian"
             if per_epoch:
                 z_optimizer.step()
                 z.grad = None
-            if every and (epoch + 1) % every == 0 and epoch + 1 < self.max_epochs:
+            if every and (epoch + 1) % every == 0 and epoch + 1 < self._max_epochs:
                 self._reassign(z, X_t, library, y_t)
 
         result = train_loop(
             step,
             n_samples=n,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
+            batch_size=self._batch_size,
+            max_epochs=self._max_epochs,
             generator=generator,
             optimizer=optimizer,
             phase="GMMRepresentation",
@@ -748,6 +839,21 @@ default="gaussian"
             labels = to_numpy(self._predict_z(z))
         self.labels_ = self.classes_[labels] if self._supervised else labels
         self._store_mixture()
+        if self.tol is not None:
+            warn_unconverged(
+                self, result, phase="fit", max_epochs=self._max_epochs,
+                rule=f"the loss improved by less than tol={self.tol} for "
+                f"{self.n_iter_no_change} epochs",
+                advice="increase max_epochs, or set tol=None to run a fixed number of epochs",
+                stacklevel=5,
+            )
+        if not self._supervised:
+            warn_partition(
+                self, labels, self.n_components, phase="fit", what="components",
+                advice="try another random_state, a smaller n_components, "
+                "covariance_type='full' or init='autoencoder'",
+                stacklevel=5,
+            )
 
     def _reassign(self, z: Tensor, X_t: Tensor, library, y_t) -> None:
         """Move each training representation to a component mean that explains it better."""
@@ -875,6 +981,8 @@ default="gaussian"
         n_starts = int(self.transform_n_starts)
         chunk = max(1, self._inference_batch_size() // n_starts)
         out = []
+        bar = tqdm(total=X.shape[0], desc="GMMRepresentation.transform", unit="sample",
+                   disable=not self.verbose, leave=False)
         try:
             for start in range(0, X.shape[0], chunk):
                 x = self._to_tensor(X[start : start + chunk])
@@ -911,7 +1019,7 @@ default="gaussian"
                     generator=make_generator(0, self._device),
                     shuffle=False,
                     phase="GMMRepresentation.transform",
-                    verbose=self.verbose,
+                    verbose=0,
                     suggestion="Try a smaller transform_learning_rate.",
                 )
                 z = z.detach()
@@ -920,7 +1028,9 @@ default="gaussian"
                         final = model.log_joint(z, x, library, y).reshape(b, m)
                     z = z.reshape(b, m, -1)[torch.arange(b, device=z.device), final.argmax(1)]
                 out.append(z)
+                bar.update(b)
         finally:
+            bar.close()
             model.train(was_training)
         return torch.cat(out)
 
@@ -1032,8 +1142,8 @@ default="gaussian"
         -------
         X_original : ndarray of shape (n_samples, n_features)
         """
-        Z = self._validate_codes(X, self.latent_dim,
-                                 f"representations with latent_dim={self.latent_dim}")
+        Z = self._validate_codes(X, self._latent_dim,
+                                 f"representations with latent_dim={self._latent_dim}")
         decoder = self.module_.decoder
         return self._inference(lambda z: decoder.mean(z, self._library_for(z.shape[0])), Z)
 
@@ -1068,7 +1178,7 @@ default="gaussian"
     # ------------------------------------------------------------- attributes
     @property
     def _n_features_out(self) -> int:
-        return self.latent_dim
+        return self._latent_dim
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1089,3 +1199,47 @@ def _is_estimator(init) -> bool:
 def _kmeans(Z: np.ndarray, k: int, rng) -> tuple[np.ndarray, np.ndarray]:
     km = KMeans(k, n_init=3, random_state=rng).fit(Z)
     return km.cluster_centers_, km.labels_
+
+
+#: covariance_type of the prior -> scikit-learn's, for the EM start of the mixture.
+_SKLEARN_COVARIANCE = {"diagonal": "diag", "isotropic": "spherical", "fixed": "spherical",
+                       "full": "full"}
+
+
+def _em_mixture(Z: np.ndarray, k: int, covariance_type: str, rng):
+    """A GaussianMixture fitted by EM on the initial representations.
+
+    The most likely of ``_EM_STARTS`` starts among those whose every component holds more
+    than ``dim`` samples (fewer make its covariance singular: EM's degenerate optimum on
+    an outlier); the most likely overall when none does. Returns means, covariances
+    (scikit-learn's layout for the type), weights and labels.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    best, best_key = None, None
+    for _ in range(_EM_STARTS):
+        gm = GaussianMixture(k, covariance_type=_SKLEARN_COVARIANCE[covariance_type],
+                             reg_covar=_EM_REG * max(float(np.var(Z)), 1e-12),
+                             random_state=seed_from(rng)).fit(Z)
+        labels = gm.predict(Z)
+        counts = np.bincount(labels, minlength=k)
+        key = (bool(counts.min() > min(Z.shape[1], Z.shape[0] // k - 1)), gm.lower_bound_)
+        if best_key is None or key > best_key:
+            best, best_key = (gm.means_, gm.covariances_, gm.weights_, labels), key
+    return best
+
+
+def _set_mixture(prior, covariances: np.ndarray, weights: np.ndarray) -> None:
+    """Copy an EM mixture's covariances and weights into the prior's parameters."""
+    dtype = prior.means.dtype
+    kind = prior.covariance_type
+    if kind == "full":
+        L = np.linalg.cholesky(covariances)
+        prior.log_var.copy_(torch.as_tensor(2 * np.log(np.diagonal(L, axis1=1, axis2=2)),
+                                             dtype=dtype))
+        prior.scale_offdiag.copy_(torch.as_tensor(np.tril(L, -1), dtype=dtype))
+    elif kind == "diagonal":
+        prior.log_var.copy_(torch.as_tensor(np.log(covariances), dtype=dtype))
+    elif kind == "isotropic":
+        prior.log_var.copy_(torch.as_tensor(np.log(covariances)[:, None], dtype=dtype))
+    prior.weight_logits.copy_(torch.as_tensor(np.log(np.maximum(weights, 1e-12)), dtype=dtype))
