@@ -142,7 +142,11 @@ class TorchEstimator(BaseEstimator):
         return Z
 
     def _inference_batch_size(self) -> int:
-        return max(int(getattr(self, "batch_size", 0) or 0), INFERENCE_BATCH_SIZE)
+        """``max(batch_size, 4096)``; a resolved ``_batch_size`` stands in for "auto"."""
+        size = getattr(self, "_batch_size", None) or getattr(self, "batch_size", 0)
+        if not isinstance(size, Integral):  # "auto" before fit, or None
+            size = 0
+        return max(int(size), INFERENCE_BATCH_SIZE)
 
     def _inference(
         self,

@@ -222,8 +222,7 @@ def test_recovers_well_separated_blobs_exactly(blobs, kind):
     kw = {"dec": {}, "idec": {"reconstruction_weight": 1.0},
           "passthrough": {"autoencoder": "passthrough"}}[kind]
     kw.setdefault("autoencoder", _small_ae())
-    dec = DECClustering(4, max_epochs=20, optimizer="adam", learning_rate=1e-3, device="cpu",
-                        random_state=0, **kw)
+    dec = DECClustering(4, max_epochs=20, device="cpu", random_state=0, **kw)
     labels = dec.fit_predict(X)
     assert adjusted_rand_score(y, labels) == 1.0
     assert np.array_equal(labels, dec.labels_)
@@ -382,11 +381,27 @@ def test_frozen_autoencoder_survives_clone_and_grid_search(blobs, blobs_ae):
 
 
 def test_default_autoencoder_is_scaled_to_the_data():
-    small = _dec.default_autoencoder(1_000, 64)
+    small = _dec.default_autoencoder(1_797, 64)
+    assert small.hidden_layer_sizes == (256, 256) and small.n_components == 5
+    assert (small.batch_size, small.max_epochs, small.learning_rate) == (64, 59, 3e-3)
     mnist = _dec.default_autoencoder(70_000, 784)
     assert mnist.hidden_layer_sizes == (500, 500, 2000) and mnist.n_components == 10
-    assert all(s < m for s, m in zip(small.hidden_layer_sizes, mnist.hidden_layer_sizes))
+    assert (mnist.batch_size, mnist.max_epochs, mnist.learning_rate) == (256, 26, 5e-4)
+    mid = _dec.default_autoencoder(8_000, 784)
+    assert all(s < m for s, m in zip(mid.hidden_layer_sizes, mnist.hidden_layer_sizes))
     assert _dec.default_autoencoder(100, 3).n_components == 3
+
+
+@pytest.mark.parametrize("n, expected", [(10, 32), (400, 32), (1_797, 64), (4_000, 128),
+                                         (10_000, 256), (70_000, 256)])
+def test_auto_batch_size(n, expected):
+    assert _dec.auto_batch_size(n) == expected
+
+
+def test_auto_batch_size_is_resolved_privately(blobs, blobs_ae):
+    dec = DECClustering(4, autoencoder=blobs_ae, max_epochs=1, device="cpu",
+                        random_state=0).fit(blobs[0])
+    assert dec.batch_size == "auto" and dec._batch_size == 32
 
 
 @pytest.mark.parametrize("params, expected", [
@@ -461,7 +476,7 @@ def test_collapsed_cluster_warns(blobs):
     # 5 centres for 4 blobs, one of them far from every point: it ends empty.
     centers = np.vstack([KMeans(4, n_init=5, random_state=0).fit(X).cluster_centers_,
                          np.full((1, X.shape[1]), 1e3)])
-    with pytest.warns(ConvergenceWarning, match="1 of n_clusters=5 clusters ended empty"):
+    with pytest.warns(ConvergenceWarning, match="1 of n_clusters=5 clusters are empty"):
         DECClustering(5, autoencoder="passthrough", init=centers, max_epochs=0,
                       device="cpu").fit(X)
 

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, clone
 from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array
 from torch import Tensor
 
 from .._torch import seed_from
-from .._training import OPTIMIZERS, make_optimizer, train_loop
+from .._training import (
+    OPTIMIZERS,
+    make_optimizer,
+    train_loop,
+    warn_partition,
+    warn_unconverged,
+)
 from ..base import TorchEstimator
 from ..nn.clustering_heads import DECClusterHead, DECNetwork, dec_kl_divergence
 from ..nn.clustering_heads import target_distribution as _target_distribution
@@ -35,21 +39,47 @@ __all__ = ["DECClustering"]
 DEC_HIDDEN_LAYER_SIZES = (500, 500, 2000)
 DEC_N_COMPONENTS = 10
 
-#: Optimisation steps of the default pretraining; a data set of 70 000 rows at batch 256
-#: gets DEC_PRETRAIN_STEPS / 274 = 26 epochs, a small one more (at most 200).
+#: Data sets with fewer rows than this get the small-data recipe (see default_autoencoder).
+SMALL_DATA_ROWS = 5_000
+#: Code size of the small-data recipe.
+SMALL_N_COMPONENTS = 5
+#: Optimisation steps of the default pretraining: the DEC network on MNIST-70k at batch
+#: 256 gets DEC_PRETRAIN_STEPS / 274 = 26 epochs; the small-data network about
+#: SMALL_PRETRAIN_STEPS (60 epochs of digits at batch 64).
 DEC_PRETRAIN_STEPS = 7_000
+SMALL_PRETRAIN_STEPS = 1_700
 DEC_PRETRAIN_MAX_EPOCHS = 200
+
+
+def auto_batch_size(n_samples: int) -> int:
+    """The power of two nearest ``n_samples / 30``, between 32 and 256.
+
+    About 30 minibatch steps per epoch on small data sets (64 on 8x8 digits), the DEC
+    paper's 256 from about 6 000 rows on.
+    """
+    if n_samples <= 0:
+        return 32
+    return int(min(256, max(32, 2 ** round(math.log2(max(n_samples, 1) / 30)))))
 
 
 def default_autoencoder(n_samples: int, n_features: int, **kwargs) -> AutoEncoder:
     """The autoencoder DECClustering pretrains when ``autoencoder=None``.
 
-    The DEC network d-500-500-2000-10 (ReLU, linear code and output, fan-in uniform
-    initialisation, squared error, no dropout), trained end to end with Adam (learning rate
-    5e-4) at batch size 256. Both the widths and the number of epochs are scaled to the
-    data: the widths shrink for data sets far below MNIST's 70 000 rows (a quarter of the
-    widths at 1 000 rows), and the number of epochs is set so that pretraining runs about
-    ``DEC_PRETRAIN_STEPS`` minibatch steps, whatever ``n_samples``.
+    Two recipes, chosen by the number of rows:
+
+    - **small data** (``n_samples < 5 000``, e.g. 8x8 digits, tabular sets): two ReLU
+      layers of width ``min(512, max(64, 4 * n_features))`` (the
+      :class:`~skdeepclust.representation.AutoEncoder` ``"auto"`` widths), a 5-unit code,
+      Adam at learning rate 3e-3, batch :func:`auto_batch_size` (64 on digits) and about
+      1 700 minibatch steps (60 epochs of digits). A narrow code and a high learning rate
+      give the embedding in which k-means and DEC separate the classes best on little data
+      (see the defaults panel in ``benchmarks/README.md``).
+    - **large data**: the DEC network d-500-500-2000-10 (ReLU, linear code and output),
+      Adam at learning rate 5e-4, batch 256, about 7 000 minibatch steps (26 epochs of
+      MNIST-70k); the widths shrink with ``sqrt(n_samples / 16 000)`` below 16 000 rows.
+
+    Both use the squared error, no dropout, and train a fixed number of epochs
+    (``tol=None``). The code never has more units than ``n_features``.
 
     Parameters
     ----------
@@ -63,17 +93,23 @@ def default_autoencoder(n_samples: int, n_features: int, **kwargs) -> AutoEncode
     AutoEncoder
         Unfitted.
     """
-    scale = min(1.0, max(0.25, math.sqrt(n_samples / 16_000)))
-    hidden = tuple(max(16, int(round(w * scale))) for w in DEC_HIDDEN_LAYER_SIZES)
-    batch_size = min(256, max(16, n_samples // 16))
-    steps_per_epoch = math.ceil(n_samples / batch_size)
-    epochs = int(min(DEC_PRETRAIN_MAX_EPOCHS, max(1, round(DEC_PRETRAIN_STEPS / steps_per_epoch))))
+    batch_size = auto_batch_size(n_samples)
+    steps_per_epoch = math.ceil(max(n_samples, 1) / batch_size)
+    if n_samples < SMALL_DATA_ROWS:
+        width = int(min(512, max(64, 4 * n_features)))
+        hidden: tuple[int, ...] = (width, width)
+        n_components, learning_rate, steps = SMALL_N_COMPONENTS, 3e-3, SMALL_PRETRAIN_STEPS
+    else:
+        scale = min(1.0, max(0.25, math.sqrt(n_samples / 16_000)))
+        hidden = tuple(max(16, int(round(w * scale))) for w in DEC_HIDDEN_LAYER_SIZES)
+        n_components, learning_rate, steps = DEC_N_COMPONENTS, 5e-4, DEC_PRETRAIN_STEPS
+    epochs = int(min(DEC_PRETRAIN_MAX_EPOCHS, max(1, round(steps / steps_per_epoch))))
     params = dict(
-        n_components=min(DEC_N_COMPONENTS, n_features),
+        n_components=min(n_components, n_features),
         hidden_layer_sizes=hidden,
         activation="relu",
         optimizer="adam",
-        learning_rate=5e-4,
+        learning_rate=learning_rate,
         batch_size=batch_size,
         max_epochs=epochs,
         tol=None,
@@ -123,8 +159,9 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
     autoencoder : None, "passthrough" or AutoEncoder, default=None
         The embedding network.
 
-        - ``None``: pretrain :func:`default_autoencoder` (the DEC network d-500-500-2000-10,
-          scaled down for small data).
+        - ``None``: pretrain :func:`default_autoencoder`: the DEC network
+          d-500-500-2000-10 from 5 000 rows on, a d-w-w-5 network (``w`` four times the
+          features, 64 to 512) trained at a higher learning rate on smaller data.
         - an unfitted :class:`~skdeepclust.representation.AutoEncoder`: a clone of it is
           pretrained on ``X`` first.
         - a fitted ``AutoEncoder`` (wrap it in :class:`sklearn.frozen.FrozenEstimator` to
@@ -176,7 +213,11 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         1e-4 for the other optimizers.
     momentum : float, default=0.9
         Momentum of "sgd" and "rmsprop".
-    batch_size : int, default=256
+    batch_size : int or "auto", default="auto"
+        Minibatch size of the clustering phase. ``"auto"`` is the power of two nearest
+        ``n_samples / 30`` between 32 and 256 (:func:`auto_batch_size`): 64 on 8x8 digits,
+        the paper's 256 from about 6 000 rows on. Small data sets need the smaller batch
+        for enough target-sharpening steps per epoch.
     max_epochs : int, default=100
         Cap on the epochs of the clustering phase (0 keeps the initial centres). On
         MNIST-70k DEC reaches its accuracy well before the ``tol`` rule fires: 15 epochs
@@ -262,20 +303,10 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         "optimizer": [StrOptions(set(OPTIMIZERS) | {"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "momentum": [Interval(Real, 0, 1, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
-    _tour = {
-        "params": {
-            "n_clusters": 10,
-            "autoencoder": AutoEncoder(n_components=5, hidden_layer_sizes=(256, 256),
-                                       max_epochs=60, batch_size=64, tol=None,
-                                       random_state=0),
-            "optimizer": "adam",
-            "learning_rate": 1e-3,
-            "batch_size": 64,
-        },
-        "data": "unit",
-    }
+    _tour = {"params": {"n_clusters": 10}, "data": "unit"}
 
     def __init__(
         self,
@@ -293,7 +324,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         optimizer="auto",
         learning_rate="auto",
         momentum=0.9,
-        batch_size=256,
+        batch_size="auto",
         max_epochs=100,
         device="auto",
         random_state=None,
@@ -386,7 +417,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         if self.update_interval == "batch":
             return None
         if self.update_interval == "auto":
-            steps = math.ceil(n_samples / min(self.batch_size, n_samples))
+            steps = math.ceil(n_samples / min(self._batch_size, n_samples))
             return max(1, round(steps / 2))
         return int(self.update_interval)
 
@@ -421,6 +452,8 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         """
         X = self._validate_fit_data(X)
         self._check_params_vs_input(X)
+        self._batch_size = (auto_batch_size(X.shape[0]) if self.batch_size == "auto"
+                            else int(self.batch_size))
         rng, generator = self._start_fit(X)
         encoder, decoder = self._resolve_autoencoder(X, rng)
         X_t = self._to_tensor(X)
@@ -504,7 +537,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         return train_loop(
             step,
             n_samples=n_samples,
-            batch_size=self.batch_size,
+            batch_size=self._batch_size,
             max_epochs=self.max_epochs,
             generator=generator,
             optimizer=optimizer,
@@ -526,24 +559,20 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         return labels.cpu().numpy()
 
     def _warn_after_fit(self, history) -> None:
-        counts = np.bincount(self.labels_, minlength=self.n_clusters)
-        empty = np.flatnonzero(counts == 0)
-        if empty.size:
-            warnings.warn(
-                f"{empty.size} of n_clusters={self.n_clusters} clusters ended empty "
-                f"(clusters {empty.tolist()}): DEC collapsed them. Try fewer clusters, a "
-                "smaller learning_rate, fewer max_epochs, or IDEC (reconstruction_weight=1).",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        if (not history.converged and not history.interrupted and self.tol > 0
-                and self.max_epochs > 0):
-            warnings.warn(
-                f"DEC stopped at max_epochs={self.max_epochs} before fewer than a fraction "
-                f"tol={self.tol} of the labels changed between target updates; increase "
-                "max_epochs or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
+        phase = "IDEC clustering" if self.reconstruction_weight > 0 else "DEC clustering"
+        warn_partition(
+            self, self.labels_, self.n_clusters, phase=phase,
+            advice="DEC's self-training merged clusters; try fewer clusters, a smaller "
+                   "learning_rate, fewer max_epochs, or IDEC (reconstruction_weight=1)",
+            stacklevel=4,
+        )
+        if self.tol > 0:
+            warn_unconverged(
+                self, history, phase=phase, max_epochs=self.max_epochs,
+                rule=f"fewer than a fraction tol={self.tol} of the labels changed between "
+                     "target updates",
+                advice="increase max_epochs or tol (the labels were still moving)",
+                stacklevel=4,
             )
 
     # ------------------------------------------------------------------ inference
