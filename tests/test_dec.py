@@ -406,8 +406,8 @@ def test_auto_batch_size_is_resolved_privately(blobs, blobs_ae):
 
 @pytest.mark.parametrize("params, expected", [
     ({}, ("sgd", 0.01)),  # DEC: the paper's SGD
-    ({"reconstruction_weight": 1.0}, ("adam", 1e-4)),  # IDEC: Adam
-    ({"optimizer": "adam"}, ("adam", 1e-4)),
+    ({"reconstruction_weight": 1.0}, ("adam", 1e-3)),  # IDEC: Adam (1e-3 on small data)
+    ({"optimizer": "adam"}, ("adam", 1e-3)),
     ({"optimizer": "sgd", "learning_rate": 0.1}, ("sgd", 0.1)),
     ({"reconstruction_weight": 1.0, "optimizer": "sgd"}, ("sgd", 0.01)),
     ({"learning_rate": 0.05}, ("sgd", 0.05)),
@@ -501,3 +501,10 @@ def test_pickle_round_trip_and_dtypes(blobs, blobs_ae):
     assert dec64.module_.head.cluster_centers.dtype == torch.float64
     np.testing.assert_allclose(dec64.predict_proba(X), dec.predict_proba(X), atol=1e-4)
     assert np.array_equal(dec64.labels_, dec.labels_)
+
+
+def test_auto_learning_rate_of_adam_is_smaller_on_large_data():
+    idec = DECClustering(reconstruction_weight=1.0)
+    assert idec._optimizer_settings(70_000) == ("adam", 1e-4)
+    assert idec._optimizer_settings(1_797) == ("adam", 1e-3)
+    assert DECClustering()._optimizer_settings(70_000) == ("sgd", 0.01)

@@ -232,13 +232,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
 
-    _tour = {
-        "params": {
-            "n_components": 10, "hidden_layer_sizes": (64,), "max_epochs": 20, "batch_size": 128,
-            "learning_rate": 3e-3,
-        },
-        "data": "unit",
-    }
+    _tour = {"params": {}, "data": "unit"}
 
     def __init__(
         self,
