@@ -295,7 +295,7 @@ def test_batch_target_uses_only_minibatches(blobs, blobs_ae, target_shapes):
     seen = target_shapes
     # 400 rows at batch 64: 6 full batches + 16 rows per epoch, never a full-data pass
     dec = DECClustering(4, autoencoder=blobs_ae, batch_size=64, update_interval="batch",
-                        optimizer="adam", tol=0.0, max_epochs=2, device="cpu",
+                        optimizer="adam", learning_rate=1e-4, tol=0.0, max_epochs=2, device="cpu",
                         random_state=0).fit(X)
     assert seen == ([(64, 4)] * 6 + [(16, 4)]) * 2
     assert dec.n_iter_ == 2 and not dec.converged_
