@@ -49,8 +49,9 @@ else:
     side = 8
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
 
-common = dict(latent_dim=2, hidden_layer_sizes=(128, 128), output_distribution="bernoulli",
-              max_epochs=EPOCHS, tol=None, transform_epochs=50, device="cpu", random_state=0)
+common = dict(latent_dim=2, covariance_type="diag", hidden_layer_sizes=(128, 128),
+              output_distribution="bernoulli", max_epochs=EPOCHS, tol=None,
+              transform_epochs=50, device="cpu", random_state=0)
 dgd = GMMRepresentation(n_components=10, **common).fit(X_train)
 print(f"unsupervised: ARI {adjusted_rand_score(y_train, dgd.labels_):.3f}, "
       f"ACC {cluster_accuracy(y_train, dgd.labels_):.3f} (training representations)")
