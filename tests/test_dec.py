@@ -508,3 +508,20 @@ def test_auto_learning_rate_of_adam_is_smaller_on_large_data():
     assert idec._optimizer_settings(70_000) == ("adam", 1e-4)
     assert idec._optimizer_settings(1_797) == ("adam", 1e-3)
     assert DECClustering()._optimizer_settings(70_000) == ("sgd", 0.01)
+
+
+def test_auto_autoencoder_passes_few_features_through():
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    dec = DECClustering(3, max_epochs=5, device="cpu", random_state=0).fit(X)
+    assert dec.autoencoder == "auto" and dec.autoencoder_ is None  # DEC on X itself
+    assert cluster_accuracy(y, dec.labels_) > 0.93  # KMeans: 0.966
+    # IDEC needs a decoder: "auto" pretrains the default autoencoder whatever the width
+    idec = DECClustering(3, reconstruction_weight=1.0, max_epochs=1, device="cpu",
+                         random_state=0)
+    monkey = _dec.default_autoencoder(*X.shape, max_epochs=1)
+    idec.set_params(autoencoder=monkey).fit(X)
+    assert isinstance(idec.autoencoder_, AutoEncoder)

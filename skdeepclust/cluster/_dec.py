@@ -39,6 +39,8 @@ __all__ = ["DECClustering"]
 DEC_HIDDEN_LAYER_SIZES = (500, 500, 2000)
 DEC_N_COMPONENTS = 10
 
+#: ``autoencoder="auto"`` clusters data with fewer features than this directly (DEC on X).
+AUTO_MIN_FEATURES = 32
 #: Data sets with fewer rows than this get the small-data recipe (see default_autoencoder).
 SMALL_DATA_ROWS = 5_000
 #: Code size of the small-data recipe.
@@ -63,7 +65,7 @@ def auto_batch_size(n_samples: int) -> int:
 
 
 def default_autoencoder(n_samples: int, n_features: int, **kwargs) -> AutoEncoder:
-    """The autoencoder DECClustering pretrains when ``autoencoder=None``.
+    """The autoencoder DECClustering pretrains when ``autoencoder="auto"`` or ``None``.
 
     Two recipes, chosen by the number of rows:
 
@@ -156,9 +158,15 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
     ----------
     n_clusters : int, default=8
         Number of clusters. As with KMeans, 1 is accepted (every sample in one cluster).
-    autoencoder : None, "passthrough" or AutoEncoder, default=None
+    autoencoder : "auto", None, "passthrough" or AutoEncoder, default="auto"
         The embedding network.
 
+        - ``"auto"``: ``"passthrough"`` for data with fewer than 32 features (tabular
+          data, where a 5-unit code compresses little and the autoencoder only adds
+          seed-to-seed variance: DEC on the standardised features starts from, and stays
+          at least as good as, k-means), ``None`` otherwise and for IDEC (whose
+          reconstruction needs a decoder). Resolved in ``fit`` into ``autoencoder_`` (``None``
+          when passed through).
         - ``None``: pretrain :func:`default_autoencoder`: the DEC network
           d-500-500-2000-10 from 5 000 rows on, a d-w-w-5 network (``w`` four times the
           features, 64 to 512) trained at a higher learning rate on smaller data.
@@ -291,7 +299,8 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "autoencoder": [None, StrOptions({"passthrough"}), HasMethods(["fit", "transform"])],
+        "autoencoder": [None, StrOptions({"auto", "passthrough"}),
+                        HasMethods(["fit", "transform"])],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "embedding_scale": [Interval(Real, 0, None, closed="neither"), None],
         "init": [StrOptions(set(INITS)), "array-like"],
@@ -313,7 +322,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         self,
         n_clusters=8,
         *,
-        autoencoder=None,
+        autoencoder="auto",
         alpha=1.0,
         embedding_scale=1.0,
         init="kmeans",
@@ -355,7 +364,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         n_samples = X.shape[0]
         if n_samples < self.n_clusters:
             raise ValueError(f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}.")
-        if isinstance(self.autoencoder, str) and self.reconstruction_weight > 0:
+        if self.autoencoder == "passthrough" and self.reconstruction_weight > 0:
             raise ValueError(
                 "reconstruction_weight > 0 (IDEC) needs a decoder; it cannot be used with "
                 "autoencoder='passthrough'."
@@ -364,6 +373,9 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
     def _resolve_autoencoder(self, X: np.ndarray, rng: np.random.RandomState):
         """Pretrain or copy the autoencoder; returns ``(encoder, decoder)`` modules."""
         spec = self.autoencoder
+        if isinstance(spec, str) and spec == "auto":
+            few = X.shape[1] < AUTO_MIN_FEATURES and self.reconstruction_weight == 0
+            spec = "passthrough" if few else None
         if isinstance(spec, str):  # "passthrough"
             self.autoencoder_ = None
             return None, None
@@ -373,7 +385,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             ae = getattr(spec, "estimator", spec)  # unwrap sklearn.frozen.FrozenEstimator
             if not isinstance(ae, AutoEncoder):
                 raise TypeError(
-                    "autoencoder must be None, 'passthrough' or a "
+                    "autoencoder must be 'auto', None, 'passthrough' or a "
                     "skdeepclust.representation.AutoEncoder (optionally wrapped in "
                     f"sklearn.frozen.FrozenEstimator); got {type(ae).__name__}."
                 )
