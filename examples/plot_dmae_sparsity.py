@@ -37,7 +37,8 @@ X, y = digits.data / 16.0, digits.target
 sparsity, accuracy, probas = [], [], {}
 print(f"{'alpha':>8}{'active clusters':>17}{'ACC':>7}")
 for alpha in ALPHAS:
-    model = DMAEClustering(10, alpha=alpha, max_epochs=EPOCHS, learning_rate=1e-2,
+    model = DMAEClustering(10, alpha=alpha, autoencoder=None, max_epochs=EPOCHS,
+                           learning_rate=1e-2,
                            device="cpu", random_state=0).fit(X)
     proba = model.predict_proba(X)
     probas[alpha] = proba

@@ -579,14 +579,15 @@ def test_mixture_epochs_fit_the_mixture_alone_on_the_pretrained_codes(small_digi
 
 def test_learning_rate_auto_resolves_into_private_attributes(small_digits):
     X, _ = small_digits
-    shallow = DMAEClustering(10, max_epochs=1, tol=None, **FAST).fit(X)
+    shallow = DMAEClustering(10, autoencoder=None, max_epochs=1, tol=None, **FAST).fit(X)
     assert shallow.learning_rate == "auto" and shallow._learning_rate == 1e-2
     spread = np.sqrt(X.var(0).mean())
     assert shallow._data_spread == pytest.approx(spread, rel=1e-9)
     # centres move at the rate times the spread of X, the dimensionless parameters at it
     assert shallow._learning_rates("auto", 1e-2) == pytest.approx((1e-2 * spread, 1e-2))
     assert shallow._learning_rates(3e-3, 3e-3) == (3e-3, 3e-3)  # an explicit rate: all
-    given = DMAEClustering(10, learning_rate=3e-3, max_epochs=1, tol=None, **FAST).fit(X)
+    given = DMAEClustering(10, autoencoder=None, learning_rate=3e-3, max_epochs=1, tol=None,
+                           **FAST).fit(X)
     assert given._learning_rate == 3e-3
     deep = DMAEClustering(10, autoencoder=_small_ae(max_epochs=2), max_epochs=1, tol=None,
                           **FAST).fit(X)
@@ -756,7 +757,8 @@ def test_frozen_autoencoder_survives_clone(small_digits):
 
 def test_minkowski_infinite_order_and_fitted_autoencoder_feature_mismatch(small_digits):
     X, _ = small_digits
-    m = DMAEClustering(3, dissimilarity="minkowski", p=np.inf, max_epochs=1, **FAST).fit(X[:50])
+    m = DMAEClustering(3, dissimilarity="minkowski", p=np.inf, autoencoder=None, max_epochs=1,
+                       **FAST).fit(X[:50])
     np.testing.assert_allclose(
         m.transform(X[:50]), np.abs(X[:50, None] - m.cluster_centers_[None]).max(-1)
     )
@@ -767,3 +769,10 @@ def test_minkowski_infinite_order_and_fitted_autoencoder_feature_mismatch(small_
     with pytest.raises(ValueError, match="code_activation='sigmoid'"):
         DMAEClustering(3, autoencoder=ae_neg, dissimilarity="kullback_leibler",
                        kl_normalization="identity", **FAST).fit(X)
+
+
+def test_autoencoder_auto_is_shallow_below_32_features(aniso):
+    X, y, _ = aniso
+    dmae = DMAEClustering(3, max_epochs=2, tol=None, **FAST).fit(X[:200])
+    assert dmae.autoencoder == "auto" and not hasattr(dmae, "autoencoder_")
+    assert dmae.cluster_centers_.shape == (3, X.shape[1])

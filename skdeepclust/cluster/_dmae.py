@@ -72,11 +72,12 @@ class DMAEClustering(
     :math:`\tilde\pi_i = \sum_k s_{ik}\pi_k`. ``alpha`` sets the sparsity of the
     assignments: as it grows the model becomes a k-means with dissimilarity :math:`D`.
 
-    - **Shallow** (``autoencoder=None``): :math:`h_i = x_i`, a dissimilarity mixture
+    - **Shallow** (``autoencoder=None``, or ``"auto"`` with fewer than 32 features):
+      :math:`h_i = x_i`, a dissimilarity mixture
       model on the input itself.
-    - **Deep** (``autoencoder="auto"`` or an ``AutoEncoder``): :math:`h_i` is the
-      autoencoder's code. ``"auto"`` pretrains DECClustering's default autoencoder, sized
-      to ``X``; an unfitted autoencoder is cloned and pretrained on ``X``; a fitted one is
+    - **Deep** (``autoencoder="auto"`` with 32 features or more, or an ``AutoEncoder``):
+      :math:`h_i` is the autoencoder's code. ``"auto"`` pretrains DECClustering's default
+      autoencoder, sized to ``X``; an unfitted autoencoder is cloned and pretrained on ``X``; a fitted one is
       copied and used as is. The mixture is initialised on the codes (``init``), trained alone on
       them for ``mixture_epochs``, then encoder, decoder and mixture are fine-tuned
       jointly on ``clustering_weight * L_dmae + reconstruction_weight * reconstruction``,
@@ -146,12 +147,13 @@ class DMAEClustering(
         precision bounded along directions without variance (e.g. the always-blank
         pixels of digits), where a cluster could otherwise concentrate its precision and
         absorb every sample. Ignored by dissimilarities without precisions.
-    autoencoder : None, "auto" or AutoEncoder, default=None
-        ``None`` is the shallow model. Anything else makes the model deep (see above).
-        ``"auto"`` resolves in ``fit`` to the autoencoder
-        :class:`DECClustering` pretrains by default (a ReLU network d-500-500-2000-10 with
-        widths and epochs scaled to ``n_samples``, see
-        :func:`skdeepclust.cluster._dec.default_autoencoder`); pass an
+    autoencoder : "auto", None or AutoEncoder, default="auto"
+        ``None`` is the shallow model; an autoencoder makes the model deep (see above).
+        ``"auto"`` follows :class:`DECClustering`'s rule: the shallow model for data with
+        fewer than 32 features (tabular data, where a small code compresses little), and
+        otherwise the deep model with the autoencoder DECClustering pretrains by default
+        (:func:`skdeepclust.cluster._dec.default_autoencoder`: a d-w-w-5 ReLU network
+        below 5 000 rows, the DEC network d-500-500-2000-10 above); pass an
         :class:`~skdeepclust.representation.AutoEncoder` to choose the architecture, code
         size (its ``n_components``) and pretraining yourself. An
         unfitted :class:`~skdeepclust.representation.AutoEncoder` is cloned and pretrained
@@ -327,10 +329,7 @@ class DMAEClustering(
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
 
-    _tour = {
-        "params": {"n_clusters": 10, "init": "kmeans", "max_epochs": 20, "learning_rate": 1e-2},
-        "data": "unit",
-    }
+    _tour = {"params": {"n_clusters": 10}, "data": "unit"}
 
     def __init__(
         self,
@@ -348,7 +347,7 @@ class DMAEClustering(
         n_init=10,
         precision_init="kmeans",
         reg_covar=1e-2,
-        autoencoder=None,
+        autoencoder="auto",
         clustering_weight=1.0,
         reconstruction_weight=1.0,
         normalize_codes=True,
@@ -419,8 +418,11 @@ class DMAEClustering(
         if self.autoencoder is None:
             return None
         if isinstance(self.autoencoder, str):  # "auto"
-            from ._dec import default_autoencoder  # DEC's recipe; imported here, no cycle
+            # DEC's rule and recipe; imported here, no cycle
+            from ._dec import AUTO_MIN_FEATURES, default_autoencoder
 
+            if shape[1] < AUTO_MIN_FEATURES:
+                return None
             return default_autoencoder(*shape)
         ae = getattr(self.autoencoder, "estimator", self.autoencoder)
         if not isinstance(ae, AutoEncoder):
@@ -439,7 +441,7 @@ class DMAEClustering(
         if n_samples < self.n_clusters:
             raise ValueError(f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}.")
         n_dims = self._n_dims(X.shape)
-        shallow = self.autoencoder is None
+        shallow = self._autoencoder_spec(X.shape) is None
         where = "feature" if shallow else "code dimension (the autoencoder's n_components)"
         dims_name = "n_features" if shallow else "n_components"
         if self.dissimilarity == "toroidal_euclidean" and not isinstance(self.interval, Real):
@@ -455,7 +457,7 @@ class DMAEClustering(
             self.dissimilarity == "kullback_leibler"
             and isinstance(self.kl_normalization, str)
             and self.kl_normalization in KL_POSITIVE_NORMALIZATIONS
-            and self.autoencoder is None
+            and shallow
         ):
             lowest = float(X.min())
             if lowest + self.kl_eps <= 0:
@@ -502,7 +504,7 @@ class DMAEClustering(
         X = self._validate_fit_data(X)
         self._check_params_vs_input(X)
         rng, generator = self._start_fit(X)
-        deep = self.autoencoder is not None
+        deep = self._autoencoder_spec(X.shape) is not None
         for stale in ("autoencoder_", "pretrain_loss_curve_"):  # from an earlier deep fit
             self.__dict__.pop(stale, None)
         X_t = self._to_tensor(X)
