@@ -776,3 +776,16 @@ def test_autoencoder_auto_is_shallow_below_32_features(aniso):
     dmae = DMAEClustering(3, max_epochs=2, tol=None, **FAST).fit(X[:200])
     assert dmae.autoencoder == "auto" and not hasattr(dmae, "autoencoder_")
     assert dmae.cluster_centers_.shape == (3, X.shape[1])
+
+
+def test_epochs_and_tol_auto_resolve_by_depth(small_digits):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, _ = small_digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a fixed budget: no warning
+        deep = DMAEClustering(5, autoencoder=_small_ae(max_epochs=1, tol=None), **FAST).fit(X)
+    assert (deep.max_epochs, deep.tol) == ("auto", "auto")
+    assert (deep._max_epochs, deep._tol, deep.n_iter_) == (20, None, 20)
+    shallow = DMAEClustering(5, autoencoder=None, max_epochs=1, **FAST).fit(X)
+    assert (shallow._max_epochs, shallow._tol) == (1, 1e-4)

@@ -203,9 +203,13 @@ class DMAEClustering(
     optimizer : {"adam", "sgd", "adamw", "rmsprop"}, default="adam"
         Optimizer of the clustering phase (and of the mixture epochs).
     batch_size : int, default=256
-    max_epochs : int, default=100
+    max_epochs : int or "auto", default="auto"
         Epochs of the clustering phase (the joint phase when deep; ``0`` keeps the
-        initial centres, after the ``mixture_epochs`` when deep).
+        initial centres, after the ``mixture_epochs`` when deep). ``"auto"`` resolves
+        into ``_max_epochs``: 100 for the shallow model, 20 for the deep one, whose joint
+        phase at its small learning rate refines the partition of the mixture epochs by
+        well under a point of accuracy (see ``benchmarks/README.md``) while each epoch
+        costs a pass of the autoencoder.
     learning_rate : float or "auto", default="auto"
         Learning rate of the clustering phase. ``"auto"`` resolves in ``fit`` (into
         ``_learning_rate``) to 1e-2 for the shallow model and 1e-5 for the deep one (the
@@ -221,9 +225,13 @@ class DMAEClustering(
         of the images (the Euclidean model: 0.597 at 1e-5, 0.582 at 1e-4). A number
         for the shallow model started from other than ``init="kmeans"`` should be about
         1e-2 times the scale of the data.
-    tol : float or None, default=1e-4
+    tol : float, None or "auto", default="auto"
         Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
-        epochs; ``None`` always runs ``max_epochs``.
+        epochs; ``None`` always runs ``max_epochs`` (a fixed budget: no convergence
+        warning). ``"auto"`` resolves into ``_tol``: 1e-4 for the shallow model, ``None``
+        for the deep one (its joint fine-tuning is a fixed budget, like the pretraining;
+        the loss keeps creeping down at the small joint learning rate long after the
+        partition has settled).
     n_iter_no_change : int, default=10
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
@@ -325,7 +333,8 @@ class DMAEClustering(
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "mixture_epochs": [Interval(Integral, 0, None, closed="left")],
         "mixture_learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left"), None, StrOptions({"auto"})],
+        "max_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -354,11 +363,11 @@ class DMAEClustering(
         reconstruct_from="centroid",
         optimizer="adam",
         batch_size=256,
-        max_epochs=100,
+        max_epochs="auto",
         learning_rate="auto",
         mixture_epochs=30,
         mixture_learning_rate=1e-2,
-        tol=1e-4,
+        tol="auto",
         n_iter_no_change=10,
         device="auto",
         random_state=None,
@@ -557,6 +566,9 @@ class DMAEClustering(
         self._initialize_head(H_t, rng, generator)
 
         self._learning_rate = self._resolve_learning_rate(deep)
+        self._max_epochs = ((20 if deep else 100) if self.max_epochs == "auto"
+                            else int(self.max_epochs))
+        self._tol = (None if deep else 1e-4) if self.tol == "auto" else self.tol
         self.mixture_loss_curve_ = []
         if deep and self.mixture_epochs > 0 and self._head_param_groups(1.0, 1.0):
             self.mixture_loss_curve_ = self._fit_mixture(H_t, generator)
@@ -577,12 +589,12 @@ class DMAEClustering(
             step,
             n_samples=X_t.shape[0],
             batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
+            max_epochs=self._max_epochs,
             generator=generator,
             optimizer=self._optimizer,
             phase="DMAE clustering",
             verbose=self.verbose,
-            tol=self.tol,
+            tol=self._tol,
             n_iter_no_change=self.n_iter_no_change,
             suggestion="Try a smaller learning_rate or alpha, standardize X, or pass float64 data.",
         )
@@ -595,10 +607,10 @@ class DMAEClustering(
         self.n_iter_ = history.n_iter
         self.converged_ = history.converged
         self.labels_ = self._inference(self._labels, X, out_dtype=None)
-        if self.tol is not None:
+        if self._tol is not None:
             warn_unconverged(
-                self, history, phase="DMAE clustering", max_epochs=self.max_epochs,
-                rule=(f"the loss improved by less than tol={self.tol:g} for "
+                self, history, phase="DMAE clustering", max_epochs=self._max_epochs,
+                rule=(f"the loss improved by less than tol={self._tol:g} for "
                       f"n_iter_no_change={self.n_iter_no_change} epochs"),
                 advice="increase max_epochs, or set tol=None to run max_epochs on purpose",
             )
