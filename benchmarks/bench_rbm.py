@@ -12,6 +12,8 @@ true log-likelihood in nats (exact partition function, or AIS / reverse AIS esti
     python benchmarks/bench_rbm.py big --epochs 40 --betas 4000 --threads 2  # 15-min budget
     python benchmarks/bench_rbm.py gaussian --seeds 0 1 2  # Gaussian units at their defaults
     python benchmarks/bench_rbm.py tempering        # PT / IPT vs PCD: epoch time, exact LL
+    python benchmarks/bench_rbm.py defaults --seeds 0 1 2 3 4  # vs BernoulliRBM on digits
+    python benchmarks/bench_rbm.py convergence --seeds 0 1 2   # would a default tol be sound?
 
 ``--quick`` shrinks every run (fewer samples / epochs / temperatures) for a smoke test.
 PyDeep's reference numbers are printed next to ours.
@@ -327,13 +329,13 @@ def bench_gaussian(args, results):
             epochs = args.epochs or (3 if args.quick else None)
             extra = {} if epochs is None else {"max_epochs": epochs}
             for est, kw in [("RBM", {}), ("RBM", {"learn_sigma": True}),
-                            ("RBMClassifier", {}), ("RBMClassifier", {"learn_sigma": True})]:
+                            ("RBMClassifier", {}), ("RBMClassifier", {"learn_sigma": False})]:
                 if est == "RBMClassifier" and name.startswith("MNIST") and not args.mnist_clf:
                     continue
                 cls = RBM if est == "RBM" else RBMClassifier
                 model = cls(visible="gaussian", device="cpu", random_state=seed, **kw, **extra)
                 row = {"data": name, "seed": seed, "model": est,
-                       "learn_sigma": kw.get("learn_sigma", False)}
+                       "learn_sigma": kw.get("learn_sigma", "auto")}
                 with Timer() as t, warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     try:
@@ -357,7 +359,8 @@ def bench_gaussian(args, results):
                 rows.append(row)
                 print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()},
                       flush=True)
-    print("\nGaussian visible units at their defaults (256 hidden, PCD, lr 0.01, 50 epochs)")
+    print("\nGaussian visible units at their defaults (256 hidden, PCD, learning_rate='auto', "
+          "50 epochs; learn_sigma='auto' is False in RBM, True in RBMClassifier)")
     print_table(rows, ["data", "seed", "model", "learn_sigma", "error", "finite",
                        "sigma/std min", "recon", "test recon", "test acc", "fit s"])
     results["gaussian"] = rows
@@ -402,8 +405,165 @@ def bench_tempering(args, results):
     results["tempering_ll"] = ll
 
 
+def _digits_split(seed: int):
+    """Digits 75/25 stratified split in the encodings a user would try: binary (x/16 > 0.5),
+    unit (x/16) and standardised (StandardScaler fitted on the training rows)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    tr, te, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=seed, stratify=y)
+    sc = StandardScaler().fit(tr)
+    data = {"binary": ((tr / 16 > 0.5) * 1.0, (te / 16 > 0.5) * 1.0),
+            "unit": (tr / 16, te / 16), "std": (sc.transform(tr), sc.transform(te))}
+    return data, ytr, yte
+
+
+def _exact_ll_bernoulli(rbm, X) -> float:
+    from scipy.special import logsumexp
+
+    W, b, c = rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_
+    H = ((np.arange(2 ** W.shape[0])[:, None] >> np.arange(W.shape[0])) & 1).astype(float)
+    log_z = logsumexp(H @ c + np.logaddexp(0, H @ W + b).sum(axis=1))
+    return float(np.mean(X @ b + np.logaddexp(0, X @ W.T + c).sum(axis=1)) - log_z)
+
+
+def bench_defaults(args, results):
+    """The RBM family at its defaults next to what a scikit-learn user compares on digits:
+    BernoulliRBM() + LogisticRegression vs RBMClassifier() (held-out accuracy), RBM()
+    features + LogisticRegression, and the exact held-out log-likelihood of 16-unit
+    RBMs (BernoulliRBM(16) vs RBM(16)); one row per model and seed."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import BernoulliRBM
+    from sklearn.pipeline import make_pipeline
+
+    def lr():
+        return LogisticRegression(max_iter=2000)
+
+    rows = []
+    for seed in args.seeds:
+        data, ytr, yte = _digits_split(seed)
+        kw = dict(device="cpu", random_state=seed)
+        runs = []
+        for enc in ("binary", "unit"):
+            prob = {} if enc == "binary" else {"allow_probabilities": True}
+            runs += [
+                (enc, "BernoulliRBM() + LR", "acc",
+                 lambda: make_pipeline(BernoulliRBM(random_state=seed), lr())),
+                (enc, f"RBMClassifier({'allow_probabilities' if prob else ''})", "acc",
+                 lambda prob=prob: RBMClassifier(**kw, **prob)),
+                (enc, f"RBM({'allow_probabilities' if prob else ''}) + LR", "acc",
+                 lambda prob=prob: make_pipeline(RBM(**kw, **prob), lr())),
+            ]
+        for enc in ("unit", "std"):
+            runs += [(enc, "RBMClassifier(gaussian)", "acc",
+                      lambda: RBMClassifier(visible="gaussian", **kw)),
+                     (enc, "RBMClassifier(gaussian, learn_sigma=False)", "acc",
+                      lambda: RBMClassifier(visible="gaussian", learn_sigma=False, **kw)),
+                     (enc, "RBM(gaussian) + LR", "acc",
+                      lambda: make_pipeline(RBM(visible="gaussian", **kw), lr()))]
+        runs += [("binary", "BernoulliRBM(16)", "ll", lambda: BernoulliRBM(16, random_state=seed)),
+                 ("binary", "RBM(16)", "ll", lambda: RBM(16, **kw))]
+        for enc, name, what, make in runs:
+            (tr, te), model = data[enc], make()
+            with Timer() as t, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(tr, ytr) if what == "acc" else model.fit(tr)
+            row = {"data": enc, "model": name, "seed": seed, "fit s": t.seconds}
+            if what == "acc":
+                row["test acc"] = float(model.score(te, yte))
+            elif isinstance(model, BernoulliRBM):
+                row["test LL"] = _exact_ll_bernoulli(model, te)
+            else:
+                row["test LL"] = float(model.score(te))
+            rows.append(row)
+            print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()},
+                  flush=True)
+    summary = []
+    def by_model(r):
+        return r["data"], r["model"]
+
+    for (enc, name), group in itertools.groupby(sorted(rows, key=by_model), key=by_model):
+        group = list(group)
+        key = "test acc" if "test acc" in group[0] else "test LL"
+        v = np.array([r[key] for r in group])
+        summary.append({"data": enc, "model": name, "metric": key, "mean": float(v.mean()),
+                        "sd": float(v.std()), "worst": float(v.min()), "seeds": len(v),
+                        "fit s": float(np.mean([r["fit s"] for r in group]))})
+    print(f"\nDigits at the defaults, 75/25 split, seeds {args.seeds}")
+    print_table(summary, ["data", "model", "metric", "mean", "sd", "worst", "seeds", "fit s"])
+    results["defaults"] = rows
+    results["defaults_summary"] = summary
+
+
+def _tol_stop(loss, tol, n_iter_no_change, smooth=1):
+    """The epoch at which the package's tol rule (on a moving average of ``smooth`` epochs)
+    would stop a fit with this loss curve, or None."""
+    curve = np.convolve(loss, np.ones(smooth) / smooth, mode="valid")
+    best, stale = np.inf, 0
+    for i, value in enumerate(curve):
+        stale = stale + 1 if value > best - tol else 0
+        best = min(best, value)
+        if stale >= n_iter_no_change:
+            return i + smooth
+    return None
+
+
+def bench_convergence(args, results):
+    """Would a default tol be sound? Per-epoch traces (partial_fit, one epoch per call) of
+    default fits: the reconstruction error that loss_curve_ records, and a held-out metric
+    (RBMClassifier: accuracy; RBM(16): exact log-likelihood). For several tol rules, the
+    epoch at which the rule would stop the fit and the metric there, against the metric
+    after max_epochs=50 (the default budget)."""
+    import warnings
+
+    rules = [(1e-4, 10, 1), (1e-3, 10, 1), (1e-4, 10, 5), (1e-4, 5, 1)]
+    epochs = args.epochs or (10 if args.quick else 50)
+    rows = []
+    for seed in args.seeds:
+        data, ytr, yte = _digits_split(seed)
+        kw = dict(device="cpu", random_state=seed)
+        for name, enc, model in [
+                ("RBMClassifier(gaussian)", "std", RBMClassifier(visible="gaussian", **kw)),
+                ("RBMClassifier()", "binary", RBMClassifier(**kw)),
+                ("RBM(16)", "binary", RBM(16, **kw))]:
+            tr, te = data[enc]
+            metric = []
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for _ in range(epochs):
+                    if isinstance(model, RBMClassifier):
+                        model.partial_fit(tr, ytr, classes=np.arange(10))
+                        metric.append(float(model.score(te, yte)))
+                    else:
+                        model.partial_fit(tr)
+                        lz = model.log_partition("exact")
+                        metric.append(float(np.mean(-model.free_energy(te) - lz)))
+            loss = np.asarray(model.loss_curve_)
+            half = loss[len(loss) // 2:]
+            row = {"model": name, "data": enc, "seed": seed, "loss": loss.tolist(),
+                   "metric": metric, "epoch noise": float(np.std(np.diff(half)) / np.mean(half)),
+                   f"metric@{epochs}": metric[-1]}
+            for tol, n, smooth in rules:
+                stop = _tol_stop(loss, tol, n, smooth)
+                label = f"tol={tol:g},n={n}" + (f",avg{smooth}" if smooth > 1 else "")
+                row[label] = f"{stop}: {metric[stop - 1]:.3f}" if stop else "-"
+            rows.append(row)
+            print({k: v for k, v in row.items() if k not in ("loss", "metric")}, flush=True)
+    cols = ["model", "data", "seed", "epoch noise", f"metric@{epochs}"] + [
+        f"tol={t:g},n={n}" + (f",avg{s}" if s > 1 else "") for t, n, s in rules]
+    print(f"\nEpoch at which a tol rule on the reconstruction error would stop, and the held-out "
+          f"metric there (accuracy, or exact LL for RBM(16)); '-': runs all {epochs} epochs")
+    print_table(rows, cols)
+    results["convergence"] = rows
+
+
 BENCHES = {"small": bench_small, "sklearn": bench_sklearn, "grbm2d": bench_grbm2d,
-           "big": bench_big, "gaussian": bench_gaussian, "tempering": bench_tempering}
+           "big": bench_big, "gaussian": bench_gaussian, "tempering": bench_tempering,
+           "defaults": bench_defaults, "convergence": bench_convergence}
 
 
 def main(argv=None):
@@ -432,7 +592,7 @@ def main(argv=None):
                    help="sklearn: interleaved repetitions of the fits (best CPU time counts)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--seeds", type=int, nargs="+", default=[0],
-                   help="gaussian and tempering: seeds")
+                   help="gaussian, tempering, defaults and convergence: seeds")
     p.add_argument("--sets", nargs="+", default=None,
                    help="gaussian: only the data sets starting with these (digits, mnist)")
     p.add_argument("--mnist-clf", action="store_true",

@@ -73,3 +73,15 @@ def test_gaussian_dbn_on_digits_with_constant_columns():
     assert np.all(np.isfinite(dbn.transform(X)))
     assert np.all(np.isfinite(dbn.sample(3, k=5)))
     assert dbn.n_iter_ == 6 and not dbn.converged_
+
+
+def test_unconverged_layers_warn_under_the_dbn_name(bars):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning) as record:
+        DBN(hidden_layer_sizes=(6, 3), max_epochs=2, tol=0.0, n_iter_no_change=5,
+            **FAST).fit(bars)
+    messages = [str(w.message) for w in record if w.category is ConvergenceWarning]
+    assert [m.split(" stopped")[0] for m in messages] == ["DBN (layer 1 of 2)",
+                                                           "DBN (layer 2 of 2)"]
+    assert all("max_epochs=2" in m for m in messages)

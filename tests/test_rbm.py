@@ -335,13 +335,56 @@ def test_divergence_names_the_parameter(cls):
         est.fit(X, y[:300]) if cls is RBMClassifier else est.fit(X)
 
 
-def test_gaussian_classifier_on_standardised_digits():
+def test_gaussian_classifier_on_standardised_digits_at_its_defaults():
     X, y = load_digits(return_X_y=True)
-    sc = StandardScaler().fit(X[:1200])
-    clf = RBMClassifier(64, visible="gaussian", learn_sigma=True, max_epochs=15,
-                        learning_rate=0.05, device="cpu", random_state=0).fit(sc.transform(X[:1200]), y[:1200])
+    sc = StandardScaler().fit(X[:1300])
+    clf = RBMClassifier(visible="gaussian", device="cpu", random_state=0)
+    clf.fit(sc.transform(X[:1300]), y[:1300])
     assert _finite_params(clf)
-    assert clf.score(sc.transform(X[1200:]), y[1200:]) > 0.8
+    assert clf._learn_sigma and clf._learning_rate == pytest.approx({
+        "weight": 0.05, "visible_bias": 0.05, "hidden_bias": 0.05, "sigma": 0.005})
+    assert clf.score(sc.transform(X[1300:]), y[1300:]) > 0.9  # fixed sigma: about 0.85
+    assert clf.learn_sigma == "auto" and clf.learning_rate == "auto"  # params untouched
+
+
+@pytest.mark.parametrize("kw,learned,rates", [
+    (dict(), False, (0.01, 0.01, 0.01, 0.001)),
+    (dict(visible="gaussian"), False, (0.01, 0.01, 0.01, 0.001)),
+    (dict(visible="gaussian", learn_sigma=True), True, (0.01, 0.01, 0.01, 0.001)),
+    (dict(visible="gaussian", learn_sigma=True, learning_rate=0.1), True,
+     (0.1, 0.1, 0.1, 0.01)),
+    (dict(visible="gaussian", learn_sigma=True, learning_rate={"hidden_bias": 0.2}), True,
+     (0.01, 0.01, 0.2, 0.001)),
+    (dict(visible="gaussian", learn_sigma=True, learning_rate={"weight": 1.0, "sigma": 0.3}),
+     True, (1.0, 1.0, 1.0, 0.3)),
+    (dict(learn_sigma=True), False, (0.01, 0.01, 0.01, 0.001)),  # binary: no sigma
+])
+def test_auto_learning_rate_and_learn_sigma(kw, learned, rates):
+    X = np.random.RandomState(0).rand(40, 4).round()
+    rbm = RBM(2, max_epochs=1, device="cpu", random_state=0, **kw).fit(X)
+    assert rbm._learn_sigma is learned and rbm.module_.learn_sigma is learned
+    assert rbm._n_updates == 1  # 40 rows in one batch of 100, one epoch
+    rbm._n_updates = 30000  # PyDeep's MNIST budget: "auto" is 0.01
+    resolved = rbm._resolve_learning_rate()
+    assert tuple(resolved[k] for k in ("weight", "visible_bias", "hidden_bias",
+                                       "sigma")) == pytest.approx(rates)
+
+
+@pytest.mark.parametrize("updates,learned,rate", [
+    (30000, False, 0.01), (120000, False, 0.01), (700, False, 0.01 * np.sqrt(30000 / 700)),
+    (100, False, 0.1), (700, True, 0.05), (7500, True, 0.02)])
+def test_auto_learning_rate_scales_with_the_updates(updates, learned, rate):
+    rbm = RBM(visible="gaussian" if learned else "binary", learn_sigma=learned)
+    rbm._learn_sigma, rbm._n_updates = learned, updates
+    assert rbm._resolve_learning_rate()["weight"] == pytest.approx(rate)
+
+
+def test_auto_learning_rate_is_the_resolved_float(bars):
+    a = RBM(6, max_epochs=3, device="cpu", random_state=0, batch_size=20).fit(bars)
+    assert a._n_updates == 60 and a._learning_rate["weight"] == pytest.approx(0.1)  # 400 rows
+    b = RBM(6, max_epochs=3, device="cpu", random_state=0, batch_size=20,
+            learning_rate=0.1, learn_sigma=False).fit(bars)
+    np.testing.assert_array_equal(a.components_, b.components_)
 
 
 # ---------------------------------------------------------------- convergence

@@ -43,7 +43,9 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         Gibbs steps per update.
     centered : bool, default=True
         Centered RBMs.
-    learning_rate : float, default=0.01
+    learning_rate : "auto" or float, default="auto"
+        Learning rate of every RBM; "auto" is :class:`RBM`'s, from the number of updates
+        of each layer (0.01 for MNIST-sized fits, up to 0.1 for small data sets).
     momentum : float, default=0.0
     rbm_params : dict, list of dict or None, default=None
         Further :class:`RBM` parameters, the same for every layer (dict) or one dict per
@@ -54,8 +56,10 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         Epochs of each layer.
     tol : float or None, default=None
         Each layer stops when its reconstruction error has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs (and warns with ``ConvergenceWarning`` when it reaches
-        ``max_epochs`` first); None trains every layer for exactly ``max_epochs``.
+        ``n_iter_no_change`` epochs, and warns with ``ConvergenceWarning`` ("DBN (layer i
+        of n) stopped at max_epochs=...") when it reaches ``max_epochs`` first; None (the
+        default) trains every layer for exactly ``max_epochs`` (see :class:`RBM`'s
+        ``tol`` for why the reconstruction error makes a poor default stopping rule).
     n_iter_no_change : int, default=10
     device : str or torch.device, default="auto"
     random_state : int, RandomState instance or None, default=None
@@ -72,7 +76,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     n_iter_ : int
         Epochs run over all layers.
     converged_ : bool
-        Whether every layer stopped by the ``tol`` rule.
+        Whether every layer stopped by the ``tol`` rule (always False with ``tol=None``).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
@@ -107,21 +111,18 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         "method": [StrOptions(set(METHODS))],
         "k": [Interval(Integral, 1, None, closed="left")],
         "centered": ["boolean"],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "rbm_params": [dict, list, None],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
 
-    _tour = {
-        "params": {"hidden_layer_sizes": (32, 16), "max_epochs": 10, "learning_rate": 0.1,
-                   "batch_size": 50},
-        "data": "binary",
-    }
+    _tour = {"params": {}, "data": "binary"}
 
     def __init__(self, hidden_layer_sizes=(256, 64), *, visible="binary",
                  allow_probabilities=False, method="pcd", k=1, centered=True,
-                 learning_rate=0.01, momentum=0.0, rbm_params=None, batch_size=100,
+                 learning_rate="auto", momentum=0.0, rbm_params=None, batch_size=100,
                  max_epochs=50, tol=None, n_iter_no_change=10, device="auto",
                  random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -194,10 +195,15 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         H = X
         self.rbms_ = []
         self.loss_curve_ = []
-        for params in layers:
+        for i, params in enumerate(layers):
             rbm = RBM(**params, device=self.device, random_state=seed_from(rng),
                       verbose=self.verbose)
-            rbm.fit(H)
+            # an unconverged layer warns as "DBN (layer i of n) stopped at max_epochs=..."
+            rbm._reported_as = (self, f"layer {i + 1} of {len(layers)}")
+            try:
+                rbm.fit(H)
+            finally:
+                del rbm._reported_as
             H = rbm.transform(H)
             self.rbms_.append(rbm)
             self.loss_curve_.extend(rbm.loss_curve_)

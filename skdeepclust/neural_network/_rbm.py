@@ -49,6 +49,14 @@ EXACT_AUTO_UNITS = 20
 #: (784-17 or 64-20 binary RBMs: a few seconds on one core), AIS otherwise.
 EXACT_AUTO_COST = 2**27
 _LEARNING_RATE_KEYS = ("weight", "visible_bias", "hidden_bias", "sigma")
+#: learning_rate="auto": 0.01 * sqrt(_AUTO_RATE_UPDATES / updates of the fit), within these
+#: bounds (by whether the visible units are Gaussian with a learned sigma): 0.01 at PyDeep's
+#: MNIST budget (60 000 rows, batch 100, 50 epochs), larger for the few updates of a
+#: small data set.
+_AUTO_RATE_UPDATES = 30000
+_AUTO_RATE_RANGE = {False: (0.01, 0.1), True: (0.01, 0.05)}
+#: A learned sigma's rate when learning_rate gives none: this fraction of the weights'.
+_SIGMA_RATE_FRACTION = 0.1
 #: The per-step reconstruction error (loss_curve_) is measured on the first tenth of the
 #: batch (at most this many rows): batches are shuffled, so the epoch mean stays unbiased
 #: at a fraction of the cost (a quarter of the batch cost 5 % of a 784-500 PCD step).
@@ -69,7 +77,7 @@ class _BaseRBM(TorchEstimator):
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "visible": [StrOptions(set(VISIBLE_UNITS))],
         "hidden": [StrOptions(set(HIDDEN_UNITS))],
-        "learn_sigma": ["boolean"],
+        "learn_sigma": ["boolean", StrOptions({"auto"})],
         "init_sigma": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "centered": ["boolean"],
         "offset_type": [StrOptions(set(OFFSET_TYPES))],
@@ -78,7 +86,7 @@ class _BaseRBM(TorchEstimator):
         "k": [Interval(Integral, 1, None, closed="left")],
         "n_chains": [Interval(Integral, 1, None, closed="left"), None],
         "n_temperatures": [Interval(Integral, 2, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither"), dict],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), dict, StrOptions({"auto"})],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "l1": [Interval(Real, 0, None, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
@@ -96,6 +104,8 @@ class _BaseRBM(TorchEstimator):
     }
 
     _transient_attributes = ("_optimizer", "_updater", "_sampler")
+    #: What learn_sigma="auto" means for Gaussian visible units.
+    _auto_learn_sigma = False
 
     # ------------------------------------------------------------------ checks
     def _n_labels(self) -> int:
@@ -167,16 +177,42 @@ class _BaseRBM(TorchEstimator):
                              "(whose chains start at the minibatch).")
 
     # ------------------------------------------------------------------ model
+    def _resolve_learn_sigma(self) -> bool:
+        if self.learn_sigma == "auto":
+            return self.visible == "gaussian" and self._auto_learn_sigma
+        return bool(self.learn_sigma) and self.visible == "gaussian"
+
+    def _resolve_learning_rate(self) -> dict[str, float]:
+        """Every key of ``_LEARNING_RATE_KEYS``: "auto" is ``_AUTO_RATE`` by whether sigma
+        is learned; a float is the rate of the weights and biases; keys a dict leaves out
+        take the weights' rate (whose own default is the "auto" one), and a learned sigma
+        a tenth of it."""
+        learned = self.visible == "gaussian" and bool(
+            getattr(self, "_learn_sigma", self._resolve_learn_sigma()))
+        lo, hi = _AUTO_RATE_RANGE[learned]
+        auto = float(np.clip(0.01 * np.sqrt(_AUTO_RATE_UPDATES / self._n_updates), lo, hi))
+        lr = self.learning_rate
+        given = dict(lr) if isinstance(lr, dict) else {}
+        base = auto if isinstance(lr, str) else (
+            float(lr) if not isinstance(lr, dict) else float(given.get("weight", auto)))
+        rates = {k: float(given.get(k, base)) for k in _LEARNING_RATE_KEYS[:3]}
+        rates["sigma"] = float(given.get("sigma", _SIGMA_RATE_FRACTION * rates["weight"]))
+        return rates
+
     def _make_module(self, n_features: int) -> RBMModule:
         return RBMModule(n_features, self.n_components, visible=self.visible,
                          hidden=self.hidden, n_labels=self._n_labels(),
-                         learn_sigma=self.learn_sigma)
+                         learn_sigma=self._learn_sigma)
 
     def _initialize(self, X: np.ndarray, V: Tensor) -> None:
         """Build and initialise the module from the training tensor V (labels appended)."""
         self._check_params_vs_input(X)
         self._rng = check_random_state(self.random_state)
         self._start_fit(X, random_state=self._rng)
+        self._learn_sigma = self._resolve_learn_sigma()
+        # updates of the fit (partial_fit: of max_epochs calls like the first), for "auto"
+        n = max(1, X.shape[0])
+        self._n_updates = -(-n // max(1, min(self.batch_size, n))) * max(1, self.max_epochs)
         n_features = X.shape[1]
         module = self._build_module_seeded(lambda: self._make_module(n_features), self._rng)
         V = V.to(self._device, self._torch_dtype)
@@ -206,11 +242,10 @@ class _BaseRBM(TorchEstimator):
 
     def _make_updater(self) -> RBMUpdater:
         rate = self.offset_learning_rate if self.centered else 0.0
-        lr = self.learning_rate
-        if isinstance(lr, dict):
-            lr = {"weight": 0.01, **lr}
+        self._learning_rate = self._resolve_learning_rate()
         return RBMUpdater(
-            self.module_, learning_rate=lr, momentum=self.momentum, l1=self.l1, l2=self.l2,
+            self.module_, learning_rate=self._learning_rate, momentum=self.momentum,
+            l1=self.l1, l2=self.l2,
             sparsity_target=self.sparsity_target, sparsity_weight=self.sparsity_weight,
             max_norm=self.max_grad_norm, max_norm_axis=self.max_grad_norm_axis,
             offset_type=self.offset_type, offset_rate=(rate, rate),
@@ -363,8 +398,10 @@ class _BaseRBM(TorchEstimator):
         name = type(self).__name__ + (" (partial_fit)" if partial else "")
         self._train(V, epochs, name)
         if not partial and self.tol is not None:
+            # a DBN sets _reported_as to (itself, "layer i of n") on the RBMs it trains
+            owner, phase = getattr(self, "_reported_as", None) or (self, "training")
             warn_unconverged(
-                self, self._history, phase="training", max_epochs=self.max_epochs,
+                owner, self._history, phase=phase, max_epochs=self.max_epochs,
                 rule=(f"the reconstruction error improved by less than tol={self.tol} for "
                       f"n_iter_no_change={self.n_iter_no_change} epochs"),
                 advice="increase max_epochs, or set tol=None to train for exactly max_epochs")
@@ -449,10 +486,15 @@ _COMMON_DOC = """
         likelihood).
     hidden : {"binary", "rectified"}, default="binary"
         Hidden units; rectified (noisy ReLU) hiddens have no tractable likelihood.
-    learn_sigma : bool, default=False
+    learn_sigma : bool or "auto", default="auto"
         Gaussian visibles: train the standard deviations too, in log space (at most a
         factor ``e**0.1`` per update, kept between 0.05 and 100 times each feature's
-        standard deviation), at the ``"sigma"`` learning rate (by default the weights').
+        standard deviation), at the ``"sigma"`` learning rate (by default a tenth of the
+        weights'). "auto" learns sigma in :class:`RBMClassifier` (sharper class
+        conditionals: clearly higher held-out accuracy) and keeps it at the data's
+        standard deviation in :class:`RBM` (a learned sigma gave better features but a
+        lower held-out log-likelihood); pass True or False to choose. Ignored by binary
+        and rectified visible units.
     init_sigma : "auto" or float, default="auto"
         Gaussian visibles: initial standard deviation ("auto": the data's).
     centered : bool, default=True
@@ -478,11 +520,21 @@ _COMMON_DOC = """
         default ``batch_size``) or independent ladders ("ipt"; default ``batch_size``).
     n_temperatures : int, default=3
         Temperatures of "pt" / "ipt", equally spaced in [0, 1].
-    learning_rate : float or dict, default=0.01
-        Step size, or per-parameter step sizes with keys "weight", "visible_bias",
-        "hidden_bias" and "sigma" (missing keys take "weight"'s rate; PyDeep's
-        tutorials use e.g. ``{"weight": 1, "visible_bias": 0, "hidden_bias": 1,
-        "sigma": 0.1}``).
+    learning_rate : "auto", float or dict, default="auto"
+        Step size of the weights and biases, or per-parameter step sizes with keys
+        "weight", "visible_bias", "hidden_bias" and "sigma" (missing keys take "weight"'s
+        rate, itself "auto"'s when missing; PyDeep's tutorials use e.g. ``{"weight": 1,
+        "visible_bias": 0, "hidden_bias": 1, "sigma": 0.1}``). A learned sigma moves at a
+        tenth of the weights' rate unless the dict gives "sigma" (at the full rate it
+        collapses onto its floor and training turns unstable). "auto" resolves (into
+        ``_learning_rate``) to ``0.01 * sqrt(30000 / updates)``, where ``updates =
+        ceil(n_samples / batch_size) * max_epochs`` (of the first call, for
+        ``partial_fit``), kept within [0.01, 0.1], or [0.01, 0.05] for Gaussian visibles
+        with a learned sigma: 0.01 (PyDeep's rate) for MNIST-sized fits of 30 000 updates
+        or more, larger for the few hundred updates of a small data set (digits: 0.065,
+        Gaussian with learned sigma 0.05), which 0.01 leaves underfitted. Lower it if
+        training diverges; raise it (or ``max_epochs``) when the model underfits, i.e.
+        training and held-out scores are equal and still improving.
     momentum : float, default=0.0
     l1, l2 : float, default=0.0
         Weight decay on the weights.
@@ -511,8 +563,12 @@ default="auto"
     tol : float or None, default=None
         Stop when the epoch's reconstruction error has not improved by ``tol`` for
         ``n_iter_no_change`` epochs (``converged_`` is then True); reaching
-        ``max_epochs`` first warns with ``ConvergenceWarning``. None always runs
-        ``max_epochs`` (a fixed budget: no warning).
+        ``max_epochs`` first warns with ``ConvergenceWarning``. None (the default) always
+        runs ``max_epochs``: a fixed budget, no warning, ``converged_`` False. The
+        reconstruction error is not the likelihood that training follows; under PCD it is
+        noisy from epoch to epoch and can rise while the model still improves, so a
+        ``tol`` rule on it stops many fits too early. Judge convergence by held-out
+        ``score`` (or downstream accuracy) over ``max_epochs``.
     n_iter_no_change : int, default=10
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
@@ -617,6 +673,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
     n_iter_ : int
         Epochs run.
     converged_ : bool
+        True when the ``tol`` rule stopped training; always False with ``tol=None``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
@@ -654,16 +711,13 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
     #: Settings of the AIS run that ``score_samples`` starts when ``log Z`` is unknown.
     _lazy_ais = {"n_chains": 100, "n_betas": 10000, "k": 1}
 
-    _tour = {
-        "params": {"n_components": 16, "max_epochs": 20, "learning_rate": 0.1,
-                   "batch_size": 50},
-        "data": "binary",
-    }
+    #: 16 hidden units: the exact log Z, for ours and the BernoulliRBM baseline alike.
+    _tour = {"params": {"n_components": 16}, "data": "binary"}
 
     def __init__(self, n_components=256, *, visible="binary", hidden="binary",
-                 learn_sigma=False, init_sigma="auto", centered=True, offset_type="DD",
+                 learn_sigma="auto", init_sigma="auto", centered=True, offset_type="DD",
                  offset_learning_rate=0.01, method="pcd", k=1, n_chains=None,
-                 n_temperatures=3, learning_rate=0.01, momentum=0.0, l1=0.0, l2=0.0,
+                 n_temperatures=3, learning_rate="auto", momentum=0.0, l1=0.0, l2=0.0,
                  sparsity_target=0.05, sparsity_weight=0.0, max_grad_norm=None,
                  max_grad_norm_axis="cols", use_hidden_states=False, init_weights="auto",
                  init_hidden_bias="auto", allow_probabilities=False, batch_size=100,
@@ -1006,6 +1060,7 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
         Reconstruction error of the joint visible vector per epoch.
     n_iter_ : int
     converged_ : bool
+        True when the ``tol`` rule stopped training; always False with ``tol=None``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
 
@@ -1030,22 +1085,20 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
     True
     """
 
-    _tour = {
-        "params": {"n_components": 100, "max_epochs": 10, "learning_rate": 0.1,
-                   "batch_size": 50, "allow_probabilities": True},
-        "data": "unit",
-    }
+    _tour = {"params": {}, "data": "binary"}
 
     def __init__(self, n_components=256, *, visible="binary", hidden="binary",
-                 learn_sigma=False, init_sigma="auto", centered=True, offset_type="DD",
+                 learn_sigma="auto", init_sigma="auto", centered=True, offset_type="DD",
                  offset_learning_rate=0.01, method="pcd", k=1, n_chains=None,
-                 n_temperatures=3, learning_rate=0.01, momentum=0.0, l1=0.0, l2=0.0,
+                 n_temperatures=3, learning_rate="auto", momentum=0.0, l1=0.0, l2=0.0,
                  sparsity_target=0.05, sparsity_weight=0.0, max_grad_norm=None,
                  max_grad_norm_axis="cols", use_hidden_states=False, init_weights="auto",
                  init_hidden_bias="auto", allow_probabilities=False, batch_size=100,
                  max_epochs=50, tol=None, n_iter_no_change=10, device="auto",
                  random_state=None, verbose=0):
         _rbm_init(**{k: v for k, v in locals().items() if k != "__class__"})
+
+    _auto_learn_sigma = True
 
     def _n_labels(self) -> int:
         return len(self.classes_)
