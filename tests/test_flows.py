@@ -284,7 +284,8 @@ def test_auto_values_resolve_into_private_attributes_only():
     assert flow.get_params() == before  # public parameters untouched
     assert before["coupling"] == before["batch_size"] == before["early_stopping"] == "auto"
     assert flow._coupling == "spline" and flow._activation == "relu"
-    assert flow._n_stages == 2 and flow._hidden_layer_sizes == (64, 64)
+    assert flow._n_stages == 4 and flow._hidden_layer_sizes == (64, 64)
+    assert flow._event_shape is None
     assert flow._batch_size == 64 and flow._learning_rate == 3e-3
     assert flow._early_stopping and len(flow.validation_scores_) == 2  # 40 validation rows
     tiny = NormalizingFlow(max_epochs=1, tol=None, device="cpu").fit(X[:40])
@@ -298,6 +299,25 @@ def test_auto_values_resolve_into_private_attributes_only():
     assert high._early_stopping and len(high.validation_scores_) == 1  # 30 rows held out
     high.set_params(max_epochs="auto")._resolve_auto(100, 20)
     assert high._max_epochs == 500  # 2 steps per epoch: the epoch cap
+    # a square number of features >= 64: an image, checkerboard on the (k, k) grid
+    img = NormalizingFlow(max_epochs=1, tol=None, device="cpu", random_state=0)
+    img.fit(np.random.RandomState(0).rand(100, 64))
+    assert img._event_shape == (8, 8) and img.event_shape == "auto"
+    flat = NormalizingFlow(event_shape=None, max_epochs=1, tol=None, device="cpu").fit(Xh[:, :16])
+    assert flat._event_shape is None
+
+
+def test_cosine_schedule_decays_the_rate_to_zero_at_max_epochs():
+    X, _ = make_moons(300, noise=0.1, random_state=0)
+    flow = NormalizingFlow(n_stages=1, hidden_layer_sizes=(8,), max_epochs=4, tol=None,
+                           learning_rate=0.01, device="cpu", random_state=0).fit(X)
+    assert flow._optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    const = NormalizingFlow(n_stages=1, hidden_layer_sizes=(8,), max_epochs=4, tol=None,
+                            learning_rate=0.01, lr_schedule="constant", device="cpu",
+                            random_state=0).fit(X)
+    assert const._optimizer.param_groups[0]["lr"] == 0.01
+    with pytest.raises(ValueError, match="lr_schedule"):
+        NormalizingFlow(lr_schedule="linear", device="cpu").fit(X)
     # explicit values win
     own = NormalizingFlow(coupling="affine", hidden_layer_sizes=(8,), batch_size=32,
                           learning_rate=0.01, max_epochs=3, early_stopping=False, tol=None,
@@ -330,7 +350,9 @@ def test_stopping_at_max_epochs_warns_with_the_shared_wording():
         NormalizingFlow(max_epochs=2, tol=None, device="cpu", random_state=0).fit(X)
         stopped = NormalizingFlow(max_epochs=50, n_iter_no_change=2, tol=10.0, device="cpu",
                                   random_state=0).fit(X)
-    assert stopped.converged_ and stopped.n_iter_ == 3  # no epoch beats the first by 10 nats
+    # no epoch beats the first by 10 nats; with the cosine schedule the rule counts from
+    # the second half of max_epochs on (epoch 26), so it stops 2 epochs later
+    assert stopped.converged_ and stopped.n_iter_ == 27
 
 
 def test_training_loss_rule_without_early_stopping():

@@ -84,10 +84,14 @@ def test_inverse_of_forward_float32(layer_case):
     y, log_det = layer(x)
     assert y.shape == x.shape and log_det.shape == (64,)
     assert y.dtype == torch.float32 and log_det.dtype == torch.float32
-    # float32 splines lose digits where a bin next to the bound is nearly flat (the
-    # inverse is ill-conditioned there); float64 is exact to 1e-11 (next test)
-    atol = 1e-2 if name.startswith("spline") else 1e-4
-    assert (layer.inverse(y) - x).abs().max() <= atol
+    # where the map is well conditioned the round trip is exact to float32 precision;
+    # a randomly perturbed spline can be nearly flat inside a bin (|det J| ~ e^-19 here),
+    # where one ulp of y is worth ~1e-3 in x: no root formula recovers it (solving in
+    # float64 does not either), so the bound on x grows with 1 / |det J| there; the
+    # bound on y (below) holds everywhere
+    err = (layer.inverse(y) - x).abs().amax(1)
+    assert (err <= 1e-4 * torch.exp(-log_det).clamp_min(1)).all()
+    assert err[log_det.abs() < 5].max() <= 1e-4
     z = torch.randn(64, n)
     assert (layer(layer.inverse(z))[0] - z).abs().max() <= 1e-4
 

@@ -44,16 +44,18 @@ _AUTO = StrOptions({"auto"})
 _NF_SPLINE_MAX_D = 16
 _NF_LEARNING_RATE = {"spline": 3e-3, "affine": 1e-3, "additive": 1e-3}
 _NF_ACTIVATION = {"spline": "relu", "affine": "tanh", "additive": "tanh"}
-_NF_STEPS = 10_000
+_NF_STAGES = 4
+_NF_STEPS = 2_500
 _NF_MIN_EPOCHS = 50
 _NF_MAX_EPOCHS = 500
 _NF_MIN_VALIDATION = 20
 _NF_VALIDATION_ROWS = 30
-_NF_LR_PATIENCE_DIVISOR = 2  # halve the rate after n_iter_no_change // 2 epochs flat
+_SQUARE_IMAGE_MIN_SIDE = 8
+_NF_LR_PATIENCE_DIVISOR = 2  # "plateau": halve the rate after n_iter_no_change // 2 flat epochs
 
 
 def _nf_stages(n_features: int) -> int:
-    return 2 if n_features <= 4 else 4
+    return _NF_STAGES
 
 
 # DisentanglingFlow's "auto" recipe (the table in its docstring).
@@ -74,6 +76,12 @@ def _nf_hidden(n_features: int) -> tuple[int, ...]:
     if n_features <= _NF_SPLINE_MAX_D:
         return (64, 64)
     return (min(max(64, n_features), 512),)
+
+
+def _auto_event_shape(n_features: int) -> tuple[int, int] | None:
+    """``(k, k)`` when ``n_features = k * k`` with ``k >= 8`` (a flattened square image)."""
+    k = math.isqrt(n_features)
+    return (k, k) if k * k == n_features and k >= _SQUARE_IMAGE_MIN_SIDE else None
 
 
 def _pow2(x: float, lo: int, hi: int) -> int:
@@ -99,7 +107,7 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
         "actnorm": ["boolean"],
         "actnorm_data_init": ["boolean"],
         "clamp": [Interval(Real, 0, None, closed="neither")],
-        "event_shape": ["array-like", None],
+        "event_shape": ["array-like", None, _AUTO],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
@@ -120,7 +128,9 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
                     "hidden_layer_sizes must be None or a sequence of positive ints; got "
                     f"{self.hidden_layer_sizes!r}."
                 )
-        if self.event_shape is not None:
+        if self.event_shape is not None and not (
+            isinstance(self.event_shape, str) and self.event_shape == "auto"
+        ):
             shape = np.asarray(self.event_shape)
             if (
                 shape.ndim != 1
@@ -148,7 +158,9 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
         return None if hidden is None else tuple(int(h) for h in hidden)
 
     def _make_flow(self, n_features: int):
-        shape = None if self.event_shape is None else tuple(int(s) for s in self.event_shape)
+        shape = self._resolved("event_shape", _auto_event_shape(n_features))
+        shape = None if shape is None else tuple(int(s) for s in shape)
+        self._event_shape = shape
         return build_flow(
             n_features,
             n_stages=self._n_stages,
@@ -338,9 +350,12 @@ _FLOW_DOC_PARAMS = """
         robust to unscaled input.
     clamp : float, default=2.0
         Soft bound of the affine log-scales (per coupling).
-    event_shape : array-like of int, default=None
+    event_shape : array-like of int, "auto" or None, default={event_shape}
         Layout of one sample for the checkerboard mask, e.g. ``(8, 8)`` for 8x8 images
-        flattened row-major; ``None`` treats samples as vectors.
+        flattened row-major; ``None`` treats samples as vectors. "auto" means
+        ``(k, k)`` when ``n_features = k * k`` with ``k >= 8`` (a square image, whose
+        pixels are then conditioned on their four neighbours), else ``None``; pass
+        ``None`` for vector data whose width happens to be such a square.
     optimizer : {{"adam", "sgd", "adamw", "rmsprop"}}, default="adam"
     weight_decay : float, default=0.0
         L2 penalty of the optimizer.
@@ -379,9 +394,9 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
                                   {min_val} rows
     ============================  ====================================================
 
-    With early stopping the learning rate is halved whenever the validation
-    log-likelihood has not improved for ``max(2, n_iter_no_change // 2)`` epochs, and the
-    best epoch's parameters are kept. To choose otherwise, pass explicit values (e.g. a
+    The learning rate follows a cosine decay from ``learning_rate`` to 0 over
+    ``max_epochs`` (``lr_schedule``); with early stopping the best epoch's parameters
+    are kept. To choose otherwise, pass explicit values (e.g. a
     smaller network and ``early_stopping=True`` on a few hundred rows, or
     ``coupling="affine"`` to trade flexibility for speed in high dimension).
 
@@ -394,12 +409,19 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         Cap on the number of epochs.
     learning_rate : float or "auto", default="auto"
         Initial Adam learning rate.
+    lr_schedule : {"cosine", "plateau", "constant"}, default="cosine"
+        How the learning rate changes over the epochs: ``"cosine"`` decays it from
+        ``learning_rate`` to 0 at ``max_epochs`` (reaches a given likelihood in the
+        fewest steps; set ``max_epochs`` to the budget you can afford); ``"plateau"``
+        halves it whenever the monitored score has not improved for
+        ``max(2, n_iter_no_change // 2)`` epochs (no fixed horizon); ``"constant"``
+        keeps it.
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, stop when their mean
-        log-likelihood has not improved by ``tol`` for ``n_iter_no_change`` epochs, keep
-        the parameters of the best epoch, and halve the learning rate on plateaus (see
-        above). Without it, the same rules apply to the training loss and the last
-        epoch's parameters are kept.
+        log-likelihood has not improved by ``tol`` for ``n_iter_no_change`` epochs (with
+        the cosine schedule, counted in the second half of ``max_epochs`` only), and
+        keep the parameters of the best epoch. Without it, the same rule applies to the
+        training loss and the last epoch's parameters are kept.
     validation_fraction : float or "auto", default="auto"
         Share of the rows held out for early stopping; "auto" holds out 10%, or 30
         rows when that is more, at most 30% of the rows.
@@ -480,6 +502,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         **_BaseFlow._parameter_constraints,
         "early_stopping": ["boolean", _AUTO],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), _AUTO],
+        "lr_schedule": [StrOptions({"cosine", "plateau", "constant"})],
     }
 
     _tour = {
@@ -501,13 +524,14 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         actnorm=True,
         actnorm_data_init=True,
         clamp=2.0,
-        event_shape=None,
+        event_shape="auto",
         optimizer="adam",
         weight_decay=0.0,
         max_grad_norm=None,
         batch_size="auto",
         max_epochs="auto",
         learning_rate="auto",
+        lr_schedule="cosine",
         early_stopping="auto",
         validation_fraction="auto",
         tol=1e-4,
@@ -533,6 +557,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.tol = tol
@@ -606,6 +631,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         self.best_validation_score_ = None
         tol = self.tol
         lr_patience = max(2, self.n_iter_no_change // _NF_LR_PATIENCE_DIVISOR)
+        schedule, n_epochs = self.lr_schedule, max(self._max_epochs, 1)
         state = {"best": -math.inf, "best_params": None, "misses": 0, "lr_misses": 0}
 
         def on_epoch_end(epoch: int, loss: float) -> bool:
@@ -621,13 +647,19 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
             best = state["best"]
             improved = score > best + (tol or 0.0)
             state["misses"] = 0 if improved else state["misses"] + 1
+            if schedule == "cosine" and 2 * (epoch + 1) <= n_epochs:
+                state["misses"] = 0  # at high rates the score is noisy: no stopping yet
             state["lr_misses"] = 0 if score > best else state["lr_misses"] + 1
             if score > best:
                 state["best"] = score
                 if early:  # keep the best parameters seen
                     self.best_validation_score_ = score
                     state["best_params"] = copy.deepcopy(module.state_dict())
-            if state["lr_misses"] >= lr_patience:
+            if schedule == "cosine":
+                rate = 0.5 * self._learning_rate * (1 + math.cos(math.pi * (epoch + 1) / n_epochs))
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
+            elif schedule == "plateau" and state["lr_misses"] >= lr_patience:
                 for group in optimizer.param_groups:
                     group["lr"] = group["lr"] * 0.5
                 state["lr_misses"] = 0
@@ -1051,11 +1083,11 @@ NormalizingFlow.__doc__ = (
         "    {flow_params}",
         _FLOW_DOC_PARAMS.format(
             n_stages='"auto"', coupling='"auto"', hidden='"auto"', activation='"auto"',
-            max_grad_norm=None
+            max_grad_norm=None, event_shape='"auto"'
         ).strip("\n"),
     )
     .replace("{spline_max_d}", str(_NF_SPLINE_MAX_D))
-    .replace("{stages_doc}", "2 when ``d <= 4``, else 4")
+    .replace("{stages_doc}", str(_NF_STAGES))
     .replace("{hidden_doc}", "``(64, 64)`` when ``d <= 16``, else ``(min(max(64, d), 512),)``")
     .replace("{lr_doc}", "3e-3 for splines, 1e-3 otherwise (Adam)")
     .replace(
@@ -1068,6 +1100,6 @@ DisentanglingFlow.__doc__ = DisentanglingFlow.__doc__.replace(
     "    {flow_params}",
     _FLOW_DOC_PARAMS.format(
         n_stages='"auto"', coupling='"auto"', hidden='"auto"', activation='"auto"',
-            max_grad_norm=None
+            max_grad_norm=None, event_shape=None
     ).strip("\n"),
 )
