@@ -647,6 +647,9 @@ def test_defaults_cluster_well_separated_blobs():
     model = GMMRepresentation(4, device="cpu", random_state=0).fit(X)
     assert adjusted_rand_score(y, model.labels_) > 0.95
     assert np.mean(model.predict(X) == model.labels_) >= 0.99
+    # the tol rule stops on a stable partition, after the decoder's 400 steps (9 batches
+    # of 37 rows per epoch: epoch 45 at the earliest), well before max_epochs
+    assert model.converged_ and 45 <= model.n_iter_ < model._max_epochs
 
 
 def test_warns_when_stopped_unconverged():
