@@ -568,3 +568,64 @@ def test_pooled_parallel_tempering_gives_a_batch_per_round():
     # the auxiliary chains sample their tempered models: beta = 0 is the base model
     p0 = torch.sigmoid(m.base_bias)
     assert (pt.auxiliary[0].mean(0) - p0).abs().max() < 0.25
+
+
+def test_pooled_ipt_ladders_sample_the_model_and_stay_independent():
+    from skdeepclust.nn.sampling import PooledParallelTemperingSampler, ipt_ladders
+
+    m, _ = _random_rbm(4, 3, seed=4, scale=1.5)
+    g = torch.Generator().manual_seed(1)
+    assert ipt_ladders(100, 10) == 11 and ipt_ladders(5, 10) == 1 and ipt_ladders(7, 2) == 7
+    ipt = PooledParallelTemperingSampler(m, 400, betas=5, generator=g,
+                                         n_ladders=ipt_ladders(400, 5))
+    # 100 ladders of 4 beta = 1 chains and one chain at each lower temperature
+    assert ipt.n_ladders == 100 and ipt.n_auxiliary == 1 and ipt.auxiliary.shape == (4, 100, 4)
+    for _ in range(20):
+        v = ipt.sample(k=1)
+    assert v.shape == (400, 4) and 0.0 < ipt.swap_rate_ <= 1.0
+    samples = torch.cat([ipt.sample(k=1) for _ in range(10)])
+    assert _empirical_tv(samples, m) < 0.05
+    # n_ladders = n_chains is PyDeep's IPT: one chain per temperature in every ladder
+    full = PooledParallelTemperingSampler(m, 4000, betas=3, generator=g, n_ladders=4000)
+    assert full.n_auxiliary == 1 and full.auxiliary.shape == (2, 4000, 4)
+    full.sample(k=5)
+    assert _empirical_tv(full.sample(k=2), m) < 0.05
+
+
+def test_pooled_ipt_swaps_never_cross_ladders():
+    from skdeepclust.nn.sampling import PooledParallelTemperingSampler
+
+    # a flat model accepts every swap; each state carries its ladder (3 bits) and a
+    # unique id (5 bits), so we can follow it
+    m = RBM(8, 2, dtype=F64)
+    with torch.no_grad():
+        m.weight.zero_()
+    g = torch.Generator().manual_seed(0)
+    n, n_lad = 14, 3  # ladders of 5, 5 and 4 beta = 1 chains
+    pt = PooledParallelTemperingSampler(m, n, betas=4, generator=g, n_ladders=n_lad)
+    a = pt.n_auxiliary
+    assert a == 2 and pt.auxiliary.shape == (3, n_lad * a, 8)
+
+    def code(ladder, uid):
+        bits = [(ladder >> s) & 1 for s in range(3)] + [(uid >> s) & 1 for s in range(5)]
+        return torch.tensor(bits, dtype=F64)
+
+    def ladder_of(states):
+        return (states[..., :3] * torch.tensor([1.0, 2.0, 4.0], dtype=F64)).sum(-1).long()
+
+    uid = iter(range(32))
+    pt.chains = torch.stack([code(i % n_lad, next(uid)) for i in range(n)])
+    pt.auxiliary = torch.stack([torch.stack([code(c // a, next(uid))
+                                             for c in range(n_lad * a)]) for _ in range(3)])
+    before = torch.cat([pt.chains, pt.auxiliary.reshape(-1, 8)])
+    moved = 0
+    for _ in range(30):
+        old = pt.chains.clone()
+        assert pt.swap() == 1.0
+        moved += int((pt.chains != old).any(-1).sum())
+        assert torch.equal(ladder_of(pt.chains), torch.arange(n) % n_lad)
+        assert torch.equal(ladder_of(pt.auxiliary), (torch.arange(n_lad * a) // a).expand(3, -1))
+    after = torch.cat([pt.chains, pt.auxiliary.reshape(-1, 8)])
+    # the states are only permuted, and the beta = 1 chains did receive new ones
+    assert sorted(map(tuple, before.tolist())) == sorted(map(tuple, after.tolist()))
+    assert moved > 0

@@ -26,6 +26,7 @@ from ..nn.sampling import (
     PersistentGibbsSampler,
     PooledParallelTemperingSampler,
     initial_states,
+    ipt_ladders,
 )
 from ..utils._sklearn_compat import (
     Interval,
@@ -259,8 +260,10 @@ class _BaseRBM(TorchEstimator):
             return PooledParallelTemperingSampler(m, self.n_chains or batch_size,
                                                   self.n_temperatures, generator)
         if self.method == "ipt":
-            return IndependentParallelTemperingSampler(
-                m, self.n_chains or batch_size, self.n_temperatures, generator)
+            n = self.n_chains or batch_size
+            return PooledParallelTemperingSampler(
+                m, n, self.n_temperatures, generator,
+                n_ladders=ipt_ladders(n, self.n_temperatures))
         return None
 
     def _negative_phase(self, v: Tensor, generator: torch.Generator) -> Tensor:
@@ -298,7 +301,7 @@ class _BaseRBM(TorchEstimator):
             self._sampler.generator = generator
         m.train()
         upd = self._updater
-        if self.method in ("cd", "pcd", "pt") and upd.fused_supported:
+        if self.method in ("cd", "pcd", "pt", "ipt") and upd.fused_supported:
             # Binary-binary RBM: the fused update (same statistics, fewer and cheaper
             # passes). Sparse kernels for the visible products on CPU when the data are
             # exactly binary and mostly zeros (4-5x cheaper products on MNIST): numba
@@ -322,7 +325,7 @@ class _BaseRBM(TorchEstimator):
                     sparse=None if mask is None else mask[idx], n_loss=_loss_rows(idx.shape[0]))
                 if sampler is not None:
                     sampler.chains, sampler.hidden_prob = v_neg, p_neg
-                if self.method == "pt":  # the beta = 1 chains swept in the fused step
+                if self.method in ("pt", "ipt"):  # beta = 1 chains swept in the fused step
                     sampler.sweep_auxiliary(self.k)
                     sampler.swap()
                     new = sampler.swapped_
@@ -371,7 +374,7 @@ class _BaseRBM(TorchEstimator):
             else:
                 with torch.no_grad():
                     p_pos = self._updater.step(v, self._negative_phase(v, generator), generator)
-                if self.method in ("pcd", "pt"):  # the next hidden draw reuses p(h | v_neg)
+                if self.method in ("pcd", "pt", "ipt"):  # next hidden draw reuses p(h|v_neg)
                     self._sampler.hidden_prob = self._updater.negative_hidden_prob
             with torch.no_grad():  # monitoring loss on a tenth of the batch, <= 16 rows
                 n = _loss_rows(v.shape[0])
@@ -510,14 +513,17 @@ _COMMON_DOC = """
         minibatch), persistent CD, parallel tempering (``n_chains`` persistent chains at
         beta = 1 and ``ceil(n_chains / (n_temperatures - 1))`` at each lower temperature,
         randomly paired and swapped in parallel once per update: about 3x the cost of
-        "pcd" at 10 temperatures), independent parallel tempering (one full ladder per
-        negative sample: ``n_temperatures`` times the Gibbs work of "pcd"), or the exact
-        gradient through the enumerated partition function (tiny models only).
+        "pcd" at 10 temperatures), independent parallel tempering (the same chains split
+        into ``n_chains // (n_temperatures - 1)`` ladders that never exchange states, each
+        with one chain per temperature below 1: a similar cost; PyDeep's IPT gives every
+        negative sample its own full ladder, ``n_temperatures`` times the Gibbs work of
+        "pcd"), or the exact gradient through the enumerated partition function (tiny
+        models only).
     k : int, default=1
         Gibbs steps per update.
     n_chains : int or None, default=None
-        Persistent chains ("pcd"; default ``batch_size``), chains at beta = 1 ("pt";
-        default ``batch_size``) or independent ladders ("ipt"; default ``batch_size``).
+        Persistent chains ("pcd"; default ``batch_size``) or chains at beta = 1 ("pt" and
+        "ipt"; default ``batch_size``).
     n_temperatures : int, default=3
         Temperatures of "pt" / "ipt", equally spaced in [0, 1].
     learning_rate : "auto", float or dict, default="auto"

@@ -8,6 +8,12 @@ neighbouring chains (even pairs, then odd pairs) with the Metropolis-Hastings pr
 :math:`\min(1, \frac{p^*_a(v_b)\, p^*_b(v_a)}{p^*_a(v_a)\, p^*_b(v_b)})` computed on the
 free energies (hidden units summed out).
 
+:class:`ParallelTemperingSampler` / :class:`IndependentParallelTemperingSampler` are
+PyDeep's PT and IPT (one chain per temperature in each ladder); the estimator trains with
+:class:`PooledParallelTemperingSampler`, which gives a whole batch of samples per round
+(one ladder for ``method="pt"``, several independent ones for ``method="ipt"``) at about
+twice the Gibbs work of persistent CD.
+
 References
 ----------
 Tieleman, "Training restricted Boltzmann machines using approximations to the likelihood
@@ -31,6 +37,7 @@ __all__ = [
     "PersistentGibbsSampler",
     "PooledParallelTemperingSampler",
     "initial_states",
+    "ipt_ladders",
     "make_betas",
 ]
 
@@ -48,6 +55,13 @@ def make_betas(betas, *, dtype=None, device=None) -> Tensor:
     assert b.numel() >= 2 and abs(float(b[-1]) - 1.0) < 1e-12 and float(b[0]) >= 0.0, \
         "'betas' should be increasing inverse temperatures in [0, 1] ending at 1."
     return b
+
+
+def ipt_ladders(n_chains: int, n_temperatures: int) -> int:
+    """Default number of independent ladders of ``method="ipt"``: ``n_chains //
+    (n_temperatures - 1)`` (at least 1), so that every ladder holds one chain per
+    temperature below 1 and about ``n_temperatures - 1`` chains at beta = 1."""
+    return max(1, min(int(n_chains), int(n_chains) // max(1, int(n_temperatures) - 1)))
 
 
 class GibbsSampler:
@@ -69,7 +83,37 @@ class GibbsSampler:
         return self.model.gibbs(v, k, beta, self.generator, return_prob=return_prob)
 
 
-class PersistentGibbsSampler:
+class _PersistentChains:
+    """The beta = 1 persistent chains shared by :class:`PersistentGibbsSampler` and
+    :class:`PooledParallelTemperingSampler`: ``model``, ``generator``, ``chains`` and
+    ``hidden_prob`` (see :class:`PersistentGibbsSampler`)."""
+
+    model: RBM
+    generator: torch.Generator | None
+    chains: Tensor
+    hidden_prob: Tensor | None
+
+    def _sweep_chains(self, k: int) -> None:
+        """``k`` Gibbs sweeps of ``chains`` at beta = 1; the first hidden draw reuses
+        ``hidden_prob`` when set (binary hiddens), which is then cleared."""
+        m, g = self.model, self.generator
+        v = self.chains
+        p = self.hidden_prob if m.hidden == "binary" else None
+        for step in range(k):
+            h = _bernoulli(p, g) if step == 0 and p is not None else m.sample_h(v, None, g)
+            v = m.sample_v(h, None, g)
+        self.chains = v
+        self.hidden_prob = None
+
+    def _output(self, n_samples: int | None, return_prob: bool) -> Tensor:
+        """The first ``n_samples`` chains (all by default), or p(v | h ~ p(h | chains))."""
+        v = self.chains
+        if return_prob:
+            v = self.model.prob_v(self.model.sample_h(v, None, self.generator))
+        return v if n_samples is None else v[:n_samples]
+
+
+class PersistentGibbsSampler(_PersistentChains):
     """Persistent Gibbs chains (PCD / SML): the chains carry over between calls.
 
     Parameters
@@ -104,17 +148,8 @@ class PersistentGibbsSampler:
     def sample(self, n_samples: int | None = None, k: int = 1, *,
                return_prob: bool = False) -> Tensor:
         """Advance all chains by ``k`` steps and return ``n_samples`` of them (all by default)."""
-        m, g = self.model, self.generator
-        v = self.chains
-        p = self.hidden_prob if m.hidden == "binary" else None
-        for step in range(k):
-            h = _bernoulli(p, g) if step == 0 and p is not None else m.sample_h(v, None, g)
-            v = m.sample_v(h, None, g)
-        self.chains = v
-        self.hidden_prob = None
-        if return_prob:
-            v = m.prob_v(m.sample_h(v, None, g))
-        return v if n_samples is None else v[:n_samples]
+        self._sweep_chains(k)
+        return self._output(n_samples, return_prob)
 
 
 def initial_states(model: RBM, n: int, generator=None) -> Tensor:
@@ -218,9 +253,13 @@ class ParallelTemperingSampler:
 
 
 class IndependentParallelTemperingSampler(ParallelTemperingSampler):
-    """Independent parallel tempering: one PT ladder per sample (``n_replicas=n_samples``).
+    """Independent parallel tempering: one PT ladder per sample (``n_replicas=n_samples``),
+    as in PyDeep.
 
     Faster per sample than :class:`ParallelTemperingSampler` but each ladder mixes less.
+    ``n_temperatures`` times the Gibbs work of persistent chains; the estimator's
+    ``method="ipt"`` trains with :class:`PooledParallelTemperingSampler` and
+    ``n_ladders > 1`` instead.
     """
 
     def __init__(self, model: RBM, n_samples: int, betas=3,
@@ -228,23 +267,35 @@ class IndependentParallelTemperingSampler(ParallelTemperingSampler):
         super().__init__(model, betas, n_replicas=n_samples, generator=generator)
 
 
-class PooledParallelTemperingSampler:
+class PooledParallelTemperingSampler(_PersistentChains):
     """Parallel tempering that gives a batch of samples per round: ``n_chains`` chains at
-    beta = 1 and ``n_auxiliary`` chains at each lower temperature, swapped in parallel.
+    beta = 1 and, in each of ``n_ladders`` independent ladders, ``n_auxiliary`` chains at
+    every lower temperature, swapped in parallel.
 
-    One round (:meth:`sample`) runs ``k`` Gibbs sweeps of every chain of the ladder, then
-    one swap round: neighbouring temperatures (even pairs, then odd pairs) pair their
-    chains at random (a fresh random pairing every round, independent of the states, so
-    the product of the tempered distributions stays invariant; between beta = 1 and the
-    next temperature a random subset of ``n_auxiliary`` of the beta = 1 chains takes part)
-    and every pair swaps with the Metropolis-Hastings probability. All pairs of all
-    temperatures are proposed and accepted in one vectorised pass, and the ``n_chains``
-    beta = 1 chains are the round's samples.
+    One round (:meth:`sample`) runs ``k`` Gibbs sweeps of every chain, then one swap
+    round: within each ladder, neighbouring temperatures (even pairs, then odd pairs) pair
+    their chains at random (a fresh random pairing every round, independent of the states,
+    so the product of the tempered distributions stays invariant; between beta = 1 and the
+    next temperature a random subset of ``n_auxiliary`` of the ladder's beta = 1 chains
+    takes part) and every pair swaps with the Metropolis-Hastings probability. All pairs
+    of all ladders and temperatures are proposed and accepted in one vectorised pass, and
+    the ``n_chains`` beta = 1 chains are the round's samples.
 
     The lower temperatures only feed well-mixed states up the ladder, so they hold fewer
-    chains: ``n_auxiliary`` defaults to ``ceil(n_chains / (n_temperatures - 1))``, which keeps
-    the whole ladder at about twice the Gibbs work of ``n_chains`` persistent chains
-    whatever the number of temperatures.
+    chains: ``n_auxiliary`` defaults to ``ceil(c / (n_temperatures - 1))`` with ``c =
+    n_chains // n_ladders`` the beta = 1 chains of the smallest ladder, which keeps the
+    whole sampler at about twice the Gibbs work of ``n_chains`` persistent chains whatever
+    the number of temperatures.
+
+    ``n_ladders=1`` is the pooled parallel tempering of ``method="pt"``: any chain can
+    reach any other through the random pairings. ``n_ladders > 1`` is independent
+    parallel tempering (``method="ipt"``): beta = 1 chain ``i`` belongs to ladder ``i %
+    n_ladders`` and states never leave their ladder. PyDeep's IPT is ``n_ladders =
+    n_chains`` (one chain per temperature in every ladder, ``n_temperatures`` times the
+    Gibbs work of PCD); :func:`ipt_ladders` gives the default of ``method="ipt"``,
+    ``n_chains // (n_temperatures - 1)`` ladders, each a PyDeep ladder (one chain per
+    temperature below 1) whose beta = 1 rung holds about ``n_temperatures - 1`` chains
+    that take turns at the swaps.
 
     Parameters
     ----------
@@ -255,13 +306,18 @@ class PooledParallelTemperingSampler:
     betas : int or sequence of float, default=3
     generator : torch.Generator or None
     n_auxiliary : int or None
-        Chains at each temperature below 1.
+        Chains of each ladder at each temperature below 1 (at most ``n_chains //
+        n_ladders``).
+    n_ladders : int, default=1
+        Independent ladders (1 to ``n_chains``).
 
     Attributes
     ----------
     chains : Tensor of shape (n_chains, n_visible)
         The beta = 1 chains.
-    auxiliary : Tensor of shape (n_temperatures - 1, n_auxiliary, n_visible)
+    auxiliary : Tensor of shape (n_temperatures - 1, n_ladders * n_auxiliary, n_visible)
+        The chains below beta = 1; ladder ``l`` holds columns ``l * n_auxiliary`` to
+        ``(l + 1) * n_auxiliary - 1``.
     betas : Tensor of shape (n_temperatures,)
     hidden_prob : Tensor of shape (n_chains, n_hidden) or None
         As in :class:`PersistentGibbsSampler` (kept up to date by the caller).
@@ -273,7 +329,7 @@ class PooledParallelTemperingSampler:
 
     def __init__(self, model: RBM, n_chains: int, betas=3,
                  generator: torch.Generator | None = None,
-                 n_auxiliary: int | None = None) -> None:
+                 n_auxiliary: int | None = None, n_ladders: int = 1) -> None:
         model._check_tractable("Parallel tempering")
         model._check_no_labels("Parallel tempering")
         self.model = model
@@ -282,14 +338,34 @@ class PooledParallelTemperingSampler:
         self.betas = make_betas(betas, dtype=w.dtype, device=w.device)
         t = self.betas.numel()
         self.n_chains = int(n_chains)
-        self.n_auxiliary = int(n_auxiliary or math.ceil(self.n_chains / (t - 1)))
-        self.n_auxiliary = min(self.n_auxiliary, self.n_chains)
+        self.n_ladders = int(n_ladders)
+        assert 1 <= self.n_ladders <= self.n_chains, "'n_ladders' should be in [1, n_chains]."
+        smallest = self.n_chains // self.n_ladders
+        self.n_auxiliary = int(n_auxiliary or math.ceil(smallest / (t - 1)))
+        self.n_auxiliary = min(self.n_auxiliary, smallest)
         self.chains = initial_states(model, self.n_chains, generator)
-        self.auxiliary = initial_states(model, (t - 1) * self.n_auxiliary, generator).reshape(
-            t - 1, self.n_auxiliary, -1)
+        width = self.n_ladders * self.n_auxiliary
+        self.auxiliary = initial_states(model, (t - 1) * width, generator).reshape(
+            t - 1, width, -1)
         self.hidden_prob: Tensor | None = None
         self.swap_rate_ = float("nan")
         self.swapped_ = torch.zeros(0, dtype=torch.long, device=w.device)
+        # ladder of every beta = 1 chain, and where each ladder starts once they are sorted
+        self._ladder = torch.arange(self.n_chains, device=w.device) % self.n_ladders
+        counts = torch.bincount(self._ladder, minlength=self.n_ladders)
+        self._starts = torch.cumsum(counts, 0) - counts
+
+    def _top_participants(self) -> Tensor:
+        """Indices of the beta = 1 chains in this round's swaps: ``n_auxiliary`` random
+        ones of every ladder, ladder-major (column ``l * n_auxiliary + j``)."""
+        g, dev = self.generator, self.chains.device
+        order = torch.randperm(self.n_chains, generator=g, device=dev)
+        if self.n_ladders == 1:
+            return order[:self.n_auxiliary]
+        # group by ladder (stable: random order within each ladder), take each one's first
+        order = order[torch.argsort(self._ladder[order], stable=True)]
+        pos = self._starts.unsqueeze(1) + torch.arange(self.n_auxiliary, device=dev)
+        return order[pos.flatten()]
 
     @torch.no_grad()
     def sweep_auxiliary(self, k: int = 1) -> None:
@@ -306,15 +382,21 @@ class PooledParallelTemperingSampler:
         """One swap round over every pair of neighbouring temperatures (vectorised)."""
         m, g = self.model, self.generator
         b = self.betas
-        t, n_aux, n = b.numel(), self.n_auxiliary, self.n_chains
+        t, n_aux = b.numel(), self.n_auxiliary
+        n_lad = self.n_ladders
+        width = n_lad * n_aux
         levels = torch.cat([self.auxiliary,
-                            self.chains.new_zeros((1, n_aux, self.chains.shape[1]))])
-        # the beta = 1 chains taking part this round: a random subset of n_aux of them
-        top_idx = torch.randperm(n, generator=g, device=self.chains.device)[:n_aux]
+                            self.chains.new_zeros((1, width, self.chains.shape[1]))])
+        # the beta = 1 chains taking part this round: a random n_aux of every ladder's
+        top_idx = self._top_participants()
         levels[-1] = self.chains[top_idx]
-        # a fresh random pairing: permute every level's chains (states are exchangeable)
-        keys = torch.rand((t - 1, n_aux), generator=g, dtype=b.dtype, device=b.device)
-        perm = torch.argsort(keys, dim=1)
+        # a fresh random pairing: permute every level's chains within each ladder (the
+        # states of a ladder's level are exchangeable)
+        keys = torch.rand((t - 1, n_lad, n_aux), generator=g, dtype=b.dtype, device=b.device)
+        perm = torch.argsort(keys, dim=-1)
+        if n_lad > 1:
+            perm = perm + n_aux * torch.arange(n_lad, device=b.device).view(1, -1, 1)
+        perm = perm.reshape(t - 1, width)
         levels[:-1] = torch.gather(levels[:-1], 1,
                                    perm.unsqueeze(-1).expand(-1, -1, levels.shape[-1]))
         # the beta-independent terms of log p*_beta, once per state: they travel with it
@@ -357,17 +439,7 @@ class PooledParallelTemperingSampler:
     def sample(self, n_samples: int | None = None, k: int = 1, *,
                return_prob: bool = False) -> Tensor:
         """One round: ``k`` sweeps of every chain, one swap round; the beta = 1 chains."""
-        m, g = self.model, self.generator
-        v = self.chains
-        p = self.hidden_prob if m.hidden == "binary" else None
-        for step in range(k):
-            h = _bernoulli(p, g) if step == 0 and p is not None else m.sample_h(v, None, g)
-            v = m.sample_v(h, None, g)
-        self.chains = v
-        self.hidden_prob = None
+        self._sweep_chains(k)
         self.sweep_auxiliary(k)
         self.swap()
-        out = self.chains
-        if return_prob:
-            out = m.prob_v(m.sample_h(out, None, g))
-        return out if n_samples is None else out[:n_samples]
+        return self._output(n_samples, return_prob)
