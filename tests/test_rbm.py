@@ -40,6 +40,17 @@ def test_training_raises_the_exact_log_likelihood(bars, method, extra):
     assert trained.loss_curve_[-1] < trained.loss_curve_[0]
 
 
+def test_tempering_trains_as_well_as_the_exact_gradient(bars):
+    # pooled PT (one ladder) and IPT (20 // 3 = 6 independent ladders) at 4 temperatures
+    exact = RBM(n_components=6, method="exact", max_epochs=15, **FAST).fit(bars).score(bars)
+    for method in ("pt", "ipt"):
+        rbm = RBM(n_components=6, method=method, n_temperatures=4, max_epochs=15,
+                  **FAST).fit(bars)
+        assert rbm._sampler.n_ladders == (6 if method == "ipt" else 1)
+        assert rbm._sampler.auxiliary.shape[:2] == (3, 6 if method == "ipt" else 7)
+        assert abs(rbm.score(bars) - exact) < 0.1, (method, rbm.score(bars), exact)
+
+
 def test_centered_and_normal_rbm(bars):
     centered = RBM(n_components=6, max_epochs=5, **FAST).fit(bars)
     normal = RBM(n_components=6, max_epochs=5, centered=False, **FAST).fit(bars)
