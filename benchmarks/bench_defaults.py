@@ -191,7 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.section == "density":
         from _defaults_density import main as density_main
 
-        return density_main(rest + (["--datasets", *args.datasets] if args.datasets else []))
+        forwarded = list(rest)
+        if args.datasets:
+            forwarded += ["--datasets", *args.datasets]
+        if args.out:
+            forwarded += ["--out", args.out]
+        return density_main(forwarded + ["--seeds", *map(str, args.seeds)])
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.report is not None:

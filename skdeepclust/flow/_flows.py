@@ -505,11 +505,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         "lr_schedule": [StrOptions({"cosine", "plateau", "constant"})],
     }
 
-    _tour = {
-        "params": {"n_stages": 2, "hidden_layer_sizes": (32,), "max_epochs": 5,
-                   "batch_size": 256},
-        "data": "standard",
-    }
+    _tour = {"params": {}, "data": "unit"}
 
     def __init__(
         self,
