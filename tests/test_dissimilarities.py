@@ -227,3 +227,84 @@ def test_repr_and_parameter_filtering():
     assert d.params == {} and repr(d) == "DissimilarityFunction('euclidean')"
     k = get_dissimilarity("kullback_leibler", normalization="identity", eps=0.1, p=2)
     assert k.params == {"normalization": "identity", "eps": 0.1}
+
+
+# ------------------------------------------------- matrix-product forms (issue 19)
+def _broadcast_euclidean(A, B):  # the former (n, K, d) kernel, safe gradient at 0
+    return dis._euclidean_kernel(A[:, None], B[None])
+
+
+def _broadcast_mahalanobis(A, B, P):
+    diff = A[:, None] - B[None]
+    return torch.einsum("nki,kij,nkj->nk", diff, P, diff)
+
+
+def test_euclidean_matmul_form_matches_broadcast_incl_points_on_centres():
+    rng = np.random.RandomState(3)
+    A = torch.from_numpy(rng.randn(60, 17) * 3 + 5)
+    B = torch.from_numpy(rng.randn(6, 17) * 3 + 5)
+    A[:6] = B  # points equal to a centre
+    A.requires_grad_(True)
+    B.requires_grad_(True)
+    got = dis.euclidean(A, B)
+    ref = _broadcast_euclidean(A.detach(), B.detach())
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6)
+    off = ref > 0.1
+    torch.testing.assert_close(got[off], ref[off], rtol=1e-10, atol=0)
+    # finite gradients everywhere, equal to the broadcast form's away from zero distance
+    w = torch.from_numpy(rng.rand(60, 6)) * off
+    (got * w).sum().backward()
+    Ar, Br = A.detach().clone().requires_grad_(True), B.detach().clone().requires_grad_(True)
+    (_broadcast_euclidean(Ar, Br) * w).sum().backward()
+    assert torch.isfinite(A.grad).all() and torch.isfinite(B.grad).all()
+    torch.testing.assert_close(A.grad, Ar.grad, rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(B.grad, Br.grad, rtol=1e-6, atol=1e-8)
+
+
+def test_mahalanobis_matmul_form_values_and_gradients_match_broadcast():
+    rng = np.random.RandomState(4)
+    A = torch.from_numpy(rng.randn(40, 5)).requires_grad_(True)
+    B = torch.from_numpy(rng.randn(4, 5)).requires_grad_(True)
+    # a non-symmetric precision: the quadratic form only sees its symmetric part
+    P = torch.from_numpy(_spd(rng, 4, 5) + 0.3 * rng.randn(4, 5, 5)).requires_grad_(True)
+    got = dis.mahalanobis(A, B, P)
+    Ar, Br, Pr = (t.detach().clone().requires_grad_(True) for t in (A, B, P))
+    ref = _broadcast_mahalanobis(Ar, Br, Pr)
+    torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-12)
+    w = torch.from_numpy(rng.randn(40, 4))
+    (got * w).sum().backward()
+    (ref * w).sum().backward()
+    for g, r in ((A.grad, Ar.grad), (B.grad, Br.grad), (P.grad, Pr.grad)):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+
+
+def test_mahalanobis_blocks_of_centres_give_the_same_values(monkeypatch):
+    rng = np.random.RandomState(5)
+    A = torch.from_numpy(rng.randn(30, 6))
+    B = torch.from_numpy(rng.randn(7, 6))
+    P = torch.from_numpy(_spd(rng, 7, 6))
+    whole = dis.mahalanobis(A, B, P)
+    monkeypatch.setattr(dis, "_QUAD_BLOCK_BYTES", 1)  # one centre per block
+    Bg = B.clone().requires_grad_(True)
+    blocked = dis.mahalanobis(A, Bg, P)
+    torch.testing.assert_close(blocked, whole, rtol=1e-12, atol=0)
+    assert torch.autograd.gradcheck(
+        lambda b: dis.mahalanobis(A[:5], b, P[:3]), (B[:3].clone().requires_grad_(True),)
+    )
+
+
+def test_mixture_rowwise_equals_rowwise_with_mixed_precisions():
+    rng = np.random.RandomState(6)
+    A = torch.from_numpy(rng.randn(9, 4))
+    Z = torch.from_numpy(rng.randn(9, 4))
+    W = torch.softmax(torch.from_numpy(rng.randn(9, 3)), -1)
+    P = torch.from_numpy(_spd(rng, 3, 4))
+    mixed = torch.einsum("nk,kij->nij", W, P)
+
+    def scaled(A, B, precision):  # a user callable: mixed per chunk of rows
+        return dis.mahalanobis(A, B, precision)
+
+    for d in (get_dissimilarity("mahalanobis"), get_dissimilarity(scaled)):
+        torch.testing.assert_close(
+            d.mixture_rowwise(A, Z, W, P, chunk_size=4), d.rowwise(A, Z, mixed), rtol=1e-12, atol=0
+        )

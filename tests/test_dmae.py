@@ -789,3 +789,34 @@ def test_epochs_and_tol_auto_resolve_by_depth(small_digits):
     assert (deep._max_epochs, deep._tol, deep.n_iter_) == (20, None, 20)
     shallow = DMAEClustering(5, autoencoder=None, max_epochs=1, **FAST).fit(X)
     assert (shallow._max_epochs, shallow._tol) == (1, 1e-4)
+
+
+def test_mahalanobis_loss_needs_no_per_sample_precision(monkeypatch):
+    """The loss and its gradients equal the (n, d, d) formula, which forward never builds."""
+    head = _head(alpha=2.0, dissimilarity="mahalanobis")
+    with torch.no_grad():
+        head.covariance_raw.normal_(std=0.5)
+    x = _points(40)
+    calls = []
+    real_einsum = torch.einsum
+
+    def spy(eq, *ops):
+        calls.append(eq)
+        return real_einsum(eq, *ops)
+
+    monkeypatch.setattr(torch, "einsum", spy)
+    out = head(x)
+    loss = head.loss(x, out)
+    assert not any("nij" in eq for eq in calls)
+    assert out.component_precisions.shape == (3, 2, 2)
+    monkeypatch.setattr(torch, "einsum", real_einsum)
+    loss.sum().backward()
+    grads = [p.grad.clone() for p in (head.centers, head.covariance_raw, head.mixing_logits)]
+    head.zero_grad()
+    out = head(x)
+    diff = x - out.centroids
+    ref = torch.einsum("ni,nij,nj->n", diff, out.precisions, diff) - out.log_mixing / 2.0
+    torch.testing.assert_close(loss.detach(), ref.detach(), rtol=1e-12, atol=1e-12)
+    ref.sum().backward()
+    for g, p in zip(grads, (head.centers, head.covariance_raw, head.mixing_logits), strict=True):
+        torch.testing.assert_close(g, p.grad, rtol=1e-10, atol=1e-12)

@@ -3,9 +3,17 @@ r"""Pairwise dissimilarities :math:`D(X, \Theta)` of shape ``(n, K)`` for mixtur
 Every built-in dissimilarity is written once as a *broadcast kernel* that reduces over the
 last axis, so the same formula gives the pairwise matrix ``D(X, Y)`` of shape ``(n, K)``
 (``X[:, None]`` against ``Y[None]``) and the row-wise vector ``d(x_i, y_i)`` of shape
-``(n,)`` that the DMAE loss needs. The kernels are plain element-wise torch code: the
-result for one row never depends on the other rows of the batch, so batched inference
-is exact whatever the batch size.
+``(n,)`` that the DMAE loss needs. The result for one row never depends on the other
+rows of the batch, so batched inference gives the same values whatever the batch size.
+
+Two pairwise matrices do not go through the broadcast kernel, which would build an
+``(n, K, d)`` tensor: ``euclidean`` uses the matrix-product form
+:math:`\lVert x\rVert^2 - 2 x\cdot y + \lVert y\rVert^2` (after shifting both sets by
+the mean centre, clamped at zero; equal points can give a distance of the order of
+``sqrt(eps)`` times their norm instead of exactly zero), and ``mahalanobis`` computes
+:math:`(x - y_k)^\top P_k (x - y_k)` one block of centres at a time, with ``(n, d)``
+matrix products against the ``(K, d, d)`` precisions and a backward pass that recomputes
+them instead of storing ``(n, K, d)`` intermediates.
 
 The formulas follow the behaviour of the ``dmae`` source (Lara & González, 2020) where
 its documentation is wrong:
@@ -118,6 +126,105 @@ def _mahalanobis_kernel(a: Tensor, b: Tensor, precision: Tensor) -> Tensor:
     return torch.einsum("...i,...ij,...j->...", diff, precision, diff)
 
 
+# --------------------------------------------------------------------------------------
+# pairwise matrices through matrix products: never an (n, K, d) or (n, d, d) tensor
+# --------------------------------------------------------------------------------------
+#: Bytes of temporaries one block of the Mahalanobis quadratic forms may use.
+_QUAD_BLOCK_BYTES = 32 * 2**20
+
+
+def _sq_euclidean_matmul(X: Tensor, Y: Tensor) -> Tensor:
+    """Squared Euclidean distances ``(..., n, K)`` by matrix products, clamped at 0."""
+    shift = Y.detach().mean(-2, keepdim=True)  # less cancellation far from the origin
+    Xs = X - shift
+    Ys = Y - shift
+    xx = (Xs * Xs).sum(-1, keepdim=True)
+    yy = (Ys * Ys).sum(-1).unsqueeze(-2)
+    cross = Xs @ Ys.transpose(-1, -2)
+    return (xx + yy - 2.0 * cross).clamp_min(0.0)
+
+
+def _euclidean_pairwise(X: Tensor, Y: Tensor) -> Tensor:
+    return _safe_root(_sq_euclidean_matmul(X, Y), 2.0)
+
+
+def _quad_block(n: int, d: int, itemsize: int) -> int:
+    """How many centres one block of quadratic forms handles (two ``(n, d)`` per centre)."""
+    return max(1, _QUAD_BLOCK_BYTES // max(1, 2 * n * d * itemsize))
+
+
+class _QuadraticForms(torch.autograd.Function):
+    r""":math:`Q_{ik} = (x_i - m_k)^\top P_k (x_i - m_k)` for symmetric ``P``, shape ``(n, K)``.
+
+    The forward and the backward pass work on blocks of centres, so the largest
+    temporary is ``(block, n, d)`` with ``block * n * d`` within ``_QUAD_BLOCK_BYTES``;
+    nothing of size ``n * K * d`` is kept for the backward pass (it is recomputed).
+    """
+
+    @staticmethod
+    def forward(ctx, X: Tensor, M: Tensor, P: Tensor) -> Tensor:  # noqa: N803
+        n, d = X.shape
+        K = M.shape[0]
+        out = X.new_empty(n, K)
+        step = _quad_block(n, d, X.element_size())
+        for start in range(0, K, step):
+            sl = slice(start, start + step)
+            V = X.unsqueeze(0) - M[sl].unsqueeze(1)  # (b, n, d)
+            out[:, sl] = (torch.bmm(V, P[sl]) * V).sum(-1).T
+        ctx.save_for_backward(X, M, P)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, G: Tensor):  # noqa: N802
+        X, M, P = ctx.saved_tensors
+        n, d = X.shape
+        K = M.shape[0]
+        need_x, need_m, need_p = ctx.needs_input_grad
+        grad_X = torch.zeros_like(X) if need_x else None
+        grad_M = torch.empty_like(M) if need_m else None
+        grad_P = torch.empty_like(P) if need_p else None
+        step = _quad_block(n, d, X.element_size())
+        for start in range(0, K, step):
+            sl = slice(start, start + step)
+            V = X.unsqueeze(0) - M[sl].unsqueeze(1)  # (b, n, d)
+            g = G[:, sl].T.unsqueeze(-1)  # (b, n, 1)
+            if need_x or need_m:
+                GW = g * torch.bmm(V, P[sl])  # (b, n, d): g_ik P_k (x_i - m_k)
+                if need_x:
+                    grad_X += 2.0 * GW.sum(0)
+                if need_m:
+                    grad_M[sl] = -2.0 * GW.sum(1)
+            if need_p:
+                grad_P[sl] = torch.bmm(V.transpose(1, 2), g * V)
+        return grad_X, grad_M, grad_P
+
+
+def _quadratic_forms(X: Tensor, M: Tensor, precision: Tensor) -> Tensor:
+    """``(x_i - m_k)^T P_k (x_i - m_k)``, shape ``(n, K)``, without ``(n, K, d)`` tensors."""
+    P = 0.5 * (precision + precision.transpose(-1, -2))  # same quadratic form, symmetric
+    dtype = torch.promote_types(torch.promote_types(X.dtype, M.dtype), P.dtype)
+    K, d = M.shape
+    P = P.expand(K, d, d).to(dtype)
+    return _QuadraticForms.apply(X.to(dtype), M.to(dtype), P.contiguous())
+
+
+def _mahalanobis_pairwise(X: Tensor, Y: Tensor, precision: Tensor) -> Tensor:
+    if X.dim() != 2 or Y.dim() != 2 or precision.dim() != 3:
+        # batched leading dimensions: the broadcast kernel
+        return _pairwise(_mahalanobis_kernel, X, Y, precision=precision.unsqueeze(-4))
+    return _quadratic_forms(X, Y, precision)
+
+
+def _mahalanobis_mixture_rowwise(
+    X: Tensor, Y: Tensor, weights: Tensor, precision: Tensor
+) -> Tensor:
+    r""":math:`(x_i - y_i)^\top (\sum_k w_{ik} P_k) (x_i - y_i)` without the ``(n, d, d)``."""
+    diff = X - Y
+    zero = diff.new_zeros(precision.shape[0], diff.shape[-1])
+    return (weights * _quadratic_forms(diff, zero, precision)).sum(-1)
+
+
 def _toroidal_kernel(a: Tensor, b: Tensor, interval: Tensor | float = 2.0) -> Tensor:
     period = torch.as_tensor(interval, dtype=a.dtype, device=a.device)
     diff = a - b
@@ -224,7 +331,7 @@ def euclidean(X: Tensor, Y: Tensor) -> Tensor:
     >>> euclidean(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0], [0.0, 1.0]]))
     tensor([[5., 1.]])
     """
-    return _pairwise(_euclidean_kernel, X, Y)
+    return _euclidean_pairwise(X, Y)
 
 
 def cosine(X: Tensor, Y: Tensor) -> Tensor:
@@ -296,7 +403,7 @@ def mahalanobis(X: Tensor, Y: Tensor, precision: Tensor) -> Tensor:
     -------
     D : Tensor of shape (n_samples, n_clusters)
     """
-    return _pairwise(_mahalanobis_kernel, X, Y, precision=precision.unsqueeze(-4))
+    return _mahalanobis_pairwise(X, Y, precision)
 
 
 def toroidal_euclidean(
@@ -381,6 +488,13 @@ _KERNELS: dict[str, tuple[Callable[..., Tensor], tuple[str, ...]]] = {
     "mahalanobis": (_mahalanobis_kernel, ()),
     "toroidal_euclidean": (_toroidal_kernel, ("interval",)),
     "kullback_leibler": (_kl_kernel, ("normalization", "eps")),
+}
+
+
+# name -> pairwise (n, d) x (K, d) -> (n, K) function that replaces the broadcast kernel
+_PAIRWISE: dict[str, Callable[..., Tensor]] = {
+    "euclidean": _euclidean_pairwise,
+    "mahalanobis": _mahalanobis_pairwise,
 }
 
 
@@ -474,6 +588,9 @@ class DissimilarityFunction:
             if self.needs_precision:
                 return self._func(X, Y, precision=precision)
             return self._func(X, Y)
+        if self.name in _PAIRWISE:  # matrix-product forms, no (n, K, d) tensor
+            kwargs = self._kwargs(X, precision, False)
+            return _PAIRWISE[self.name](X, Y, **kwargs)
         return self._kernel(X.unsqueeze(-2), Y.unsqueeze(-3), **self._kwargs(X, precision, True))
 
     def rowwise(
@@ -492,6 +609,37 @@ class DissimilarityFunction:
             sl = slice(start, start + chunk_size)
             prec = None if precision is None else precision[sl]
             out.append(self.pairwise(X[sl], Y[sl], prec).diagonal())
+        return torch.cat(out) if out else X.new_zeros(0)
+
+    def mixture_rowwise(
+        self, X: Tensor, Y: Tensor, weights: Tensor, precision: Tensor, chunk_size: int = 256
+    ) -> Tensor:
+        r"""Row-wise ``d(x_i, y_i)`` under the mixed precision :math:`\sum_k w_{ik} P_k`.
+
+        The same value as :meth:`rowwise` with ``precision=einsum("nk,kij->nij", weights,
+        precision)``, without that ``(n, d, d)`` tensor: the built-in ``"mahalanobis"`` is
+        linear in the precision, so it is :math:`\sum_k w_{ik} (x_i-y_i)^\top P_k
+        (x_i-y_i)`; a user callable gets the mixed precisions of ``chunk_size`` rows at a
+        time.
+
+        Parameters
+        ----------
+        X, Y : Tensor of shape (n, d)
+        weights : Tensor of shape (n, K)
+        precision : Tensor of shape (K, d, d)
+        chunk_size : int, default=256
+
+        Returns
+        -------
+        Tensor of shape (n,)
+        """
+        if self._func is None and self.name == "mahalanobis":
+            return _mahalanobis_mixture_rowwise(X, Y, weights, precision)
+        out = []
+        for start in range(0, X.shape[0], chunk_size):
+            sl = slice(start, start + chunk_size)
+            mixed = torch.einsum("nk,kij->nij", weights[sl], precision)
+            out.append(self.rowwise(X[sl], Y[sl], mixed, chunk_size=chunk_size))
         return torch.cat(out) if out else X.new_zeros(0)
 
     def __call__(self, X: Tensor, Y: Tensor, precision: Tensor | None = None) -> Tensor:

@@ -70,15 +70,27 @@ class DMOutput(NamedTuple):
         Soft-assigned centroids :math:`\\tilde\\mu_i`.
     log_mixing : Tensor of shape (n,)
         :math:`\\log \\tilde\\pi_i`, the log of the soft-assigned mixing coefficient.
-    precisions : Tensor of shape (n, d, d) or None
-        Soft-assigned precision matrices :math:`\\tilde P_i` (``None`` without precisions).
+    component_precisions : Tensor of shape (K, d, d) or None
+        The precision matrices :math:`P_k` of the centres (``None`` without precisions).
+        The loss mixes them per sample without building :attr:`precisions`.
     """
 
     assignments: Tensor
     log_assignments: Tensor
     centroids: Tensor
     log_mixing: Tensor
-    precisions: Tensor | None
+    component_precisions: Tensor | None
+
+    @property
+    def precisions(self) -> Tensor | None:
+        """Soft-assigned precisions :math:`\\tilde P_i = \\sum_k s_{ik} P_k`, shape ``(n, d, d)``.
+
+        Built on demand (``n * d * d`` numbers; the loss never needs it); ``None`` without
+        precisions.
+        """
+        if self.component_precisions is None:
+            return None
+        return torch.einsum("nk,kij->nij", self.assignments, self.component_precisions)
 
 
 class DissimilarityMixtureEncoder(nn.Module):
@@ -284,8 +296,9 @@ class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
 
     ``forward`` returns a :class:`DMOutput` with the soft assignments, the soft-assigned
     centroid :math:`\tilde\mu_i = \sum_k s_{ik}\theta_k`, :math:`\log\tilde\pi_i` and, with
-    precisions, :math:`\tilde P_i = \sum_k s_{ik} P_k`. :meth:`loss` is the per-sample
-    DMAE loss. Parameters are those of :class:`DissimilarityMixtureEncoder`.
+    precisions, the precision matrices :math:`P_k` from which
+    :math:`\tilde P_i = \sum_k s_{ik} P_k` is mixed (``DMOutput.precisions`` builds it on
+    demand; the loss does not). :meth:`loss` is the per-sample DMAE loss. Parameters are those of :class:`DissimilarityMixtureEncoder`.
 
     Examples
     --------
@@ -308,9 +321,7 @@ class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
         s = log_s.exp()
         centroids = s @ self.centers
         log_mixing = torch.logsumexp(log_s + self.log_mixing_weights(), dim=-1)
-        precisions = self.precisions()
-        prec_tilde = None if precisions is None else torch.einsum("nk,kij->nij", s, precisions)
-        return DMOutput(s, log_s, centroids, log_mixing, prec_tilde)
+        return DMOutput(s, log_s, centroids, log_mixing, self.precisions())
 
     def loss(self, x: Tensor, output: DMOutput | None = None) -> Tensor:
         """Per-sample DMAE loss, shape ``(n,)`` (see :func:`dmae_loss`)."""
@@ -344,7 +355,12 @@ def dmae_loss(
     loss : Tensor of shape (n,)
         Average it (or sum it) over the batch.
     """
-    rec = dissimilarity.rowwise(x, output.centroids, output.precisions)
+    if output.component_precisions is None:
+        rec = dissimilarity.rowwise(x, output.centroids)
+    else:  # no per-sample (n, d, d) precision
+        rec = dissimilarity.mixture_rowwise(
+            x, output.centroids, output.assignments, output.component_precisions
+        )
     if dissimilarity.name == "kullback_leibler":
         return rec
     return rec - output.log_mixing / alpha
