@@ -8,8 +8,8 @@ For each dimension ``d`` (``n`` rows, ``K`` centres) and each of four computatio
   the per-sample precision ``einsum("nk,kij->nij")`` and the row-wise ``(n, d, d)`` loss;
 - ``mahalanobis_new``: :class:`DissimilarityMixtureAutoencoder` forward + loss today,
 
-the script measures forward + backward seconds per sample (best of ``--repeats``) and the
-peak extra memory of one forward + backward: the rise of the process's peak resident set
+the script measures forward + backward seconds per sample (best of ``--repeats``, old and
+new interleaved in one process so that both see the same load) and the peak extra memory of one forward + backward: the rise of the process's peak resident set
 (``ru_maxrss``) over its value after the inputs and parameters exist, each computation in
 a fresh subprocess. The old formulas are copied here as the reference, so one run gives
 both sides. Where the old Mahalanobis step would not fit (``n * d * d`` floats several
@@ -65,13 +65,12 @@ def _new_mahalanobis_step(head, x):
     return head.loss(x).mean()
 
 
-def _child(variant: str, n: int, d: int, k: int, repeats: int) -> dict:
+def _make_step(variant: str, n: int, d: int, k: int):
     import torch
 
     from skdeepclust.nn import dissimilarities as dis
     from skdeepclust.nn.dmae import DissimilarityMixtureAutoencoder
 
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     x = torch.randn(n, d)
     if variant.startswith("euclidean"):
@@ -83,26 +82,51 @@ def _child(variant: str, n: int, d: int, k: int, repeats: int) -> dict:
             (f(x[:rows], C) * W[:rows]).sum().backward()
             C.grad = None
 
-    else:
-        head = DissimilarityMixtureAutoencoder(k, d, alpha=1.0, dissimilarity="mahalanobis")
-        with torch.no_grad():
-            head.covariance_raw.normal_(std=0.1)
-        f = _old_mahalanobis_step if variant == "mahalanobis_old" else _new_mahalanobis_step
+        return step
+    head = DissimilarityMixtureAutoencoder(k, d, alpha=1.0, dissimilarity="mahalanobis")
+    with torch.no_grad():
+        head.covariance_raw.normal_(std=0.1)
+    f = _old_mahalanobis_step if variant == "mahalanobis_old" else _new_mahalanobis_step
 
-        def step(rows=n):
-            f(head, x[:rows]).backward()
-            head.zero_grad(set_to_none=True)
+    def step(rows=n):
+        f(head, x[:rows]).backward()
+        head.zero_grad(set_to_none=True)
 
+    return step
+
+
+def _child_memory(variant: str, n: int, d: int, k: int) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    step = _make_step(variant, n, d, k)
     step(8)  # library and autograd start-up outside the measurement
     base = _maxrss_mb()
     step()
-    peak = _maxrss_mb() - base
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    return {"peak_extra_mb": _maxrss_mb() - base, "rows": n}
+
+
+def _child_time(old: str, new: str, n_old: int, n: int, d: int, k: int, repeats: int) -> dict:
+    """Old and new interleaved in one process, best of ``repeats`` each (shared CPU)."""
+    import torch
+
+    torch.set_num_threads(1)
+    steps = {old: (_make_step(old, n_old, d, k), n_old), new: (_make_step(new, n, d, k), n)}
+    best = dict.fromkeys(steps, float("inf"))
+    for step, _ in steps.values():
         step()
-        times.append(time.perf_counter() - t0)
-    return {"peak_extra_mb": peak, "seconds_per_sample": min(times) / n, "n_timed": n}
+    for _ in range(repeats):
+        for name, (step, rows) in steps.items():
+            t0 = time.perf_counter()
+            step()
+            best[name] = min(best[name], (time.perf_counter() - t0) / rows)
+    return best
+
+
+def _run_child(args: list, env: dict) -> dict:
+    cmd = [sys.executable, __file__, "--child", *map(str, args)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -114,29 +138,35 @@ def main() -> None:
     parser.add_argument("--old-rows-cap", type=int, default=250,
                         help="rows for the old Mahalanobis step at d = 784 (n*d*d floats)")
     parser.add_argument("--out", default="benchmarks/results/dmae_kernels.json")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        variant, n, d, k, repeats = args.child
-        print(json.dumps(_child(variant, int(n), int(d), int(k), int(repeats))))
+        kind, *rest = args.child
+        if kind == "memory":
+            variant, n, d, k = rest
+            print(json.dumps(_child_memory(variant, int(n), int(d), int(k))))
+        else:
+            old, new, n_old, n, d, k, repeats = rest
+            print(json.dumps(_child_time(old, new, *map(int, (n_old, n, d, k, repeats)))))
         return
 
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     records = []
     for d in args.dims:
         row = {"d": d, "n": args.n, "K": args.k}
-        for variant in VARIANTS:
-            n = args.n
-            if variant == "mahalanobis_old" and d > 256:
-                n = min(n, args.old_rows_cap)
-            cmd = [sys.executable, __file__, "--child", variant, str(n), str(d), str(args.k),
-                   str(args.repeats)]
-            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-            rec = json.loads(out.stdout.strip().splitlines()[-1])
-            if n != args.n:
-                rec["note"] = f"run on {n} rows (the (n, d, d) tensors of {args.n} rows do not fit)"
-                rec["peak_extra_mb_scaled_to_n"] = rec["peak_extra_mb"] * args.n / n
-            row[variant] = rec
+        for family in ("euclidean", "mahalanobis"):
+            old, new = f"{family}_old", f"{family}_new"
+            n_old = args.n
+            if old == "mahalanobis_old" and d > 256:
+                n_old = min(args.n, args.old_rows_cap)
+            times = _run_child(["time", old, new, n_old, args.n, d, args.k, args.repeats], env)
+            for variant, n in ((old, n_old), (new, args.n)):
+                rec = _run_child(["memory", variant, n, d, args.k], env)
+                rec["seconds_per_sample"] = times[variant]
+                if n != args.n:
+                    rec["note"] = f"run on {n} rows (the (n, d, d) tensors of {args.n} rows: GBs)"
+                    rec["peak_extra_mb_scaled_to_n"] = rec["peak_extra_mb"] * args.n / n
+                row[variant] = rec
         e_old, e_new = row["euclidean_old"], row["euclidean_new"]
         m_old, m_new = row["mahalanobis_old"], row["mahalanobis_new"]
         row["euclidean_time_ratio"] = e_old["seconds_per_sample"] / e_new["seconds_per_sample"]
@@ -160,7 +190,7 @@ def main() -> None:
         "command": "OMP_NUM_THREADS=1 python benchmarks/bench_scaling_dmae.py",
         "dtype": "float32",
         "threads": 1,
-        "timing": "forward + backward, best of repeats, seconds per sample",
+        "timing": "forward + backward, best of repeats, seconds per sample, old and new interleaved in one process",
         "memory": "rise of ru_maxrss during one forward + backward, fresh process per entry",
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpus": os.cpu_count()},
