@@ -527,10 +527,10 @@ class DMAEClustering(
             H_t = X_t
         self._normalized = deep and self.normalize_codes
         self.code_scale_ = float(_spread(H_t)) if self._normalized else 1.0
-        if self.code_scale_ > 0:
-            H_t = H_t / self.code_scale_
-        else:
+        if self.code_scale_ <= 0:
             self.code_scale_ = 1.0
+        elif self._normalized:  # the shallow model clusters X itself: no copy of it
+            H_t = H_t / self.code_scale_
         if (
             deep
             and self.dissimilarity == "kullback_leibler"
