@@ -529,8 +529,9 @@ def test_representation_step_epoch_takes_one_adam_step_per_epoch():
     # Adam's first step moves every coordinate by exactly the learning rate (m / sqrt(v) is
     # the gradient's sign after bias correction), so one epoch of "epoch" steps moves each
     # representation by representation_learning_rate per coordinate, however many
-    # minibatches the epoch had; "batch" steps keep moving rows after their own minibatch
-    # (Adam's momentum) and do not.
+    # minibatches the epoch had. With the per-row Adam, "batch" steps do the same (each row
+    # takes one step of its own, in its minibatch, and does not move in the others); dense
+    # Adam over all rows keeps moving rows after their own minibatch (momentum) and does not.
     X, _, z = _mixture_data(40, seed=4)
     lr = 0.03
     params = dict(FAST, max_epochs=1, init=z, representation_learning_rate=lr, batch_size=16,
@@ -540,9 +541,15 @@ def test_representation_step_epoch_takes_one_adam_step_per_epoch():
     scaled = z * (0.5 * radius / np.sqrt(np.mean(np.sum(z * z, axis=1))))
     np.testing.assert_allclose(np.abs(epoch.embedding_ - scaled), lr, rtol=1e-3)
     batch = GMMRepresentation(**dict(params, representation_step="batch")).fit(X)
-    moved = np.abs(batch.embedding_ - scaled)
+    np.testing.assert_allclose(np.abs(batch.embedding_ - scaled), lr, rtol=1e-3)
+    dense = GMMRepresentation(**dict(params, representation_step="batch"))
+    dense._lazy_representations = False
+    moved = np.abs(dense.fit(X).embedding_ - scaled)
     assert not np.allclose(moved, lr, rtol=1e-2)
     assert moved.max() > 1.2 * lr  # the momentum steps after a row's own minibatch
+    dense_epoch = GMMRepresentation(**dict(params, representation_step="epoch"))
+    dense_epoch._lazy_representations = False  # every row steps once: the same as per-row
+    np.testing.assert_allclose(dense_epoch.fit(X).embedding_, epoch.embedding_, atol=1e-6)
 
     with pytest.raises(ValueError, match="representation_step"):
         GMMRepresentation(**dict(params, representation_step="sample")).fit(X)
@@ -683,3 +690,32 @@ def test_transform_shows_a_progress_bar_with_verbose(fitted, capsys):
     capsys.readouterr()
     model.transform(X[:10])
     assert "GMMRepresentation.transform" in capsys.readouterr().err
+
+
+def test_row_adam_moves_only_the_given_rows_as_torch_adam_on_each_row():
+    from skdeepclust.nn.dgd import RowAdam
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(6, 3, generator=g, dtype=F64)
+    start = z.clone()
+    opt = RowAdam(z, lr=0.05, betas=(0.5, 0.7))
+    # one torch Adam per row, on that row alone, fed the gradients the row receives
+    singles = [torch.nn.Parameter(start[i : i + 1].clone()) for i in range(6)]
+    refs = [torch.optim.Adam([p], lr=0.05, betas=(0.5, 0.7), foreach=False) for p in singles]
+    batches = [[0, 2], [1, 2, 5], [2], [0, 5], [4, 2]]
+    for rows in batches:
+        grad = torch.randn(len(rows), 3, generator=g, dtype=F64)
+        before = z.clone()
+        opt.step(torch.tensor(rows), grad)
+        others = [i for i in range(6) if i not in rows]
+        assert torch.equal(z[others], before[others])  # rows outside the batch do not move
+        assert (z[rows] != before[rows]).all()
+        for j, i in enumerate(rows):
+            singles[i].grad = grad[j : j + 1].clone()
+            refs[i].step()
+    for i in range(6):
+        torch.testing.assert_close(z[i : i + 1], singles[i].detach(), rtol=1e-12, atol=1e-12)
+    assert torch.equal(z[3], start[3])  # never in a batch
+    assert opt.steps.tolist() == [2, 1, 4, 0, 1, 2]
+    with pytest.raises(ValueError, match="matrix"):
+        RowAdam(torch.zeros(3), lr=0.1)

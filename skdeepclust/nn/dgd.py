@@ -39,6 +39,7 @@ __all__ = [
     "OutputDistribution",
     "PoissonOutput",
     "RepresentationLayer",
+    "RowAdam",
     "sample_gamma",
 ]
 
@@ -79,6 +80,67 @@ class RepresentationLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_samples={self.z.shape[0]}, dim={self.z.shape[1]}"
+
+
+class RowAdam:
+    r"""Adam on the rows of a matrix, updating only the rows that received a gradient.
+
+    Each row keeps its own moments and its own step count, so the update of a row is
+    exactly what :class:`torch.optim.Adam` (no weight decay, no AMSGrad) would give on
+    that row alone, fed the sequence of gradients the row received; a step costs
+    O(rows stepped x columns), whatever the number of rows. This is the "lazy" Adam for
+    per-sample representations: a minibatch step moves the minibatch's rows only.
+
+    It differs from dense Adam over the whole matrix, where a row absent from a minibatch
+    has a zero gradient: there its moments decay and it keeps moving with its momentum
+    (by about :math:`1 / (1 - \beta_1/\sqrt{\beta_2})` times its in-batch step in all,
+    2.5 at betas (0.5, 0.7)), and the bias correction follows the global step count. Here
+    a row absent from the minibatch neither moves nor decays.
+
+    Parameters
+    ----------
+    param : Tensor of shape (n_rows, dim)
+        Updated in place (under ``torch.no_grad``).
+    lr : float
+    betas : tuple of float, default=(0.9, 0.999)
+    eps : float, default=1e-8
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.zeros(4, 2)
+    >>> opt = RowAdam(z, lr=0.1)
+    >>> opt.step(torch.tensor([1, 3]), torch.ones(2, 2))
+    >>> z[:, 0]
+    tensor([ 0.0000, -0.1000,  0.0000, -0.1000])
+    """
+
+    def __init__(self, param: Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+        if param.dim() != 2:
+            raise ValueError(f"RowAdam updates a matrix; got shape {tuple(param.shape)}.")
+        self.param = param
+        self.lr = float(lr)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        self.eps = float(eps)
+        self.exp_avg = torch.zeros_like(param)
+        self.exp_avg_sq = torch.zeros_like(param)
+        self.steps = torch.zeros(param.shape[0], dtype=param.dtype, device=param.device)
+
+    @torch.no_grad()
+    def step(self, rows: Tensor, grad: Tensor) -> None:
+        """One Adam step of ``param[rows]`` with gradient ``grad`` (rows must be distinct)."""
+        grad = grad.to(self.param.dtype)
+        m = self.exp_avg[rows].mul_(self.beta1).add_(grad, alpha=1.0 - self.beta1)
+        v = self.exp_avg_sq[rows].mul_(self.beta2).addcmul_(grad, grad, value=1.0 - self.beta2)
+        t = self.steps[rows].add_(1.0)
+        self.exp_avg[rows] = m
+        self.exp_avg_sq[rows] = v
+        self.steps[rows] = t
+        bias1 = 1.0 - torch.pow(self.beta1, t)
+        bias2_sqrt = torch.sqrt(1.0 - torch.pow(self.beta2, t))
+        denom = v.sqrt().div_(bias2_sqrt[:, None]).add_(self.eps)
+        update = m.div_(denom).mul_((self.lr / bias1)[:, None])
+        self.param.index_add_(0, rows, update, alpha=-1.0)
 
 
 def sample_gamma(shape: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .._torch import make_generator, seed_from, to_numpy
 from .._training import make_optimizer, train_loop, warn_partition, warn_unconverged
 from ..base import INFERENCE_BATCH_SIZE, TorchEstimator
-from ..nn.dgd import OUTPUT_DISTRIBUTIONS, DeepGenerativeDecoder, DGDModel
+from ..nn.dgd import OUTPUT_DISTRIBUTIONS, DeepGenerativeDecoder, DGDModel, RowAdam
 from ..nn.mixture import UNLABELLED, GaussianMixturePrior, SupervisedGaussianMixturePrior
 from ..nn.mlp import ACTIVATIONS, MLP
 from ..utils._sklearn_compat import (
@@ -179,11 +179,15 @@ default="gaussian"
         When the representations' optimizer steps. ``"epoch"`` accumulates each
         representation's gradient over the epoch (a sample is in one minibatch per epoch) and
         takes one Adam step at the end of it, as the DGD reference training loop does;
-        ``"batch"`` steps after every minibatch, like the decoder. With ``"epoch"`` the
+        ``"batch"`` steps after every minibatch, like the decoder. Either way each
+        representation has its own Adam moments and step count and moves only at its own
+        steps (a "lazy" per-row Adam, so a minibatch step costs O(batch_size), not
+        O(n_samples)); unlike dense Adam over all rows, a representation outside the
+        minibatch does not keep drifting with Adam's momentum. With ``"epoch"`` the
         representations take ``max_epochs`` steps in all, so they need a larger rate: on
-        MNIST-10k (5-D, 150 epochs) ``"epoch"`` with 0.05 gave mixture ARIs 0.539 / 0.480
-        on seeds 0 / 1 against 0.528 / 0.500 for ``"batch"`` with 0.01 (0.476 for
-        ``"epoch"`` with 0.01 on seed 0): no better, so not the default.
+        MNIST-10k (5-D, 150 epochs, measured with dense Adam) ``"epoch"`` with 0.05 gave
+        mixture ARIs 0.539 / 0.480 on seeds 0 / 1 against 0.528 / 0.500 for ``"batch"``
+        with 0.01 (0.476 for ``"epoch"`` with 0.01 on seed 0): no better, so not the default.
     gmm_learning_rate : float, default=1e-2
         Adam learning rate of the mixture, and of the output law's own parameters (the
         Gaussian scales, the negative-binomial dispersions).
@@ -365,6 +369,11 @@ default="gaussian"
     >>> X_new.shape
     (2, 64)
     """
+
+    #: Representations stepped by a per-row Adam (:class:`~skdeepclust.nn.dgd.RowAdam`):
+    #: each minibatch step moves only its own rows. ``False`` restores dense Adam over every
+    #: row (a step costs O(n_samples); kept for comparison in benchmarks/bench_dgd_sparse.py).
+    _lazy_representations = True
 
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
@@ -798,7 +807,7 @@ default="gaussian"
                 prior.anchor_log_var()
         if warm is None or not self._copy_decoder(*warm):
             self.module_.decoder.init_output_bias(X_t, library)
-        z = torch.nn.Parameter(torch.as_tensor(Z0, device=self._device, dtype=self._torch_dtype))
+        z0 = torch.as_tensor(Z0, device=self._device, dtype=self._torch_dtype)
         y_t = None if codes is None else torch.as_tensor(codes, device=self._device)
         if library is not None:
             log_lib = torch.log(library.clamp_min(1.0)).to(torch.float64)
@@ -811,22 +820,53 @@ default="gaussian"
             {"params": [*prior.parameters(), *decoder.output.parameters()],
              "lr": self.gmm_learning_rate, "weight_decay": 0.0, "betas": betas},
         ]
-        z_group = {"params": [z], "lr": self.representation_learning_rate, "weight_decay": 0.0,
-                   "betas": betas}
         per_epoch = self.representation_step == "epoch"
-        if per_epoch:  # z.grad sums the minibatches' gradients; one step per epoch
-            z_optimizer = make_optimizer("adam", [z_group], learning_rate=z_group["lr"])
-        else:
-            groups.append(z_group)
-        optimizer = make_optimizer("adam", groups, learning_rate=self.learning_rate)
         n = X.shape[0]
         model = self.module_
         model.train()
+        if self._lazy_representations:
+            # Per-row Adam on a plain tensor: a minibatch step reads and moves only its
+            # own rows (O(batch) instead of O(n) per step; see RowAdam for the difference).
+            z = z0.clone()
+            z_optimizer = RowAdam(z, self.representation_learning_rate, betas)
+            z_grad = torch.zeros_like(z) if per_epoch else None
+
+            def z_rows(idx: Tensor) -> Tensor:
+                zb = z[idx].requires_grad_()
+
+                def on_grad(g: Tensor) -> None:  # during backward: nothing else reads z
+                    if per_epoch:  # sum the minibatches' gradients; one step per epoch
+                        z_grad.index_add_(0, idx, g)
+                    else:
+                        z_optimizer.step(idx, g)
+
+                zb.register_hook(on_grad)
+                return zb
+
+            def z_epoch_step() -> None:
+                z_optimizer.step(torch.arange(n, device=z.device), z_grad)
+                z_grad.zero_()
+        else:  # dense Adam over every row (the optimiser before RowAdam)
+            z = torch.nn.Parameter(z0)
+            z_group = {"params": [z], "lr": self.representation_learning_rate,
+                       "weight_decay": 0.0, "betas": betas}
+            if per_epoch:  # z.grad sums the minibatches' gradients; one step per epoch
+                z_optimizer = make_optimizer("adam", [z_group], learning_rate=z_group["lr"])
+            else:
+                groups.append(z_group)
+
+            def z_rows(idx: Tensor) -> Tensor:
+                return z[idx]
+
+            def z_epoch_step() -> None:
+                z_optimizer.step()
+                z.grad = None
+        optimizer = make_optimizer("adam", groups, learning_rate=self.learning_rate)
 
         def step(idx: Tensor) -> Tensor:
             lib = None if library is None else library[idx]
             yb = None if y_t is None else y_t[idx]
-            return model.loss(z[idx], X_t[idx], n, lib, yb)
+            return model.loss(z_rows(idx), X_t[idx], n, lib, yb)
 
         every = self.reassign_every
         window = int(self.n_iter_no_change)
@@ -835,8 +875,7 @@ default="gaussian"
 
         def on_epoch_end(epoch: int, loss: float) -> bool:
             if per_epoch:
-                z_optimizer.step()
-                z.grad = None
+                z_epoch_step()
             if every and (epoch + 1) % every == 0 and epoch + 1 < self._max_epochs:
                 self._reassign(z, X_t, library, y_t)
             if self.tol is None:
