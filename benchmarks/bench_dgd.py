@@ -10,7 +10,7 @@ the JSON (``fit_cpu_s``, ``transform_cpu_s``) since other processes on a shared 
 inflate the wall clock.
 
 ``--vade`` adds clustpy's VaDE (a peer, not a dependency: ``pip install --no-deps
-clustpy==0.0.3`` and ``PYTHONPATH=/work/shared/peers/shims``) with a mirrored VAE of the
+clustpy==0.0.3`` and ``PYTHONPATH=../shared/peers/shims``) with a mirrored VAE of the
 same hidden widths as the DGD decoder, ``--vade-pretrain-epochs`` +
 ``--vade-clustering-epochs`` epochs and its default optimizers; its clusters are clustpy's
 ``labels_`` (a full-covariance GaussianMixture refitted on the codes, started from VaDE's

@@ -53,7 +53,7 @@ Deep part on MNIST-10k at equal budget, reusing pretrained autoencoders from a c
 folder, the Euclidean DMAE without the mixture epochs::
 
     nice -n 10 python benchmarks/bench_dmae.py --part deep --data mnist10k --seeds 0 \\
-        --pretrain-epochs 20 --clustering-epochs 20 --ae-cache /tmp/ae_cache \\
+        --pretrain-epochs 20 --clustering-epochs 20 --ae-cache ae_cache \\
         --dissimilarity euclidean --alpha 100 --dmae-params '{"mixture_epochs": 0}'
 
 Deep part on MNIST-10k at equal budget, 3 seeds::
