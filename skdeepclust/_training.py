@@ -25,6 +25,7 @@ __all__ = [
     "OPTIMIZERS",
     "TrainingResult",
     "make_optimizer",
+    "nearest_power_of_two",
     "partition_problems",
     "train_loop",
     "warn_partition",
@@ -266,6 +267,14 @@ def _single_thread_if_small(params: list, batch_size: int, device: torch.device)
             _threads_state["users"] -= 1
             if _threads_state["users"] == 0 and _threads_state["saved"] > 1:
                 torch.set_num_threads(_threads_state["saved"])
+
+
+def nearest_power_of_two(x: float, lo: int, hi: int) -> int:
+    """The power of two nearest to ``x`` on a log scale, clipped to ``[lo, hi]``.
+
+    The "auto" batch sizes are built on it (``lo >= 1``).
+    """
+    return int(min(max(2 ** round(math.log2(max(x, 1.0))), lo), hi))
 
 
 @dataclass

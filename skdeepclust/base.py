@@ -114,6 +114,16 @@ class TorchEstimator(BaseEstimator):
             factory, seed=seed_from(rng), device=self._device, dtype=self._torch_dtype
         )
 
+    def _resolved(self, name: str, auto):
+        """The value of parameter ``name``, or ``auto`` when it is "auto".
+
+        Resolve "auto" parameters in ``fit`` with it into private attributes, e.g.
+        ``self._batch_size = self._resolved("batch_size", 64)``: the public parameter is
+        never overwritten.
+        """
+        value = getattr(self, name)
+        return auto if isinstance(value, str) and value == "auto" else value
+
     @property
     def _torch_dtype(self) -> torch.dtype:
         return torch_dtype(self._dtype)

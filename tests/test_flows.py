@@ -1,6 +1,7 @@
 """Tests of the NormalizingFlow and DisentanglingFlow estimators."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -8,11 +9,8 @@ import torch
 from scipy import stats
 from sklearn.base import clone
 from sklearn.datasets import make_moons
-from sklearn.mixture import GaussianMixture
-
-import warnings
-
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
 
 from skdeepclust.datasets import make_arc, make_blob_images
 from skdeepclust.flow import DisentanglingFlow, NormalizingFlow

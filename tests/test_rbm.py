@@ -1,8 +1,8 @@
 """Behaviour of neural_network.RBM and RBMClassifier."""
 
 import itertools
-import warnings
 import pickle
+import warnings
 
 import numpy as np
 import pytest

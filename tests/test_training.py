@@ -55,3 +55,11 @@ def test_warn_unconverged_only_when_the_cap_stopped_training():
         for done in (TrainingResult(n_iter=5, converged=True),
                      TrainingResult(n_iter=5, interrupted=True), TrainingResult(n_iter=0)):
             assert not warn_unconverged(Dummy(), done, phase="p", max_epochs=5, rule="r")
+
+
+def test_nearest_power_of_two_is_clipped():
+    from skdeepclust._training import nearest_power_of_two
+
+    assert [nearest_power_of_two(x, 32, 256) for x in (0, 0.5, 40, 48, 60, 1e6)] == [
+        32, 32, 32, 64, 64, 256]
+    assert nearest_power_of_two(1797 / 16, 64, 512) == 128

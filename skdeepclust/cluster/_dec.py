@@ -17,6 +17,7 @@ from .._torch import seed_from
 from .._training import (
     OPTIMIZERS,
     make_optimizer,
+    nearest_power_of_two,
     train_loop,
     warn_partition,
     warn_unconverged,
@@ -59,9 +60,7 @@ def auto_batch_size(n_samples: int) -> int:
     About 30 minibatch steps per epoch on small data sets (64 on 8x8 digits), the DEC
     paper's 256 from about 6 000 rows on.
     """
-    if n_samples <= 0:
-        return 32
-    return int(min(256, max(32, 2 ** round(math.log2(max(n_samples, 1) / 30)))))
+    return nearest_power_of_two(n_samples / 30, 32, 256)
 
 
 def default_autoencoder(n_samples: int, n_features: int, **kwargs) -> AutoEncoder:
@@ -466,8 +465,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         """
         X = self._validate_fit_data(X)
         self._check_params_vs_input(X)
-        self._batch_size = (auto_batch_size(X.shape[0]) if self.batch_size == "auto"
-                            else int(self.batch_size))
+        self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))
         rng, generator = self._start_fit(X)
         encoder, decoder = self._resolve_autoencoder(X, rng)
         X_t = self._to_tensor(X)

@@ -566,9 +566,8 @@ class DMAEClustering(
         self._initialize_head(H_t, rng, generator)
 
         self._learning_rate = self._resolve_learning_rate(deep)
-        self._max_epochs = ((20 if deep else 100) if self.max_epochs == "auto"
-                            else int(self.max_epochs))
-        self._tol = (None if deep else 1e-4) if self.tol == "auto" else self.tol
+        self._max_epochs = int(self._resolved("max_epochs", 20 if deep else 100))
+        self._tol = self._resolved("tol", None if deep else 1e-4)
         self.mixture_loss_curve_ = []
         if deep and self.mixture_epochs > 0 and self._head_param_groups(1.0, 1.0):
             self.mixture_loss_curve_ = self._fit_mixture(H_t, generator)

@@ -19,6 +19,7 @@ from .._training import (
     OPTIMIZERS,
     TrainingResult,
     make_optimizer,
+    nearest_power_of_two,
     train_loop,
     warn_unconverged,
 )
@@ -54,10 +55,6 @@ _SQUARE_IMAGE_MIN_SIDE = 8
 _NF_LR_PATIENCE_DIVISOR = 2  # "plateau": halve the rate after n_iter_no_change // 2 flat epochs
 
 
-def _nf_stages(n_features: int) -> int:
-    return _NF_STAGES
-
-
 # DisentanglingFlow's "auto" recipe (the table in its docstring).
 _DF_COUPLING = "additive"
 _DF_STAGES = 2
@@ -82,11 +79,6 @@ def _auto_event_shape(n_features: int) -> tuple[int, int] | None:
     """``(k, k)`` when ``n_features = k * k`` with ``k >= 8`` (a flattened square image)."""
     k = math.isqrt(n_features)
     return (k, k) if k * k == n_features and k >= _SQUARE_IMAGE_MIN_SIDE else None
-
-
-def _pow2(x: float, lo: int, hi: int) -> int:
-    """The power of two nearest to ``x`` (in log scale), clipped to ``[lo, hi]``."""
-    return int(min(max(2 ** round(math.log2(max(x, 1.0))), lo), hi))
 
 
 class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
@@ -117,9 +109,7 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
 
     # ------------------------------------------------------------------ building
     def _check_flow_params(self, n_features: int) -> None:
-        if self.hidden_layer_sizes is not None and not (
-            isinstance(self.hidden_layer_sizes, str) and self.hidden_layer_sizes == "auto"
-        ):
+        if self._resolved("hidden_layer_sizes", None) is not None:
             sizes = np.asarray(self.hidden_layer_sizes)
             if sizes.ndim != 1 or (
                 sizes.size and (not np.issubdtype(sizes.dtype, np.integer) or sizes.min() < 1)
@@ -128,9 +118,7 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
                     "hidden_layer_sizes must be None or a sequence of positive ints; got "
                     f"{self.hidden_layer_sizes!r}."
                 )
-        if self.event_shape is not None and not (
-            isinstance(self.event_shape, str) and self.event_shape == "auto"
-        ):
+        if self._resolved("event_shape", None) is not None:
             shape = np.asarray(self.event_shape)
             if (
                 shape.ndim != 1
@@ -147,11 +135,6 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
     def _resolve_auto(self, n_samples: int, n_features: int) -> None:
         """Resolve the "auto" parameters into private attributes (see each class)."""
         raise NotImplementedError  # pragma: no cover
-
-    def _resolved(self, name: str, auto):
-        """The explicit value of parameter ``name``, or ``auto`` when it is "auto"."""
-        value = getattr(self, name)
-        return auto if isinstance(value, str) and value == "auto" else value
 
     def _resolve_hidden(self, auto: tuple[int, ...]) -> tuple[int, ...] | None:
         hidden = self._resolved("hidden_layer_sizes", auto)
@@ -197,11 +180,6 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
             idx = torch.randperm(X_t.shape[0], generator=generator, device=generator.device)
             X_t = X_t[idx[:_DATA_INIT_ROWS].to(X_t.device)]
         self.module_.initialize(X_t)
-
-    def _inference_batch_size(self) -> int:
-        from ..base import INFERENCE_BATCH_SIZE
-
-        return max(int(getattr(self, "_batch_size", 0) or 0), INFERENCE_BATCH_SIZE)
 
     def _store_history(self, history: TrainingResult) -> None:
         self.loss_curve_ = list(history.loss_curve)
@@ -575,10 +553,10 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         )
         n_train = n_samples - n_val if self._early_stopping else n_samples
         self._coupling = self._resolved("coupling", "spline" if d <= _NF_SPLINE_MAX_D else "affine")
-        self._n_stages = int(self._resolved("n_stages", _nf_stages(d)))
+        self._n_stages = int(self._resolved("n_stages", _NF_STAGES))
         self._activation = self._resolved("activation", _NF_ACTIVATION[self._coupling])
         self._hidden_layer_sizes = self._resolve_hidden(_nf_hidden(d))
-        self._batch_size = int(self._resolved("batch_size", _pow2(n_train / 16, 64, 512)))
+        self._batch_size = int(self._resolved("batch_size", nearest_power_of_two(n_train / 16, 64, 512)))
         self._learning_rate = float(
             self._resolved("learning_rate", _NF_LEARNING_RATE[self._coupling])
         )

@@ -15,14 +15,13 @@ from torch import Tensor
 
 from .._torch import make_generator, seed_from
 from .._training import TrainingResult, train_loop, warn_unconverged
-from ..exceptions import TrainingDivergedError
 from ..base import TorchEstimator
+from ..exceptions import TrainingDivergedError
 from ..nn import partition as _partition
 from ..nn.rbm import HIDDEN_UNITS, OFFSET_TYPES, VISIBLE_UNITS, RBMUpdater
 from ..nn.rbm import RBM as RBMModule
 from ..nn.sampling import (
     IndependentParallelTemperingSampler,
-    ParallelTemperingSampler,
     PersistentGibbsSampler,
     PooledParallelTemperingSampler,
     initial_states,

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .._torch import make_generator, seed_from, to_numpy
 from .._training import make_optimizer, train_loop, warn_partition, warn_unconverged
-from ..base import INFERENCE_BATCH_SIZE, TorchEstimator
+from ..base import TorchEstimator
 from ..nn.dgd import OUTPUT_DISTRIBUTIONS, DeepGenerativeDecoder, DGDModel, RowAdam
 from ..nn.mixture import UNLABELLED, GaussianMixturePrior, SupervisedGaussianMixturePrior
 from ..nn.mlp import ACTIVATIONS, MLP
@@ -770,9 +770,6 @@ default="gaussian"
             n_batches = -(-n // self._batch_size)
             epochs = min(100, max(20, _AUTO_STEPS // n_batches))
         self._max_epochs = int(epochs)
-
-    def _inference_batch_size(self) -> int:
-        return max(int(getattr(self, "_batch_size", 0) or 0), INFERENCE_BATCH_SIZE)
 
     def _library(self, X_t: Tensor) -> Tensor | None:
         if self._output_cls.uses_library and self.library_size:
