@@ -19,7 +19,7 @@ import torch
 from torch.optim import optimizer as _torch_optimizer
 from tqdm.auto import tqdm
 
-from .exceptions import TrainingDivergedError
+from .exceptions import ConvergenceWarning, TrainingDivergedError
 
 __all__ = [
     "OPTIMIZERS",
@@ -503,8 +503,6 @@ def warn_unconverged(
     -------
     warned : bool
     """
-    from sklearn.exceptions import ConvergenceWarning
-
     if result.converged or result.interrupted or max_epochs <= 0 or result.n_iter == 0:
         return False
     warnings.warn(
@@ -516,13 +514,16 @@ def warn_unconverged(
     return True
 
 
-def partition_problems(labels, n_clusters: int) -> list[str]:
+def partition_problems(labels, n_clusters: int, what: str = "clusters") -> list[str]:
     """What is wrong with a partition: empty clusters, or one cluster holding most points.
 
     Parameters
     ----------
     labels : array-like of int of shape (n_samples,)
     n_clusters : int
+    what : str, default="clusters"
+        The plural noun of the parts, e.g. "components" for a mixture (its count is then
+        named ``n_components``).
 
     Returns
     -------
@@ -541,13 +542,13 @@ def partition_problems(labels, n_clusters: int) -> list[str]:
     # With fewer samples than clusters some must stay empty: say nothing then.
     if empty.size and labels.size >= n_clusters:
         problems.append(
-            f"{empty.size} of n_clusters={n_clusters} clusters are empty "
-            f"(clusters {empty.tolist()})"
+            f"{empty.size} of n_{what}={n_clusters} {what} are empty "
+            f"({what} {empty.tolist()})"
         )
     share = counts.max() / labels.size
     if n_clusters >= 3 and share > max(0.5, DEGENERATE_SHARE / n_clusters):
         problems.append(
-            f"cluster {int(counts.argmax())} holds {share:.0%} of the samples"
+            f"{what[:-1]} {int(counts.argmax())} holds {share:.0%} of the samples"
         )
     return problems
 
@@ -566,21 +567,16 @@ def warn_partition(
     partition is degenerate (see :func:`partition_problems`).
 
     The wording: "<Estimator> (<phase>) ended with a degenerate partition: <problems>;
-    <advice>." ``what`` renames "clusters" (e.g. "components" for a mixture).
+    <advice>." ``what`` names the parts (e.g. "components" for a mixture).
 
     Returns
     -------
     warned : bool
     """
-    from sklearn.exceptions import ConvergenceWarning
-
-    problems = partition_problems(labels, n_clusters)
+    problems = partition_problems(labels, n_clusters, what)
     if not problems:
         return False
     text = "; ".join(problems)
-    if what != "clusters":
-        text = text.replace("n_clusters=", "n_components=").replace("clusters", what)
-        text = text.replace("cluster ", what.rstrip("s") + " ")
     warnings.warn(
         f"{type(estimator).__name__} ({phase}) ended with a degenerate partition: {text}; "
         f"{advice}.",

@@ -25,7 +25,7 @@ from .._training import (
 from ..base import TorchEstimator
 from ..nn.clustering_heads import DECClusterHead, DECNetwork, dec_kl_divergence
 from ..nn.clustering_heads import target_distribution as _target_distribution
-from ..representation._autoencoder import LOSSES, AutoEncoder
+from ..representation._autoencoder import LOSSES, AutoEncoder, auto_hidden_layer_sizes
 from ..utils._sklearn_compat import (
     HasMethods,
     Interval,
@@ -97,8 +97,7 @@ def default_autoencoder(n_samples: int, n_features: int, **kwargs) -> AutoEncode
     batch_size = auto_batch_size(n_samples)
     steps_per_epoch = math.ceil(max(n_samples, 1) / batch_size)
     if n_samples < SMALL_DATA_ROWS:
-        width = int(min(512, max(64, 4 * n_features)))
-        hidden: tuple[int, ...] = (width, width)
+        hidden: tuple[int, ...] = auto_hidden_layer_sizes(n_features)
         n_components, learning_rate, steps = SMALL_N_COMPONENTS, 3e-3, SMALL_PRETRAIN_STEPS
     else:
         scale = min(1.0, max(0.25, math.sqrt(n_samples / 16_000)))

@@ -73,14 +73,14 @@ class DMAEClustering(
     assignments: as it grows the model becomes a k-means with dissimilarity :math:`D`.
 
     - **Shallow** (``autoencoder=None``, or ``"auto"`` with fewer than 32 features):
-      :math:`h_i = x_i`, a dissimilarity mixture
-      model on the input itself.
+      :math:`h_i = x_i`, a dissimilarity mixture model on the input itself.
     - **Deep** (``autoencoder="auto"`` with 32 features or more, or an ``AutoEncoder``):
       :math:`h_i` is the autoencoder's code. ``"auto"`` pretrains DECClustering's default
-      autoencoder, sized to ``X``; an unfitted autoencoder is cloned and pretrained on ``X``; a fitted one is
-      copied and used as is. The mixture is initialised on the codes (``init``), trained alone on
-      them for ``mixture_epochs``, then encoder, decoder and mixture are fine-tuned
-      jointly on ``clustering_weight * L_dmae + reconstruction_weight * reconstruction``,
+      autoencoder, sized to ``X``; an unfitted autoencoder is cloned and pretrained on
+      ``X``; a fitted one is copied and used as is. The mixture is initialised on the codes
+      (``init``), trained alone on them for ``mixture_epochs``, then encoder, decoder and
+      mixture are fine-tuned jointly on
+      ``clustering_weight * L_dmae + reconstruction_weight * reconstruction``,
       where the reconstruction decodes the soft-assigned centroid :math:`\tilde\mu_i`
       (see ``reconstruct_from``). On MNIST the covariance variant
       (``dissimilarity="mahalanobis"``, ``alpha=10``) clusters the codes best (see
@@ -140,7 +140,8 @@ class DMAEClustering(
         Initial precision matrices of ``"mahalanobis"``: the inverse covariance of each
         cluster of the initial partition (KMeans' clusters for ``init="kmeans"``, else the
         nearest-centre partition), identities, or given symmetric positive-definite
-        matrices of shape ``(n_clusters, n_dims, n_dims)``. Ignored by dissimilarities without precisions.
+        matrices of shape ``(n_clusters, n_dims, n_dims)``. Ignored by dissimilarities
+        without precisions.
     reg_covar : float, default=1e-2
         Floor added to the diagonal of every covariance, relative to the average feature
         variance of the clustered data (``X``, or the codes when deep). It keeps the
@@ -571,7 +572,8 @@ class DMAEClustering(
         self.mixture_loss_curve_ = []
         if deep and self.mixture_epochs > 0 and self._head_param_groups(1.0, 1.0):
             self.mixture_loss_curve_ = self._fit_mixture(H_t, generator)
-        groups = self._head_param_groups(*self._learning_rates(self.learning_rate, self._learning_rate))
+        groups = self._head_param_groups(
+            *self._learning_rates(self.learning_rate, self._learning_rate))
         if deep:
             ae_params = [q for q in ae_module.parameters() if q.requires_grad]
             if ae_params:

@@ -556,7 +556,8 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         self._n_stages = int(self._resolved("n_stages", _NF_STAGES))
         self._activation = self._resolved("activation", _NF_ACTIVATION[self._coupling])
         self._hidden_layer_sizes = self._resolve_hidden(_nf_hidden(d))
-        self._batch_size = int(self._resolved("batch_size", nearest_power_of_two(n_train / 16, 64, 512)))
+        auto_batch = nearest_power_of_two(n_train / 16, 64, 512)
+        self._batch_size = int(self._resolved("batch_size", auto_batch))
         self._learning_rate = float(
             self._resolved("learning_rate", _NF_LEARNING_RATE[self._coupling])
         )

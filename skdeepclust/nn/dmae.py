@@ -298,7 +298,8 @@ class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
     centroid :math:`\tilde\mu_i = \sum_k s_{ik}\theta_k`, :math:`\log\tilde\pi_i` and, with
     precisions, the precision matrices :math:`P_k` from which
     :math:`\tilde P_i = \sum_k s_{ik} P_k` is mixed (``DMOutput.precisions`` builds it on
-    demand; the loss does not). :meth:`loss` is the per-sample DMAE loss. Parameters are those of :class:`DissimilarityMixtureEncoder`.
+    demand; the loss does not). :meth:`loss` is the per-sample DMAE loss. Parameters are
+    those of :class:`DissimilarityMixtureEncoder`.
 
     Examples
     --------

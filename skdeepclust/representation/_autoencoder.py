@@ -90,6 +90,12 @@ NOISES = {
 }
 
 
+def auto_hidden_layer_sizes(n_features: int) -> tuple[int, int]:
+    """``hidden_layer_sizes="auto"``: two layers of ``min(512, max(64, 4 * n_features))``."""
+    width = int(min(512, max(64, 4 * n_features)))
+    return (width, width)
+
+
 class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     """Feed-forward autoencoder: denoising, contractive, sparse and slow variants.
 
@@ -294,24 +300,17 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     # ------------------------------------------------------------------ checks
     def _resolve_hidden_layer_sizes(self, n_features: int) -> tuple[int, ...]:
         """The encoder widths, ``"auto"`` resolved from the number of features."""
-        if isinstance(self.hidden_layer_sizes, str):  # "auto"
-            width = int(min(512, max(64, 4 * n_features)))
-            return (width, width)
-        return tuple(int(s) for s in self.hidden_layer_sizes)
+        auto = auto_hidden_layer_sizes(n_features)
+        return tuple(int(s) for s in self._resolved("hidden_layer_sizes", auto))
 
     def _check_params_vs_input(self, X: np.ndarray) -> None:
-        if isinstance(self.hidden_layer_sizes, str):
-            return self._check_data_range(X)
-        sizes = np.asarray(self.hidden_layer_sizes)
+        sizes = np.asarray(self._resolved("hidden_layer_sizes", ()))  # "auto" is valid
         if sizes.ndim != 1 or (sizes.size and (not np.issubdtype(sizes.dtype, np.integer)
                                                or sizes.min() < 1)):
             raise ValueError(
                 "hidden_layer_sizes must be a sequence of positive ints; got "
                 f"{self.hidden_layer_sizes!r}."
             )
-        self._check_data_range(X)
-
-    def _check_data_range(self, X: np.ndarray) -> None:
         if self.loss == "cross_entropy" or self.noise == "binary":
             lo, hi = float(X.min()), float(X.max())
             what = "loss='cross_entropy'" if self.loss == "cross_entropy" else "noise='binary'"
