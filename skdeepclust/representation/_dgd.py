@@ -737,39 +737,26 @@ default="gaussian"
     def _resolve_auto(self, X: np.ndarray, n_mixture: int) -> None:
         """Resolve the "auto" parameters for this X into private attributes (see Notes)."""
         n, d = X.shape
-        init = self.init
-        if isinstance(init, str) and init == "auto":
-            init = "pca"
-        self._init = init
-        latent = self.latent_dim
-        if isinstance(latent, str):  # "auto": the width of a given start, else <= 10
-            if _is_estimator(init):
-                latent = int(getattr(init, "estimator", init).n_components)
-            elif not isinstance(init, str):
-                latent = int(np.shape(init)[1]) if np.ndim(init) == 2 else min(10, d)
-            else:
-                latent = min(_AUTO_LATENT, d)
-        self._latent_dim = int(latent)
-        cov = self.covariance_type
-        if cov == "auto":  # full when a component has, on average, a sample per parameter
-            per_component = self._latent_dim * (self._latent_dim + 1) / 2
-            cov = "full" if n / n_mixture >= per_component else "diag"
-        self._covariance_type = _COVARIANCE_TYPES[cov]
+        self._init = init = self._resolved("init", "pca")
+        if _is_estimator(init):  # "auto" latent size: the width of a given start, else <= 10
+            auto_latent = int(getattr(init, "estimator", init).n_components)
+        elif not isinstance(init, str) and np.ndim(init) == 2:
+            auto_latent = int(np.shape(init)[1])
+        else:
+            auto_latent = min(_AUTO_LATENT, d)
+        self._latent_dim = int(self._resolved("latent_dim", auto_latent))
+        # full when a component has, on average, a sample per parameter
+        per_component = self._latent_dim * (self._latent_dim + 1) / 2
+        auto_cov = "full" if n / n_mixture >= per_component else "diag"
+        self._covariance_type = _COVARIANCE_TYPES[self._resolved("covariance_type", auto_cov)]
         # unsupervised: the mixture starts from EM; supervised: per-class k-means
         self._mixture_init = "kmeans" if self._supervised else "em"
-        lv = self.log_var_prior_std
-        if isinstance(lv, str):
-            lv = 0.3 if self._mixture_init == "em" else 0.1
-        self._log_var_prior_std = float(lv)
-        batch = self.batch_size
-        if isinstance(batch, str):
-            batch = min(128, max(16, n // 8))
-        self._batch_size = int(batch)
-        epochs = self.max_epochs
-        if isinstance(epochs, str):
-            n_batches = -(-n // self._batch_size)
-            epochs = min(100, max(20, _AUTO_STEPS // n_batches))
-        self._max_epochs = int(epochs)
+        auto_lv = 0.3 if self._mixture_init == "em" else 0.1
+        self._log_var_prior_std = float(self._resolved("log_var_prior_std", auto_lv))
+        self._batch_size = int(self._resolved("batch_size", min(128, max(16, n // 8))))
+        n_batches = -(-n // self._batch_size)
+        auto_epochs = min(100, max(20, _AUTO_STEPS // n_batches))
+        self._max_epochs = int(self._resolved("max_epochs", auto_epochs))
 
     def _library(self, X_t: Tensor) -> Tensor | None:
         if self._output_cls.uses_library and self.library_size:
