@@ -64,6 +64,18 @@ def ipt_ladders(n_chains: int, n_temperatures: int) -> int:
     return max(1, min(int(n_chains), int(n_chains) // max(1, int(n_temperatures) - 1)))
 
 
+def _start_tempering(sampler, model: RBM, betas, generator) -> int:
+    """What every tempering sampler's ``__init__`` does first: check that ``model`` can be
+    tempered, store it, the generator and the temperature ladder; returns its length."""
+    model._check_tractable("Parallel tempering")
+    model._check_no_labels("Parallel tempering")
+    sampler.model = model
+    sampler.generator = generator
+    w = model.weight
+    sampler.betas = make_betas(betas, dtype=w.dtype, device=w.device)
+    return sampler.betas.numel()
+
+
 class GibbsSampler:
     """k-step block Gibbs sampling started at the given states (contrastive divergence).
 
@@ -195,14 +207,8 @@ class ParallelTemperingSampler:
 
     def __init__(self, model: RBM, betas=3, n_replicas: int = 1,
                  generator: torch.Generator | None = None) -> None:
-        model._check_tractable("Parallel tempering")
-        model._check_no_labels("Parallel tempering")
-        self.model = model
-        self.generator = generator
-        w = model.weight
-        self.betas = make_betas(betas, dtype=w.dtype, device=w.device)
+        t = _start_tempering(self, model, betas, generator)
         self.n_replicas = int(n_replicas)
-        t = self.betas.numel()
         self.chains = initial_states(model, t * self.n_replicas, generator).reshape(
             t, self.n_replicas, -1)
         self.swap_rate_ = float("nan")
@@ -330,16 +336,12 @@ class PooledParallelTemperingSampler(_PersistentChains):
     def __init__(self, model: RBM, n_chains: int, betas=3,
                  generator: torch.Generator | None = None,
                  n_auxiliary: int | None = None, n_ladders: int = 1) -> None:
-        model._check_tractable("Parallel tempering")
-        model._check_no_labels("Parallel tempering")
-        self.model = model
-        self.generator = generator
-        w = model.weight
-        self.betas = make_betas(betas, dtype=w.dtype, device=w.device)
-        t = self.betas.numel()
+        t = _start_tempering(self, model, betas, generator)
         self.n_chains = int(n_chains)
         self.n_ladders = int(n_ladders)
-        assert 1 <= self.n_ladders <= self.n_chains, "'n_ladders' should be in [1, n_chains]."
+        if not 1 <= self.n_ladders <= self.n_chains:
+            raise ValueError(f"n_ladders={self.n_ladders} should be in [1, n_chains="
+                             f"{self.n_chains}].")
         smallest = self.n_chains // self.n_ladders
         self.n_auxiliary = int(n_auxiliary or math.ceil(smallest / (t - 1)))
         self.n_auxiliary = min(self.n_auxiliary, smallest)
@@ -349,9 +351,9 @@ class PooledParallelTemperingSampler(_PersistentChains):
             t - 1, width, -1)
         self.hidden_prob: Tensor | None = None
         self.swap_rate_ = float("nan")
-        self.swapped_ = torch.zeros(0, dtype=torch.long, device=w.device)
+        self.swapped_ = torch.zeros(0, dtype=torch.long, device=self.betas.device)
         # ladder of every beta = 1 chain, and where each ladder starts once they are sorted
-        self._ladder = torch.arange(self.n_chains, device=w.device) % self.n_ladders
+        self._ladder = torch.arange(self.n_chains, device=self.betas.device) % self.n_ladders
         counts = torch.bincount(self._ladder, minlength=self.n_ladders)
         self._starts = torch.cumsum(counts, 0) - counts
 
