@@ -50,14 +50,16 @@ def _datasets():
             (digits.target[train], digits.target[test]))
 
 
+def _cluster_scores(y: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    return {"ACC": cluster_accuracy(y, labels), "NMI": normalized_mutual_info_score(y, labels)}
+
+
 def _evaluate(est, X: np.ndarray, y: np.ndarray, X_test: np.ndarray,
               y_test: np.ndarray) -> dict[str, float]:
     """Clustering scores on the training rows, everything else on the held-out rows."""
     out: dict[str, float] = {}
     if isinstance(est, ClusterMixin) or hasattr(est, "labels_"):
-        labels = est.labels_ if hasattr(est, "labels_") else est.predict(X)
-        out["ACC"] = cluster_accuracy(y, labels)
-        out["NMI"] = normalized_mutual_info_score(y, labels)
+        out.update(_cluster_scores(y, est.labels_ if hasattr(est, "labels_") else est.predict(X)))
     if isinstance(est, ClassifierMixin):
         out["ACC"] = float(np.mean(est.predict(X_test) == y_test))
     if hasattr(est, "score_samples") and not isinstance(est, ClassifierMixin):
@@ -90,14 +92,11 @@ def _baseline(name: str, est, X, y, X_test, y_test) -> tuple[str, dict[str, floa
     k = len(np.unique(y))
     if name in ("DECClustering", "DMAEClustering"):
         labels = KMeans(k, n_init=10, random_state=0).fit_predict(X)
-        return "KMeans(n_init=10)", {"ACC": cluster_accuracy(y, labels),
-                                      "NMI": normalized_mutual_info_score(y, labels)}
+        return "KMeans(n_init=10)", _cluster_scores(y, labels)
     if name == "GMMRepresentation":
         labels = make_pipeline(PCA(10, random_state=0),
                                GaussianMixture(k, random_state=0)).fit(X).predict(X)
-        return "PCA(10) + GaussianMixture", {
-            "ACC": cluster_accuracy(y, labels),
-            "NMI": normalized_mutual_info_score(y, labels)}
+        return "PCA(10) + GaussianMixture", _cluster_scores(y, labels)
     if name == "RBM" and getattr(est, "n_components", 99) <= 20:
         params = {"n_components": est.n_components, "random_state": 0,
                   "n_iter": est.max_epochs, "batch_size": est.batch_size}
