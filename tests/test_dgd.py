@@ -536,11 +536,15 @@ def test_representation_step_epoch_takes_one_adam_step_per_epoch():
     lr = 0.03
     params = dict(FAST, max_epochs=1, init=z, representation_learning_rate=lr, batch_size=16,
                   reassign_every=None)
-    epoch = GMMRepresentation(**dict(params, representation_step="epoch")).fit(X)
+    epoch = GMMRepresentation(**dict(params, representation_step="epoch"))
+    epoch._lazy_representations = True
+    epoch.fit(X)
     radius = epoch.softball_radius  # init arrays are scaled to rms 0.5 * radius
     scaled = z * (0.5 * radius / np.sqrt(np.mean(np.sum(z * z, axis=1))))
     np.testing.assert_allclose(np.abs(epoch.embedding_ - scaled), lr, rtol=1e-3)
-    batch = GMMRepresentation(**dict(params, representation_step="batch")).fit(X)
+    batch = GMMRepresentation(**dict(params, representation_step="batch"))
+    batch._lazy_representations = True
+    batch.fit(X)
     np.testing.assert_allclose(np.abs(batch.embedding_ - scaled), lr, rtol=1e-3)
     dense = GMMRepresentation(**dict(params, representation_step="batch"))
     dense._lazy_representations = False
