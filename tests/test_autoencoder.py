@@ -195,3 +195,14 @@ def test_stopping_at_max_epochs_warns_unless_tol_is_none():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         AutoEncoder(max_epochs=3, tol=None, **FAST).fit(X)
+
+
+def test_feature_names_out_need_a_fit_and_follow_the_fitted_code_size(digits):
+    from sklearn.exceptions import NotFittedError
+
+    ae = AutoEncoder(3, max_epochs=1, **FAST)
+    with pytest.raises(NotFittedError):
+        ae.get_feature_names_out()
+    ae.fit(digits[0][:100])
+    ae.set_params(n_components=5)  # not refitted: the names describe the fitted codes
+    assert list(ae.get_feature_names_out()) == ["autoencoder0", "autoencoder1", "autoencoder2"]

@@ -549,7 +549,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     # ------------------------------------------------------------- attributes
     @property
     def _n_features_out(self) -> int:
-        return self.n_components
+        # the fitted code size; before fit ``module_`` is missing, the AttributeError makes
+        # get_feature_names_out's check_is_fitted raise NotFittedError
+        return self.module_.n_components
 
     @property
     def components_(self) -> np.ndarray:
