@@ -36,12 +36,12 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 
-import skdeepclust  # noqa: E402
+import skdeepclust
 
 # -- project ------------------------------------------------------------------------------
 project = "skdeepclust"
 author = "skdeepclust developers"
-copyright = "skdeepclust developers, BSD-3-Clause"  # noqa: A001
+copyright = "skdeepclust developers, BSD-3-Clause"
 release = skdeepclust.__version__
 version = ".".join(release.split(".")[:2])
 
@@ -49,6 +49,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # ships MathJax in _static/mathjax: formulas render offline
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",
@@ -74,6 +75,11 @@ exclude_patterns = [
 suppress_warnings = ["myst.header", "myst.xref_missing", "ref.citation"]
 
 # -- HTML ---------------------------------------------------------------------------------
+# MathJax comes with the build (the sphinx-mathjax-offline extension copies MathJax 3 and
+# its fonts into _static/mathjax), never from a CDN: the pages render their formulas
+# offline. ``.ci/docs`` fails when a built page loads a script or stylesheet from the
+# network.
+mathjax_path = "mathjax/tex-chtml.js"
 html_theme = "pydata_sphinx_theme"
 html_title = f"skdeepclust {release}"
 html_static_path: list[str] = []
@@ -205,12 +211,12 @@ def write_api_reference() -> None:
     shutil.rmtree(api, ignore_errors=True)  # no stale pages of removed objects
     api.mkdir()
     parts = [
-        ".. _api:\n\n=============\nAPI reference\n=============\n\n"
+        (".. _api:\n\n=============\nAPI reference\n=============\n\n"
         "Everything below is generated from the package at build time: the ``__all__`` of "
         "each public subpackage and every module of :mod:`skdeepclust.nn`. Estimators are "
         "importable from their subpackage (``from skdeepclust.cluster import "
         "DECClustering``) and from ``skdeepclust`` itself.\n\n"
-        ".. contents:: Sections\n   :local:\n   :depth: 1\n\n"
+        ".. contents:: Sections\n   :local:\n   :depth: 1\n\n")
     ]
     for modname, title in API_SECTIONS:
         module = _import(modname)
@@ -309,6 +315,18 @@ sphinx_gallery_conf = {
 }
 
 
+#: sphinx-gallery's execution-time pages load jQuery and DataTables from CDNs to make the
+#: table sortable; the raw HTML block that does it goes, the table stays (offline docs).
+_CDN_TABLE_SCRIPTS = re.compile(
+    r"^  \.\. raw:: html\n.*?</script>\n(?=\n  \.\. list-table::)", re.DOTALL | re.MULTILINE)
+
+
+def _drop_cdn_scripts(app, docname, source):
+    if docname.endswith("sg_execution_times"):
+        source[0] = _CDN_TABLE_SCRIPTS.sub("", source[0])
+
+
 def setup(app):
+    app.connect("source-read", _drop_cdn_scripts)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("autodoc-process-docstring", _strip_sklearn_links, priority=100)  # before numpydoc
