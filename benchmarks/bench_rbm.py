@@ -14,6 +14,7 @@ true log-likelihood in nats (exact partition function, or AIS / reverse AIS esti
     python benchmarks/bench_rbm.py tempering        # PT / IPT vs PCD: epoch time, exact LL
     python benchmarks/bench_rbm.py defaults --seeds 0 1 2 3 4  # vs BernoulliRBM on digits
     python benchmarks/bench_rbm.py convergence --seeds 0 1 2   # would a default tol be sound?
+    python benchmarks/bench_rbm.py visible_bias --seeds 0 1 2 3 4  # init_visible_bias default
 
 ``--quick`` shrinks every run (fewer samples / epochs / temperatures) for a smoke test.
 PyDeep's reference numbers are printed next to ours.
@@ -499,6 +500,43 @@ def bench_defaults(args, results):
     results["defaults_summary"] = summary
 
 
+def bench_visible_bias(args, results):
+    """init_visible_bias on binary digits: the logits of the data means (PyDeep's "AUTO")
+    against zero biases, RBM(16) centered and normal at the defaults (PCD, auto learning
+    rate) after a short (10 epochs) and the default (50) budget; exact held-out LL."""
+    import warnings
+
+    rows = []
+    budgets = [2, 5] if args.quick else [10, 50]
+    for seed in args.seeds:
+        data, _, _ = _digits_split(seed)
+        tr, te = data["binary"]
+        for centered, epochs, init in itertools.product((True, False), budgets,
+                                                        ("data_mean", 0.0)):
+            rbm = RBM(16, centered=centered, init_visible_bias=init, max_epochs=epochs,
+                      device="cpu", random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rbm.fit(tr)
+            rows.append({"centered": centered, "epochs": epochs,
+                         "init_visible_bias": str(init), "seed": seed,
+                         "test LL": float(rbm.score(te))})
+    summary = []
+    def key(r):
+        return r["centered"], r["epochs"], r["init_visible_bias"]
+
+    for k, group in itertools.groupby(sorted(rows, key=key), key=key):
+        v = np.array([r["test LL"] for r in group])
+        summary.append({"centered": k[0], "epochs": k[1], "init_visible_bias": k[2],
+                        "mean": float(v.mean()), "sd": float(v.std()),
+                        "worst": float(v.min()), "seeds": len(v)})
+    print(f"\nRBM(16) on binary digits (75/25), exact test LL, seeds {args.seeds}")
+    print_table(summary, ["centered", "epochs", "init_visible_bias", "mean", "sd", "worst",
+                          "seeds"])
+    results["visible_bias"] = rows
+    results["visible_bias_summary"] = summary
+
+
 def _tol_stop(loss, tol, n_iter_no_change, smooth=1):
     """The epoch at which the package's tol rule (on a moving average of ``smooth`` epochs)
     would stop a fit with this loss curve, or None."""
@@ -563,7 +601,8 @@ def bench_convergence(args, results):
 
 BENCHES = {"small": bench_small, "sklearn": bench_sklearn, "grbm2d": bench_grbm2d,
            "big": bench_big, "gaussian": bench_gaussian, "tempering": bench_tempering,
-           "defaults": bench_defaults, "convergence": bench_convergence}
+           "defaults": bench_defaults, "convergence": bench_convergence,
+           "visible_bias": bench_visible_bias}
 
 
 def main(argv=None):

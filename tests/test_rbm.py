@@ -422,3 +422,117 @@ def test_ais_progress_bar(capsys):
     rbm._lazy_ais = {"n_chains": 10, "n_betas": 50, "k": 1}
     assert np.all(np.isfinite(rbm.score_samples(X[:3])))
     assert "AIS (log Z)" in capsys.readouterr().err
+
+
+@pytest.fixture
+def float64_compute():
+    """Exact comparisons need float64 modules: compute in the input's dtype (float64)
+    where the package has a compute-precision setting."""
+    import skdeepclust
+
+    context = getattr(skdeepclust, "config_context", None)
+    if context is None:
+        yield
+        return
+    with context(compute_dtype="input"):
+        yield
+
+
+def _set_parameters(rbm, W, b, c, mu=None, lam=None):
+    import torch
+
+    m = rbm.module_
+    with torch.no_grad():
+        m.weight.copy_(torch.as_tensor(np.asarray(W, dtype=float).T))
+        m.visible_bias.copy_(torch.as_tensor(np.asarray(b, dtype=float)))
+        m.hidden_bias.copy_(torch.as_tensor(np.asarray(c, dtype=float)))
+        m.visible_offset.copy_(torch.as_tensor(np.zeros(3) if mu is None else mu))
+        m.hidden_offset.copy_(torch.as_tensor(np.zeros(2) if lam is None else lam))
+    rbm.log_partition("exact")
+    return rbm
+
+
+def test_energy_by_hand_on_a_3x2_model(float64_compute):
+    X3 = np.array([[0, 0, 0], [1, 0, 1], [1, 1, 0], [0, 1, 1]], dtype=float)
+    rbm = RBM(n_components=2, max_epochs=0, centered=False, device="cpu").fit(X3)
+    W = [[1.0, 0.5, 0.0], [-1.0, 2.0, -0.5]]  # (n_components, n_features)
+    _set_parameters(rbm, W, [0.1, -0.2, 0.3], [0.5, -1.0])
+    # E(x, h) = -x.b - h.c - h W x
+    # x = (1, 0, 1), h = (1, 1): -(0.1 + 0.3) - (0.5 - 1) - (1 + 0 + (-1 - 0.5)) = 0.6
+    # x = (0, 1, 1), h = (0, 1): -(-0.2 + 0.3) - (-1) - (2 - 0.5) = -0.6
+    # x = (0, 0, 0), h = (1, 0): -0.5
+    E = rbm.energy([[1, 0, 1], [0, 1, 1], [0, 0, 0]], [[1, 1], [0, 1], [1, 0]])
+    np.testing.assert_allclose(E, [0.6, -0.6, -0.5], atol=1e-12)
+    # centered: E = -(x - mu).b - (h - lam).c - (h - lam) W (x - mu)
+    mu, lam = np.array([0.5, 0.25, 0.0]), np.array([0.5, 0.5])
+    _set_parameters(rbm, W, [0.1, -0.2, 0.3], [0.5, -1.0], mu, lam)
+    # x = (1, 0, 1), h = (1, 1): x - mu = (0.5, -0.25, 1), h - lam = (0.5, 0.5)
+    # -(0.05 + 0.05 + 0.3) - (0.25 - 0.5) - (0.5 * (0.5 - 0.125 + 0) + 0.5 * (-0.5 - 0.5 - 0.5))
+    # = -0.4 + 0.25 - (0.1875 - 0.75) = 0.4125
+    assert rbm.energy([[1, 0, 1]], [[1, 1]])[0] == pytest.approx(0.4125, abs=1e-12)
+    # the energy, the free energy and log Z are one model
+    states_x = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
+    states_h = np.array(list(itertools.product([0.0, 1.0], repeat=2)))
+    XX, HH = np.repeat(states_x, 4, axis=0), np.tile(states_h, (8, 1))
+    neg = -rbm.energy(XX, HH).reshape(8, 4)
+    from scipy.special import logsumexp
+
+    np.testing.assert_allclose(logsumexp(neg, axis=1), -rbm.free_energy(states_x),
+                               atol=1e-12)
+    assert logsumexp(neg) == pytest.approx(rbm.log_partition_, abs=1e-12)
+    with pytest.raises(ValueError, match="H should have shape"):
+        rbm.energy(states_x, states_h)
+
+
+def test_gaussian_energy_is_the_density_energy(float64_compute):
+    X = np.random.RandomState(0).randn(50, 3)
+    rbm = RBM(n_components=2, visible="gaussian", max_epochs=2, **FAST).fit(X)
+    H = (np.random.RandomState(1).rand(50, 2) < 0.5).astype(float)
+    s, W = rbm.sigma_, rbm.components_
+    # uncentered form: 1/2 ||(x - b)/s||^2 - h.c - h W (x / s^2), up to one constant
+    ref = (0.5 * (((X - rbm.intercept_visible_) / s) ** 2).sum(1)
+           - H @ rbm.intercept_hidden_ - ((X / s**2) @ W.T * H).sum(1))
+    diff = rbm.energy(X, H) - ref
+    np.testing.assert_allclose(diff, diff[0], atol=1e-9)
+
+
+@pytest.mark.parametrize("kw", [{"method": "cd"}, {"method": "pcd"}, {"method": "exact"},
+                                {"method": "pcd", "visible": "gaussian"}])
+def test_use_centered_gradient_is_the_centered_fit_of_a_normal_rbm(bars, kw, float64_compute):
+    X = bars if kw.get("visible") != "gaussian" else np.random.RandomState(0).randn(200, 9)
+    params = dict(n_components=4, max_epochs=4, **FAST, **kw)
+    ref = RBM(**params).fit(X)
+    rbm = RBM(use_centered_gradient=True, **params).fit(X)
+    assert not rbm.visible_offset_.any() and not rbm.hidden_offset_.any()
+    assert ref.hidden_offset_.any()
+    for name in ("components_", "intercept_hidden_", "intercept_visible_"):
+        np.testing.assert_allclose(getattr(rbm, name), getattr(ref, name), rtol=1e-8,
+                                   atol=1e-10, err_msg=name)
+    assert rbm.score(X) == pytest.approx(ref.score(X), abs=1e-8)
+    # the offsets live in the (pickled) estimator: partial_fit goes on centering
+    again = pickle.loads(pickle.dumps(rbm)).partial_fit(X)
+    ref = pickle.loads(pickle.dumps(ref)).partial_fit(X)
+    np.testing.assert_allclose(again.components_, ref.components_, rtol=1e-7, atol=1e-9)
+
+
+def test_init_visible_bias(float64_compute):
+    X = np.zeros((10, 3))
+    X[:5, 0] = 1.0
+    X[:, 1] = 1.0  # mean 1: clipped to 0.999
+    data = RBM(n_components=2, max_epochs=0, device="cpu").fit(X)
+    b = data.module_.visible_bias.detach().numpy()
+    np.testing.assert_allclose(b, [0.0, np.log(0.999 / 0.001), np.log(0.001 / 0.999)],
+                               atol=1e-12)
+    assert RBM(n_components=2, max_epochs=0, init_visible_bias="data_mean",
+               device="cpu").fit(X).module_.visible_bias.detach().numpy() == pytest.approx(b)
+    given = RBM(n_components=2, max_epochs=0, init_visible_bias=[1.0, 2.0, 3.0],
+                device="cpu").fit(X)
+    np.testing.assert_array_equal(given.module_.visible_bias.detach().numpy(), [1, 2, 3])
+    zero = RBM(n_components=2, max_epochs=0, init_visible_bias=0.0, device="cpu").fit(X)
+    np.testing.assert_array_equal(zero.module_.visible_bias.detach().numpy(), 0.0)
+    G = np.random.RandomState(0).randn(30, 3) + [1.0, 2.0, 3.0]
+    gauss = RBM(n_components=2, visible="gaussian", centered=False, max_epochs=0,
+                device="cpu").fit(G)
+    np.testing.assert_allclose(gauss.module_.visible_bias.detach().numpy(), G.mean(0))
+    with pytest.raises(ValueError, match="init_visible_bias has shape"):
+        RBM(n_components=2, max_epochs=0, init_visible_bias=[1.0, 2.0]).fit(X)

@@ -629,3 +629,62 @@ def test_pooled_ipt_swaps_never_cross_ladders():
     # the states are only permuted, and the beta = 1 chains did receive new ones
     assert sorted(map(tuple, before.tolist())) == sorted(map(tuple, after.tolist()))
     assert moved > 0
+
+
+def _normal_parameters(m):
+    """(W, b, c) of the normal (offset-free) RBM with the distribution of ``m``."""
+    n = RBM(m.n_visible, m.n_hidden, visible=m.visible, n_labels=m.n_labels, dtype=F64)
+    n.load_state_dict(m.state_dict())
+    n.update_offsets(torch.zeros_like(n.visible_offset), torch.zeros_like(n.hidden_offset),
+                     1.0, 1.0)
+    return n.weight.detach(), n.visible_bias.detach(), n.hidden_bias.detach()
+
+
+@pytest.mark.parametrize("kw", [{}, {"visible": "gaussian"}, {"n_labels": 3},
+                                {"visible": "gaussian", "n_labels": 2}])
+@pytest.mark.parametrize("offset_type", ["DD", "AM"])
+def test_centered_gradient_is_the_centered_update_in_normal_parameters(kw, offset_type):
+    # PyDeep's use_centered_gradient: a normal RBM updated with the centered gradient at
+    # the updater's offsets moves exactly as the centered model (same draws, no momentum)
+    centered, g = _random_rbm(5, 3, **kw)
+    normal = RBM(5, 3, dtype=F64, **kw)
+    normal.load_state_dict(centered.state_dict())
+    offsets = (normal.visible_offset.clone(), normal.hidden_offset.clone())
+    normal.update_offsets(torch.zeros_like(offsets[0]), torch.zeros_like(offsets[1]), 1.0, 1.0)
+    opts = dict(learning_rate={"weight": 0.1, "visible_bias": 0.1, "hidden_bias": 0.1},
+                sparsity_target=0.1, sparsity_weight=0.5, offset_type=offset_type,
+                offset_rate=(0.3, 0.2))
+    upd_c = RBMUpdater(centered, **opts)
+    upd_n = RBMUpdater(normal, gradient_offsets=offsets, **opts)
+    assert not upd_n.fused_supported
+    d = 5 + centered.n_labels
+    x = torch.rand(12, d, generator=g, dtype=F64).round()
+    if centered.gaussian:
+        x[:, :5] = torch.randn(12, 5, generator=g, dtype=F64)
+    for _ in range(4):
+        seed = int(torch.randint(2**31 - 1, (1,), generator=g))
+        v_neg = centered.gibbs(x, 1, None, torch.Generator().manual_seed(seed))
+        upd_c.step(x, v_neg, None)
+        upd_n.step(x, v_neg, None)
+    for a, b in zip(_normal_parameters(centered), (normal.weight, normal.visible_bias,
+                                                   normal.hidden_bias)):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(offsets[0], centered.visible_offset)
+    torch.testing.assert_close(offsets[1], centered.hidden_offset)
+    assert not normal.visible_offset.any() and not normal.hidden_offset.any()
+
+
+def test_centered_gradient_hand_computed():
+    # one visible, one hidden: grad_c W = dW - mu dc - db lam, grad_c b = db - grad_c W lam,
+    # grad_c c = dc - mu grad_c W
+    m = RBM(1, 1, dtype=F64)
+    upd = RBMUpdater(m, gradient_offsets=(torch.tensor([0.25], dtype=F64),
+                                          torch.tensor([0.5], dtype=F64)))
+    grads = {"weight": torch.tensor([[1.0]], dtype=F64),
+             "visible_bias": torch.tensor([2.0], dtype=F64),
+             "hidden_bias": torch.tensor([4.0], dtype=F64)}
+    out = upd.center_gradient(grads)
+    gw = 1.0 - 0.25 * 4.0 - 2.0 * 0.5  # -1
+    assert out["weight"].item() == gw
+    assert out["visible_bias"].item() == 2.0 - gw * 0.5
+    assert out["hidden_bias"].item() == 4.0 - 0.25 * gw

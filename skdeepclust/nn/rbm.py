@@ -659,7 +659,7 @@ class RBM(nn.Module):
 
 
 class RBMUpdater:
-    """Momentum update of an :class:`RBM` from positive and negative samples.
+    r"""Momentum update of an :class:`RBM` from positive and negative samples.
 
     ``delta <- momentum * delta + lr * (<grad>_data - <grad>_model) / batch`` with L1/L2
     weight decay, a hidden-bias sparsity term, an optional norm restriction of the weight
@@ -681,6 +681,14 @@ class RBMUpdater:
         Moving-average rates of the visible and hidden offsets; (0, 0) keeps them fixed.
     use_hidden_states : bool
         Use sampled hidden states instead of probabilities in the statistics.
+    gradient_offsets : (Tensor, Tensor) or None, default=None
+        PyDeep's ``use_centered_gradient``: the model stays a normal RBM (its own offsets
+        must be zero) and these visible and hidden offsets :math:`(\mu, \lambda)`, moved
+        in place by the offset rule, center the gradient instead (see
+        :meth:`center_gradient`). Without momentum, weight decay, norm restriction or a
+        learned sigma this is the same update as a centered model's, expressed in the
+        normal parameters (those act on the normal parameters, as in PyDeep). None (the
+        default) centers through the model's offsets.
     """
 
     def __init__(self, model: RBM, *, learning_rate=0.01, momentum: float = 0.0,
@@ -688,9 +696,14 @@ class RBMUpdater:
                  sparsity_weight: float = 0.0, max_norm: float | None = None,
                  max_norm_axis: str = "cols", offset_type: str = "DD",
                  offset_rate: tuple[float, float] = (0.01, 0.01),
-                 use_hidden_states: bool = False) -> None:
+                 use_hidden_states: bool = False,
+                 gradient_offsets: tuple[Tensor, Tensor] | None = None) -> None:
         assert offset_type in OFFSET_TYPES, f"'offset_type' should be one of {OFFSET_TYPES}."
         assert max_norm_axis in ("cols", "rows", "mat")
+        if gradient_offsets is not None:
+            assert not (model.visible_offset.any() or model.hidden_offset.any()), (
+                "gradient_offsets needs a normal RBM (zero model offsets)")
+        self.gradient_offsets = gradient_offsets
         self.model = model
         names = ["weight", "visible_bias", "hidden_bias"] + (["sigma"] if model.learn_sigma else [])
         if isinstance(learning_rate, dict):
@@ -752,20 +765,64 @@ class RBMUpdater:
             tv, th = self.offset_type
             new_v = self._offset_target(tv, v_pos.mean(0), v_neg.mean(0)) if rv else None
             new_h = self._offset_target(th, h_pos.mean(0), h_neg.mean(0)) if rh else None
-            m.update_offsets(new_v, new_h, rv, rh)
+            self.move_offsets(new_v, new_h)
         grads = m.gradient_difference(v_pos, h_pos, v_neg, h_neg)
+        if self.gradient_offsets is not None:
+            grads = self.center_gradient(grads)
         self.apply(grads, hidden_mean=p_pos.mean(0))
         return p_pos
+
+    @torch.no_grad()
+    def move_offsets(self, new_visible: Tensor | None, new_hidden: Tensor | None) -> None:
+        """Move the centering offsets towards new values at ``offset_rate``: the model's
+        (reparameterising its biases), or ``gradient_offsets`` when given."""
+        rv, rh = self.offset_rate
+        if self.gradient_offsets is None:
+            self.model.update_offsets(new_visible, new_hidden, rv, rh)
+            return
+        mu, lam = self.gradient_offsets
+        if new_visible is not None and rv:
+            mu.mul_(1.0 - rv).add_(new_visible, alpha=rv)
+        if new_hidden is not None and rh:
+            lam.mul_(1.0 - rh).add_(new_hidden, alpha=rh)
+
+    def center_gradient(self, grads: dict[str, Tensor]) -> dict[str, Tensor]:
+        r"""PyDeep's centered gradient of a normal RBM at ``gradient_offsets`` (in place).
+
+        With the normal model's gradient :math:`(\nabla W, \nabla b, \nabla c)` and
+        :math:`s(\mu)` the offset as the weights see it (:math:`\mu / \sigma^2` for
+        Gaussian units):
+
+        .. math::
+            \nabla_c W = \nabla W - s(\mu) \nabla c^\top - \nabla b\, \lambda^\top,
+            \quad \nabla_c b = \nabla b - \nabla_c W \lambda,
+            \quad \nabla_c c = \nabla c - \mu^\top \nabla_c W,
+
+        the step of the centered model's parameters mapped into the normal ones
+        (:math:`\mu` without the :math:`1 / \sigma^2`: :meth:`apply` multiplies the
+        weight step of a Gaussian unit by :math:`\sigma^2`). A learned sigma keeps its
+        normal-model gradient.
+        """
+        m = self.model
+        mu, lam = self.gradient_offsets
+        s_mu = m.interaction_input(mu)  # zero model offsets: mu, or mu / sigma^2
+        gw = grads["weight"]
+        gw.sub_(torch.outer(s_mu, grads["hidden_bias"])).sub_(
+            torch.outer(grads["visible_bias"], lam))
+        grads["visible_bias"].sub_(gw @ lam)
+        grads["hidden_bias"].sub_(mu @ gw)
+        return grads
 
     # ------------------------------------------------------------------ fused binary step
     @property
     def fused_supported(self) -> bool:
         """Whether :meth:`fused_step` applies: binary-binary RBM, no labels, no L1, no
-        norm restriction, hidden probabilities in the statistics, offsets of type D or 0."""
+        norm restriction, hidden probabilities in the statistics, offsets of type D or 0,
+        centering through the model's offsets."""
         m = self.model
         return (m.visible == "binary" and m.hidden == "binary" and not m.n_labels
                 and not self.l1 and self.max_norm is None and not self.use_hidden_states
-                and set(self.offset_type) <= set("D0"))
+                and set(self.offset_type) <= set("D0") and self.gradient_offsets is None)
 
     def _fused_buffers(self, B: int, n_ch: int, n_loss: int, sparse: bool, W: Tensor) -> dict:
         key = (B, n_ch, n_loss, sparse, W.dtype, W.device, W.data_ptr())
