@@ -1,4 +1,5 @@
-"""Toy problems of the RBM tutorials: bars and stripes, 2-D Laplace mixtures (PyDeep)."""
+"""Toy problems of the RBM tutorials: bars and stripes, shifting bars, 2-D Laplace mixtures
+(PyDeep)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sklearn.utils import check_random_state
 
 from ..utils._sklearn_compat import Interval, validate_params
 
-__all__ = ["make_bars_and_stripes", "make_laplace_mixture_2d"]
+__all__ = ["make_bars_and_stripes", "make_laplace_mixture_2d", "make_shifting_bars"]
 
 #: Laplace scale of unit variance, sqrt(2) / 2.
 _UNIT_VARIANCE_SCALE = 0.7071067811865476
@@ -68,6 +69,75 @@ def make_bars_and_stripes(n_samples=None, *, length=3, random_state=None):
     flip = rng.rand(n_samples) < 0.5
     images[flip] = images[flip].transpose(0, 2, 1)
     return images.reshape(n_samples, length * length).astype(np.float64)
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left"), None],
+        "length": [Interval(Integral, 1, None, closed="left")],
+        "bar_length": [Interval(Integral, 1, None, closed="left")],
+        "flipped": ["boolean"],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_shifting_bars(n_samples=None, *, length=9, bar_length=3, flipped=False,
+                       shuffle=False, random_state=None):
+    """Binary strips of ``length`` pixels holding one bar of ``bar_length`` ones.
+
+    PyDeep's shifting-bars problem (``generate_shifting_bars``): the bar starts at a
+    uniformly random position and wraps around the end of the strip, so there are exactly
+    ``length`` distinct patterns, all equally likely. With ``n_samples=None`` the complete
+    set is returned instead, one pattern per start position in order
+    (``generate_shifting_bars_complete``): with few patterns and their exact
+    log-likelihood ``-log(length)`` under the data distribution, a test bed for exact
+    RBM likelihoods and for samplers that must jump between distant modes.
+
+    Parameters
+    ----------
+    n_samples : int or None, default=None
+        Number of random patterns, or None for the complete set.
+    length : int, default=9
+        Pixels of the strip.
+    bar_length : int, default=3
+        Ones in the bar; at most ``length``.
+    flipped : bool, default=False
+        Swap zeros and ones (a bar of zeros on a strip of ones), PyDeep's ``flipped``.
+    shuffle : bool, default=False
+        Shuffle the rows (PyDeep's ``random``; random patterns are in random order
+        already, so this matters for the complete set).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the positions and of the shuffle.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, length)
+        Binary patterns (float64 0/1).
+
+    Examples
+    --------
+    >>> from skdeepclust.datasets import make_shifting_bars
+    >>> make_shifting_bars(length=4, bar_length=2)
+    array([[1., 1., 0., 0.],
+           [0., 1., 1., 0.],
+           [0., 0., 1., 1.],
+           [1., 0., 0., 1.]])
+    """
+    if bar_length > length:
+        raise ValueError(f"bar_length={bar_length} should be <= length={length}.")
+    rng = check_random_state(random_state)
+    if n_samples is None:
+        starts = np.arange(length)
+    else:
+        starts = rng.randint(0, length, size=n_samples)
+    pixels = (np.arange(length)[None, :] - starts[:, None]) % length
+    X = (pixels < bar_length).astype(np.float64)
+    if shuffle:
+        X = X[rng.permutation(X.shape[0])]
+    if flipped:
+        X = 1.0 - X
+    return X
 
 
 @validate_params(
