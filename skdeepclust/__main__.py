@@ -30,7 +30,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from .metrics import cluster_accuracy
-from .utils import all_estimators
+from .utils import all_estimators, keyboard_interrupt
 
 DOCS = "docs/ (user guide and API reference) and examples/ (the gallery)"
 
@@ -164,8 +164,51 @@ def _check_names(parser: argparse.ArgumentParser, names: list[str] | None,
     )
 
 
+def _tour_one(name: str, cls: type, args, data: dict, y, y_test, rows: list) -> bool:
+    """Fit and score one estimator (and its baseline) into ``rows``; False if it failed."""
+    tour = getattr(cls, "_tour", None)
+    if tour is None:
+        rows.append((name, "-", "", {}, None, "no _tour settings"))
+        return True
+    accepted = inspect.signature(cls.__init__).parameters
+    params = {k: v for k, v in {"device": args.device, "random_state": 0}.items()
+              if k in accepted}
+    params.update(tour["params"])
+    # the number of clusters is the task, not a setting; anything else is shown
+    settings = ", ".join(
+        f"{k}={v!r}" for k, v in tour["params"].items()
+        if k in accepted and v is not accepted[k].default and v != accepted[k].default
+        and k != "n_clusters" and not (k == "n_components" and issubclass(cls, ClusterMixin))
+    ) or "defaults"
+    X, X_test = data[tour["data"]]
+    try:
+        est = cls(**params)
+        needs_y = est.__sklearn_tags__().target_tags.required
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            start = time.perf_counter()
+            est.fit(X, y) if needs_y else est.fit(X)
+            seconds = time.perf_counter() - start
+        note = "; ".join(sorted({f"{w.category.__name__}: {w.message}" for w in caught
+                                 if issubclass(w.category, UserWarning)}))
+        rows.append((name, tour["data"], settings, _evaluate(est, X, y, X_test, y_test),
+                     seconds, note))
+        if not args.no_baselines:
+            start = time.perf_counter()
+            label, metrics = _baseline(name, est, X, y, X_test, y_test)
+            if label:
+                rows.append(("  vs " + label, "", "", metrics,
+                             time.perf_counter() - start, ""))
+    except Exception as exc:  # noqa: BLE001 - one broken model must not hide the others
+        traceback.print_exc()
+        rows.append((name, tour["data"], settings, {}, None,
+                     f"FAILED: {type(exc).__name__}: {exc}"))
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the tour; returns the exit status (1 when an estimator failed)."""
+    """Run the tour; returns the exit status (1 when an estimator failed, 130 after Ctrl-C)."""
     parser = argparse.ArgumentParser(
         prog="python -m skdeepclust", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -192,48 +235,20 @@ def main(argv: list[str] | None = None) -> int:
           "held-out samples, 64 features, 10 classes)\n")
     rows, failed = [], []
     chosen = [(n, c) for n, c in estimators if not args.only or n in args.only]
-    for i, (name, cls) in enumerate(chosen, 1):
-        # progress on stderr (the table on stdout stays clean): the first fits of a fresh
-        # install can take tens of seconds while numba compiles the RBM kernels
-        print(f"[{i}/{len(chosen)}] {name}...", file=sys.stderr, flush=True)
-        tour = getattr(cls, "_tour", None)
-        if tour is None:
-            rows.append((name, "-", "", {}, None, "no _tour settings"))
-            continue
-        accepted = inspect.signature(cls.__init__).parameters
-        params = {k: v for k, v in {"device": args.device, "random_state": 0}.items()
-                  if k in accepted}
-        params.update(tour["params"])
-        # the number of clusters is the task, not a setting; anything else is shown
-        settings = ", ".join(
-            f"{k}={v!r}" for k, v in tour["params"].items()
-            if k in accepted and v is not accepted[k].default and v != accepted[k].default
-            and k != "n_clusters" and not (k == "n_components" and issubclass(cls, ClusterMixin))
-        ) or "defaults"
-        X, X_test = data[tour["data"]]
-        try:
-            est = cls(**params)
-            needs_y = est.__sklearn_tags__().target_tags.required
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                start = time.perf_counter()
-                est.fit(X, y) if needs_y else est.fit(X)
-                seconds = time.perf_counter() - start
-            note = "; ".join(sorted({f"{w.category.__name__}: {w.message}" for w in caught
-                                     if issubclass(w.category, UserWarning)}))
-            rows.append((name, tour["data"], settings, _evaluate(est, X, y, X_test, y_test),
-                         seconds, note))
-            if not args.no_baselines:
-                start = time.perf_counter()
-                label, metrics = _baseline(name, est, X, y, X_test, y_test)
-                if label:
-                    rows.append(("  vs " + label, "", "", metrics,
-                                 time.perf_counter() - start, ""))
-        except Exception as exc:  # noqa: BLE001 - one broken model must not hide the others
-            traceback.print_exc()
-            failed.append(name)
-            rows.append((name, tour["data"], settings, {}, None,
-                         f"FAILED: {type(exc).__name__}: {exc}"))
+    interrupted = False
+    try:
+        # Ctrl-C ends the tour (and prints the rows done) instead of one model's fit
+        with keyboard_interrupt("raise"):
+            for i, (name, cls) in enumerate(chosen, 1):
+                # progress on stderr (the table on stdout stays clean): the first fits of a
+                # fresh install can take tens of seconds while numba compiles the RBM kernels
+                print(f"[{i}/{len(chosen)}] {name}...", file=sys.stderr, flush=True)
+                if not _tour_one(name, cls, args, data, y, y_test, rows):
+                    failed.append(name)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("Interrupted (Ctrl-C): the table shows the models done so far.",
+              file=sys.stderr)
 
     columns = ["ACC", "NMI", "log-lik", "recon MSE"]
     header = f"{'estimator':<36}{'data':<10}" + "".join(f"{c:>11}" for c in columns)
@@ -249,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
           "squared error of inverse_transform(transform(X)) on the held-out rows. Indented "
           "rows: the scikit-learn baseline on the same rows.")
     print(f"Learn more: {DOCS}.")
-    return 1 if failed else 0
+    return 130 if interrupted else 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -3,16 +3,19 @@
 Minibatches are drawn by index from a training set that already lives on the device (no
 ``DataLoader``: its per-sample overhead dominates on tabular data). The loop owns the
 epochs, the optimizer step, the progress bar, early stopping, the NaN/inf guard and
-Ctrl-C; a model family supplies only ``step(indices) -> loss`` and optional hooks.
+Ctrl-C (see :func:`keyboard_interrupt` for the rule); a model family supplies only
+``step(indices) -> loss`` and optional hooks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
+import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -24,6 +27,8 @@ from .exceptions import ConvergenceWarning, TrainingDivergedError
 __all__ = [
     "OPTIMIZERS",
     "TrainingResult",
+    "fit_scope",
+    "keyboard_interrupt",
     "make_optimizer",
     "nearest_power_of_two",
     "partition_problems",
@@ -52,11 +57,11 @@ class _LeanStepMixin:
     _lean_flags: tuple[str, ...] = ()
     _lean_cache: list | None = None
 
-    def load_state_dict(self, state_dict):  # noqa: D102
+    def load_state_dict(self, state_dict):
         self._lean_cache = None
         return super().load_state_dict(state_dict)
 
-    def add_param_group(self, param_group):  # noqa: D102
+    def add_param_group(self, param_group):
         self._lean_cache = None
         return super().add_param_group(param_group)
 
@@ -277,6 +282,134 @@ def nearest_power_of_two(x: float, lo: int, hi: int) -> int:
     return int(min(max(2 ** round(math.log2(max(x, 1.0))), lo), hi))
 
 
+# ------------------------------------------------------------------------- Ctrl-C
+_INTERRUPT_POLICIES = ("auto", "stop", "raise")
+_interrupt_policy: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "skdeepclust_interrupt_policy", default="auto"
+)
+
+
+class _FitScope:
+    """The outermost ``fit`` running in this context; nested fits share it."""
+
+    __slots__ = ("interrupted",)
+
+    def __init__(self) -> None:
+        self.interrupted = False  # a training phase of this fit absorbed a Ctrl-C
+
+
+_fit_scope: contextvars.ContextVar[_FitScope | None] = contextvars.ContextVar(
+    "skdeepclust_fit_scope", default=None
+)
+
+#: Modules whose frames lie between the training loop and the code that called ``fit``
+#: without being a caller of their own: skdeepclust itself and scikit-learn's method
+#: wrappers (``_fit_context``, ``fit_transform``/``fit_predict`` of the mixins, set_output).
+_TRANSPARENT_MODULES = ("skdeepclust", "sklearn.base", "sklearn.utils._set_output",
+                        "contextlib", "functools")
+#: Callers that fit estimators on the user's behalf (searches, cross-validation,
+#: pipelines, meta-estimators, parallel back-ends): an interrupt must reach them.
+_NESTING_MODULES = ("sklearn", "joblib", "loky", "dask", "distributed", "ray")
+
+
+def _in_package(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def _called_by_library() -> bool:
+    """Whether the outermost skdeepclust call on the stack was made by scikit-learn,
+    joblib or dask (a search, a pipeline, cross-validation) rather than by user code."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not _in_package(module, _TRANSPARENT_MODULES):
+            return _in_package(module, _NESTING_MODULES)
+        frame = frame.f_back
+    return False
+
+
+def _absorb_interrupt() -> bool:
+    """Whether the training loop should stop cleanly instead of re-raising Ctrl-C."""
+    policy = _interrupt_policy.get()
+    if policy != "auto":
+        return policy == "stop"
+    return threading.current_thread() is threading.main_thread() and not _called_by_library()
+
+
+@contextlib.contextmanager
+def keyboard_interrupt(policy: str = "auto") -> Iterator[None]:
+    """Choose what Ctrl-C (``KeyboardInterrupt``) does to the fits run inside the block.
+
+    The rule, ``policy="auto"`` (the default, also outside any such block): **a fit you
+    call yourself stops cleanly; a fit called by scikit-learn, joblib or dask passes the
+    interrupt on.**
+
+    - When your own code (a script, a notebook cell, a function of yours) calls ``fit``,
+      ``partial_fit``, ``fit_transform`` or ``fit_predict``, Ctrl-C stops training at
+      once, a ``UserWarning`` says so and the call returns normally with the parameters
+      reached so far: the model is fitted and usable (``model = DECClustering().fit(X)``
+      still assigns ``model``), ``n_iter_`` counts the epochs done, and no
+      ``ConvergenceWarning`` is added. The remaining training phases of that fit (e.g.
+      DEC's clustering after an interrupted pretraining, the upper layers of a DBN) run
+      no epoch.
+    - When the fit is called by scikit-learn (``GridSearchCV``, ``cross_validate``,
+      ``Pipeline``, any meta-estimator), joblib or dask, the ``KeyboardInterrupt`` is
+      re-raised immediately: the search stops instead of scoring a half-trained
+      candidate with the others, and the estimator being fitted is left partly fitted,
+      as after any other exception raised by ``fit``.
+
+    ``GMMRepresentation.transform``, which optimises codes with the same loop, follows
+    the same rule.
+
+    Parameters
+    ----------
+    policy : {"auto", "stop", "raise"}, default="auto"
+        "stop": every fit in the block stops cleanly and returns, whoever called it (e.g.
+        a search driven by a third-party tool that should keep going); "raise": every
+        interrupt reaches the caller at once, even from a fit of your own (e.g. a script
+        that fits many models in a loop and should stop as a whole); "auto": the rule
+        above.
+
+    Notes
+    -----
+    The setting is a :mod:`contextvars` variable: it holds for the current thread (or
+    asyncio task) and is not seen by joblib's worker processes, whose fits always pass
+    the interrupt on under "auto".
+
+    Examples
+    --------
+    >>> from skdeepclust.utils import keyboard_interrupt
+    >>> with keyboard_interrupt("raise"):
+    ...     pass  # fits here pass Ctrl-C on to this code
+    """
+    if policy not in _INTERRUPT_POLICIES:
+        raise ValueError(
+            f"Unknown policy {policy!r}; valid options are {list(_INTERRUPT_POLICIES)}."
+        )
+    token = _interrupt_policy.set(policy)
+    try:
+        yield
+    finally:
+        _interrupt_policy.reset(token)
+
+
+@contextlib.contextmanager
+def fit_scope() -> Iterator[None]:
+    """Mark the extent of one ``fit`` (every ``_fit_context`` method enters it).
+
+    Fits nested inside it (DEC's autoencoder, the DBN's RBMs) share the outermost scope,
+    so that a Ctrl-C absorbed by one training phase skips the phases still to come.
+    """
+    if _fit_scope.get() is not None:
+        yield
+        return
+    token = _fit_scope.set(_FitScope())
+    try:
+        yield
+    finally:
+        _fit_scope.reset(token)
+
+
 @dataclass
 class TrainingResult:
     """What :func:`train_loop` reports back to the estimator."""
@@ -353,6 +486,11 @@ def train_loop(
 
     Notes
     -----
+    Ctrl-C: under the rule of :func:`keyboard_interrupt`, a fit called by user code
+    stops cleanly (``interrupted=True``, a ``UserWarning``, and the later loops of the
+    same fit run no epoch), while a fit called by scikit-learn, joblib or dask re-raises
+    the ``KeyboardInterrupt`` at once.
+
     On the CPU, a loop whose step work (batch size times the optimizer's parameters) is
     below :data:`SMALL_STEP_WORK` runs on one torch thread and restores the thread count
     afterwards (threads only add synchronisation cost to such small operations).
@@ -365,6 +503,11 @@ def train_loop(
     result = result if result is not None else TrainingResult()
     if n_samples < 1:
         raise ValueError(f"n_samples={n_samples} should be >= 1.")
+    scope = _fit_scope.get()
+    if scope is not None and scope.interrupted:  # an earlier phase of this fit was stopped
+        result.interrupted = True
+        result.stop_reason = "interrupted"
+        return result
     batch_size = max(1, min(int(batch_size), n_samples))
     device = generator.device
     params = (
@@ -444,6 +587,8 @@ def train_loop(
                     result.stop_reason = "no_improvement"
                     break
     except KeyboardInterrupt:
+        if not _absorb_interrupt():  # a search, a pipeline, ...: the caller must stop
+            raise
         warnings.warn(
             f"{phase} was interrupted by the user (KeyboardInterrupt) after "
             f"{result.n_iter} epoch(s); the model keeps the parameters reached so far.",
@@ -452,6 +597,8 @@ def train_loop(
         )
         result.interrupted = True
         result.stop_reason = "interrupted"
+        if scope is not None:
+            scope.interrupted = True
     finally:
         bar.close()
         threads.__exit__(None, None, None)

@@ -1,4 +1,4 @@
-"""Utilities: estimator discovery."""
+"""Utilities: estimator discovery and the Ctrl-C rule."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import inspect
 
 from sklearn.base import BaseEstimator
 
-__all__ = ["all_estimators"]
+from .._training import keyboard_interrupt
+
+__all__ = ["all_estimators", "keyboard_interrupt"]
 
 _PUBLIC_SUBPACKAGES = ("cluster", "representation", "neural_network", "flow", "preprocessing")
 

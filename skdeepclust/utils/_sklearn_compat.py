@@ -1,12 +1,16 @@
 """The one place that imports scikit-learn's private helpers.
 
 An upstream rename touches only this file. :func:`validate_data` wraps scikit-learn's
-own to name the columns of strings that it cannot convert.
+own to name the columns of strings that it cannot convert; :func:`_fit_context` wraps
+scikit-learn's to mark the extent of each fit for the Ctrl-C rule
+(:func:`skdeepclust.utils.keyboard_interrupt`).
 """
 
 from __future__ import annotations
 
-from sklearn.base import _fit_context
+import functools
+
+from sklearn.base import _fit_context as _sklearn_fit_context
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -27,6 +31,29 @@ __all__ = [
     "validate_data",
     "validate_params",
 ]
+
+
+def _fit_context(*, prefer_skip_nested_validation: bool):
+    """scikit-learn's ``_fit_context`` decorator, run inside a skdeepclust fit scope.
+
+    Parameters are validated as scikit-learn does; the scope lets a Ctrl-C absorbed by one
+    training phase stop the later phases of the same (outermost) fit.
+    """
+    from .._training import fit_scope
+
+    def decorator(fit_method):
+        validated = _sklearn_fit_context(
+            prefer_skip_nested_validation=prefer_skip_nested_validation
+        )(fit_method)
+
+        @functools.wraps(fit_method)
+        def wrapper(estimator, *args, **kwargs):
+            with fit_scope():
+                return validated(estimator, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 def validate_data(_estimator, /, X="no_validation", y="no_validation", **kwargs):
