@@ -1,6 +1,7 @@
-"""Restricted Boltzmann machines and deep belief networks."""
+"""Restricted Boltzmann machines, deep belief networks and deep Boltzmann machines."""
 
+from ._dbm import DBM
 from ._dbn import DBN
 from ._rbm import RBM, RBMClassifier
 
-__all__ = ["DBN", "RBM", "RBMClassifier"]
+__all__ = ["DBM", "DBN", "RBM", "RBMClassifier"]
