@@ -49,8 +49,8 @@ def _pyplot(caller: str):
 
 def _get_axes(ax, caller: str):
     plt = _pyplot(caller)
-    if ax is None:
-        _, ax = plt.subplots()
+    if ax is None:  # a layout engine keeps titles, labels and tick labels apart
+        _, ax = plt.subplots(layout="constrained")
     return ax
 
 
@@ -382,7 +382,8 @@ class EmbeddingDisplay:
             when ``method`` is ``"embed"``, or ``"transform"`` of a skdeepclust estimator
             without ``embed`` (DEC), where the centres live in the plotted space.
         title : str, default=None
-            Defaults to the estimator's class name.
+            Defaults to the model and what is drawn, e.g. "DECClustering: embedding,
+            coloured by predicted cluster".
         ax : matplotlib Axes, default=None
         **kwargs : dict
             Passed to :meth:`plot`.
@@ -405,22 +406,23 @@ class EmbeddingDisplay:
             embed = getattr(estimator, method)
         elif final is not estimator and hasattr(final, method):
             head = estimator[:-1]
-            embed = lambda data: getattr(final, method)(head.transform(data))  # noqa: E731
+            embed = lambda data: getattr(final, method)(head.transform(data))
         else:
             raise AttributeError(
                 f"{_name(estimator)} has no {method!r} method to embed X with; pass "
                 "method='transform' or the name of a method returning an embedding."
             )
         Z = np.asarray(embed(X))
+        coloured = None
         if isinstance(labels, str):
             if labels == "auto":
                 labels = "y" if y is not None else "predict" if is_clusterer(estimator) else None
             if labels == "y":
                 if y is None:
                     raise ValueError("labels='y' needs y.")
-                labels = y
+                labels, coloured = y, "label"
             elif labels == "predict":
-                labels = estimator.predict(X)
+                labels, coloured = estimator.predict(X), "predicted cluster"
             elif labels is not None:
                 raise ValueError(
                     f"Unknown labels={labels!r}; valid options are 'auto', 'y', 'predict', "
@@ -438,9 +440,11 @@ class EmbeddingDisplay:
             C = np.asarray(final.cluster_centers_)
             if C.ndim == 2 and C.shape[1] == Z.shape[1]:
                 centers = C
-        return cls.from_embedding(Z, labels, centers=centers,
-                                  title=_name(estimator) if title is None else title,
-                                  ax=ax, **kwargs)
+        if title is None:
+            what = "embedding" if method in ("embed", "transform") else f"{method}(X)"
+            title = f"{_name(estimator)}: {what}" + (f", coloured by {coloured}" if coloured
+                                                     else "")
+        return cls.from_embedding(Z, labels, centers=centers, title=title, ax=ax, **kwargs)
 
 
 # -------------------------------------------------------------------------- filters
@@ -578,7 +582,8 @@ class FilterDisplay:
         order : {"norm"} or None, default=None
             ``"norm"`` shows the filters with the largest L2 norm first.
         title : str, default=None
-            Defaults to the estimator's class name.
+            Defaults to the model and what is drawn, e.g. "RBM: first-layer filters (100
+            of 500)".
         ax : matplotlib Axes, default=None
         **kwargs : dict
             Passed to :meth:`plot`.
@@ -594,17 +599,82 @@ class FilterDisplay:
             W = W[np.argsort(-np.linalg.norm(W, axis=1), kind="stable")]
         elif order is not None:
             raise ValueError(f"Unknown order={order!r}; valid options are 'norm' or None.")
-        return cls(W[:n_filters], image_shape=image_shape).plot(
-            ax=ax, title=_name(estimator) if title is None else title, **kwargs)
+        if title is None:
+            shown = min(n_filters, W.shape[0])
+            title = f"{_name(estimator)}: first-layer filters" + (
+                f" ({shown} of {W.shape[0]})" if shown < W.shape[0] else "")
+        return cls(W[:n_filters], image_shape=image_shape).plot(ax=ax, title=title, **kwargs)
 
 
 # ----------------------------------------------------------------------- loss curves
+#: Reconstruction losses of :class:`~skdeepclust.representation.AutoEncoder` (``loss``).
+_RECONSTRUCTION = {
+    "squared": "reconstruction error\n(mean squared, per feature)",
+    "absolute": "reconstruction error\n(mean absolute, per feature)",
+    "cross_entropy": "reconstruction cross-entropy\n(nats per feature)",
+}
+_RBM_RECONSTRUCTION = "reconstruction error\n(mean squared, per feature)"
+_NLL = "negative log-likelihood\n(nats per sample)"
+#: What ``loss_curve_`` measures, by estimator class: a y-axis label, quantity then unit.
+_OWN_QUANTITY = {
+    "RBM": _RBM_RECONSTRUCTION,
+    "RBMClassifier": _RBM_RECONSTRUCTION,
+    "DBN": _RBM_RECONSTRUCTION,
+    "NormalizingFlow": _NLL,
+    "DisentanglingFlow": "supervised factor loss\n(per pair)",
+    "GMMRepresentation": "negative log posterior\n(nats per sample)",
+}
+
+
+def _autoencoder_quantity(autoencoder) -> str:
+    return _RECONSTRUCTION.get(getattr(autoencoder, "loss", None), "reconstruction loss")
+
+
+def _loss_quantities(estimator, phases) -> dict[str, str]:
+    """The y-axis label (quantity and unit) of each phase's loss curve.
+
+    Phases that measure the same quantity share a panel; unknown estimators get "loss"
+    for every phase (one panel).
+    """
+    kind = type(estimator).__name__
+    if kind not in {"AutoEncoder", "DECClustering", "DMAEClustering", *_OWN_QUANTITY}:
+        return dict.fromkeys(phases, "loss")
+    nested = getattr(estimator, "autoencoder_", None)
+    quantities = {}
+    for phase in phases:
+        if phase == "pretraining":
+            quantity = _autoencoder_quantity(nested) if nested is not None else "loss"
+        elif phase.startswith("layer "):
+            quantity = _RBM_RECONSTRUCTION if kind == "DBN" else "loss"
+        elif kind == "AutoEncoder":
+            quantity = _autoencoder_quantity(estimator)
+        elif kind == "DECClustering":
+            weight = getattr(estimator, "reconstruction_weight", 0) or 0
+            quantity = ("KL(P ‖ Q) + weighted reconstruction\n(per sample)" if weight > 0
+                        else "KL(P ‖ Q) to the target\n(nats per sample)")
+        elif kind == "DMAEClustering":
+            quantity = ("DMAE loss, mixture only\n(per sample)" if phase == "mixture" else
+                        "DMAE loss + weighted reconstruction\n(per sample)")
+        else:
+            quantity = _OWN_QUANTITY.get(kind, "loss")
+        quantities[phase] = quantity
+    return quantities
+
+
 def _loss_curves(estimator) -> dict[str, np.ndarray]:
-    """Every loss curve of a fitted estimator, in training order."""
+    """Every loss curve of a fitted estimator, in training order.
+
+    The estimator's own ``loss_curve_`` is the phase "clustering" for a clusterer with
+    earlier phases, "training" otherwise.
+    """
+    from sklearn.base import is_clusterer
+
     curves: dict[str, np.ndarray] = {}
     attributes = vars(estimator)
     extra = sorted(n for n in attributes
                    if n.endswith("_loss_curve_") and not n.startswith("_"))
+    # pretraining first, whatever the attribute names' alphabetical order
+    extra.sort(key=lambda n: n != "pretrain_loss_curve_")
     for name in extra:
         values = attributes[name]
         if values is not None and len(values):
@@ -624,26 +694,80 @@ def _loss_curves(estimator) -> dict[str, np.ndarray]:
         own = np.asarray(own, dtype=np.float64)
         stacked = np.concatenate(layers) if layers else None
         if stacked is None or stacked.shape != own.shape or not np.array_equal(stacked, own):
-            curves["training"] = own  # a DBN's loss_curve_ only repeats its layers'
+            # a DBN's loss_curve_ only repeats its layers'
+            curves["clustering" if curves and is_clusterer(estimator) else "training"] = own
     return curves
 
 
-class LossCurveDisplay:
-    """Training loss per epoch, with the pretraining phases when there are some.
+def _panel_axes(ax, n_panels: int, caller: str, figsize=None):
+    """``n_panels`` Axes side by side: a new figure, a given sequence, or one Axes split."""
+    if ax is None:
+        plt = _pyplot(caller)
+        if figsize is None:
+            figsize = (4.2 * n_panels + 0.6, 3.6) if n_panels > 1 else None
+        fig, axes = plt.subplots(1, n_panels, figsize=figsize, layout="constrained",
+                                 squeeze=False)
+        return list(axes[0])
+    if isinstance(ax, (list, tuple, np.ndarray)):
+        axes = list(np.ravel(ax))
+        if len(axes) != n_panels:
+            raise ValueError(f"ax has {len(axes)} Axes but there are {n_panels} panels to "
+                             "draw (one per quantity); pass that many or a single Axes.")
+        return axes
+    if n_panels == 1:
+        return [ax]
+    spec = ax.get_subplotspec()
+    if spec is None:
+        raise ValueError(f"{caller} draws {n_panels} panels (one per quantity): pass a "
+                         "list of Axes, or an Axes of a grid (plt.subplots) to split.")
+    fig = ax.figure
+    ax.remove()
+    grid = spec.subgridspec(1, n_panels, wspace=0.45)
+    return [fig.add_subplot(grid[0, i]) for i in range(n_panels)]
 
-    Phases (e.g. an autoencoder's pretraining, then DEC's clustering phase, or the
-    greedy layers of a DBN) are drawn one after the other on the epoch axis, separated
-    by dotted lines.
+
+def _readable_log_axis(ax) -> None:
+    """Log y axis with ticks at 1, 2 and 5 times powers of ten, labelled as plain numbers.
+
+    matplotlib's default labels the minor ticks of a narrow log range in scientific
+    notation (``3x10^-2``), wide labels that run into the axis label.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    subs = (1.0, 2.0, 5.0) if high / low < 1e3 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+class LossCurveDisplay:
+    """Training loss per epoch, one panel per quantity, with every training phase.
+
+    Phases that measure different quantities (an autoencoder's reconstruction error while
+    pretraining, then DEC's KL divergence while clustering) get separate panels with their
+    own y axis, labelled with the quantity and its unit; phases of the same quantity (the
+    greedy layers of a DBN) share a panel, laid out one after the other on the epoch axis
+    and separated by dotted lines, with a legend.
 
     Parameters
     ----------
     curves : dict of str to array-like
         Loss per epoch of each phase, in training order.
+    quantities : dict of str to str, default=None
+        The y-axis label (quantity and unit) of each phase; phases with the same label share
+        a panel. ``None`` puts every phase on one panel labelled "loss".
+        :meth:`from_estimator` fills it in from the estimator.
     title : str, default=None
+        Prefix of every panel's title (the model's name); the panel adds its phase.
 
     Attributes
     ----------
+    axes_ : list of matplotlib Axes
+        One panel per quantity, in training order.
     ax_ : matplotlib Axes
+        The first panel.
     figure_ : matplotlib Figure
     lines_ : dict of str to matplotlib Line2D
         One line per phase.
@@ -657,10 +781,17 @@ class LossCurveDisplay:
     >>> disp = disp.plot()
     >>> list(disp.lines_)
     ['pretraining', 'training']
+    >>> disp = LossCurveDisplay(
+    ...     {"pretraining": [3.0, 2.0, 1.5], "clustering": [0.4, 0.5]},
+    ...     quantities={"pretraining": "reconstruction error", "clustering": "KL(P ‖ Q)"},
+    ... ).plot()
+    >>> [ax.get_ylabel() for ax in disp.axes_]
+    ['reconstruction error', 'KL(P ‖ Q)']
     """
 
-    def __init__(self, curves, *, title=None):
+    def __init__(self, curves, *, quantities=None, title=None):
         self.curves = curves
+        self.quantities = quantities
         self.title = title
 
     def plot(self, ax=None, *, sequential=True, log_scale="auto", **kwargs):
@@ -668,12 +799,17 @@ class LossCurveDisplay:
 
         Parameters
         ----------
-        ax : matplotlib Axes, default=None
+        ax : matplotlib Axes or list of Axes, default=None
+            Where to draw: ``None`` makes a new figure with one panel per quantity; a
+            single Axes is used as is for one quantity and split side by side for several
+            (it must belong to a grid, e.g. from ``plt.subplots``); a list gives one Axes
+            per quantity.
         sequential : bool, default=True
-            Lay the phases out one after the other; ``False`` starts each at epoch 1.
+            Lay the phases of one panel out one after the other; ``False`` starts each at
+            epoch 1.
         log_scale : "auto" or bool, default="auto"
-            Logarithmic loss axis; ``"auto"`` uses it when every loss is positive and
-            they span more than a factor of 10.
+            Logarithmic loss axes; ``"auto"`` decides per panel, using it when every loss
+            there is positive and they span more than a factor of 10.
         **kwargs : dict
             Passed to :meth:`matplotlib.axes.Axes.plot`.
 
@@ -681,35 +817,48 @@ class LossCurveDisplay:
         -------
         display : LossCurveDisplay
         """
-        ax = _get_axes(ax, "LossCurveDisplay.plot")
         curves = {k: np.asarray(v, dtype=np.float64).ravel() for k, v in self.curves.items()}
         if not curves or not any(v.size for v in curves.values()):
             raise ValueError("LossCurveDisplay needs at least one non-empty loss curve.")
         if log_scale not in ("auto", True, False):
             raise ValueError(
                 f"Unknown log_scale={log_scale!r}; valid options are 'auto', True or False.")
+        quantities = dict(self.quantities or {})
+        unknown = sorted(set(quantities) - set(curves))
+        if unknown:
+            raise ValueError(f"quantities names phases without a curve: {unknown}; the "
+                             f"phases are {list(curves)}.")
+        panels: dict[str, list[str]] = {}
+        for phase in curves:
+            panels.setdefault(quantities.get(phase, "loss"), []).append(phase)
+        axes = _panel_axes(ax, len(panels), "LossCurveDisplay.plot")
         self.lines_ = {}
-        offset = 0
-        for i, (label, values) in enumerate(curves.items()):
-            if sequential and i:
-                ax.axvline(offset + 0.5, color="0.6", linestyle=":", linewidth=1)
-            x = np.arange(1, values.size + 1) + (offset if sequential else 0)
-            (self.lines_[label],) = ax.plot(x, values, label=label, **kwargs)
-            offset += values.size
-        every = np.concatenate(list(curves.values()))
-        every = every[np.isfinite(every)]
-        if log_scale == "auto":
-            log_scale = bool(every.size and every.min() > 0 and every.max() > 10 * every.min())
-        if log_scale:
-            ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        if len(curves) > 1:
-            ax.legend()
-        if self.title:
-            ax.set_title(self.title)
-        self.ax_ = ax
-        self.figure_ = ax.figure
+        for panel, (quantity, phases) in zip(axes, panels.items()):
+            offset = 0
+            for i, phase in enumerate(phases):
+                values = curves[phase]
+                if sequential and i:
+                    panel.axvline(offset + 0.5, color="0.6", linestyle=":", linewidth=1)
+                x = np.arange(1, values.size + 1) + (offset if sequential else 0)
+                (self.lines_[phase],) = panel.plot(x, values, label=phase, **kwargs)
+                offset += values.size
+            every = np.concatenate([curves[p] for p in phases])
+            every = every[np.isfinite(every)]
+            use_log = log_scale
+            if log_scale == "auto":
+                use_log = bool(every.size and every.min() > 0
+                               and every.max() > 10 * every.min())
+            if use_log:
+                _readable_log_axis(panel)
+            panel.set_xlabel("epoch")
+            panel.set_ylabel(quantity)
+            if len(phases) > 1:
+                panel.legend(title="phase", fontsize="small", title_fontsize="small")
+            what = phases[0] if len(phases) == 1 else " then ".join(phases)
+            panel.set_title(f"{self.title}: {what}" if self.title else what)
+        self.axes_ = axes
+        self.ax_ = axes[0]
+        self.figure_ = axes[0].figure
         return self
 
     @classmethod
@@ -718,14 +867,17 @@ class LossCurveDisplay:
 
         Reads ``loss_curve_``, any ``<phase>_loss_curve_`` (``pretrain_loss_curve_``),
         a nested ``autoencoder_.loss_curve_`` and the ``rbms_`` of a DBN. A Pipeline
-        shows its last step.
+        shows its last step. skdeepclust's estimators get each curve's quantity and unit
+        on its y axis (reconstruction error, KL divergence, negative log-likelihood, ...)
+        and one panel per quantity; other estimators one panel labelled "loss".
 
         Parameters
         ----------
         estimator : fitted estimator or Pipeline
         title : str, default=None
-            Defaults to the estimator's class name.
-        ax : matplotlib Axes, default=None
+            Prefix of the panel titles; defaults to the estimator's class name.
+        ax : matplotlib Axes or list of Axes, default=None
+            See :meth:`plot`.
         **kwargs : dict
             Passed to :meth:`plot`.
 
@@ -741,8 +893,8 @@ class LossCurveDisplay:
                 f"{type(final).__name__} has no loss curve (no loss_curve_ attribute); "
                 "LossCurveDisplay needs an estimator trained over epochs."
             )
-        return cls(curves, title=_name(estimator) if title is None else title).plot(
-            ax=ax, **kwargs)
+        return cls(curves, quantities=_loss_quantities(final, curves),
+                   title=_name(estimator) if title is None else title).plot(ax=ax, **kwargs)
 
 
 # -------------------------------------------------------------------------- samples
@@ -830,6 +982,8 @@ class SamplesDisplay:
                                                  colorbar=False, **kwargs)
             self.scatter_.set_label("samples")
             ax.legend(loc="best", fontsize="small")
+            ax.set_xlabel("feature 0")
+            ax.set_ylabel("feature 1")
         elif kind == "images":
             h, w = _image_shape(S.shape[1], self.image_shape)
             n_cols = _default_n_cols(S.shape[0]) if n_cols is None else _check_positive_int(
@@ -866,7 +1020,7 @@ class SamplesDisplay:
         sample_kwargs : dict, default=None
             More arguments for ``sample`` (e.g. ``{"k": 100}`` Gibbs steps for an RBM).
         title : str, default=None
-            Defaults to the estimator's class name.
+            Defaults to the model and the number of samples, e.g. "RBM: 25 samples".
         ax : matplotlib Axes, default=None
         **kwargs : dict
             Passed to :meth:`plot`.
@@ -878,7 +1032,7 @@ class SamplesDisplay:
         _check_fitted(estimator)
         sample = getattr(estimator, "sample", None)
         if not callable(sample):
-            raise AttributeError(
+            raise AttributeError(  # noqa: TRY004 - a missing method, as hasattr would say
                 f"{_name(estimator)} has no sample(n_samples) method; SamplesDisplay needs "
                 "a generative model (RBM, DBN, GMMRepresentation, NormalizingFlow, ...)."
             )
@@ -896,7 +1050,8 @@ class SamplesDisplay:
             out, labels = out[0], (out[1] if len(out) > 1 else None)
         reference = None if X is None else np.asarray(X)
         return cls(np.asarray(out), labels=labels, image_shape=image_shape,
-                   reference=reference, title=_name(estimator) if title is None else title,
+                   reference=reference,
+                   title=f"{_name(estimator)}: {n_samples} samples" if title is None else title,
                    ).plot(ax=ax, **kwargs)
 
 
@@ -1016,6 +1171,8 @@ class FactorTraversalDisplay:
                 ax.scatter(E[:, 0], E[:, 1], marker="*", s=150, c="black", zorder=3,
                            label="examples")
             ax.legend(loc="best", fontsize="small")
+            ax.set_xlabel("feature 0")
+            ax.set_ylabel("feature 1")
         elif kind == "images":
             h, w = _image_shape(n_features, self.image_shape)
             self.image_, self.mosaic_ = _imshow_tiles(
@@ -1030,7 +1187,7 @@ class FactorTraversalDisplay:
             ax.tick_params(length=0)
             for spine in ax.spines.values():
                 spine.set_visible(False)
-            ax.set_xlabel("code value")
+            ax.set_xlabel("code value (standard deviations)")
         elif kind == "lines":
             styles = ["-", "--", ":", "-."]
             for f in range(n_factors):
@@ -1041,9 +1198,9 @@ class FactorTraversalDisplay:
                         (line,) = ax.plot(values, T[f, e, :, j], linestyle=styles[f % 4],
                                           color=colors(j % 10), label=label, **kwargs)
                         self.lines_.append(line)
-            ax.set_xlabel("code value (" + ", ".join(
+            ax.set_xlabel("code value, standard deviations (" + ", ".join(
                 f"{styles[f % 4]} {name}" for f, name in enumerate(self.factor_names)) + ")")
-            ax.set_ylabel("decoded feature")
+            ax.set_ylabel("decoded feature value")
             if n_features <= 10:
                 ax.legend(loc="best", fontsize="small")
         else:
@@ -1086,7 +1243,7 @@ class FactorTraversalDisplay:
         random_state : int, RandomState instance or None, default=0
             Draws the reference rows.
         title : str, default=None
-            Defaults to the estimator's class name.
+            Defaults to the model's name and "factor traversals".
         ax : matplotlib Axes, default=None
         **kwargs : dict
             Passed to :meth:`plot`.
@@ -1147,4 +1304,5 @@ class FactorTraversalDisplay:
         names = ["residual" if f == 0 else f"factor {f}" for f in factors]
         return cls(traversals, values, factor_names=names, examples=examples,
                    reference=X if X.shape[1] == 2 else None, image_shape=image_shape,
-                   title=_name(estimator) if title is None else title).plot(ax=ax, **kwargs)
+                   title=f"{_name(estimator)}: factor traversals" if title is None else title,
+                   ).plot(ax=ax, **kwargs)

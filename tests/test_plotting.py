@@ -8,23 +8,23 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.base import BaseEstimator, ClusterMixin  # noqa: E402
-from sklearn.cluster import KMeans  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-from sklearn.exceptions import NotFittedError  # noqa: E402
-from sklearn.mixture import GaussianMixture  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+import matplotlib.pyplot as plt
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from skdeepclust.plotting import (  # noqa: E402
+from skdeepclust.plotting import (
     EmbeddingDisplay,
     FactorTraversalDisplay,
     FilterDisplay,
     LossCurveDisplay,
     SamplesDisplay,
 )
-from skdeepclust.representation import AutoEncoder  # noqa: E402
+from skdeepclust.representation import AutoEncoder
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +76,7 @@ def test_matplotlib_is_imported_lazily():
     import ast
     import inspect
 
-    import skdeepclust.plotting as plotting
+    from skdeepclust import plotting
 
     tree = ast.parse(inspect.getsource(plotting))
     top = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
@@ -132,18 +132,18 @@ def test_embedding_from_autoencoder_uses_transform_and_y(autoencoder, small_digi
     np.testing.assert_allclose(disp.embedding, PCA(2, svd_solver="full").fit_transform(Z),
                                atol=1e-6)
     np.testing.assert_array_equal(disp.labels, y)
-    assert disp.ax_.get_title() == "AutoEncoder"
+    assert disp.ax_.get_title() == "AutoEncoder: embedding, coloured by label"
     assert len(disp.legend_.get_texts()) == np.unique(y).size
 
 
 def test_embedding_from_pipeline(autoencoder, small_digits):
-    X, y = small_digits
+    X, _ = small_digits
     pipe = make_pipeline(StandardScaler(), AutoEncoder(
         n_components=2, max_epochs=2, tol=None, device="cpu", random_state=0)).fit(X)
     disp = EmbeddingDisplay.from_estimator(pipe, X, labels=None)
     np.testing.assert_allclose(disp.embedding, pipe.transform(X), rtol=1e-6)
     assert disp.labels is None
-    assert disp.ax_.get_title() == "AutoEncoder"
+    assert disp.ax_.get_title() == "AutoEncoder: embedding"
 
 
 class _FakeDEC(ClusterMixin, _Fitted):
@@ -251,7 +251,8 @@ def test_filter_from_autoencoder_and_order(autoencoder):
     ordered = FilterDisplay.from_estimator(autoencoder, order="norm")
     norms = np.linalg.norm(ordered.filters, axis=1)
     assert np.all(np.diff(norms) <= 0)
-    assert ordered.ax_.get_title() == "AutoEncoder"
+    assert ordered.ax_.get_title() == "AutoEncoder: first-layer filters"
+    assert disp.ax_.get_title() == "AutoEncoder: first-layer filters (5 of 8)"
 
 
 def test_filter_drops_label_units_and_finds_nested_layers():
@@ -489,3 +490,198 @@ def test_traversal_of_a_disentangling_flow_keeps_the_residual():
     np.testing.assert_allclose(codes[..., 0], np.repeat(residual[:, None], 4, 1), atol=1e-6)
     np.testing.assert_allclose(codes[..., 1], np.tile(np.linspace(-2, 2, 4), (2, 1)),
                                atol=1e-6)
+
+
+# ------------------------------------------------- displays that explain themselves
+def _text_boxes(fig):
+    """(name, bbox) of every drawn piece of text: titles, axis labels, tick labels, legends."""
+    fig.canvas.draw()
+    boxes = []
+    for i, ax in enumerate(fig.axes):
+        for name, text in (("title", ax.title), ("xlabel", ax.xaxis.label),
+                           ("ylabel", ax.yaxis.label)):
+            if text.get_visible() and text.get_text():
+                boxes.append((f"axes {i} {name} {text.get_text()!r}", text.get_window_extent()))
+        if ax.axison:
+            for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+                low, high = sorted(limits)
+                for tick in axis.get_majorticklabels() + axis.get_minorticklabels():
+                    pos = tick.get_position()[0 if axis is ax.xaxis else 1]
+                    if (tick.get_visible() and tick.get_text()
+                            and low - 1e-12 <= pos <= high + 1e-12):
+                        boxes.append((f"axes {i} tick {tick.get_text()!r}",
+                                      tick.get_window_extent()))
+        legend = ax.get_legend()
+        if legend is not None:
+            boxes.append((f"axes {i} legend", legend.get_window_extent()))
+    return boxes
+
+
+def assert_readable(fig):
+    """No two texts of the figure overlap, none leaves the figure, none covers a panel."""
+    boxes = _text_boxes(fig)
+    assert boxes
+    frame = fig.bbox
+    for name, box in boxes:
+        assert (box.x0 >= frame.x0 - 1 and box.x1 <= frame.x1 + 1 and box.y0 >= frame.y0 - 1
+                and box.y1 <= frame.y1 + 1), f"{name} is cut off by the figure edge"
+    for a in range(len(boxes)):
+        for b in range(a + 1, len(boxes)):
+            (name_a, box_a), (name_b, box_b) = boxes[a], boxes[b]
+            if "legend" in name_a or "legend" in name_b:
+                continue  # a legend sits inside its axes, over the ticks of nobody
+            shrunk = box_a.expanded(1, 1).translated(0, 0)
+            overlap = (min(shrunk.x1, box_b.x1) - max(shrunk.x0, box_b.x0) > 1
+                       and min(shrunk.y1, box_b.y1) - max(shrunk.y0, box_b.y0) > 1)
+            assert not overlap, f"{name_a} overlaps {name_b}"
+    for name, box in boxes:  # the texts of one panel stay off the plotting area of others
+        owner = int(name.split()[1])
+        for j, ax in enumerate(fig.axes):
+            if j != owner and ax.axison and "legend" not in name:
+                area = ax.get_window_extent()
+                inside = (min(area.x1, box.x1) - max(area.x0, box.x0) > 1
+                          and min(area.y1, box.y1) - max(area.y0, box.y0) > 1)
+                assert not inside, f"{name} runs into the plotting area of axes {j}"
+
+
+def test_readability_check_catches_overlaps():
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0.0925, 0.0750])
+    ax.set_ylabel("a very long label " * 3, fontsize=30)
+    with pytest.raises(AssertionError):
+        assert_readable(fig)
+
+
+@pytest.fixture(scope="module")
+def rbm(small_digits):
+    from skdeepclust.neural_network import RBM
+
+    X, _ = small_digits
+    return RBM(n_components=9, max_epochs=4, batch_size=50, device="cpu",
+               random_state=0).fit((X > 0.5).astype(np.float32))
+
+
+def test_rbm_displays_explain_themselves(rbm):
+    filters = FilterDisplay.from_estimator(rbm)
+    samples = SamplesDisplay.from_estimator(rbm, 4, sample_kwargs={"k": 2})
+    loss = LossCurveDisplay.from_estimator(rbm)
+    titles = [d.ax_.get_title() for d in (filters, samples, loss)]
+    assert titles == ["RBM: first-layer filters", "RBM: 4 samples", "RBM: training"]
+    assert len(set(titles)) == 3  # not "RBM" three times
+    assert loss.ax_.get_xlabel() == "epoch"
+    assert loss.ax_.get_ylabel() == "reconstruction error\n(mean squared, per feature)"
+    assert loss.ax_.get_legend() is None  # one curve, no legend
+    for display in (filters, samples, loss):
+        assert_readable(display.figure_)
+    # the three side by side, as in the report of issue 22
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
+    FilterDisplay.from_estimator(rbm, ax=axes[0])
+    SamplesDisplay.from_estimator(rbm, 4, sample_kwargs={"k": 2}, ax=axes[1])
+    LossCurveDisplay.from_estimator(rbm, ax=axes[2])
+    assert_readable(fig)
+
+
+def test_dec_loss_has_one_panel_per_quantity(autoencoder, small_digits):
+    from skdeepclust.cluster import DECClustering
+
+    X, _ = small_digits
+    dec = DECClustering(3, autoencoder=autoencoder, max_epochs=3, batch_size=50,
+                        device="cpu", random_state=0).fit(X)
+    disp = LossCurveDisplay.from_estimator(dec)
+    assert list(disp.lines_) == ["pretraining", "clustering"]
+    assert len(disp.axes_) == 2 and len(disp.figure_.axes) == 2
+    assert [ax.get_title() for ax in disp.axes_] == ["DECClustering: pretraining",
+                                                     "DECClustering: clustering"]
+    assert disp.axes_[0].get_ylabel() == "reconstruction error\n(mean squared, per feature)"
+    assert disp.axes_[1].get_ylabel() == "KL(P ‖ Q) to the target\n(nats per sample)"
+    assert [ax.get_xlabel() for ax in disp.axes_] == ["epoch", "epoch"]
+    np.testing.assert_allclose(disp.lines_["pretraining"].get_ydata(),
+                               dec.autoencoder_.loss_curve_)
+    np.testing.assert_allclose(disp.lines_["clustering"].get_ydata(), dec.loss_curve_)
+    np.testing.assert_array_equal(disp.lines_["clustering"].get_xdata(),
+                                  np.arange(1, dec.n_iter_ + 1))  # its own epoch axis
+    assert all(ax.get_legend() is None for ax in disp.axes_)
+    assert_readable(disp.figure_)
+    idec = DECClustering(3, autoencoder=autoencoder, reconstruction_weight=1.0, max_epochs=2,
+                         batch_size=50, device="cpu", random_state=0).fit(X)
+    label = LossCurveDisplay.from_estimator(idec).axes_[1].get_ylabel()
+    assert label.startswith("KL(P ‖ Q) + weighted reconstruction")
+
+
+def test_dbn_layers_share_a_panel_with_a_legend(small_digits):
+    from skdeepclust.neural_network import DBN
+
+    X, _ = small_digits
+    dbn = DBN((6, 4), max_epochs=2, batch_size=50, device="cpu",
+              random_state=0).fit((X > 0.5).astype(np.float32))
+    disp = LossCurveDisplay.from_estimator(dbn)
+    assert len(disp.axes_) == 1 and list(disp.lines_) == ["layer 1", "layer 2"]
+    assert [t.get_text() for t in disp.ax_.get_legend().get_texts()] == ["layer 1", "layer 2"]
+    assert disp.ax_.get_title() == "DBN: layer 1 then layer 2"
+    assert disp.ax_.get_ylabel().startswith("reconstruction error")
+    assert_readable(disp.figure_)
+
+
+def test_log_loss_axis_labels_plain_numbers_without_minor_labels():
+    disp = LossCurveDisplay({"training": [0.3, 0.094, 0.05, 0.03, 0.02, 0.0128]}).plot()
+    assert disp.ax_.get_yscale() == "log"
+    disp.figure_.canvas.draw()
+    assert not [t.get_text() for t in disp.ax_.yaxis.get_minorticklabels() if t.get_text()]
+    low, high = disp.ax_.get_ylim()
+    shown = [t.get_text() for t in disp.ax_.yaxis.get_majorticklabels()
+             if low <= t.get_position()[1] <= high]
+    assert shown == ["0.02", "0.05", "0.1", "0.2"]
+    assert all("\\times" not in s and "^" not in s for s in shown)
+    assert_readable(disp.figure_)
+
+
+def test_loss_panels_on_given_axes():
+    curves = {"pretraining": [3.0, 2.0], "clustering": [0.1, 0.2, 0.3]}
+    quantities = {"pretraining": "reconstruction error", "clustering": "KL"}
+    fig, (left, right) = plt.subplots(1, 2, layout="constrained")
+    disp = LossCurveDisplay(curves, quantities=quantities, title="M").plot(ax=right)
+    assert disp.figure_ is fig and right not in fig.axes and len(fig.axes) == 3
+    assert [ax.get_ylabel() for ax in disp.axes_] == ["reconstruction error", "KL"]
+    assert [ax.get_title() for ax in disp.axes_] == ["M: pretraining", "M: clustering"]
+    _, axes = plt.subplots(1, 2)
+    assert list(LossCurveDisplay(curves, quantities=quantities).plot(ax=axes).axes_) == list(
+        axes)
+    with pytest.raises(ValueError, match="ax has 1 Axes but there are 2 panels"):
+        LossCurveDisplay(curves, quantities=quantities).plot(ax=[left])
+    with pytest.raises(ValueError, match="quantities names phases without a curve"):
+        LossCurveDisplay(curves, quantities={"training": "loss"}).plot()
+
+
+def test_every_display_is_readable_on_its_own(autoencoder, small_digits):
+    from skdeepclust.datasets import make_arc
+    from skdeepclust.flow import DisentanglingFlow
+
+    X, y = small_digits
+    figures = [
+        EmbeddingDisplay.from_estimator(autoencoder, X, y).figure_,
+        FilterDisplay.from_estimator(autoencoder).figure_,
+        LossCurveDisplay.from_estimator(autoencoder).figure_,
+    ]
+    gm = GaussianMixture(3, random_state=0).fit(np.random.RandomState(0).normal(size=(60, 2)))
+    scatter = SamplesDisplay.from_estimator(gm, 50, X=np.zeros((3, 2)))
+    assert (scatter.ax_.get_xlabel(), scatter.ax_.get_ylabel()) == ("feature 0", "feature 1")
+    assert scatter.ax_.get_title() == "GaussianMixture: 50 samples"
+    figures.append(scatter.figure_)
+    arc, position = make_arc(200, random_state=0)
+    flow = DisentanglingFlow(max_epochs=1, hidden_layer_sizes=(8,), device="cpu",
+                             random_state=0).fit(arc, position)
+    traversal = FactorTraversalDisplay.from_estimator(flow, arc, n_examples=2, n_steps=4)
+    assert traversal.ax_.get_title() == "DisentanglingFlow: factor traversals"
+    figures.append(traversal.figure_)
+    flow4 = _LinearFlow(4, [slice(0, 2), slice(2, 4)])
+    X4 = np.random.RandomState(2).normal(size=(10, 4))
+    images = FactorTraversalDisplay.from_estimator(flow4, X4, n_examples=2, n_steps=5)
+    assert images.ax_.get_xlabel() == "code value (standard deviations)"
+    figures.append(images.figure_)
+    X3 = np.random.RandomState(3).normal(size=(20, 3))
+    lines = FactorTraversalDisplay.from_estimator(
+        _LinearFlow(3, [slice(0, 1), slice(1, 3)]), X3, factors=[0, 1], n_examples=1)
+    assert lines.ax_.get_ylabel() == "decoded feature value"
+    figures.append(lines.figure_)
+    for fig in figures:
+        assert_readable(fig)
