@@ -9,11 +9,11 @@ decoded back into images: each one should look like a prototype digit.
 
 MNIST is read from a local ``mnist.npz`` (keys ``X``, ``y``): pass its path as the first
 argument or set ``SKDEEPCLUST_MNIST``; nothing is downloaded. Without the file the script
-runs on scikit-learn's 8x8 digits instead and prints what the MNIST run gives. By default a 5,000-image
-subset and a smaller network keep the run under a minute; ``FULL = True`` clusters all
-70,000 images with :class:`~skdeepclust.cluster.DECClustering`'s default recipe (the DEC
-network 784-500-500-2000-10, pretrained end to end), which takes several minutes per model
-on a CPU.
+runs on scikit-learn's 8x8 digits instead and prints what the MNIST run gives. By default
+a 5,000-image subset and a smaller network keep the run under a minute; ``FULL = True``
+clusters all 70,000 images with :class:`~skdeepclust.cluster.DECClustering`'s default
+recipe (the DEC network 784-500-500-2000-10, pretrained end to end), which takes several
+minutes per model on a CPU.
 """
 
 import os

@@ -8,9 +8,9 @@ The deep :class:`~skdeepclust.cluster.DMAEClustering` nests an
 the mixture's centres in the code space with k-means, fits the mixture (centres, cluster
 shapes, mixing weights) alone on the codes for ``mixture_epochs``, then fine-tunes the
 encoder, the decoder and the mixture together. Here it is the covariance variant
-(``dissimilarity="mahalanobis"``): every cluster gets its own shape in the code space. As in the DMAE source, the decoder reconstructs every
-image from its *soft-assigned centroid*, so the decoded centres are the cluster
-prototypes shown at the bottom.
+(``dissimilarity="mahalanobis"``): every cluster gets its own shape in the code space.
+As in the DMAE source, the decoder reconstructs every image from its *soft-assigned
+centroid*, so the decoded centres are the cluster prototypes shown at the bottom.
 
 The quick default uses the first 2,000 MNIST images and a small network; set
 ``FULL = True`` for all 70,000 images and the paper's d-500-500-2000-10 network (hours on
