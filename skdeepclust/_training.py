@@ -63,7 +63,13 @@ class _LeanStepMixin:
 
     def add_param_group(self, param_group):
         self._lean_cache = None
-        return super().add_param_group(param_group)
+        # torch wraps this method in ``torch._disable_dynamo``, whose first call imports
+        # torch._dynamo: about 1.1 s of CPU, most of the start-up of a process's first
+        # fit. The wrapper only matters under torch.compile, which never traces this
+        # optimizer (it is built outside any compiled region): call the method it wraps.
+        method = super().add_param_group
+        unwrapped = getattr(method.__func__, "__wrapped__", None)
+        return method(param_group) if unwrapped is None else unwrapped(self, param_group)
 
     def _lean_build(self) -> list | None:
         cache = []
