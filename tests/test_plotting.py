@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdeepclust.plotting import (
+    DensityContourDisplay,
     EmbeddingDisplay,
     FactorTraversalDisplay,
     FilterDisplay,
@@ -685,3 +686,117 @@ def test_every_display_is_readable_on_its_own(autoencoder, small_digits):
     figures.append(lines.figure_)
     for fig in figures:
         assert_readable(fig)
+
+
+# ------------------------------------------------------------------ density contours
+@pytest.fixture(scope="module")
+def moons():
+    from sklearn.datasets import make_moons
+
+    X, _ = make_moons(300, noise=0.05, random_state=0)
+    return X
+
+
+def test_density_contour_of_a_gaussian_mixture(moons):
+    gm = GaussianMixture(6, random_state=0).fit(moons)
+    disp = DensityContourDisplay.from_estimator(gm, moons, grid_resolution=40)
+    low, high = moons.min(0), moons.max(0)
+    pad = 0.1 * (high - low)
+    np.testing.assert_allclose(disp.xx[0, [0, -1]], [low[0] - pad[0], high[0] + pad[0]])
+    np.testing.assert_allclose(disp.yy[[0, -1], 0], [low[1] - pad[1], high[1] + pad[1]])
+    grid = np.column_stack([disp.xx.ravel(), disp.yy.ravel()])
+    np.testing.assert_allclose(disp.log_density.ravel(), gm.score_samples(grid))
+    levels = disp.contour_.levels
+    top = disp.log_density.max()
+    assert levels[0] <= top - 10.0 < levels[1] and levels[-2] < top <= levels[-1]
+    assert len(levels) <= 16 and np.allclose(levels, np.round(levels, 6))  # round values
+    assert disp.scatter_.get_offsets().shape == (300, 2)
+    assert disp.ax_.get_title() == "GaussianMixture: log-density"
+    assert disp.colorbar_.ax.get_ylabel() == "log-density (nats)"
+    assert (disp.ax_.get_xlabel(), disp.ax_.get_ylabel()) == ("feature 0", "feature 1")
+    assert_readable(disp.figure_)
+
+    dens = DensityContourDisplay.from_estimator(gm, moons, grid_resolution=30, kind="density",
+                                                levels=5, filled=False, colorbar=False)
+    assert dens.colorbar_ is None and dens.ax_.get_title() == "GaussianMixture: density"
+    assert dens.contour_.levels[0] == 0.0
+    assert dens.contour_.levels[-1] >= np.exp(dens.log_density.max()) > dens.contour_.levels[-2]
+
+
+def test_density_contour_extent_from_samples_and_limits(moons):
+    from skdeepclust.flow import NormalizingFlow
+
+    flow = NormalizingFlow(n_stages=2, hidden_layer_sizes=(8,), max_epochs=2, tol=None,
+                           device="cpu", random_state=0).fit(moons)
+    disp = DensityContourDisplay.from_estimator(flow, grid_resolution=20, n_reference=200)
+    samples = flow.sample(200, random_state=0)
+    low, high = samples.min(0), samples.max(0)
+    assert disp.xx[0, 0] == pytest.approx(low[0] - 0.1 * (high[0] - low[0]))
+    assert disp.scatter_ is None
+    grid = np.column_stack([disp.xx.ravel(), disp.yy.ravel()])
+    np.testing.assert_allclose(disp.log_density.ravel(), flow.score_samples(grid), rtol=1e-6)
+    assert disp.ax_.get_title() == "NormalizingFlow: log-density"
+    fixed = DensityContourDisplay.from_estimator(flow, moons, limits=(-2, 3, -1, 2),
+                                                 grid_resolution=11, margin=0.5)
+    assert fixed.ax_.get_xlim() == (-2.0, 3.0) and fixed.ax_.get_ylim() == (-1.0, 2.0)
+    np.testing.assert_allclose(fixed.xx[0], np.linspace(-2, 3, 11))
+
+
+def test_density_contour_of_a_gaussian_rbm_and_a_pipeline(moons):
+    from skdeepclust.neural_network import RBM
+
+    scaled = StandardScaler().fit_transform(moons)
+    rbm = RBM(4, visible="gaussian", max_epochs=3, batch_size=50, device="cpu",
+              random_state=0).fit(scaled)
+    disp = DensityContourDisplay.from_estimator(rbm, scaled, grid_resolution=25)
+    grid = np.column_stack([disp.xx.ravel(), disp.yy.ravel()])
+    np.testing.assert_allclose(disp.log_density.ravel(), rbm.score_samples(grid))
+    assert disp.ax_.get_title() == "RBM: log-density"
+    pipe = make_pipeline(StandardScaler(), GaussianMixture(4, random_state=0)).fit(moons)
+    piped = DensityContourDisplay.from_estimator(pipe, moons, grid_resolution=20)
+    grid = np.column_stack([piped.xx.ravel(), piped.yy.ravel()])
+    np.testing.assert_allclose(piped.log_density.ravel(), pipe.score_samples(grid))
+    assert piped.ax_.get_title() == "GaussianMixture: log-density"
+
+
+def test_density_contour_uses_feature_names(moons):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(moons, columns=["width", "height"])
+    gm = GaussianMixture(3, random_state=0).fit(frame)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "X does not have valid feature names"
+        disp = DensityContourDisplay.from_estimator(gm, moons, grid_resolution=10)
+    assert (disp.ax_.get_xlabel(), disp.ax_.get_ylabel()) == ("width", "height")
+
+
+def test_density_contour_errors(moons):
+    gm = GaussianMixture(2, random_state=0).fit(moons)
+    with pytest.raises(AttributeError, match="has no score_samples"):
+        DensityContourDisplay.from_estimator(KMeans(2, n_init=1).fit(moons), moons)
+    wide = GaussianMixture(2, random_state=0).fit(np.c_[moons, moons[:, :1]])
+    with pytest.raises(ValueError, match="fitted on 3 features"):
+        DensityContourDisplay.from_estimator(wide, moons)
+    with pytest.raises(ValueError, match="X should have 2 features"):
+        DensityContourDisplay.from_estimator(gm, np.c_[moons, moons])
+    with pytest.raises(ValueError, match=r"limits=.* should be \(xmin, xmax, ymin, ymax\)"):
+        DensityContourDisplay.from_estimator(gm, limits=(1, 0, 0, 1))
+    with pytest.raises(ValueError, match="grid_resolution=1 should be >= 2"):
+        DensityContourDisplay.from_estimator(gm, moons, grid_resolution=1)
+    with pytest.raises(ValueError, match="Unknown kind='probability'"):
+        DensityContourDisplay.from_estimator(gm, moons, kind="probability")
+    with pytest.raises(ValueError, match="log_range=0 should be a positive number"):
+        DensityContourDisplay.from_estimator(gm, moons, log_range=0)
+
+    class _NoSample(_Fitted):
+        def __init__(self):
+            self.n_features_in_ = 2
+
+        def score_samples(self, X):
+            return np.zeros(len(X))
+
+    with pytest.raises(ValueError, match="Pass X or limits"):
+        DensityContourDisplay.from_estimator(_NoSample())
+    with pytest.raises(NotFittedError):
+        DensityContourDisplay.from_estimator(GaussianMixture(2), moons)
