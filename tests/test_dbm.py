@@ -262,3 +262,10 @@ def test_gaussian_visible_on_digits_with_constant_columns():
     est = dbm.log_partition("ais", n_chains=50, n_betas=1000, random_state=0)
     exact = dbm.log_partition("exact")
     assert abs(est - exact) < 0.5
+
+
+def test_unconverged_training_warns(prototypes):
+    with pytest.warns(ConvergenceWarning, match=r"DBM \(training\) stopped at max_epochs=2"):
+        dbm = DBM(n_components=(4, 2), max_epochs=2, tol=0.0, n_iter_no_change=5,
+                  **FAST).fit(prototypes)
+    assert dbm.n_iter_ == 2 and not dbm.converged_

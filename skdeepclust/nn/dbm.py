@@ -56,7 +56,9 @@ __all__ = [
     "DBM",
     "DBMUpdater",
     "annealed_importance_sampling",
+    "compose_pretrained",
     "log_partition_exact",
+    "pretrain_factors",
     "pretrain_step",
     "temperatures_to_bracket",
 ]
@@ -595,10 +597,10 @@ def pretrain_step(model: DBM, v: Tensor, *, up: float, down: float, learning_rat
     return p_pos
 
 
-#: (up, down) weight factors of the pretraining RBMs: the bottom one doubles its input
-#: from the data, the top one its input from above, the middle ones neither.
 def pretrain_factors(i: int, n_hidden_layers: int) -> tuple[float, float]:
-    """(up, down) factors of pretraining RBM ``i`` of ``n_hidden_layers`` (bottom is 0)."""
+    """(up, down) weight factors of pretraining RBM ``i`` of ``n_hidden_layers`` (bottom
+    is 0): the bottom RBM doubles its input from the data, the top one its input from
+    above, the middle ones neither."""
     up = 2.0 if i == 0 else 1.0
     down = 2.0 if i == n_hidden_layers - 1 else 1.0
     return up, down
