@@ -73,17 +73,34 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
 
 
 def test_matplotlib_is_imported_lazily():
-    """No module-level matplotlib import: skdeepclust.plotting imports without the extra."""
+    """No module-level matplotlib import in any module of skdeepclust.plotting: the
+    package imports without the extra."""
     import ast
+    import importlib
     import inspect
+    import pkgutil
 
     from skdeepclust import plotting
 
-    tree = ast.parse(inspect.getsource(plotting))
-    top = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
-    names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
-    assert names and not [n for n in names if n.startswith("matplotlib")]
+    modules = [plotting] + [importlib.import_module(f"skdeepclust.plotting.{m.name}")
+                            for m in pkgutil.iter_modules(plotting.__path__)]
+    assert len(modules) == 8  # the package, _base and one module per display
+    for module in modules:
+        tree = ast.parse(inspect.getsource(module))
+        top = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+        assert names and not [n for n in names if n.startswith("matplotlib")], module
+
+
+def test_one_module_per_display():
+    from skdeepclust import plotting
+
+    for name in plotting.__all__:
+        module = getattr(plotting, name).__module__
+        assert module.startswith("skdeepclust.plotting._"), (name, module)
+    assert len({getattr(plotting, n).__module__ for n in plotting.__all__}) == len(
+        plotting.__all__)
 
 
 # ------------------------------------------------------------------------ embedding
