@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from numbers import Integral
 
@@ -23,6 +24,25 @@ def _pyplot(caller: str):
             f"Install it with: {_PLOT_EXTRA}"
         ) from exc
     return plt
+
+
+def _draw_samples(sample, n_samples: int, random_state, options=None):
+    """``sample(n_samples, **options)``, seeded when it takes ``random_state``.
+
+    Returns ``(samples, labels)``; labels are ``None`` unless ``sample`` returns a tuple
+    ``(samples, labels)`` as :meth:`sklearn.mixture.GaussianMixture.sample` does.
+    """
+    options = dict(options or {})
+    try:
+        accepts_seed = "random_state" in inspect.signature(sample).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        accepts_seed = False
+    if accepts_seed:
+        options.setdefault("random_state", random_state)
+    out = sample(n_samples, **options)
+    if isinstance(out, tuple):
+        return out[0], (out[1] if len(out) > 1 else None)
+    return out, None
 
 
 def _get_axes(ax, caller: str):

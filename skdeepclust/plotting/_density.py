@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 from numbers import Integral, Real
 
 import numpy as np
 
-from ._base import _check_fitted, _check_positive_int, _final_step, _get_axes, _name
+from ._base import _check_fitted, _check_positive_int, _draw_samples, _final_step, _get_axes, _name
 
 _DENSITY_KINDS = ("log_density", "density")
 
@@ -224,14 +223,9 @@ class DensityContourDisplay:
             if not callable(sample):
                 raise ValueError(f"Pass X or limits=(xmin, xmax, ymin, ymax): {_name(estimator)}"
                                  " has no sample method to find the extent of the grid.")
-            options = {}
-            try:
-                if "random_state" in inspect.signature(sample).parameters:
-                    options["random_state"] = random_state
-            except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-                pass
-            out = sample(_check_positive_int(n_reference, "n_reference"), **options)
-            reference = np.asarray(out[0] if isinstance(out, tuple) else out, dtype=np.float64)
+            out, _ = _draw_samples(sample, _check_positive_int(n_reference, "n_reference"),
+                                   random_state)
+            reference = np.asarray(out, dtype=np.float64)
         xmin, xmax, ymin, ymax = _grid_limits(reference, limits, margin)
         xx, yy = np.meshgrid(np.linspace(xmin, xmax, resolution),
                              np.linspace(ymin, ymax, resolution))

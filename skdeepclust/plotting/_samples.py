@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from ._base import (
     _check_fitted,
     _check_positive_int,
     _default_n_cols,
+    _draw_samples,
     _get_axes,
     _image_shape,
     _imshow_tiles,
@@ -157,17 +156,7 @@ class SamplesDisplay:
                 "a generative model (RBM, DBN, GMMRepresentation, NormalizingFlow, ...)."
             )
         n_samples = _check_positive_int(n_samples, "n_samples")
-        options = dict(sample_kwargs or {})
-        try:
-            accepts_seed = "random_state" in inspect.signature(sample).parameters
-        except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-            accepts_seed = False
-        if accepts_seed:
-            options.setdefault("random_state", random_state)
-        out = sample(n_samples, **options)
-        labels = None
-        if isinstance(out, tuple):
-            out, labels = out[0], (out[1] if len(out) > 1 else None)
+        out, labels = _draw_samples(sample, n_samples, random_state, sample_kwargs)
         reference = None if X is None else np.asarray(X)
         return cls(np.asarray(out), labels=labels, image_shape=image_shape,
                    reference=reference,
