@@ -626,6 +626,18 @@ def test_dec_loss_has_one_panel_per_quantity(autoencoder, small_digits):
     assert label.startswith("KL(P ‖ Q) + weighted reconstruction")
 
 
+def test_autoencoder_loss_label_names_the_loss_and_penalties(small_digits):
+    X, _ = small_digits
+    ae = AutoEncoder(n_components=2, hidden_layer_sizes=(4,), loss="cross_entropy",
+                     output_activation="sigmoid",
+                     sparsity_weight=0.1, max_epochs=1, tol=None, device="cpu",
+                     random_state=0).fit(X)
+    disp = LossCurveDisplay.from_estimator(ae)
+    assert disp.ax_.get_ylabel() == ("reconstruction cross-entropy + sparsity penalty\n"
+                                     "(nats per feature)")
+    assert disp.ax_.get_title() == "AutoEncoder: training"
+
+
 def test_dbn_layers_share_a_panel_with_a_legend(small_digits):
     from skdeepclust.neural_network import DBN
 

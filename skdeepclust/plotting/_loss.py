@@ -25,8 +25,19 @@ _OWN_QUANTITY = {
 }
 
 
+#: AutoEncoder penalties added to the reconstruction loss when their weight is positive.
+_PENALTIES = {"contractive": "contractive", "sparsity_weight": "sparsity",
+              "slowness": "slowness"}
+
+
 def _autoencoder_quantity(autoencoder) -> str:
-    return _RECONSTRUCTION.get(getattr(autoencoder, "loss", None), "reconstruction loss")
+    label = _RECONSTRUCTION.get(getattr(autoencoder, "loss", None), "reconstruction loss")
+    penalties = [name for attr, name in _PENALTIES.items()
+                 if (getattr(autoencoder, attr, 0) or 0) > 0]
+    if penalties:  # the curve is the whole objective
+        quantity, unit = label.split("\n")
+        label = f"{quantity} + {' + '.join(penalties)} penalty\n{unit}"
+    return label
 
 
 def _loss_quantities(estimator, phases) -> dict[str, str]:
