@@ -638,6 +638,25 @@ def test_autoencoder_loss_label_names_the_loss_and_penalties(small_digits):
     assert disp.ax_.get_title() == "AutoEncoder: training"
 
 
+def test_dmae_loss_panels(small_digits):
+    from skdeepclust.cluster import DMAEClustering
+
+    X, _ = small_digits
+    shallow = DMAEClustering(3, max_epochs=2, batch_size=50, device="cpu",
+                             random_state=0).fit(X[:, :4])
+    disp = LossCurveDisplay.from_estimator(shallow)
+    assert list(disp.lines_) == ["training"] and disp.ax_.get_ylabel() == "DMAE loss\n(per sample)"
+    deep = DMAEClustering(3, autoencoder=AutoEncoder(n_components=2, hidden_layer_sizes=(4,),
+                                                     max_epochs=2, tol=None),
+                          mixture_epochs=2, max_epochs=2, batch_size=50, device="cpu",
+                          random_state=0).fit(X)
+    disp = LossCurveDisplay.from_estimator(deep)
+    assert list(disp.lines_) == ["pretraining", "mixture", "clustering"]
+    assert [ax.get_ylabel().split("\n")[0] for ax in disp.axes_] == [
+        "reconstruction error", "DMAE loss, mixture only", "DMAE loss + weighted reconstruction"]
+    assert_readable(disp.figure_)
+
+
 def test_dbn_layers_share_a_panel_with_a_legend(small_digits):
     from skdeepclust.neural_network import DBN
 

@@ -63,8 +63,10 @@ def _loss_quantities(estimator, phases) -> dict[str, str]:
             quantity = ("KL(P ‖ Q) + weighted reconstruction\n(per sample)" if weight > 0
                         else "KL(P ‖ Q) to the target\n(nats per sample)")
         elif kind == "DMAEClustering":
+            weight = getattr(estimator, "reconstruction_weight", 0) or 0
             quantity = ("DMAE loss, mixture only\n(per sample)" if phase == "mixture" else
-                        "DMAE loss + weighted reconstruction\n(per sample)")
+                        "DMAE loss + weighted reconstruction\n(per sample)"
+                        if nested is not None and weight > 0 else "DMAE loss\n(per sample)")
         else:
             quantity = _OWN_QUANTITY.get(kind, "loss")
         quantities[phase] = quantity
