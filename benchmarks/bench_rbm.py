@@ -6,6 +6,7 @@ true log-likelihood in nats (exact partition function, or AIS / reverse AIS esti
 
     python benchmarks/bench_rbm.py small            # P5: 784-16 centered RBM, PCD, 50 epochs
     python benchmarks/bench_rbm.py small --normal --flipped
+    python benchmarks/bench_rbm.py small --normal --flipped-only  # P5c / P5d only
     python benchmarks/bench_rbm.py sklearn          # throughput and AIS LL vs BernoulliRBM
     python benchmarks/bench_rbm.py grbm2d           # P7: GB-RBM on the 2-D Laplace mixture
     python benchmarks/bench_rbm.py big --epochs 200 # P6: 784-500 centered RBM, AIS (slow)
@@ -71,8 +72,10 @@ def bench_small(args, results):
     variants = [("centered", False)]
     if args.normal:
         variants.append(("normal", False))
-    if args.flipped:
+    if args.flipped or args.flipped_only:
         variants += [(kind, True) for kind, _ in list(variants)]
+    if args.flipped_only:
+        variants = [v for v in variants if v[1]]
     for kind, flipped in variants:
         tr, te = (1 - X_tr, 1 - X_te) if flipped else (X_tr, X_te)
         rbm = RBM(16, method="pcd", centered=kind == "centered", learning_rate=0.01,
@@ -613,6 +616,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="override the epochs")
     p.add_argument("--normal", action="store_true", help="small: also the normal RBM")
     p.add_argument("--flipped", action="store_true", help="small: also flipped MNIST (1 - x)")
+    p.add_argument("--flipped-only", action="store_true",
+                   help="small: flipped MNIST only (PyDeep's P5c / P5d)")
     p.add_argument("--hidden", type=int, default=500, help="sklearn: hidden units")
     p.add_argument("--batch-size", type=int, default=None,
                    help="sklearn (default 10) and big (default 100): batch size")
