@@ -38,7 +38,7 @@ X, X_test = scaler.transform(X), scaler.transform(X_test)
 
 models = {
     "NormalizingFlow": NormalizingFlow(n_stages=4, hidden_layer_sizes=(32, 32),
-                                       learning_rate=3e-3, max_epochs=40, tol=None,
+                                       learning_rate=3e-3, max_epochs=25, tol=None,
                                        device="cpu", random_state=0),
     "RBM": RBM(8, visible="gaussian", learn_sigma=True, max_epochs=60, batch_size=50,
                device="cpu", random_state=0),
@@ -53,8 +53,8 @@ for name, model in models.items():
 fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), layout="constrained")
 for ax, (name, model) in zip(axes.flat, models.items()):
     DensityContourDisplay.from_estimator(
-        model, X_test, grid_resolution=120, ax=ax,
+        model, X_test, grid_resolution=100, ax=ax,
         title=f"{name}: log-density (held-out {model.score(X_test):.2f})")
 DensityContourDisplay.from_estimator(models["NormalizingFlow"], X_test, kind="density",
-                                     grid_resolution=120, ax=axes[1, 1])
+                                     grid_resolution=100, ax=axes[1, 1])
 plt.show()
