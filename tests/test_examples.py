@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-MNIST_EXAMPLES = ["plot_dec_mnist", "plot_dmae_mnist", "plot_rbm_mnist_big",
-                  "plot_rbm_mnist_small"]
+MNIST_EXAMPLES = ["plot_dec_mnist", "plot_dmae_mnist", "plot_rbm_dbn_samples",
+                  "plot_rbm_mnist_big", "plot_rbm_mnist_small"]
 
 
 def _run_data_block(name: str) -> dict:
@@ -27,6 +27,15 @@ def _run_data_block(name: str) -> dict:
         if "SIDE" in namespace or "side" in namespace:
             return namespace
     raise AssertionError(f"{name} never sets SIDE: no data block found")
+
+
+def test_every_example_reading_mnist_has_a_fallback():
+    """The gallery runs every example (docs/conf.py): one that reads MNIST must also run
+    without the file, on scikit-learn's digits."""
+    for path in sorted(EXAMPLES.glob("plot_*.py")):
+        text = path.read_text()
+        if "load_mnist(" in text:
+            assert "load_digits" in text, f"{path.name} reads MNIST with no fallback"
 
 
 @pytest.mark.parametrize("name", MNIST_EXAMPLES)
