@@ -98,17 +98,26 @@ def test_natural_patches_are_crops_of_the_grey_sample_images():
         assert any(np.abs(w - patch).max(axis=1).min() < 1e-12 for w in windows)
 
 
-def test_natural_patches_come_from_both_images():
+def test_natural_patches_contrast_threshold():
     X = load_natural_patches(patch_size=14, n_patches=2000, random_state=0)
     assert X.shape == (2000, 196)
+    assert X.std(axis=1).min() >= 0.05 - 1e-9  # the default min_std
     # ZCA-like whitening needs a full-rank covariance: no pixel is constant
     assert np.linalg.matrix_rank(np.cov(X, rowvar=False)) == 196
     assert 0.2 < X.mean() < 0.8
+    every = load_natural_patches(patch_size=14, n_patches=2000, min_std=0.0, random_state=0)
+    assert np.median(every.std(axis=1)) < 0.05 < np.median(X.std(axis=1))
+    textured = load_natural_patches(patch_size=8, n_patches=200, min_std=0.2, random_state=0)
+    assert textured.std(axis=1).min() >= 0.2 - 1e-9
 
 
-@pytest.mark.parametrize("kw", [{"patch_size": 0}, {"patch_size": 428}, {"n_patches": 0}])
-def test_natural_patches_bad_input(kw):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kw,match", [({"patch_size": 0}, "patch_size"),
+                                      ({"patch_size": 428}, "patch_size"),
+                                      ({"n_patches": 0}, "n_patches"),
+                                      ({"min_std": -1.0}, "min_std"),
+                                      ({"min_std": 0.6}, "lower min_std")])
+def test_natural_patches_bad_input(kw, match):
+    with pytest.raises(ValueError, match=match):
         load_natural_patches(**kw)
 
 
