@@ -609,6 +609,24 @@ def test_mahalanobis_at_defaults_learns_the_shape_of_small_anisotropic_blobs(ani
     assert adjusted_rand_score(labels[0], labels[1]) > 0.98
 
 
+def test_mahalanobis_default_patience_outlasts_the_precisions_bump():
+    """The defaults panel's anisotropic blobs, seed 2: the loss rises for about ten epochs
+    while the precisions turn, then falls to the true partition. A patience of 10 stopped
+    on the bump (ARI 0.59); the "auto" patience of 20 waits it out."""
+    X, y = make_blobs(n_samples=1500, centers=3, random_state=170)
+    X = (X @ np.array([[0.6, -0.6], [-0.4, 0.8]])).astype(np.float32)
+    dmae = DMAEClustering(3, dissimilarity="mahalanobis", random_state=2, device="cpu")
+    dmae.fit(X)
+    assert dmae._n_iter_no_change == 20
+    assert adjusted_rand_score(y, dmae.labels_) > 0.99
+    assert dmae.converged_
+    short = clone(dmae).set_params(n_iter_no_change=10).fit(X)
+    assert short.n_iter_ < dmae.n_iter_
+    assert max(short.loss_curve_[-10:]) > min(short.loss_curve_)  # stopped on the bump
+    # ... and returned its lowest-loss epoch, not the top of the bump
+    assert -short.score(X) < min(short.loss_curve_) + 0.005 < short.loss_curve_[-1]
+
+
 def test_autoencoder_auto_pretrains_the_default_autoencoder(small_digits, monkeypatch):
     from skdeepclust.cluster import _dec
 

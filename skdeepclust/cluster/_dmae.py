@@ -48,6 +48,9 @@ _INITS = ("k-means++", "kmeans", "random")
 #: joint fine-tuning rate (the DMAE replication's value).
 _AUTO_LEARNING_RATE_SHALLOW = 1e-2
 _AUTO_LEARNING_RATE_DEEP = 1e-5
+#: ``n_iter_no_change="auto"`` with learned precisions: their loss can rise for a few
+#: epochs while the precisions turn (benchmarks/README.md, defaults panel).
+_AUTO_PATIENCE_PRECISIONS = 20
 _PRECISION_INITS = ("kmeans", "identity")
 
 
@@ -207,7 +210,8 @@ class DMAEClustering(
     max_epochs : int or "auto", default="auto"
         Epochs of the clustering phase (the joint phase when deep; ``0`` keeps the
         initial centres, after the ``mixture_epochs`` when deep). ``"auto"`` resolves
-        into ``_max_epochs``: 100 for the shallow model, 20 for the deep one, whose joint
+        into ``_max_epochs``: 200 for the shallow model (a ceiling: its ``tol`` rule
+        usually stops it well before), 20 for the deep one, whose joint
         phase at its small learning rate refines the partition of the mixture epochs by
         well under a point of accuracy (see ``benchmarks/README.md``) while each epoch
         costs a pass of the autoencoder.
@@ -232,8 +236,14 @@ class DMAEClustering(
         warning). ``"auto"`` resolves into ``_tol``: 1e-4 for the shallow model, ``None``
         for the deep one (its joint fine-tuning is a fixed budget, like the pretraining;
         the loss keeps creeping down at the small joint learning rate long after the
-        partition has settled).
-    n_iter_no_change : int, default=10
+        partition has settled). Under the rule the shallow model ends with the parameters
+        of its lowest-loss epoch (``loss_curve_`` still shows every epoch).
+    n_iter_no_change : int or "auto", default="auto"
+        The patience of the ``tol`` rule, in epochs. ``"auto"`` resolves into
+        ``_n_iter_no_change``: 20 for dissimilarities with learned precisions
+        (``"mahalanobis"``), whose loss can rise for several epochs while the precisions
+        turn before it falls to a better partition, and 10 otherwise. Raise it when
+        ``loss_curve_`` shows the fit stopping on such a bump.
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
     random_state : int, RandomState instance or None, default=None
@@ -336,7 +346,7 @@ class DMAEClustering(
         "mixture_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "tol": [Interval(Real, 0, None, closed="left"), None, StrOptions({"auto"})],
         "max_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     _tour = {"params": {"n_clusters": 10}, "data": "unit"}
@@ -369,7 +379,7 @@ class DMAEClustering(
         mixture_epochs=30,
         mixture_learning_rate=1e-2,
         tol="auto",
-        n_iter_no_change=10,
+        n_iter_no_change="auto",
         device="auto",
         random_state=None,
         verbose=0,
@@ -567,8 +577,11 @@ class DMAEClustering(
         self._initialize_head(H_t, rng, generator)
 
         self._learning_rate = self._resolve_learning_rate(deep)
-        self._max_epochs = int(self._resolved("max_epochs", 20 if deep else 100))
+        self._max_epochs = int(self._resolved("max_epochs", 20 if deep else 200))
         self._tol = self._resolved("tol", None if deep else 1e-4)
+        self._n_iter_no_change = int(self._resolved(
+            "n_iter_no_change", _AUTO_PATIENCE_PRECISIONS if dissimilarity.needs_precision else 10
+        ))
         self.mixture_loss_curve_ = []
         if deep and self.mixture_epochs > 0 and self._head_param_groups(1.0, 1.0):
             self.mixture_loss_curve_ = self._fit_mixture(H_t, generator)
@@ -586,6 +599,17 @@ class DMAEClustering(
         def step(idx: Tensor) -> Tensor:
             return self._objective(X_t[idx], training=True).mean()
 
+        # the shallow model under the tol rule keeps its lowest-loss epoch: a stop after
+        # n_iter_no_change epochs without improvement would otherwise return the state
+        # at the end of a rising stretch (a few KB: centres, mixing weights, precisions)
+        best = {"loss": math.inf, "state": None}
+
+        def keep_best(epoch: int, loss: float) -> None:
+            if loss < best["loss"]:
+                best["loss"] = loss
+                best["state"] = {k: v.detach().clone()
+                                 for k, v in self.module_.state_dict().items()}
+
         history = train_loop(
             step,
             n_samples=X_t.shape[0],
@@ -596,10 +620,14 @@ class DMAEClustering(
             phase="DMAE clustering",
             verbose=self.verbose,
             tol=self._tol,
-            n_iter_no_change=self.n_iter_no_change,
+            n_iter_no_change=self._n_iter_no_change,
+            on_epoch_end=None if deep or self._tol is None else keep_best,
             suggestion="Try a smaller learning_rate or alpha, standardize X, or pass float64 data.",
         )
         self._optimizer = None
+        if best["state"] is not None and history.loss_curve[-1] > best["loss"]:
+            self.module_.load_state_dict(best["state"])
+        self.best_loss_ = min(history.loss_curve) if history.loss_curve else math.nan
         if self._normalized:  # the inference scale: the spread of the final training codes
             with torch.no_grad():
                 scale = float(_spread(self._embed_tensor(X_t)))
@@ -612,7 +640,7 @@ class DMAEClustering(
             warn_unconverged(
                 self, history, phase="DMAE clustering", max_epochs=self._max_epochs,
                 rule=(f"the loss improved by less than tol={self._tol:g} for "
-                      f"n_iter_no_change={self.n_iter_no_change} epochs"),
+                      f"n_iter_no_change={self._n_iter_no_change} epochs"),
                 advice="increase max_epochs, or set tol=None to run max_epochs on purpose",
             )
         warn_partition(
