@@ -85,3 +85,15 @@ def test_unconverged_layers_warn_under_the_dbn_name(bars):
     assert [m.split(" stopped")[0] for m in messages] == ["DBN (layer 1 of 2)",
                                                            "DBN (layer 2 of 2)"]
     assert all("max_epochs=2" in m for m in messages)
+
+
+def test_feature_names_out_need_a_fit():
+    from sklearn.exceptions import NotFittedError
+
+    X = (np.random.RandomState(0).rand(40, 6) > 0.5).astype(float)
+    dbn = DBN(hidden_layer_sizes=(4, 3), max_epochs=1, random_state=0, device="cpu")
+    with pytest.raises(NotFittedError):
+        dbn.get_feature_names_out()
+    dbn.fit(X)
+    dbn.set_params(hidden_layer_sizes=(4, 2))
+    assert list(dbn.get_feature_names_out()) == [f"dbn{i}" for i in range(3)]

@@ -10,6 +10,7 @@ import torch
 from scipy.special import logsumexp
 from scipy.special import softmax as np_softmax
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
@@ -838,3 +839,13 @@ def test_mahalanobis_loss_needs_no_per_sample_precision(monkeypatch):
     ref.sum().backward()
     for g, p in zip(grads, (head.centers, head.covariance_raw, head.mixing_logits), strict=True):
         torch.testing.assert_close(g, p.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_feature_names_out_need_a_fit():
+    X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    dmae = DMAEClustering(3, max_epochs=2, **FAST)
+    with pytest.raises(NotFittedError):
+        dmae.get_feature_names_out()
+    dmae.fit(X)
+    dmae.set_params(n_clusters=5)  # without a refit the names follow the fitted model
+    assert list(dmae.get_feature_names_out()) == [f"dmaeclustering{i}" for i in range(3)]

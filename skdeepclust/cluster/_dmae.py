@@ -945,7 +945,7 @@ class DMAEClustering(
 
     @property
     def _n_features_out(self) -> int:
-        return self.n_clusters
+        return self.module_.centers.shape[0]  # AttributeError before fit: NotFittedError
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

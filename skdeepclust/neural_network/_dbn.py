@@ -214,7 +214,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
 
     @property
     def _n_features_out(self) -> int:
-        return int(np.asarray(self.hidden_layer_sizes)[-1])
+        return self.rbms_[-1].components_.shape[0]  # AttributeError before fit: NotFittedError
 
     def transform(self, X):
         """Top-layer hidden means, propagated layer by layer.
