@@ -622,8 +622,7 @@ default="gaussian"
             Z = np.array(self._init, dtype=np.float64)  # a copy: the user's array stays
         elif self._init == "pca":
             n_pc = min(k, n, d)
-            data = np.log1p(X) if self._output_cls.nonnegative else X
-            Z[:, :n_pc] = PCA(n_pc, random_state=rng).fit_transform(data.astype(np.float64))
+            Z[:, :n_pc] = _pca_scores(X, n_pc, self._output_cls.nonnegative, rng)
         else:
             Z = rng.standard_normal((n, k))
         rms = float(np.sqrt(np.mean(np.sum(Z * Z, axis=1))))
@@ -1256,6 +1255,57 @@ def _unlabelled_mask(y: np.ndarray) -> np.ndarray:
 
 def _is_estimator(init) -> bool:
     return hasattr(init, "fit") and hasattr(init, "transform")
+
+
+#: Bytes of the float64 chunk of rows of the PCA initialisation, and the widest data it
+#: does by covariance.
+_PCA_CHUNK_BYTES = 16 * 2**20
+_PCA_MAX_COVARIANCE_FEATURES = 4096
+
+
+def _pca_scores(X: np.ndarray, n_components: int, log1p: bool, rng) -> np.ndarray:
+    """PCA scores of ``X`` (of ``log1p(X)`` when ``log1p``), float64, without a copy of X.
+
+    The covariance is summed in float64 over chunks of rows (each shifted by the first
+    chunk's mean, so that large means cost no precision), its top eigenvectors signed as
+    scikit-learn's ``PCA`` signs its components (largest absolute loading positive), and
+    the scores projected chunk by chunk: the same scores as ``PCA(n_components)`` on a
+    float64 copy of the data, with extra memory O(chunk x d + d^2) instead of 2-3 copies
+    of ``X``. Data wider than ``_PCA_MAX_COVARIANCE_FEATURES`` goes to scikit-learn's
+    randomized PCA in its own dtype.
+    """
+    n, d = X.shape
+    chunk = max(64, _PCA_CHUNK_BYTES // (8 * d))
+
+    def rows(start: int, center: np.ndarray) -> np.ndarray:
+        block = np.array(X[start : start + chunk], dtype=np.float64)  # a copy, never X
+        if log1p:
+            np.log1p(block, out=block)
+        block -= center
+        return block
+
+    if d > _PCA_MAX_COVARIANCE_FEATURES:
+        data = np.log1p(X) if log1p else X
+        pca = PCA(n_components, svd_solver="randomized", random_state=rng)
+        return pca.fit_transform(data).astype(np.float64, copy=False)
+    shift = rows(0, np.zeros(d)).mean(axis=0)
+    total = np.zeros(d)
+    scatter = np.zeros((d, d))
+    for start in range(0, n, chunk):
+        block = rows(start, shift)
+        total += block.sum(axis=0)
+        scatter += block.T @ block
+    offset = total / n
+    covariance = scatter / n - np.outer(offset, offset)
+    _, vectors = np.linalg.eigh(covariance)
+    components = vectors[:, ::-1][:, :n_components].T  # largest variance first
+    pivot = np.argmax(np.abs(components), axis=1)
+    components *= np.sign(components[np.arange(n_components), pivot])[:, None]
+    mean = shift + offset
+    scores = np.empty((n, n_components))
+    for start in range(0, n, chunk):
+        scores[start : start + chunk] = rows(start, mean) @ components.T
+    return scores
 
 
 def _kmeans(Z: np.ndarray, k: int, rng) -> tuple[np.ndarray, np.ndarray]:
