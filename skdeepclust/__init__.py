@@ -16,6 +16,7 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import cluster, flow, neural_network, representation  # noqa: E402
+from ._config import config_context, get_config, set_config  # noqa: E402
 from .cluster import *  # noqa: F403
 from .flow import *  # noqa: F403
 from .neural_network import *  # noqa: F403
@@ -29,4 +30,7 @@ __all__ = [
     *neural_network.__all__,
     *representation.__all__,
     "__version__",
+    "config_context",
+    "get_config",
+    "set_config",
 ]

@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from ._config import compute_dtype_for, get_config
 from ._torch import (
     available_device,
     build_seeded,
@@ -33,8 +34,9 @@ from .utils._sklearn_compat import Interval, check_is_fitted, validate_data
 
 __all__ = ["TorchEstimator"]
 
-#: Inference batch size used when the estimator's own ``batch_size`` is smaller.
-INFERENCE_BATCH_SIZE = 4096
+#: Conservative factor of the default per-row inference temporaries (see
+#: :meth:`TorchEstimator._inference_row_floats`).
+_ROW_FLOATS_FACTOR = 4
 
 
 class TorchEstimator(BaseEstimator):
@@ -45,14 +47,22 @@ class TorchEstimator(BaseEstimator):
 
     1. ``X = self._validate_fit_data(X)`` — sklearn validation, dtype float32/float64;
     2. ``rng, generator = self._start_fit(X)`` — resolves ``device`` into ``self._device``,
-       fixes the module dtype from ``X`` and seeds a per-fit :class:`torch.Generator`;
+       fixes the compute dtype (``self._torch_dtype``, from
+       :func:`skdeepclust.set_config`'s ``compute_dtype``: float32 by default) and the
+       output dtype (``self._dtype``, the input's), and seeds a per-fit
+       :class:`torch.Generator`;
     3. ``self.module_ = self._build_module_seeded(factory, rng)`` — build under
        :func:`torch.random.fork_rng`;
     4. :func:`skdeepclust._training.train_loop` with ``self._to_tensor(X)``.
 
     Prediction methods call ``X = self._validate_predict_data(X)`` and
     ``self._inference(fn, X)``, which runs ``fn`` on device batches under
-    :func:`torch.inference_mode` and returns numpy in the dtype of ``X``.
+    :func:`torch.inference_mode` and returns numpy in the dtype of ``X``. The rows of a
+    batch come from the ``working_memory`` budget of :func:`skdeepclust.set_config` and
+    the per-row temporaries the estimator declares (:meth:`_inference_row_floats`).
+
+    Precision: modules and training tensors are in the compute dtype; outputs and fitted
+    arrays go back to numpy in ``self._dtype`` (convert with ``to_numpy(t, self._dtype)``).
 
     Pickling moves every torch module and tensor to the CPU; unpickling puts them back on
     the fitted device when it exists, and otherwise on the CPU with a
@@ -102,6 +112,7 @@ class TorchEstimator(BaseEstimator):
         """
         self._device = resolve_device(self.device)
         self._dtype = np.dtype(X.dtype)
+        self._compute_dtype = compute_dtype_for(X.dtype)
         rng = check_random_state(self.random_state if random_state is None else random_state)
         generator = make_generator(seed_from(rng), self._device)
         return rng, generator
@@ -126,11 +137,33 @@ class TorchEstimator(BaseEstimator):
 
     @property
     def _torch_dtype(self) -> torch.dtype:
-        return torch_dtype(self._dtype)
+        """The torch dtype the modules compute in (fixed at fit time)."""
+        # Models pickled before the compute-precision policy computed in the input's dtype.
+        return torch_dtype(getattr(self, "_compute_dtype", self._dtype))
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
-        """Move a validated array to the fit's device and dtype (the training set tensor)."""
-        return torch.as_tensor(_writeable(X), device=self._device).to(self._torch_dtype)
+        """Move a validated array to the fit's device and compute dtype.
+
+        No copy when ``X`` already has the compute dtype and lives on the CPU; otherwise
+        one conversion (e.g. float64 to float32: half of ``X.nbytes``). A training set
+        that does not fit raises a :class:`MemoryError` that says what to change.
+        """
+        X = np.asarray(X)
+        target = np.dtype(getattr(self, "_compute_dtype", self._dtype))
+        try:
+            if X.dtype != target:
+                X = X.astype(target)
+            return torch.as_tensor(_writeable(X), device=self._device)
+        except (MemoryError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and "memory" not in str(exc).lower():
+                raise
+            need = X.shape[0] * int(np.prod(X.shape[1:], dtype=np.int64)) * target.itemsize
+            raise MemoryError(
+                f"The training set of shape {X.shape} in {target} needs {need / 2**20:.0f} "
+                f"MiB on device {str(self._device)!r}, which is not available. Fit on "
+                "fewer rows, free memory, pass float32 data, or keep the default "
+                "skdeepclust.set_config(compute_dtype='float32')."
+            ) from exc
 
     # ----------------------------------------------------------- predict helpers
     def _validate_predict_data(self, X, **kwargs) -> np.ndarray:
@@ -151,12 +184,40 @@ class TorchEstimator(BaseEstimator):
             )
         return Z
 
-    def _inference_batch_size(self) -> int:
-        """``max(batch_size, 4096)``; a resolved ``_batch_size`` stands in for "auto"."""
+    def _inference_row_floats(self) -> int:
+        """The largest inference temporaries per row of input, in floats.
+
+        The default is a conservative rule for networks of matrix products: four times
+        ``n_features_in_`` plus the widest output of any parameter (``prod(shape[:-1])``
+        or ``shape[-1]`` of each matrix, e.g. ``K * d`` for ``K`` stacked ``d x d``
+        matrices). An estimator whose inference builds larger per-row temporaries (a
+        ``K x d`` difference per row, several samples per row) overrides it.
+        """
+        widest = 1
+        for module in _modules_of(self):
+            for p in module.parameters():
+                if p.dim() >= 2:
+                    widest = max(widest, int(np.prod(p.shape[:-1])), int(p.shape[-1]))
+        n_features = int(getattr(self, "n_features_in_", 0) or 0)
+        return _ROW_FLOATS_FACTOR * (n_features + widest)
+
+    def _inference_batch_size(self, itemsize: int | None = None) -> int:
+        """Rows per inference chunk: as many as the ``working_memory`` budget allows.
+
+        ``working_memory`` (MiB, :func:`skdeepclust.set_config`) divided by the bytes of
+        :meth:`_inference_row_floats` in the compute dtype (or of ``itemsize`` bytes);
+        never fewer than the training batch size (a resolved ``_batch_size`` stands in
+        for "auto").
+        """
         size = getattr(self, "_batch_size", None) or getattr(self, "batch_size", 0)
         if not isinstance(size, Integral):  # "auto" before fit, or None
             size = 0
-        return max(int(size), INFERENCE_BATCH_SIZE)
+        if itemsize is None:
+            compute = getattr(self, "_compute_dtype", None)
+            itemsize = 4 if compute is None else np.dtype(compute).itemsize
+        budget = get_config()["working_memory"] * 2**20
+        rows = int(budget // (self._inference_row_floats() * itemsize))
+        return max(int(size), rows, 1)
 
     def _inference(
         self,
@@ -168,6 +229,15 @@ class TorchEstimator(BaseEstimator):
     ):
         """Apply ``fn`` to device batches of ``X`` under ``inference_mode``.
 
+        The batches are in the compute dtype, or in the input's when it is wider: a
+        float32 model (the default compute dtype) predicts float64 input in float64, its
+        modules cast to float64 for the call and back (exactly) after it. Inference is a
+        small part of the cost, and this keeps outputs for float64 input independent of
+        the batch's size and row order to float64 rounding (scikit-learn's
+        ``check_methods_subset_invariance``), which float32 matrix products are not.
+        ``fn`` must therefore compute with the estimator's own modules (attributes of
+        ``self``) and the dtype of its argument.
+
         Parameters
         ----------
         fn : callable
@@ -176,7 +246,8 @@ class TorchEstimator(BaseEstimator):
         X : ndarray of shape (n_samples, n_features)
             Validated input.
         batch_size : int, default=None
-            Defaults to ``max(self.batch_size, 4096)``.
+            Rows per chunk; defaults to :meth:`_inference_batch_size` (the
+            ``working_memory`` budget).
         out_dtype : "input", None or dtype, default="input"
             Floating outputs are cast to the input's dtype by default; ``None`` keeps the
             computed dtype (use it for integer labels).
@@ -185,33 +256,41 @@ class TorchEstimator(BaseEstimator):
         -------
         ndarray or tuple of ndarray
         """
-        batch_size = batch_size or self._inference_batch_size()
         dtype = X.dtype if isinstance(out_dtype, str) and out_dtype == "input" else out_dtype
-        X_cpu = torch.as_tensor(_writeable(X))
-        modules = [m for m in vars(self).values() if isinstance(m, torch.nn.Module)]
+        X = np.asarray(X)
+        n = X.shape[0]
+        if n == 0:  # pragma: no cover - validate_data rejects empty input
+            raise ValueError("Found array with 0 sample(s).")
+        compute = self._torch_dtype
+        wide = _NP_FLOAT_TO_TORCH.get(np.dtype(X.dtype))
+        if wide is None or _itemsize(wide) <= _itemsize(compute):
+            wide = compute
+        batch_size = batch_size or self._inference_batch_size(_itemsize(wide))
+        modules = _modules_of(self)
         modes = [m.training for m in modules]
         for m in modules:
             m.eval()
-        chunks: list = []
+        results: list = []
         try:
+            if wide != compute:  # float64 input of a float32 model: infer in float64
+                _cast_modules(modules, wide)
             with torch.inference_mode():
-                for start in range(0, X_cpu.shape[0], batch_size):
-                    xb = X_cpu[start : start + batch_size].to(self._device, self._torch_dtype)
+                for start in range(0, n, batch_size):
+                    chunk = X[start : start + batch_size]
+                    xb = torch.as_tensor(_writeable(chunk)).to(self._device, wide)
                     out = fn(xb)
-                    chunks.append(out if isinstance(out, tuple) else (out,))
+                    parts = out if isinstance(out, tuple) else (out,)
+                    if not results:
+                        results = [_Output(p, n, len(chunk), dtype) for p in parts]
+                    for result, part in zip(results, parts):
+                        result.add(part, start)
         finally:
+            if wide != compute:
+                _cast_modules(modules, compute)
             for m, mode in zip(modules, modes):
                 m.train(mode)
-        if not chunks:  # pragma: no cover - validate_data rejects empty input
-            raise ValueError("Found array with 0 sample(s).")
-        results = []
-        for parts in zip(*chunks):
-            full = torch.cat(parts) if parts[0].dim() > 0 else parts[0]
-            arr = to_numpy(full)
-            if dtype is not None and np.issubdtype(arr.dtype, np.floating):
-                arr = arr.astype(dtype, copy=False)
-            results.append(arr)
-        return results[0] if len(results) == 1 else tuple(results)
+        arrays = [result.array() for result in results]
+        return arrays[0] if len(arrays) == 1 else tuple(arrays)
 
     # ------------------------------------------------------------------- pickling
     #: Attributes dropped when pickling (optimizer state: pickles must stay cheap).
@@ -238,6 +317,68 @@ class TorchEstimator(BaseEstimator):
                 state = {k: _to(v, target) for k, v in state.items()}
             state["_device"] = target
         super().__setstate__(state)
+
+
+_NP_FLOAT_TO_TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def _modules_of(estimator) -> list[torch.nn.Module]:
+    """The torch modules an estimator holds: its own attributes and those of the fitted
+    torch estimators it holds (e.g. a pretrained ``autoencoder_``), without repeats."""
+    found: dict[int, torch.nn.Module] = {}
+    for value in vars(estimator).values():
+        if isinstance(value, torch.nn.Module):
+            found.setdefault(id(value), value)
+        elif isinstance(value, TorchEstimator) and value is not estimator:
+            for module in _modules_of(value):
+                found.setdefault(id(module), module)
+    return list(found.values())
+
+
+def _cast_modules(modules: list[torch.nn.Module], dtype: torch.dtype) -> None:
+    """Cast the floating parameters and buffers of ``modules`` in place (float32 values
+    survive float32 -> float64 -> float32 exactly)."""
+    with torch.no_grad():
+        for module in modules:
+            module.to(dtype)
+
+
+class _Output:
+    """One output of :meth:`TorchEstimator._inference`, filled chunk by chunk.
+
+    A per-row output (first axis the batch) goes straight into one preallocated array of
+    the final dtype: no list of chunks, no concatenated copy, no cast copy. A scalar is
+    the first chunk's value; anything else is concatenated at the end.
+    """
+
+    def __init__(self, first: torch.Tensor, n: int, rows: int, dtype):
+        floating = first.is_floating_point() or first.is_complex()
+        self.dtype = dtype if dtype is not None and floating else None
+        self.scalar = first.dim() == 0
+        self.out = None
+        self.parts: list = []
+        if not self.scalar and first.shape[0] == rows:
+            out_dtype = self.dtype if self.dtype is not None else to_numpy(first[:0]).dtype
+            self.out = np.empty((n, *first.shape[1:]), dtype=out_dtype)
+
+    def add(self, part: torch.Tensor, start: int) -> None:
+        if self.out is not None:
+            self.out[start : start + part.shape[0]] = to_numpy(part)
+        elif not self.scalar or not self.parts:
+            self.parts.append(part)
+
+    def array(self) -> np.ndarray:
+        if self.out is not None:
+            return self.out
+        full = self.parts[0] if self.scalar else torch.cat(self.parts)
+        arr = to_numpy(full)
+        if self.dtype is not None and np.issubdtype(arr.dtype, np.floating):
+            arr = arr.astype(self.dtype, copy=False)
+        return arr
 
 
 def _writeable(X) -> np.ndarray:

@@ -329,3 +329,111 @@ def test_small_cpu_training_runs_on_one_thread_and_restores_the_setting(width, e
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------- compute precision policy
+def _params(est):
+    return [p.detach().clone() for p in est.module_.parameters()]
+
+
+@pytest.fixture
+def float32_compute():
+    import skdeepclust
+
+    with skdeepclust.config_context(compute_dtype="float32"):
+        yield
+
+
+def test_float64_input_trains_in_float32_and_returns_float64(X, float32_compute):
+    X32 = X.astype(np.float32)
+    ae64 = AutoEncoder(**FAST, random_state=0).fit(X32.astype(np.float64))
+    ae32 = AutoEncoder(**FAST, random_state=0).fit(X32)
+    assert all(p.dtype == torch.float32 for p in ae64.module_.parameters())
+    # The same float32 numbers go in: the two fits are bit-identical.
+    for a, b in zip(_params(ae64), _params(ae32)):
+        assert torch.equal(a, b)
+    Z64 = ae64.transform(X32.astype(np.float64))
+    assert Z64.dtype == np.float64 and ae32.transform(X32).dtype == np.float32
+    np.testing.assert_allclose(Z64, ae32.transform(X32), rtol=1e-5, atol=1e-6)
+
+
+def test_float64_inference_restores_the_float32_model_exactly(X, float32_compute):
+    ae = AutoEncoder(**FAST, random_state=0).fit(X)
+    before = _params(ae)
+    full = ae.transform(X)
+    assert all(p.dtype == torch.float32 for p in ae.module_.parameters())
+    for a, b in zip(before, _params(ae)):
+        assert torch.equal(a, b)
+    # Computed in float64: a subset gives the same rows to float64 rounding.
+    np.testing.assert_allclose(ae.transform(X[7:30]), full[7:30], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("setting, expected", [("input", torch.float64), ("float64", torch.float64)])
+def test_config_context_computes_in_float64(setting, expected, X):
+    import skdeepclust
+
+    with skdeepclust.config_context(compute_dtype=setting):
+        ae = AutoEncoder(**FAST, random_state=0).fit(X.astype(np.float32))
+    wanted = torch.float32 if setting == "input" else expected
+    assert next(ae.module_.parameters()).dtype == wanted
+    assert skdeepclust.get_config()["compute_dtype"] == "input"  # restored
+    with skdeepclust.config_context(compute_dtype=setting):
+        ae = AutoEncoder(**FAST, random_state=0).fit(X)
+    assert next(ae.module_.parameters()).dtype == expected
+    assert ae.transform(X).dtype == np.float64
+
+
+def test_set_config_round_trip_and_errors():
+    import skdeepclust
+
+    old = skdeepclust.get_config()
+    try:
+        skdeepclust.set_config(compute_dtype="float32", working_memory=64)
+        assert skdeepclust.get_config() == {"compute_dtype": "float32", "working_memory": 64.0}
+    finally:
+        skdeepclust.set_config(**old)
+    with pytest.raises(ValueError, match="compute_dtype must be one of 'float32'"):
+        skdeepclust.set_config(compute_dtype="half")
+    with pytest.raises(ValueError, match="working_memory must be a positive number"):
+        skdeepclust.set_config(working_memory=0)
+
+
+# -------------------------------------------------------- inference by a memory budget
+def test_inference_rows_follow_the_working_memory_budget(X):
+    import skdeepclust
+
+    ae = AutoEncoder(**FAST, random_state=0).fit(X)
+    row_bytes = ae._inference_row_floats() * 4
+    # n_features=6, widest parameter 8 (the hidden layer): 4 * (6 + 8) floats per row.
+    assert row_bytes == 4 * 4 * (6 + 8)
+    with skdeepclust.config_context(working_memory=1):
+        assert ae._inference_batch_size() == 2**20 // (row_bytes * 2)  # float64 model
+        big = ae.transform(X)
+    with skdeepclust.config_context(working_memory=1e-6):  # never below batch_size
+        assert ae._inference_batch_size() == 32
+        small = ae.transform(X)
+    np.testing.assert_allclose(small, big, rtol=1e-12, atol=1e-14)
+
+
+def test_inference_of_read_only_and_float32_input(X, float32_compute):
+    ae = AutoEncoder(**FAST, random_state=0).fit(X)
+    X32 = X.astype(np.float32)
+    ro = X32.copy()
+    ro.flags.writeable = False
+    out = ae._inference(ae.module_.encode, ro, batch_size=50)
+    assert out.dtype == np.float32 and out.shape == (X.shape[0], 3)
+    np.testing.assert_allclose(out, ae.transform(X32), rtol=1e-5, atol=1e-6)
+
+
+def test_training_set_too_large_is_a_memory_error_naming_the_remedy(
+    X, monkeypatch, float32_compute
+):
+    ae = AutoEncoder(**FAST, random_state=0)
+    ae._start_fit(X)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate")
+
+    monkeypatch.setattr(torch, "as_tensor", fail)
+    with pytest.raises(MemoryError, match=r"shape \(120, 6\) in float32 needs 0 MiB.*float32"):
+        ae._to_tensor(X)
