@@ -116,6 +116,10 @@ def test_corruptions_have_the_documented_statistics(noise):
         torch.testing.assert_close(torch.sort(y, dim=1).values, torch.sort(x, dim=1).values)
         moved = (y != x).double().mean().item()
         assert 0.12 < moved < 0.2
+    elif noise == "kwta":
+        # exactly floor(0.2 * 50) = 10 zeros per row: the row's 10 smallest entries
+        assert ((y == 0).sum(dim=1) == 10).all()
+        torch.testing.assert_close(y.sum(dim=1), x.topk(40, dim=1).values.sum(dim=1))
 
 
 def test_denoising_autoencoder_fits(digits):
@@ -206,3 +210,147 @@ def test_feature_names_out_need_a_fit_and_follow_the_fitted_code_size(digits):
     ae.fit(digits[0][:100])
     ae.set_params(n_components=5)  # not refitted: the names describe the fitted codes
     assert list(ae.get_feature_names_out()) == ["autoencoder0", "autoencoder1", "autoencoder2"]
+
+
+# ---------------------------------------------------------------- k-winners-take-all
+def test_kwta_corruption_keeps_each_rows_largest_entries_by_hand():
+    g = torch.Generator().manual_seed(0)
+    x = torch.tensor([[3.0, 1.0, 2.0, 5.0], [0.5, 4.0, -1.0, 2.0]])
+    kwta = NOISES["kwta"]
+    # noise_level 0.5 of 4 entries: k = 4 - 2 = 2 winners per row
+    torch.testing.assert_close(kwta(x, 0.5, g), torch.tensor([[3.0, 0, 0, 5], [0, 4, 0, 2]]))
+    # 0.25: k = 3; a level of 1 or more still keeps one winner
+    torch.testing.assert_close(kwta(x, 0.25, g), torch.tensor([[3.0, 0, 2, 5], [0.5, 4, 0, 2]]))
+    torch.testing.assert_close(kwta(x, 1.5, g), torch.tensor([[0.0, 0, 0, 5], [0, 4, 0, 0]]))
+    # ties with the k-th largest are kept, as PyDeep's KeepKWinner (x >= k-th value)
+    ties = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    torch.testing.assert_close(kwta(ties, 0.5, g), ties)
+
+
+def test_code_kwta_objective_matches_a_hand_computation():
+    X = np.random.RandomState(0).rand(6, 5)
+    ae = AutoEncoder(4, hidden_layer_sizes=(), tied_weights=True, code_activation="sigmoid",
+                     code_noise="kwta", code_noise_level=0.5, max_epochs=0, tol=None,
+                     **FAST).fit(X)
+    rng = np.random.RandomState(1)
+    W, c, b = rng.randn(4, 5), rng.randn(4), rng.randn(5)
+    lin, dec = ae.module_.encoder.linears[0], ae.module_.decoder.layers[0]
+    with torch.no_grad():
+        lin.weight.copy_(torch.as_tensor(W))
+        lin.bias.copy_(torch.as_tensor(c))
+        dec.bias.copy_(torch.as_tensor(b))
+    x = torch.as_tensor(X).to(lin.weight.dtype)
+    got = ae._objective(x, torch.Generator()).item()
+    h = 1 / (1 + np.exp(-(X @ W.T + c)))
+    kth = np.sort(h, axis=1)[:, -2][:, None]  # 2 winners of 4 per sample
+    y = (h * (h >= kth)) @ W + b
+    assert got == pytest.approx(np.mean((y - X) ** 2), rel=1e-5)
+    # training only: transform returns the whole code
+    np.testing.assert_allclose(ae.transform(X), h, rtol=1e-5)
+
+
+def test_kwta_code_noise_trains_a_decoder_for_sparse_codes(digits):
+    X, _ = digits
+    kw = dict(n_components=32, hidden_layer_sizes=(), code_activation="relu", max_epochs=20,
+              learning_rate=1e-2, tol=None, **FAST)
+    ae = AutoEncoder(**kw, code_noise="kwta", code_noise_level=0.75).fit(X[:500])
+    x = torch.as_tensor(X[:500]).to(ae.module_.encoder.linears[0].weight.dtype)
+    with torch.no_grad():
+        h = ae.module_.encode(x)
+        sparse_err = torch.mean((ae.module_.decode(NOISES["kwta"](h, 0.75, None)) - x) ** 2)
+    plain = AutoEncoder(**kw).fit(X[:500])
+    with torch.no_grad():
+        h = plain.module_.encode(x)
+        plain_err = torch.mean((plain.module_.decode(NOISES["kwta"](h, 0.75, None)) - x) ** 2)
+    # from its 8 largest code units, the kwta-trained decoder reconstructs better (0.020
+    # against 0.035 for seed 0)
+    assert sparse_err < 0.7 * plain_err
+
+
+# ------------------------------------------------------------------------ centering
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def test_centered_offsets_start_at_the_data_and_hidden_means():
+    X = np.random.RandomState(0).rand(40, 6)
+    ae = AutoEncoder(3, hidden_layer_sizes=(), tied_weights=True, code_activation="sigmoid",
+                     output_activation="sigmoid", loss="cross_entropy", centered=True,
+                     max_epochs=0, tol=None, **FAST).fit(X)
+    lin = ae.module_.encoder.linears[0]
+    W = lin.weight.detach().double().numpy()
+    mu = X.mean(axis=0)
+    np.testing.assert_allclose(ae.visible_offset_, mu, rtol=1e-5)
+    # biases start at zero (PyDeep's centered start): the hidden offset is mean sigmoid(0 + ...)
+    np.testing.assert_allclose(ae.hidden_offset_, _sigmoid((X - mu) @ W.T).mean(axis=0),
+                               rtol=1e-5)
+    # the fitted attributes describe the same function on uncentered input
+    np.testing.assert_allclose(ae.transform(X), _sigmoid(X @ ae.components_.T
+                                                         + ae.intercept_hidden_), rtol=1e-5)
+    assert not AutoEncoder(3, **FAST).fit(X).visible_offset_.any()
+
+
+def test_moving_offsets_keep_the_function():
+    from skdeepclust.nn.mlp import AutoEncoderModule
+
+    torch.manual_seed(0)
+    for tied in (True, False):
+        m = AutoEncoderModule(5, (4,), 2, activation="sigmoid", tied_weights=tied,
+                              centered=True).double()
+        x = torch.rand(30, 5, dtype=torch.float64)
+        before = m(x).detach()
+        with torch.no_grad(), m.tracking_offsets(0.3):
+            m(x + 1.0)  # the offsets move (toward a shifted batch), the biases follow
+        assert m.encoder.linears[0].offset.abs().min() > 0.3
+        torch.testing.assert_close(m(x), before)
+
+
+def test_centered_sgd_step_matches_pydeeps_gradient_by_hand():
+    """One SGD step of a centered tied autoencoder against PyDeep's update, by hand.
+
+    PyDeep (ae/trainer.py): forward, then the offsets move by nu toward the batch means
+    with the biases reparameterised, then the gradient at the new offsets:
+    dW = delta_h^T (x - mu') + (h - lambda')^T delta_y.
+    """
+    rng = np.random.RandomState(0)
+    X = rng.rand(8, 5).astype(np.float32)
+    lr, nu = 0.5, 0.2
+    ae = AutoEncoder(3, hidden_layer_sizes=(), tied_weights=True, code_activation="sigmoid",
+                     centered=True, offset_learning_rate=nu, optimizer="sgd", momentum=0.0,
+                     learning_rate=lr, batch_size=8, max_epochs=0, tol=None, **FAST).fit(X)
+    W, c, b = rng.randn(3, 5), 0.1 * rng.randn(3), 0.1 * rng.randn(5)
+    mu, lam = rng.rand(5), rng.rand(3)
+    enc, dec = ae.module_.encoder.linears[0], ae.module_.decoder.layers[0]
+    with torch.no_grad():
+        for t, v in [(enc.weight, W), (enc.bias, c), (dec.bias, b), (enc.offset, mu),
+                     (dec.offset, lam)]:
+            t.copy_(torch.as_tensor(v))
+    ae.partial_fit(X)  # one epoch of one batch: one step
+
+    x = X.astype(np.float64)
+    mu2 = (1 - nu) * mu + nu * x.mean(0)
+    c2 = c + (mu2 - mu) @ W.T
+    h = _sigmoid((x - mu2) @ W.T + c2)
+    lam2 = (1 - nu) * lam + nu * h.mean(0)
+    b2 = b + (lam2 - lam) @ W
+    y = (h - lam2) @ W + b2
+    d_y = 2 * (y - x) / y.size  # d mean((y - x)^2) / dy
+    d_h = (d_y @ W.T) * h * (1 - h)
+    grad_W = d_h.T @ (x - mu2) + (h - lam2).T @ d_y
+    np.testing.assert_allclose(ae.visible_offset_, mu2, rtol=1e-5)
+    np.testing.assert_allclose(ae.hidden_offset_, lam2, rtol=1e-5)
+    np.testing.assert_allclose(ae.components_, W - lr * grad_W, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(enc.bias.detach().numpy(), c2 - lr * d_h.sum(0), atol=1e-6)
+    np.testing.assert_allclose(dec.bias.detach().numpy(), b2 - lr * d_y.sum(0), atol=1e-6)
+
+
+def test_centered_deep_autoencoder_fits_and_pickles(digits):
+    import pickle
+
+    X, _ = digits
+    ae = AutoEncoder(8, hidden_layer_sizes=(32,), centered=True, max_epochs=3, tol=None,
+                     **FAST).fit(X[:300])
+    assert ae.loss_curve_[-1] < ae.loss_curve_[0]
+    assert len(ae.module_.centered_layers()) == 4
+    again = pickle.loads(pickle.dumps(ae))
+    np.testing.assert_array_equal(again.transform(X[:50]), ae.transform(X[:50]))

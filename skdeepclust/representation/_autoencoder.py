@@ -5,6 +5,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
@@ -26,6 +27,8 @@ from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
 __all__ = ["AutoEncoder"]
 
 _EPS = 1e-7
+#: Sparse formats taken as they are (others are converted to CSR by the validation).
+_SPARSE = ("csr", "csc")
 
 
 def _squared(x_hat: Tensor, x: Tensor) -> Tensor:
@@ -80,6 +83,15 @@ def _permutation(x: Tensor, level: float, g: torch.Generator) -> Tensor:
     return x.scatter(1, targets, x.gather(1, sources))
 
 
+def _kwta(x: Tensor, level: float, g: torch.Generator) -> Tensor:
+    """Keep each row's ``k = n - floor(level * n)`` largest entries (at least one), zero
+    the others; ties with the k-th largest are kept (PyDeep's ``KeepKWinner``, axis 1)."""
+    n = x.shape[1]
+    k = min(n, max(1, n - int(np.floor(level * n))))
+    kth = x.topk(k, dim=1).values[:, -1:]
+    return x * (x >= kth)
+
+
 #: Denoising corruptions: name -> f(x, noise_level, generator).
 NOISES = {
     "gaussian": _gaussian,
@@ -87,7 +99,41 @@ NOISES = {
     "dropout": _dropout,
     "binary": _binary,
     "permutation": _permutation,
+    "kwta": _kwta,
 }
+
+
+class _SparseRows:
+    """A CSR matrix on the device whose ``index_select(0, rows)`` gives dense rows.
+
+    The training set stays sparse (its three CSR arrays moved to the device once); each
+    minibatch is scattered into a dense ``(batch, n_features)`` tensor on the device, so no
+    dense copy of the whole matrix is ever made. It stands in for the dense training
+    tensor in the step function.
+    """
+
+    def __init__(self, X: sp.csr_matrix, device: torch.device, dtype: torch.dtype) -> None:
+        self.indptr = torch.as_tensor(X.indptr.astype(np.int64), device=device)
+        self.indices = torch.as_tensor(X.indices.astype(np.int64), device=device)
+        self.data = torch.as_tensor(X.data, device=device).to(dtype)
+        self.shape = X.shape
+        self.dtype = dtype
+
+    def index_select(self, dim: int, rows: Tensor) -> Tensor:
+        start = self.indptr[rows]
+        counts = self.indptr[rows + 1] - start
+        total = int(counts.sum())
+        out = torch.zeros((rows.shape[0], self.shape[1]), dtype=self.dtype,
+                          device=self.data.device)
+        if total:
+            batch_row = torch.repeat_interleave(
+                torch.arange(rows.shape[0], device=rows.device), counts, output_size=total
+            )
+            # position of each stored entry: its row's start plus its rank within the row
+            first = torch.cumsum(counts, 0) - counts
+            pos = start[batch_row] + torch.arange(total, device=rows.device) - first[batch_row]
+            out.index_put_((batch_row, self.indices[pos]), self.data[pos], accumulate=True)
+        return out
 
 
 def auto_hidden_layer_sizes(n_features: int) -> tuple[int, int]:
@@ -115,6 +161,10 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
       sequence pairs;
     - ``l1``, ``l2``: λ₁·Σ|W| and λ₂/2·ΣW² over the weight matrices.
 
+    ``X`` may be a scipy sparse matrix (CSR or CSC, e.g. bag-of-words counts): it stays
+    sparse on the device and each minibatch is densified there, so memory grows with the
+    number of non-zeros, not with ``n_samples * n_features``.
+
     Parameters
     ----------
     n_components : int, default=10
@@ -139,17 +189,48 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         Decoder weights are the transposed encoder weights.
     loss : {"squared", "absolute", "cross_entropy"}, default="squared"
         Reconstruction loss, averaged over features and samples.
-    noise : {"gaussian", "multiplicative", "dropout", "binary", "permutation"}, default=None
+    noise : {"gaussian", "multiplicative", "dropout", "binary", "permutation", "kwta"}, \
+            default=None
         Corruption of the input during training (denoising autoencoder): additive or
         multiplicative Gaussian noise with standard deviation ``noise_level``, masking a
         fraction ``noise_level`` of the entries, binary sampling (x in [0, 1] read as a
-        probability), or shuffling a fraction ``noise_level`` of each row's entries.
+        probability), shuffling a fraction ``noise_level`` of each row's entries, or
+        k-winners-take-all: keeping each row's ``k = n - floor(noise_level * n)`` largest
+        entries and zeroing the others (PyDeep's ``KeepKWinner``; ties with the k-th
+        largest are kept).
     noise_level : float, default=0.2
+        Amount of ``noise`` (its meaning per kind above). Start around 0.1-0.3 for
+        "gaussian" on standardized data and "dropout"; larger values regularise more.
+    code_noise : {"gaussian", "multiplicative", "dropout", "binary", "permutation", \
+            "kwta"}, default=None
+        Corruption of the code between encoder and decoder during training, with the same
+        kinds as ``noise`` (PyDeep's corruptor on the hidden layer). ``"kwta"`` keeps
+        each sample's largest code activations and zeroes the rest, as in the k-sparse
+        autoencoder: the decoder learns to reconstruct from a few active units. Training
+        only: :meth:`transform` returns the whole code and :meth:`score` reconstructs from
+        it. The penalties (``sparsity_weight``, ``contractive``, ``slowness``) see the
+        uncorrupted code.
+    code_noise_level : float, default=0.2
+        Amount of ``code_noise``; for ``"kwta"`` the fraction of code units zeroed per
+        sample (0.9 with ``n_components=100`` keeps 10 winners).
     contractive : float, default=0.0
     sparsity_weight : float, default=0.0
     sparsity_target : float, default=0.01
     slowness : float, default=0.0
     l1, l2 : float, default=0.0
+    centered : bool, default=False
+        PyDeep's centered autoencoder: every affine layer subtracts an offset from its
+        input, ``h = f((x - mu) W + c)`` and ``y = g((h - lambda) W^T + b)``. ``mu``
+        starts at the data mean and each deeper offset at the mean of its layer's input
+        on (up to 1024) training rows; during training every offset moves toward its
+        input's minibatch mean by ``offset_learning_rate``, the bias being shifted so that
+        the network computes the same function. The models are the same; the gradient is
+        taken at centered inputs, which conditions plain SGD on data with large means
+        (images in [0, 1], sigmoid codes). Choose it with ``optimizer="sgd"`` and sigmoid
+        units (PyDeep's recipe); with Adam on standardized data it rarely matters.
+    offset_learning_rate : float, default=0.01
+        Rate of the offsets' moving average when ``centered``; 0 keeps them at their
+        initial values. PyDeep's autoencoder tutorials move the hidden offsets by 0.01.
     optimizer : {"adam", "sgd", "adamw", "rmsprop"}, default="adam"
     momentum : float, default=0.9
         Momentum of "sgd" and "rmsprop".
@@ -178,8 +259,13 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         Weights of the first encoder layer (the filters).
     intercept_hidden_ : ndarray of shape (n_units,)
         Bias of the first encoder layer.
+        With ``centered=True``, the equivalent bias on uncentered input, ``c - mu W``.
     intercept_visible_ : ndarray of shape (n_features,)
-        Bias of the last decoder layer.
+        Bias of the last decoder layer (on uncentered input, as ``intercept_hidden_``).
+    visible_offset_ : ndarray of shape (n_features,)
+        The input offset ``mu`` of a centered model (zeros otherwise).
+    hidden_offset_ : ndarray of shape (n_components,)
+        The code offset ``lambda`` subtracted before the decoder (zeros otherwise).
     loss_curve_ : list of float
         Training loss (objective including penalties) per epoch.
     n_iter_ : int
@@ -225,12 +311,16 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         "loss": [StrOptions(set(LOSSES))],
         "noise": [StrOptions(set(NOISES)), None],
         "noise_level": [Interval(Real, 0, None, closed="left")],
+        "code_noise": [StrOptions(set(NOISES)), None],
+        "code_noise_level": [Interval(Real, 0, None, closed="left")],
         "contractive": [Interval(Real, 0, None, closed="left")],
         "sparsity_weight": [Interval(Real, 0, None, closed="left")],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
         "slowness": [Interval(Real, 0, None, closed="left")],
         "l1": [Interval(Real, 0, None, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
+        "centered": ["boolean"],
+        "offset_learning_rate": [Interval(Real, 0, 1, closed="both")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
@@ -252,12 +342,16 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         loss="squared",
         noise=None,
         noise_level=0.2,
+        code_noise=None,
+        code_noise_level=0.2,
         contractive=0.0,
         sparsity_weight=0.0,
         sparsity_target=0.01,
         slowness=0.0,
         l1=0.0,
         l2=0.0,
+        centered=False,
+        offset_learning_rate=0.01,
         optimizer="adam",
         momentum=0.9,
         max_grad_norm=None,
@@ -279,12 +373,16 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         self.loss = loss
         self.noise = noise
         self.noise_level = noise_level
+        self.code_noise = code_noise
+        self.code_noise_level = code_noise_level
         self.contractive = contractive
         self.sparsity_weight = sparsity_weight
         self.sparsity_target = sparsity_target
         self.slowness = slowness
         self.l1 = l1
         self.l2 = l2
+        self.centered = centered
+        self.offset_learning_rate = offset_learning_rate
         self.optimizer = optimizer
         self.momentum = momentum
         self.max_grad_norm = max_grad_norm
@@ -339,9 +437,10 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
             code_activation=self.code_activation,
             output_activation=self.output_activation,
             tied_weights=self.tied_weights,
+            centered=self.centered,
         )
 
-    def _initialize(self, X: np.ndarray) -> None:
+    def _initialize(self, X) -> None:
         self._check_params_vs_input(X)
         self._hidden_layer_sizes = self._resolve_hidden_layer_sizes(X.shape[1])
         self._rng = check_random_state(self.random_state)
@@ -349,8 +448,36 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         self.module_ = self._build_module_seeded(
             lambda: self._make_module(X.shape[1]), self._rng
         )
+        if self.centered:
+            self._initialize_offsets(X)
         self._optimizer = self._make_optimizer()
         self._history = TrainingResult()
+
+    def _initialize_offsets(self, X, n_rows: int = 1024) -> None:
+        """PyDeep's centered start: the input offset is the data mean, each deeper offset
+        the mean of its layer's input on ``n_rows`` training rows (all when fewer); the
+        biases keep their initial values."""
+        module = self.module_
+        layers = module.centered_layers()
+        mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+        n = X.shape[0]
+        rows = np.arange(n) if n <= n_rows else np.sort(
+            self._rng.choice(n, n_rows, replace=False))
+        sample = X[rows]
+        sample = sample.toarray() if sp.issparse(sample) else sample
+        sample = torch.as_tensor(sample).to(self._device, self._torch_dtype)
+        with torch.no_grad():
+            layers[0].offset.copy_(torch.as_tensor(mean).to(layers[0].offset))
+            with module.tracking_offsets(1.0, shift_bias=False):
+                layers[0].offset_rate = 0.0
+                module(sample)
+
+    def _batch_source(self, X):
+        """The training rows on the device: the dense tensor, or CSR rows densified per
+        ``index_select`` for sparse ``X``."""
+        if sp.issparse(X):
+            return _SparseRows(X, self._device, self._torch_dtype)
+        return self._to_tensor(X)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         return make_optimizer(
@@ -392,8 +519,13 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         """Training objective on a clean batch ``x`` (corruption happens here)."""
         module = self.module_
         x_in = NOISES[self.noise](x, self.noise_level, generator) if self.noise else x
-        h = module.encode(x_in)
-        loss = MEAN_LOSSES[self.loss](module.decode(h), x)
+        rate = self.offset_learning_rate if self.centered else 0.0
+        with module.tracking_offsets(rate):  # the offsets move with this batch's means
+            h = module.encode(x_in)
+            h_dec = (NOISES[self.code_noise](h, self.code_noise_level, generator)
+                     if self.code_noise else h)
+            x_hat = module.decode(h_dec)
+        loss = MEAN_LOSSES[self.loss](x_hat, x)
         if (self.contractive > 0 or self.sparsity_weight > 0 or self.l1 > 0 or self.l2 > 0
                 or (self.slowness > 0 and x_next is not None)):
             loss = loss + self._penalties(x_in, h, x_next)
@@ -401,7 +533,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
     def _train(self, X: np.ndarray, max_epochs: int, phase: str) -> None:
         generator = make_generator(seed_from(self._rng), self._device)
-        X_t = self._to_tensor(X)
+        X_t = self._batch_source(X)
         self.module_.train()
         slow = self.slowness > 0
 
@@ -435,14 +567,16 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A CSR or CSC matrix stays sparse (minibatches are densified on the device).
         y : Ignored
 
         Returns
         -------
         self : AutoEncoder
         """
-        X = self._validate_fit_data(X)
+        X = self._validate_fit_data(X, accept_sparse=_SPARSE)
+        X = X.tocsr() if sp.issparse(X) else X  # CSC: converted once, rows sliced per batch
         self._initialize(X)
         self._train(X, self.max_epochs, "autoencoder")
         if self.tol is not None:
@@ -463,7 +597,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : Ignored
 
         Returns
@@ -471,7 +605,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         self : AutoEncoder
         """
         first = not hasattr(self, "module_")
-        X = self._validate_fit_data(X, reset=first)
+        X = self._validate_fit_data(X, reset=first, accept_sparse=_SPARSE)
+        X = X.tocsr() if sp.issparse(X) else X
         if first:
             self._initialize(X)
         else:
@@ -488,14 +623,14 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components)
         """
-        X = self._validate_predict_data(X)
-        return self._inference(self.module_.encode, X)
+        X = self._validate_predict_data(X, accept_sparse=_SPARSE)
+        return self._predict(self.module_.encode, X)
 
     def inverse_transform(self, X):
         """Decode codes back to the input space.
@@ -513,31 +648,42 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         return self._inference(self.module_.decode, Z)
 
     def reconstruct(self, X):
-        """``inverse_transform(transform(X))`` in one pass."""
-        X = self._validate_predict_data(X)
-        return self._inference(self.module_, X)
+        """``inverse_transform(transform(X))`` in one pass (``X`` dense or sparse)."""
+        X = self._validate_predict_data(X, accept_sparse=_SPARSE)
+        return self._predict(self.module_, X)
 
     def reconstruction_error(self, X):
         """Per-sample reconstruction loss (mean over features) under ``loss``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         errors : ndarray of shape (n_samples,)
         """
-        X = self._validate_predict_data(X)
+        X = self._validate_predict_data(X, accept_sparse=_SPARSE)
         fn = LOSSES[self.loss]
-        return self._inference(lambda x: fn(self.module_(x), x).mean(dim=1), X)
+        return self._predict(lambda x: fn(self.module_(x), x).mean(dim=1), X)
+
+    def _predict(self, fn, X):
+        """:meth:`_inference` of ``fn``; a sparse ``X`` is densified one chunk of rows at a
+        time."""
+        if not sp.issparse(X):
+            return self._inference(fn, X)
+        X = X.tocsr()
+        step = self._inference_batch_size()
+        parts = [self._inference(fn, X[i:i + step].toarray())
+                 for i in range(0, X.shape[0], step)]
+        return np.concatenate(parts)
 
     def score(self, X, y=None):
         """Minus the mean reconstruction error (higher is better).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : Ignored
 
         Returns
@@ -559,21 +705,49 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
     @property
     def intercept_hidden_(self) -> np.ndarray:
-        return self.module_.encoder.linears[0].bias.detach().cpu().numpy().copy()
+        return _uncentered_bias(self.module_.encoder.linears[0])
 
     @property
     def intercept_visible_(self) -> np.ndarray:
-        last = (
-            self.module_.decoder.layers[-1]
-            if self.tied_weights
-            else self.module_.decoder.linears[-1]
-        )
-        return last.bias.detach().cpu().numpy().copy()
+        return _uncentered_bias(self._last_decoder_layer())
+
+    @property
+    def visible_offset_(self) -> np.ndarray:
+        return _offset(self.module_.encoder.linears[0])
+
+    @property
+    def hidden_offset_(self) -> np.ndarray:
+        dec = self.module_.decoder
+        first = dec.layers[0] if hasattr(dec, "layers") else dec.linears[0]
+        return _offset(first)
+
+    def _last_decoder_layer(self):
+        dec = self.module_.decoder
+        return dec.layers[-1] if hasattr(dec, "layers") else dec.linears[-1]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags
+
+
+def _offset(layer) -> np.ndarray:
+    """A layer's input offset (zeros for an uncentered layer), as numpy."""
+    offset = getattr(layer, "offset", None)
+    if offset is None:
+        return np.zeros(layer.weight.shape[1], dtype=layer.bias.detach().cpu().numpy().dtype)
+    return offset.detach().cpu().numpy().copy()
+
+
+def _uncentered_bias(layer) -> np.ndarray:
+    """The bias of the equivalent layer on uncentered input: ``b - W o``."""
+    with torch.no_grad():
+        bias = layer.bias.detach()
+        offset = getattr(layer, "offset", None)
+        if offset is not None:
+            bias = bias - F.linear(offset, layer.weight.detach())
+        return bias.cpu().numpy().copy()
 
 
 def jacobian_frobenius_sq(f: torch.nn.Module, x: Tensor) -> Tensor:
