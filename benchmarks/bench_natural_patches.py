@@ -132,6 +132,9 @@ def bench_models(args, quick, results):
             "PyDeep LL": PYDEEP["ICA LL all"],
             "Amari vs 2nd ICA run": amari_distance(ica_basis, np.linalg.inv(ica2.components_),
                                                    normalize=True)})
+        S = te @ W.T  # sparseness of the recovered sources: Laplace 3, sech^2 1.2
+        rows[-1]["source excess kurtosis"] = float(np.mean(
+            (S ** 4).mean(0) / (S ** 2).mean(0) ** 2 - 3.0))
         rows.append({"model": "ZCA + FastICA (Laplace LL)",
                      "LL train": laplace_ica_log_likelihood(W, tr),
                      "LL test": laplace_ica_log_likelihood(W, te)})
@@ -176,10 +179,19 @@ def bench_models(args, quick, results):
         start.log_partition("ais", n_betas=betas, random_state=0)
         rows.append({"model": "GB-RBM at its initialisation (AIS LL)",
                      "LL train": start.score(tr), "LL test": start.score(te)})
+    if args.save_filters:  # for a look at the filters (not a result file)
+        arrays = {}
+        if ica_basis is not None:
+            arrays["ica"] = W
+        if "grbm" in args.models:
+            arrays["grbm"] = rbm.components_
+            arrays["grbm_activity"] = rbm.transform(tr).mean(0)
+        np.savez_compressed(args.save_filters, **arrays)
     print(f"\n{SIZE}x{SIZE} natural patches of the sample images: {n_train} train, {n_test} "
           "test, ZCA on the training patches; log-likelihoods per patch (nats, whitened)")
     print_table(rows, ["model", "fit s", "n_iter", "converged", "epochs", "LL train",
-                       "LL test", "PyDeep LL", "Amari vs 2nd ICA run", "Amari vs ICA basis"])
+                       "LL test", "PyDeep LL", "Amari vs 2nd ICA run", "Amari vs ICA basis",
+                       "source excess kurtosis"])
     results["patches"] = {"n_train": n_train, "n_test": n_test, "rows": rows}
 
 
@@ -195,6 +207,8 @@ def main(argv=None):
                    help="AIS temperatures (default 10000; quick 2000)")
     p.add_argument("--ica-iter", type=int, default=None,
                    help="FastICA iterations (default 200; quick 50)")
+    p.add_argument("--save-filters", default=None,
+                   help="npz file for the ICA filters and the GB-RBM weights")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None,
