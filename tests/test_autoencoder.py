@@ -354,3 +354,76 @@ def test_centered_deep_autoencoder_fits_and_pickles(digits):
     assert len(ae.module_.centered_layers()) == 4
     again = pickle.loads(pickle.dumps(ae))
     np.testing.assert_array_equal(again.transform(X[:50]), ae.transform(X[:50]))
+
+
+# ---------------------------------------------------------------------- sparse input
+@pytest.fixture(scope="module")
+def sparse_counts():
+    """Bag-of-words-like counts: 400 x 60, 10% non-zeros, scaled to [0, 1]."""
+    import scipy.sparse as sp
+
+    X = sp.random(400, 60, density=0.1, format="csr", random_state=0,
+                  data_rvs=lambda n: np.random.RandomState(1).randint(1, 5, n))
+    return (X / 4.0).tocsr()
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("extra", [{}, {"centered": True, "noise": "dropout", "slowness": 0.1}])
+def test_sparse_fit_gives_the_dense_fit(sparse_counts, fmt, extra):
+    X = sparse_counts.asformat(fmt)
+    kw = dict(n_components=4, hidden_layer_sizes=(8,), max_epochs=3, batch_size=32,
+              tol=None, **FAST, **extra)
+    a = AutoEncoder(**kw).fit(X)
+    b = AutoEncoder(**kw).fit(X.toarray())
+    for pa, pb in zip(a.module_.state_dict().values(), b.module_.state_dict().values()):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+    # float64 inference: equal up to the summation order of a Fortran-ordered dense copy
+    np.testing.assert_allclose(a.transform(X), b.transform(X.toarray()), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(a.reconstruct(X), b.reconstruct(X.toarray()), rtol=1e-12)
+    assert a.score(X) == pytest.approx(b.score(X.toarray()), rel=1e-12)
+    a.partial_fit(X)
+    b.partial_fit(X.toarray())
+    np.testing.assert_array_equal(a.components_, b.components_)
+
+
+def test_sparse_input_is_never_densified_whole(sparse_counts, monkeypatch):
+    import scipy.sparse as sp
+
+    from skdeepclust.representation import _autoencoder
+
+    X = sp.vstack([sparse_counts] * 10).tocsr()  # 4000 x 60
+    shapes = []
+    select = _autoencoder._SparseRows.index_select
+    toarray = sp.csr_matrix.toarray
+
+    def record_select(self, dim, rows):
+        out = select(self, dim, rows)
+        shapes.append(tuple(out.shape))
+        return out
+
+    def record_toarray(self, *args, **kwargs):
+        shapes.append(self.shape)
+        return toarray(self, *args, **kwargs)
+
+    def no_whole_tensor(self, X):
+        raise AssertionError("the whole training set was made a dense tensor")
+
+    monkeypatch.setattr(_autoencoder._SparseRows, "index_select", record_select)
+    monkeypatch.setattr(sp.csr_matrix, "toarray", record_toarray)
+    monkeypatch.setattr(AutoEncoder, "_to_tensor", no_whole_tensor)
+    monkeypatch.setattr(AutoEncoder, "_inference_batch_size", lambda self, *a: 500)
+    ae = AutoEncoder(4, hidden_layer_sizes=(8,), centered=True, max_epochs=2, batch_size=64,
+                     tol=None, **FAST).fit(X)
+    Z = ae.transform(X)
+    assert Z.shape == (4000, 4) and np.isfinite(ae.score(X))
+    assert shapes and max(rows for rows, _ in shapes) <= 1024  # batches, chunks, offset sample
+    assert {cols for _, cols in shapes} == {60}
+    np.testing.assert_array_equal(Z[:10], ae.transform(X[:10].toarray()))
+
+
+def test_sparse_cross_entropy_checks_the_range_without_densifying(sparse_counts):
+    kw = dict(n_components=3, hidden_layer_sizes=(), loss="cross_entropy",
+              output_activation="sigmoid", max_epochs=1, tol=None, **FAST)
+    AutoEncoder(**kw).fit(sparse_counts)
+    with pytest.raises(ValueError, match=r"needs X in \[0, 1\]"):
+        AutoEncoder(**kw).fit(sparse_counts * 4)

@@ -459,8 +459,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         biases keep their initial values."""
         module = self.module_
         layers = module.centered_layers()
-        mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
         n = X.shape[0]
+        # column sums in row order, then / n: the same rounding for sparse and dense X
+        mean = np.asarray(X.sum(axis=0), dtype=np.float64).ravel() / n
         rows = np.arange(n) if n <= n_rows else np.sort(
             self._rng.choice(n, n_rows, replace=False))
         sample = X[rows]
