@@ -15,13 +15,14 @@ import math
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch.optim import optimizer as _torch_optimizer
 from tqdm.auto import tqdm
 
+from ._distributed import DataParallel, world
 from .exceptions import ConvergenceWarning, TrainingDivergedError
 
 __all__ = [
@@ -446,6 +447,7 @@ def train_loop(
     on_epoch_end: Callable[[int, float], bool | None] | None = None,
     suggestion: str = "Try a smaller learning_rate, standardize the input, or pass float64 data.",
     result: TrainingResult | None = None,
+    sync_modules: Sequence[torch.nn.Module] | None = None,
 ) -> TrainingResult:
     """Run minibatch training.
 
@@ -485,6 +487,15 @@ def train_loop(
         Appended to the divergence error.
     result : TrainingResult, default=None
         Continue a previous history (``partial_fit``).
+    sync_modules : sequence of torch.nn.Module, default=None
+        With ``optimizer=None``: the modules whose parameters the step updates itself.
+        Under data-parallel training (below) their parameters and floating buffers are
+        averaged across ranks after each step, weighted by each rank's share of the global
+        minibatch: the same model as one process at the global batch when the update is
+        affine in the minibatch statistics (SGD with momentum and weight decay, a
+        contrastive-divergence update without norm clipping) and the shares are equal.
+        A loop with ``optimizer=None`` that declares none runs on every rank on the whole
+        data, without any collective (replicated).
 
     Returns
     -------
@@ -501,10 +512,24 @@ def train_loop(
     below :data:`SMALL_STEP_WORK` runs on one torch thread and restores the thread count
     afterwards (threads only add synchronisation cost to such small operations).
 
+    Data-parallel training: when a :mod:`torch.distributed` process group with more than
+    one rank is initialised (e.g. under ``torchrun``) and the loop has an optimizer or
+    ``sync_modules``, ``batch_size`` is per rank: every rank draws the same permutation,
+    takes its contiguous share of each global minibatch of ``batch_size * world_size``
+    rows, the gradients are averaged across ranks before the optimizer step (one
+    ``all_reduce``), the epoch loss is the global mean and stop decisions are combined, so
+    that every rank ends with rank 0's parameters. ``step`` must return the **mean** loss
+    over its rows (a sum would be scaled by the world size). The ranks first check that
+    they train the same data and model (a :class:`ValueError` on every rank otherwise);
+    Ctrl-C is re-raised (a rank that stopped alone would leave the others waiting). See
+    :mod:`skdeepclust._distributed`.
+
     Raises
     ------
     TrainingDivergedError
         When an epoch's loss is NaN or infinite.
+    ValueError
+        Under data-parallel training, when the ranks disagree on the data or the model.
     """
     result = result if result is not None else TrainingResult()
     if n_samples < 1:
@@ -522,6 +547,14 @@ def train_loop(
         else []
     )
     lean = isinstance(optimizer, _LeanStepMixin)
+    dp = None
+    order_generator, global_batch = generator, batch_size
+    if world()[1] > 1 and (optimizer is not None or sync_modules):
+        dp = DataParallel(params, sync_modules or (), generator, device)
+        dp.check_consistent(phase=phase, n_samples=n_samples, batch_size=batch_size,
+                            max_epochs=max_epochs, shuffle=shuffle)
+        order_generator = dp.start()
+        global_batch = min(batch_size * dp.world_size, n_samples)
     best = math.inf
     no_improve = 0
     steps = 0
@@ -534,21 +567,32 @@ def train_loop(
     try:
         for epoch in bar:
             if shuffle:
-                order = torch.randperm(n_samples, generator=generator, device=device)
+                order = torch.randperm(n_samples, generator=order_generator, device=device)
             else:
                 order = torch.arange(n_samples, device=device)
             total = torch.zeros((), dtype=torch.float64, device=device)
             stop = False
-            for start in range(0, n_samples, batch_size):
-                if before_step is not None and before_step(steps):
-                    stop = True
-                    break
-                idx = order[start : start + batch_size]
+            for start in range(0, n_samples, global_batch):
+                if before_step is not None:
+                    stop = bool(before_step(steps))
+                    if dp is not None:
+                        stop = dp.any(stop)
+                    if stop:
+                        break
+                idx = order[start : start + global_batch]
+                n_global = n_local = idx.shape[0]
+                if dp is not None:
+                    idx = dp.shard(idx)
+                    n_local = idx.shape[0]
+                loss = None
                 if optimizer is not None:
                     for p in params:  # optimizer.zero_grad(set_to_none=True), minus its wrapper
                         p.grad = None
-                    loss = step(idx)
-                    loss.backward()
+                    if n_local:
+                        loss = step(idx)
+                        loss.backward()
+                    if dp is not None:
+                        batch_total = dp.reduce_gradients(loss, n_local, n_global)
                     if max_grad_norm is not None:
                         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
                     if lean:
@@ -556,10 +600,16 @@ def train_loop(
                     else:
                         optimizer.step()
                 else:
-                    loss = step(idx)
-                total.add_(loss.detach(), alpha=idx.shape[0])
+                    if n_local:
+                        loss = step(idx)
+                    if dp is not None:
+                        batch_total = dp.reduce_modules(loss, n_local, n_global)
+                if dp is None:
+                    total.add_(loss.detach(), alpha=n_local)
+                else:
+                    total.add_(batch_total)
                 steps += 1
-            n_seen = min(n_samples, start + batch_size) if not stop else start
+            n_seen = min(n_samples, start + global_batch) if not stop else start
             if stop and n_seen == 0:
                 result.converged = True
                 result.stop_reason = "converged"
@@ -578,10 +628,14 @@ def train_loop(
                 result.converged = True
                 result.stop_reason = "converged"
                 break
-            if on_epoch_end is not None and on_epoch_end(epoch, epoch_loss):
-                result.converged = True
-                result.stop_reason = "converged"
-                break
+            if on_epoch_end is not None:
+                done = bool(on_epoch_end(epoch, epoch_loss))
+                if dp is not None:
+                    done = dp.any(done)
+                if done:
+                    result.converged = True
+                    result.stop_reason = "converged"
+                    break
             if tol is not None:
                 if epoch_loss > best - tol:
                     no_improve += 1
@@ -592,8 +646,12 @@ def train_loop(
                     result.converged = True
                     result.stop_reason = "no_improvement"
                     break
+        if dp is not None:
+            dp.finish(order_generator)
     except KeyboardInterrupt:
-        if not _absorb_interrupt():  # a search, a pipeline, ...: the caller must stop
+        # a search, a pipeline, ...: the caller must stop; data-parallel: the other ranks
+        # would wait for this one
+        if dp is not None or not _absorb_interrupt():
             raise
         warnings.warn(
             f"{phase} was interrupted by the user (KeyboardInterrupt) after "

@@ -1,0 +1,220 @@
+"""Data-parallel training with torch.distributed: two gloo ranks on the CPU.
+
+Two ranks at ``batch_size=B`` must give the model one process gives at ``2 * B`` (the
+training loop shards each global minibatch and averages the gradients), the same on both
+ranks; ranks that disagree on the data's shape all raise the same ValueError. One spawn of
+two processes runs every scenario (a process pair costs a few seconds to start).
+"""
+
+import datetime
+import multiprocessing
+import os
+import socket
+import time
+import traceback
+
+import numpy as np
+import pytest
+import torch
+
+import skdeepclust
+from skdeepclust.cluster import DECClustering
+from skdeepclust.flow import NormalizingFlow
+from skdeepclust.neural_network import RBM
+from skdeepclust.neural_network import _rbm as _rbm_module
+from skdeepclust.representation import AutoEncoder
+
+B = 8  # per-rank batch size; one process trains at 2 * B
+RTOL = 1e-5
+
+
+class _SyncedRBM(RBM):
+    """An RBM whose training loop declares its module (``sync_modules``): the one-line hook
+    the RBM's own ``_train`` needs to train data-parallel; patched in here for the test."""
+
+    def _train(self, V, max_epochs, phase):
+        original = _rbm_module.train_loop
+
+        def train_loop(step, **kwargs):
+            return original(step, sync_modules=[self.module_], **kwargs)
+
+        _rbm_module.train_loop = train_loop
+        try:
+            super()._train(V, max_epochs, phase)
+        finally:
+            _rbm_module.train_loop = original
+
+
+def _data(n_features=6):
+    rng = np.random.RandomState(0)
+    centers = rng.normal(scale=4.0, size=(3, n_features))
+    X = np.vstack([c + rng.normal(size=(34, n_features)) for c in centers])[:101]
+    Xb = (rng.uniform(size=(96, 5)) < np.linspace(0.2, 0.8, 5)).astype(np.float64)
+    return X, Xb
+
+
+def _estimators(batch_size):
+    ae = {"hidden_layer_sizes": (8,), "batch_size": batch_size, "max_epochs": 3,
+          "tol": None, "device": "cpu", "random_state": 0}
+    rbm = {"n_components": 4, "method": "exact", "centered": False, "momentum": 0.5,
+           "learning_rate": 0.05, "batch_size": batch_size, "max_epochs": 3,
+           "device": "cpu", "random_state": 0}
+    return {
+        "AutoEncoder": AutoEncoder(2, **ae),
+        "DECClustering": DECClustering(
+            3, autoencoder=AutoEncoder(2, **ae), batch_size=batch_size, max_epochs=3,
+            update_interval=3, tol=0.0, n_init=2, device="cpu", random_state=0),
+        "NormalizingFlow": NormalizingFlow(
+            n_stages=2, hidden_layer_sizes=(8,), batch_size=batch_size, max_epochs=3,
+            early_stopping=False, tol=None, device="cpu", random_state=0),
+        "RBM (sync_modules)": _SyncedRBM(**rbm),
+        "RBM (replicated)": RBM(**rbm),
+    }
+
+
+def _state(est):
+    """Every trained tensor of a fitted estimator, as float64 arrays."""
+    state = {}
+    for owner, prefix in ((est, ""), (getattr(est, "autoencoder_", None), "ae.")):
+        if owner is not None:
+            for k, v in owner.module_.state_dict().items():
+                if v.is_floating_point():
+                    state[prefix + k] = v.detach().double().numpy().copy()
+    return state
+
+
+def _fit_all(batch_size):
+    X, Xb = _data()
+    out = {}
+    for name, est in _estimators(batch_size).items():
+        est.fit(Xb if name.startswith("RBM") else X)
+        out[name] = (_state(est), list(est.loss_curve_))
+    return out
+
+
+def _worker(rank, port, queue):
+    try:
+        os.environ["SKDEEPCLUST_COMPUTE_DTYPE"] = "float64"
+        torch.set_num_threads(1)
+        torch.distributed.init_process_group(
+            "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2,
+            timeout=datetime.timedelta(seconds=30))
+        result = {"fits": _fit_all(B)}
+        X, _ = _data(n_features=6 + rank)  # the ranks disagree on n_features
+        try:
+            AutoEncoder(2, hidden_layer_sizes=(8,), batch_size=B, max_epochs=1,
+                        device="cpu", random_state=0).fit(X)
+            result["mismatch"] = None
+        except ValueError as exc:
+            result["mismatch"] = str(exc)
+        # Rank 1 fails on its own (NaN in its X) before the first collective: rank 0 waits
+        # in the consistency check for the process group's timeout, then raises.
+        torch.distributed.distributed_c10d._set_pg_timeout(datetime.timedelta(seconds=1))
+        X, _ = _data()
+        if rank == 1:
+            X[0, 0] = np.nan
+        start = time.perf_counter()
+        try:
+            AutoEncoder(2, hidden_layer_sizes=(8,), batch_size=B, max_epochs=1,
+                        device="cpu", random_state=0).fit(X)
+            result["alone"] = None
+        except (ValueError, RuntimeError) as exc:
+            result["alone"] = (type(exc).__name__, str(exc), time.perf_counter() - start)
+        if rank == 1:  # stay connected: rank 0 must give up by its timeout, not our exit
+            time.sleep(3)
+        torch.distributed.destroy_process_group()
+        queue.put((rank, result))
+    except Exception:  # noqa: BLE001 - report it, do not leave the test waiting
+        queue.put((rank, traceback.format_exc()))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ranks():
+    """What each of two gloo ranks fitted (one spawn for the whole module)."""
+    if not torch.distributed.is_available():
+        pytest.skip("torch.distributed is not available")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_worker, args=(r, port, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        results = dict(queue.get(timeout=120) for _ in procs)
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    for rank, res in results.items():
+        assert isinstance(res, dict), f"rank {rank} failed:\n{res}"
+    return results
+
+
+@pytest.fixture(scope="module")
+def single():
+    """One process (no process group): the doubled batch, and the per-rank batch."""
+    config = getattr(skdeepclust, "config_context", None)
+    with config(compute_dtype="float64") if config else _nullcontext():
+        return {2 * B: _fit_all(2 * B), B: _fit_all(B)}
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *args):
+        return False
+
+
+def _assert_same_state(a, b, what):
+    assert a.keys() == b.keys(), what
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=RTOL, atol=1e-8, err_msg=f"{what}: {k}")
+
+
+@pytest.mark.parametrize(
+    "name", ["AutoEncoder", "DECClustering", "NormalizingFlow", "RBM (sync_modules)"])
+def test_two_ranks_equal_one_process_at_doubled_batch(ranks, single, name):
+    (s0, curve0), (s1, curve1) = ranks[0]["fits"][name], ranks[1]["fits"][name]
+    ref, ref_curve = single[2 * B][name]
+    for key in s0:  # both ranks hold the same fitted model, bit for bit
+        np.testing.assert_array_equal(s0[key], s1[key], err_msg=key)
+    assert curve0 == curve1 and len(curve0) == 3
+    _assert_same_state(s0, ref, f"{name}: 2 ranks at batch {B} vs 1 process at {2 * B}")
+    if not name.startswith("RBM"):  # the RBM's monitor is a subset of each rank's batch
+        np.testing.assert_allclose(curve0, ref_curve, rtol=RTOL)
+    # and the per-rank batch alone gives a different model: the gradients were averaged
+    other = single[B][name][0]
+    assert any(not np.allclose(other[k], ref[k], rtol=1e-3) for k in ref)
+
+
+def test_loop_without_optimizer_or_sync_modules_runs_replicated(ranks, single):
+    """A step that updates its parameters itself and declares nothing (today's RBM)
+    trains on the whole data on every rank: one process's model at the per-rank batch."""
+    s0, s1 = (ranks[r]["fits"]["RBM (replicated)"][0] for r in range(2))
+    _assert_same_state(s0, s1, "rank 0 vs rank 1")
+    _assert_same_state(s0, single[B]["RBM (replicated)"][0], "replicated vs batch B")
+
+
+def test_ranks_disagreeing_on_n_features_all_raise(ranks):
+    messages = [ranks[r]["mismatch"] for r in range(2)]
+    assert messages[0] is not None and messages[0] == messages[1]
+    assert "ranks of the process group disagree" in messages[0]
+    assert "parameter shapes" in messages[0] and "n_features" in messages[0]
+
+
+def test_rank_failing_alone_makes_the_others_time_out(ranks):
+    """No hang: the rank left waiting raises once the process group's timeout expires."""
+    kind, message, _ = ranks[1]["alone"]
+    assert kind == "ValueError" and "NaN" in message
+    kind, message, elapsed = ranks[0]["alone"]
+    assert kind in ("RuntimeError", "DistBackendError", "DistNetworkError"), message
+    assert "timed out" in message.lower() or "timeout" in message.lower(), message
+    assert elapsed < 30
