@@ -592,7 +592,8 @@ def test_learning_rate_auto_resolves_into_private_attributes(small_digits):
     assert given._learning_rate == 3e-3
     deep = DMAEClustering(10, autoencoder=_small_ae(max_epochs=2), max_epochs=1, tol=None,
                           **FAST).fit(X)
-    assert deep.learning_rate == "auto" and deep._learning_rate == 1e-5
+    assert deep.learning_rate == "auto" and deep._learning_rate == 1e-4  # < 5 000 rows
+    assert deep._n_train_rows < 5_000
     assert deep._data_spread == pytest.approx(1.0, rel=1e-6)  # the normalised codes
 
 
@@ -650,7 +651,7 @@ def test_autoencoder_auto_pretrains_the_default_autoencoder(small_digits, monkey
     assert ae.activation == expected.activation != "identity"
     assert ae.n_components == expected.n_components == dmae.cluster_centers_.shape[1]
     assert ae.random_state is not None and len(dmae.pretrain_loss_curve_) == 15
-    assert dmae._learning_rate == 1e-5
+    assert dmae._learning_rate == 1e-4  # the deep rate below 5 000 rows
     assert cluster_accuracy(y, dmae.labels_) > 0.6
     np.testing.assert_array_equal(dmae.labels_, dmae.predict(X))
     # the same seed gives the same model

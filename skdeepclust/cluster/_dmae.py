@@ -38,6 +38,7 @@ from ..nn.dmae import (
     precision_factor_from_partition,
 )
 from ..representation._autoencoder import LOSSES, AutoEncoder
+from ._dec import SMALL_DATA_ROWS
 from ..utils._sklearn_compat import HasMethods, Interval, Options, StrOptions, _fit_context
 
 __all__ = ["DMAEClustering"]
@@ -48,6 +49,7 @@ _INITS = ("k-means++", "kmeans", "random")
 #: joint fine-tuning rate (the DMAE replication's value).
 _AUTO_LEARNING_RATE_SHALLOW = 1e-2
 _AUTO_LEARNING_RATE_DEEP = 1e-5
+_AUTO_LEARNING_RATE_DEEP_SMALL = 1e-4  # below SMALL_DATA_ROWS samples
 #: ``n_iter_no_change="auto"`` with learned precisions: their loss can rise for a few
 #: epochs while the precisions turn (benchmarks/README.md, defaults panel).
 _AUTO_PATIENCE_PRECISIONS = 20
@@ -217,19 +219,18 @@ class DMAEClustering(
         costs a pass of the autoencoder.
     learning_rate : float or "auto", default="auto"
         Learning rate of the clustering phase. ``"auto"`` resolves in ``fit`` (into
-        ``_learning_rate``) to 1e-2 for the shallow model and 1e-5 for the deep one (the
-        DMAE replication's value); with ``"auto"`` the centres move at that rate times
-        the spread :math:`\sqrt{\operatorname{mean}_j \operatorname{var}(x_{\cdot j})}`
-        of the clustered data and the mixing weights and precisions (whose
-        parametrisation is relative to that spread) at the rate itself, so the default
-        moves the centres and the ``"mahalanobis"`` precisions alike on data of any
-        scale. A number applies to every parameter. The deep model's joint
-        phase merges clusters at larger rates: on MNIST-10k (seed 0, Mahalanobis, after
-        the mixture epochs) ACC went 0.689 -> 0.692 in 20 epochs at 1e-5, but
-        0.689 -> 0.696 -> 0.608 at 1e-4 while the largest cluster grew from 15% to 29%
-        of the images (the Euclidean model: 0.597 at 1e-5, 0.582 at 1e-4). A number
-        for the shallow model started from other than ``init="kmeans"`` should be about
-        1e-2 times the scale of the data.
+        ``_learning_rate``) to 1e-2 for the shallow model; for the deep one to 1e-4 below
+        5 000 samples and 1e-5 from there on (the DMAE replication's value: larger
+        joint rates merge clusters on MNIST-sized data, while small data sets take few
+        steps per epoch and gain from the larger rate). With ``"auto"`` the centres move
+        at that rate times the spread
+        :math:`\sqrt{\operatorname{mean}_j \operatorname{var}(x_{\cdot j})}` of the
+        clustered data and the mixing weights and precisions (whose parametrisation is
+        relative to that spread) at the rate itself, so the default moves the centres and
+        the ``"mahalanobis"`` precisions alike on data of any scale. A number applies to
+        every parameter; for the shallow model started from other than
+        ``init="kmeans"`` it should be about 1e-2 times the scale of the data. Watch the
+        largest cluster's share when raising the deep model's rate.
     tol : float, None or "auto", default="auto"
         Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
         epochs; ``None`` always runs ``max_epochs`` (a fixed budget: no convergence
@@ -525,6 +526,7 @@ class DMAEClustering(
         self._check_params_vs_input(X)
         rng, generator = self._start_fit(X)
         deep = self._autoencoder_spec(X.shape) is not None
+        self._n_train_rows = X.shape[0]
         for stale in ("autoencoder_", "pretrain_loss_curve_"):  # from an earlier deep fit
             self.__dict__.pop(stale, None)
         X_t = self._to_tensor(X)
@@ -653,7 +655,10 @@ class DMAEClustering(
     def _resolve_learning_rate(self, deep: bool) -> float:
         """The clustering phase's base learning rate (``learning_rate="auto"`` resolved)."""
         if self.learning_rate == "auto":
-            return _AUTO_LEARNING_RATE_DEEP if deep else _AUTO_LEARNING_RATE_SHALLOW
+            if not deep:
+                return _AUTO_LEARNING_RATE_SHALLOW
+            small = self._n_train_rows < SMALL_DATA_ROWS
+            return _AUTO_LEARNING_RATE_DEEP_SMALL if small else _AUTO_LEARNING_RATE_DEEP
         return float(self.learning_rate)
 
     def _learning_rates(self, given, base: float) -> tuple[float, float]:
