@@ -13,11 +13,12 @@ more than one rank, :func:`skdeepclust._training.train_loop` trains data-paralle
   in one ``all_reduce`` of a flat buffer that also carries the minibatch loss. The mean
   loss of a global batch is the share-weighted mean of the ranks' mean losses, so the
   averaged gradient is the gradient one process computes on the whole global batch;
-- a step that updates its parameters itself (``optimizer=None``) declares its modules
-  (``sync_modules``) and their parameters and floating buffers are averaged the same way
-  after each step: exact for updates affine in the minibatch statistics (SGD with momentum
-  and weight decay, contrastive divergence without norm clipping, with equal shares);
-  such a loop that declares nothing trains on every rank on the whole data (replicated);
+- a step that updates its parameters itself (``optimizer=None``) declares its state
+  (``sync_state``: modules, whose parameters and floating buffers count, and tensors such
+  as momentum buffers), which is averaged the same way after each step: exact for updates
+  affine in the minibatch statistics (SGD with momentum and weight decay, contrastive
+  divergence without norm clipping); such a loop that declares nothing trains on every
+  rank on the whole data (replicated);
 - stop decisions (``before_step``, ``on_epoch_end``) are combined across ranks (one rank
   stopping stops all), and the epoch loss is the global mean, so every rank leaves the
   loop at the same step;
@@ -35,7 +36,7 @@ hanging.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -81,8 +82,10 @@ class DataParallel:
     ----------
     params : list of Tensor
         The optimizer's parameters (empty when the step updates its parameters itself).
-    sync_modules : sequence of torch.nn.Module
-        Modules the step updates itself; averaged after each step.
+    sync_state : sequence of torch.nn.Module or Tensor, or a callable returning one
+        What the step updates itself: modules (their parameters and floating buffers) and
+        tensors; averaged after each step. A callable is called at each step (for state
+        that is created lazily or replaced by the step, e.g. momentum buffers).
     generator : torch.Generator
         The fit's generator; the permutations come from a copy of rank 0's.
     device : torch.device
@@ -90,17 +93,27 @@ class DataParallel:
         CUDA tensors NCCL or gloo).
     """
 
-    def __init__(self, params: list[torch.Tensor], sync_modules: Sequence[torch.nn.Module],
+    def __init__(self, params: list[torch.Tensor],
+                 sync_state: Sequence[torch.nn.Module | torch.Tensor]
+                 | Callable[[], Sequence[torch.nn.Module | torch.Tensor]],
                  generator: torch.Generator, device: torch.device) -> None:
         self.rank, self.world_size = world()
         self.device = device
         self.params = list(params)
-        self.module_tensors = [
-            t for m in sync_modules for t in (*m.parameters(), *m.buffers())
-            if t.is_floating_point()
-        ]
+        self._sync_state = sync_state
         self.generator = generator
         self.grad_tensors: list[torch.Tensor] | None = None  # fixed at the first step
+
+    @property
+    def module_tensors(self) -> list[torch.Tensor]:
+        """The floating tensors of ``sync_state``, as they are now."""
+        state = self._sync_state() if callable(self._sync_state) else self._sync_state
+        return [
+            t for item in state
+            for t in ((item,) if isinstance(item, torch.Tensor)
+                      else (*item.parameters(), *item.buffers()))
+            if t.is_floating_point()
+        ]
 
     # ---------------------------------------------------------------- set-up
     def check_consistent(self, *, phase: str, n_samples: int, batch_size: int,
@@ -220,8 +233,7 @@ class DataParallel:
 
     def reduce_modules(self, loss: torch.Tensor | None, n_local: int,
                        n_global: int) -> torch.Tensor:
-        """Average the declared modules' parameters and buffers after a step that updated
-        them (weights ``n_local / n_global``); return the global batch's summed loss."""
+        """Average the declared state (``sync_state``) after a step that updated it (weights ``n_local / n_global``); return the global batch's summed loss."""
         tensors = self.module_tensors
         dtype = self._dtype(tensors)
         weight = n_local / n_global

@@ -447,7 +447,8 @@ def train_loop(
     on_epoch_end: Callable[[int, float], bool | None] | None = None,
     suggestion: str = "Try a smaller learning_rate, standardize the input, or pass float64 data.",
     result: TrainingResult | None = None,
-    sync_modules: Sequence[torch.nn.Module] | None = None,
+    sync_state: Sequence[torch.nn.Module | torch.Tensor]
+    | Callable[[], Sequence[torch.nn.Module | torch.Tensor]] | None = None,
 ) -> TrainingResult:
     """Run minibatch training.
 
@@ -487,15 +488,18 @@ def train_loop(
         Appended to the divergence error.
     result : TrainingResult, default=None
         Continue a previous history (``partial_fit``).
-    sync_modules : sequence of torch.nn.Module, default=None
-        With ``optimizer=None``: the modules whose parameters the step updates itself.
-        Under data-parallel training (below) their parameters and floating buffers are
-        averaged across ranks after each step, weighted by each rank's share of the global
-        minibatch: the same model as one process at the global batch when the update is
-        affine in the minibatch statistics (SGD with momentum and weight decay, a
-        contrastive-divergence update without norm clipping) and the shares are equal.
-        A loop with ``optimizer=None`` that declares none runs on every rank on the whole
-        data, without any collective (replicated).
+    sync_state : sequence of torch.nn.Module or Tensor, or callable, default=None
+        With ``optimizer=None``: what the step updates itself, modules (their parameters
+        and floating buffers) and tensors (e.g. momentum buffers), or a callable that
+        returns them at each step (for state created lazily or replaced by the step).
+        Under data-parallel training (below) it is averaged across ranks after each step,
+        weighted by each rank's share of the global minibatch: the same model as one
+        process at the global batch when the update is affine in the minibatch statistics
+        (SGD with momentum and weight decay, a contrastive-divergence update without norm
+        clipping). With momentum, declare the momentum buffers too, or the ranks' buffers
+        drift apart at an unevenly split last minibatch. A loop with ``optimizer=None``
+        that declares nothing runs on every rank on the whole data, without any
+        collective (replicated).
 
     Returns
     -------
@@ -514,7 +518,7 @@ def train_loop(
 
     Data-parallel training: when a :mod:`torch.distributed` process group with more than
     one rank is initialised (e.g. under ``torchrun``) and the loop has an optimizer or
-    ``sync_modules``, ``batch_size`` is per rank: every rank draws the same permutation,
+    ``sync_state``, ``batch_size`` is per rank: every rank draws the same permutation,
     takes its contiguous share of each global minibatch of ``batch_size * world_size``
     rows, the gradients are averaged across ranks before the optimizer step (one
     ``all_reduce``), the epoch loss is the global mean and stop decisions are combined, so
@@ -549,8 +553,8 @@ def train_loop(
     lean = isinstance(optimizer, _LeanStepMixin)
     dp = None
     order_generator, global_batch = generator, batch_size
-    if world()[1] > 1 and (optimizer is not None or sync_modules):
-        dp = DataParallel(params, sync_modules or (), generator, device)
+    if world()[1] > 1 and (optimizer is not None or sync_state):
+        dp = DataParallel(params, sync_state or (), generator, device)
         dp.check_consistent(phase=phase, n_samples=n_samples, batch_size=batch_size,
                             max_epochs=max_epochs, shuffle=shuffle)
         order_generator = dp.start()
