@@ -268,7 +268,7 @@ def report(path: Path, label: str | None) -> str:
         + " | largest n / 5k | "
         + " | ".join(f"peak above X {c} (MB)" for c in cols)
         + " | memory target met |",
-        "|---" * (4 + 2 * len(cols)) + "|",
+        "|---" * (5 + 2 * len(cols)) + "|",
     ]
     for g in groups:
         recs = {n: latest.get((*g, n)) for n in ns}

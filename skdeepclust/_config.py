@@ -50,7 +50,7 @@ def _check(compute_dtype, working_memory) -> None:
 def _defaults() -> dict:
     config = {
         "compute_dtype": os.environ.get("SKDEEPCLUST_COMPUTE_DTYPE", "input"),
-        "working_memory": float(os.environ.get("SKDEEPCLUST_WORKING_MEMORY", "256")),
+        "working_memory": float(os.environ.get("SKDEEPCLUST_WORKING_MEMORY", "128")),
     }
     _check(**config)
     return config
@@ -95,7 +95,7 @@ def set_config(compute_dtype: str | None = None, working_memory: float | None = 
     working_memory : float, default=None
         Budget in MiB for the temporaries of one inference chunk; inference runs on as
         many rows at once as the estimator's declared per-row temporaries allow within
-        it (at least its training ``batch_size``). The initial value is 256. Lower it
+        it (at least its training ``batch_size``). The initial value is 128. Lower it
         when ``transform`` of a large data set runs out of memory; raising it past a few
         hundred MiB gains little speed. ``None`` leaves the setting unchanged.
 
