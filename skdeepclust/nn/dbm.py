@@ -168,8 +168,10 @@ class DBM(nn.Module):
         """
         kw = self._kw()
         nv = self.sizes[0]
-        for W in self.weights:
-            W.copy_(weight_scale * torch.randn(W.shape, generator=generator, **kw))
+        for W in self.weights:  # drawn in float64: the same start in float32 and float64
+            w = torch.randn(W.shape, generator=generator, dtype=torch.float64,
+                            device=kw["device"])
+            W.copy_(weight_scale * w)
         for b in self.biases:
             b.zero_()
         for mu in self.offsets:
