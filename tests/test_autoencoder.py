@@ -284,10 +284,31 @@ def test_centered_offsets_start_at_the_data_and_hidden_means():
     # biases start at zero (PyDeep's centered start): the hidden offset is mean sigmoid(0 + ...)
     np.testing.assert_allclose(ae.hidden_offset_, _sigmoid((X - mu) @ W.T).mean(axis=0),
                                rtol=1e-5)
+    # a sigmoid output starts at the logit of the data mean (clipped), as PyDeep's 'AUTO'
+    p = np.clip(mu, 0.001, 0.999)
+    np.testing.assert_allclose(ae.intercept_visible_ + ae.components_.T @ ae.hidden_offset_,
+                               np.log(p / (1 - p)), rtol=1e-5)
     # the fitted attributes describe the same function on uncentered input
     np.testing.assert_allclose(ae.transform(X), _sigmoid(X @ ae.components_.T
                                                          + ae.intercept_hidden_), rtol=1e-5)
     assert not AutoEncoder(3, **FAST).fit(X).visible_offset_.any()
+
+
+def test_centered_training_is_invariant_to_flipping_the_data(digits):
+    """Centering's hallmark (Melchior et al., 2016; PyDeep's flipped-MNIST runs): a centered
+    sigmoid autoencoder learns the same from 1 - X as from X; the normal one does not."""
+    X = digits[0][:300].astype(np.float64)
+    kw = dict(n_components=8, hidden_layer_sizes=(), tied_weights=True,
+              code_activation="sigmoid", output_activation="sigmoid", loss="cross_entropy",
+              optimizer="sgd", momentum=0.0, learning_rate=1.0, batch_size=10, max_epochs=2,
+              tol=None, **FAST)
+    errors = {}
+    for centered in (True, False):
+        errors[centered] = [-AutoEncoder(**kw, centered=centered).fit(Z).score(Z)
+                            for Z in (X, 1 - X)]
+    assert errors[True][0] == pytest.approx(errors[True][1], rel=1e-4)
+    assert abs(errors[False][0] - errors[False][1]) > 0.01
+    assert errors[True][1] < errors[False][1]
 
 
 def test_moving_offsets_keep_the_function():

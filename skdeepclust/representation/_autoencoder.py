@@ -114,7 +114,8 @@ class _SparseRows:
 
     def __init__(self, X: sp.csr_matrix, device: torch.device, dtype: torch.dtype) -> None:
         self.indptr = torch.as_tensor(X.indptr.astype(np.int64), device=device)
-        self.indices = torch.as_tensor(X.indices.astype(np.int64), device=device)
+        # column indices as int32 (n_features < 2**31): 8 bytes per non-zero with float32
+        self.indices = torch.as_tensor(X.indices.astype(np.int32), device=device)
         self.data = torch.as_tensor(X.data, device=device).to(dtype)
         self.shape = X.shape
         self.dtype = dtype
@@ -132,7 +133,8 @@ class _SparseRows:
             # position of each stored entry: its row's start plus its rank within the row
             first = torch.cumsum(counts, 0) - counts
             pos = start[batch_row] + torch.arange(total, device=rows.device) - first[batch_row]
-            out.index_put_((batch_row, self.indices[pos]), self.data[pos], accumulate=True)
+            out.index_put_((batch_row, self.indices[pos].long()), self.data[pos],
+                           accumulate=True)
         return out
 
 
@@ -222,12 +224,14 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         PyDeep's centered autoencoder: every affine layer subtracts an offset from its
         input, ``h = f((x - mu) W + c)`` and ``y = g((h - lambda) W^T + b)``. ``mu``
         starts at the data mean and each deeper offset at the mean of its layer's input
-        on (up to 1024) training rows; during training every offset moves toward its
-        input's minibatch mean by ``offset_learning_rate``, the bias being shifted so that
-        the network computes the same function. The models are the same; the gradient is
-        taken at centered inputs, which conditions plain SGD on data with large means
-        (images in [0, 1], sigmoid codes). Choose it with ``optimizer="sgd"`` and sigmoid
-        units (PyDeep's recipe); with Adam on standardized data it rarely matters.
+        on (up to 1024) training rows, and a sigmoid output's bias at the logit of the
+        data mean; during training every offset moves toward its input's minibatch mean
+        by ``offset_learning_rate``, the bias being shifted so that the network computes
+        the same function. The models are the same; the gradient is taken at centered
+        inputs. This makes training invariant to flipping binary data (``x -> 1 - x``
+        gives the flipped model) and helps where inputs or codes have large means:
+        choose it for data in [0, 1] with sigmoid units (PyDeep's recipe, with SGD or
+        Adam); on standardized data with ReLU layers it changes little.
     offset_learning_rate : float, default=0.01
         Rate of the offsets' moving average when ``centered``; 0 keeps them at their
         initial values. PyDeep's autoencoder tutorials move the hidden offsets by 0.01.
@@ -455,8 +459,10 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
     def _initialize_offsets(self, X, n_rows: int = 1024) -> None:
         """PyDeep's centered start: the input offset is the data mean, each deeper offset
-        the mean of its layer's input on ``n_rows`` training rows (all when fewer); the
-        biases keep their initial values."""
+        the mean of its layer's input on ``n_rows`` training rows (all when fewer); a
+        sigmoid output's bias is the logit of the data mean (clipped to [0.001, 0.999]),
+        so that the first reconstructions are the mean, and the other biases keep their
+        initial values."""
         module = self.module_
         layers = module.centered_layers()
         n = X.shape[0]
@@ -472,6 +478,10 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
             with module.tracking_offsets(1.0, shift_bias=False):
                 layers[0].offset_rate = 0.0
                 module(sample)
+            if self.output_activation == "sigmoid":
+                p = np.clip(mean, 0.001, 0.999)
+                out = self._last_decoder_layer().bias
+                out.copy_(torch.as_tensor(np.log(p / (1 - p))).to(out))
 
     def _batch_source(self, X):
         """The training rows on the device: the dense tensor, or CSR rows densified per
