@@ -35,13 +35,39 @@ hanging.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["DataParallel", "world"]
+__all__ = ["DataParallel", "data_parallel", "world"]
+
+_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "skdeepclust_data_parallel", default=True
+)
+
+
+@contextlib.contextmanager
+def data_parallel(enabled: bool = True) -> Iterator[None]:
+    """Turn data-parallel training on or off for the fits run inside the block.
+
+    By default every fit trains data-parallel when a process group with more than one rank
+    is initialised. Use ``with data_parallel(False):`` where the ranks should fit models of
+    their own (e.g. one model per rank on different data, in a job that initialised the
+    process group for something else): the fits then run locally, without any collective.
+
+    Parameters
+    ----------
+    enabled : bool, default=True
+    """
+    token = _enabled.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _enabled.reset(token)
 
 _DTYPE_CODES = {torch.float16: 1, torch.bfloat16: 2, torch.float32: 3, torch.float64: 4}
 _DTYPE_NAMES = {code: str(dtype).removeprefix("torch.") for dtype, code in _DTYPE_CODES.items()}
@@ -50,8 +76,9 @@ _FIELDS = ("n_samples", "batch_size", "max_epochs", "shuffle", "phase", "n_tenso
 
 
 def world() -> tuple[int, int]:
-    """``(rank, world_size)`` of the default process group, ``(0, 1)`` without one."""
-    if dist.is_available() and dist.is_initialized():
+    """``(rank, world_size)`` of the default process group; ``(0, 1)`` without one or
+    inside ``data_parallel(False)``."""
+    if _enabled.get() and dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
@@ -212,28 +239,31 @@ class DataParallel:
             self.grad_tensors = list(found.values())
         tensors = self.grad_tensors
         dtype = self._dtype(tensors)
-        weight = n_local / n_global
-        parts = []
-        for t in tensors:
-            g = t.grad
-            parts.append(torch.zeros(t.numel(), dtype=dtype, device=self.device) if g is None
-                         else g.detach().reshape(-1).to(self.device, dtype) * weight)
-        has_grad = [0.0 if t.grad is None else 1.0 for t in tensors]
-        loss_sum = 0.0 if loss is None else loss.detach().to(self.device, dtype) * n_local
-        tail = torch.tensor([*has_grad, 0.0], dtype=dtype, device=self.device)
-        tail[-1] = loss_sum
-        flat = torch.cat([*parts, tail])
+        grads = [t.grad for t in tensors]
+        # one flat buffer: the gradients, a has-gradient flag per tensor, the summed loss
+        parts = [torch.zeros(t.numel(), dtype=dtype, device=self.device) if g is None
+                 else g.detach().reshape(-1).to(self.device, dtype)
+                 for t, g in zip(tensors, grads)]
+        parts.append(torch.tensor([0.0 if g is None else 1.0 for g in grads], dtype=dtype,
+                                  device=self.device))
+        parts.append(torch.zeros(1, dtype=dtype, device=self.device) if loss is None
+                     else loss.detach().reshape(1).to(self.device, dtype) * n_local)
+        flat = torch.cat(parts)
+        sizes = [t.numel() for t in tensors]
+        n_values = sum(sizes)
+        if n_local != n_global:
+            flat[:n_values].mul_(n_local / n_global)
         dist.all_reduce(flat)
-        offset = 0
-        for t, seen in zip(tensors, flat[-1 - len(tensors) : -1].tolist()):
-            if seen > 0:
-                t.grad = flat[offset : offset + t.numel()].view(t.shape).to(t.dtype)
-            offset += t.numel()
+        seen = flat[n_values : n_values + len(tensors)].tolist()
+        for t, g, flag in zip(tensors, torch.split(flat[:n_values], sizes), seen):
+            if flag > 0:
+                t.grad = g.view(t.shape).to(t.dtype)
         return flat[-1]
 
     def reduce_modules(self, loss: torch.Tensor | None, n_local: int,
                        n_global: int) -> torch.Tensor:
-        """Average the declared state (``sync_state``) after a step that updated it (weights ``n_local / n_global``); return the global batch's summed loss."""
+        """Average the declared state (``sync_state``) after a step that updated it
+        (weights ``n_local / n_global``); return the global batch's summed loss."""
         tensors = self.module_tensors
         dtype = self._dtype(tensors)
         weight = n_local / n_global

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import skdeepclust
+from skdeepclust._distributed import data_parallel
 from skdeepclust.cluster import DECClustering
 from skdeepclust.flow import NormalizingFlow
 from skdeepclust.neural_network import RBM
@@ -114,6 +115,10 @@ def _worker(rank, port, queue):
             "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2,
             timeout=datetime.timedelta(seconds=30))
         result = {"fits": _fit_all(B)}
+        with data_parallel(False):  # each rank fits alone: one process at the rank's batch
+            result["local"] = _state(AutoEncoder(2, hidden_layer_sizes=(8,), batch_size=B,
+                                                 max_epochs=3, tol=None, device="cpu",
+                                                 random_state=0).fit(_data()[0]))
         X, _ = _data(n_features=6 + rank)  # the ranks disagree on n_features
         try:
             AutoEncoder(2, hidden_layer_sizes=(8,), batch_size=B, max_epochs=1,
@@ -216,6 +221,11 @@ def test_loop_without_optimizer_or_sync_state_runs_replicated(ranks, single):
     s0, s1 = (ranks[r]["fits"]["RBM (replicated)"][0] for r in range(2))
     _assert_same_state(s0, s1, "rank 0 vs rank 1")
     _assert_same_state(s0, single[B]["RBM (replicated)"][0], "replicated vs batch B")
+
+
+def test_data_parallel_false_fits_locally(ranks, single):
+    for r in range(2):
+        _assert_same_state(ranks[r]["local"], single[B]["AutoEncoder"][0], f"rank {r}")
 
 
 def test_ranks_disagreeing_on_n_features_all_raise(ranks):
