@@ -91,16 +91,22 @@ def _sparse_child(args) -> None:
                      tol=None, device="cpu", random_state=args.seed)
     # warm-up on a slice: the first optimizer of a process imports torch._dynamo (seconds)
     AutoEncoder(2, hidden_layer_sizes=(), max_epochs=1, device="cpu").fit(X[:64])
+    _measure(args, ae, X, density)
+
+
+def _measure(args, model, X, density) -> None:
+    """Fit and transform ``X``; print the times, peak memory and final loss as JSON."""
     before = _peak_mib()
-    with Timer() as t:
-        ae.fit(X)
+    with Timer() as fit:
+        model.fit(X)
     after = _peak_mib()
-    with Timer() as tt:
-        ae.transform(X)
-    print(json.dumps({"input": args.child, "seed": args.seed, "fit_s": t.seconds,
-                      "fit_cpu_s": t.cpu_seconds, "transform_s": tt.seconds,
+    with Timer() as transform:
+        model.transform(X)
+    loss = model.loss_curve_[-1] if hasattr(model, "loss_curve_") else None
+    print(json.dumps({"input": args.child, "seed": args.seed, "fit_s": fit.seconds,
+                      "fit_cpu_s": fit.cpu_seconds, "transform_s": transform.seconds,
                       "peak_mib_before_fit": before, "peak_mib_after_fit": after,
-                      "final_loss": ae.loss_curve_[-1], "density": density}))
+                      "final_loss": loss, "density": density}))
 
 
 def _rbm_child(args, X, density) -> None:
@@ -108,16 +114,7 @@ def _rbm_child(args, X, density) -> None:
 
     rbm = BernoulliRBM(args.components, learning_rate=0.1, batch_size=args.batch_size,
                        n_iter=args.epochs, random_state=args.seed)
-    before = _peak_mib()
-    with Timer() as t:
-        rbm.fit(X)
-    after = _peak_mib()
-    with Timer() as tt:
-        rbm.transform(X)
-    print(json.dumps({"input": "bernoulli_rbm", "seed": args.seed, "fit_s": t.seconds,
-                      "fit_cpu_s": t.cpu_seconds, "transform_s": tt.seconds,
-                      "peak_mib_before_fit": before, "peak_mib_after_fit": after,
-                      "final_loss": None, "density": density}))
+    _measure(args, rbm, X, density)
 
 
 MODES = {"dense": "AutoEncoder, dense float32 X", "sparse": "AutoEncoder, CSR X",
