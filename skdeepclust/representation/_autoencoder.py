@@ -302,6 +302,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     (1797, 8)
     >>> ae.inverse_transform(ae.transform(X[:2])).shape
     (2, 64)
+
+    Sparse input (e.g. bag-of-words counts) is fitted and encoded without a dense copy:
+
+    >>> from scipy.sparse import csr_matrix
+    >>> ae.fit(csr_matrix(X)).transform(csr_matrix(X[:2])).shape
+    (2, 8)
     """
 
     _parameter_constraints: dict = {
