@@ -153,16 +153,17 @@ def bench_models(args, quick, results):
         with Timer() as t:
             rbm.fit(tr)
         with Timer() as ta:
-            ais = rbm.log_partition("ais", n_betas=betas, random_state=0)
+            ais = rbm.log_partition("ais", n_chains=args.chains, n_betas=betas, random_state=0)
         ais_bounds = rbm.log_partition_bounds_
         ll_ais = (rbm.score(tr), rbm.score(te))
-        rais = rbm.log_partition("reverse_ais", n_betas=betas, X=tr[:100], random_state=0)
+        rais = rbm.log_partition("reverse_ais", n_betas=betas, X=tr[:args.chains],
+                                 random_state=0)
         ll_rais = (rbm.score(tr), rbm.score(te))
         row = {"model": f"GB-RBM {d}-{d} (AIS LL)", "fit s": t.seconds, "epochs": epochs,
                "LL train": ll_ais[0], "LL test": ll_ais[1],
                "PyDeep LL": PYDEEP["GB-RBM AIS LL test"], "AIS s": ta.seconds,
                "log Z": ais, "log Z -3sd": ais_bounds[0], "log Z +3sd": ais_bounds[1],
-               "betas": betas, "reconstruction error test":
+               "betas": betas, "chains": args.chains, "reconstruction error test":
                    float(rbm.reconstruction_error(te).mean()),
                "sigma median": float(np.median(rbm.sigma_))}
         if ica_basis is not None:
@@ -176,7 +177,7 @@ def bench_models(args, quick, results):
         start = RBM(d, visible="gaussian", learn_sigma=True, centered=False, init_sigma=1.0,
                     init_visible_bias=0.0, init_weights=W0, init_hidden_bias=c0,
                     max_epochs=0, device="cpu", random_state=args.seed).fit(tr)
-        start.log_partition("ais", n_betas=betas, random_state=0)
+        start.log_partition("ais", n_chains=args.chains, n_betas=betas, random_state=0)
         rows.append({"model": "GB-RBM at its initialisation (AIS LL)",
                      "LL train": start.score(tr), "LL test": start.score(te)})
     if args.save_filters:  # for a look at the filters (not a result file)
@@ -205,6 +206,8 @@ def main(argv=None):
                    help="GB-RBM epochs (default 200; quick 10)")
     p.add_argument("--betas", type=int, default=None,
                    help="AIS temperatures (default 10000; quick 2000)")
+    p.add_argument("--chains", type=int, default=100,
+                   help="AIS chains (reverse AIS: from this many training patches)")
     p.add_argument("--ica-iter", type=int, default=None,
                    help="FastICA iterations (default 200; quick 50)")
     p.add_argument("--save-filters", default=None,
