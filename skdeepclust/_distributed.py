@@ -31,6 +31,8 @@ of rows, parameter shapes and dtype, batch size, epochs, phase) and all raise th
 ``timeout`` (set by ``init_process_group(timeout=...)``): a rank that fails on its own (an
 error in its data, out of memory) makes the others raise after that time instead of
 hanging.
+
+Inside ``with data_parallel(False):`` fits run locally even under a process group.
 """
 
 from __future__ import annotations
