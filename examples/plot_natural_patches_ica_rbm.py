@@ -127,7 +127,7 @@ plt.show()
 #
 # The ordering is PyDeep's, with a wider gap. ICA lands within 2 nats of PyDeep's figure.
 # The GB-RBM learns localised edge filters close to ICA's, but on these patches PyDeep's
-# recipe lowers its likelihood from 279.2 at the start to 285.2 nats per patch (AIS, +-3
+# recipe lowers its likelihood from -279.2 at the start to -285.2 nats per patch (AIS, +-3
 # standard errors within 1.5 nats): the patches' sources are far heavier-tailed than
 # Laplace (mean excess kurtosis of the ICA sources 8.8), which ICA's factorial prior
 # captures and this CD-1 fit does not. See the benchmarks page.
