@@ -248,12 +248,12 @@ def _print_record(r: dict) -> None:
     )
 
 
-def report(path: Path, label: str | None) -> str:
-    """Markdown table: the latest record of each configuration."""
+def report(path: Path, labels: list[str] | None) -> str:
+    """Markdown table: the latest record of each configuration (among ``labels``)."""
     latest: dict = {}
     for line in path.read_text().splitlines():
         r = json.loads(line)
-        if "error" in r or (label is not None and r.get("label") != label):
+        if "error" in r or (labels and r.get("label") not in labels):
             continue
         latest[(r["estimator"], r["d"], r["dtype"], r["n"])] = r
     ns = sorted({k[3] for k in latest})
@@ -302,7 +302,9 @@ def main(argv=None) -> None:
     p.add_argument("--estimators", nargs="+", default=list(ESTIMATORS), choices=ESTIMATORS)
     p.add_argument("--dtype", nargs="+", default=["float32"], choices=["float32", "float64"])
     p.add_argument("--epochs", type=int, nargs=2, default=list(EPOCHS), metavar=("E1", "E2"))
-    p.add_argument("--label", default=None, help="tag stored with each record")
+    p.add_argument(
+        "--label", nargs="+", default=None, help="tag stored with each record (--report: tags read)"
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per configuration")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--report", action="store_true", help="print the markdown table and exit")
@@ -314,8 +316,9 @@ def main(argv=None) -> None:
         print(report(args.out, args.label))
         return
     ns = args.n or (QUICK_N if args.quick else FULL_N)
+    label = " ".join(args.label) if args.label else None
     configs = [
-        {"estimator": e, "n": n, "d": d, "dtype": t, "epochs": args.epochs, "label": args.label}
+        {"estimator": e, "n": n, "d": d, "dtype": t, "epochs": args.epochs, "label": label}
         for e in args.estimators
         for d in args.d
         for t in args.dtype
