@@ -445,7 +445,8 @@ def train_loop(
     max_grad_norm: float | None = None,
     before_step: Callable[[int], bool | None] | None = None,
     on_epoch_end: Callable[[int, float], bool | None] | None = None,
-    suggestion: str = "Try a smaller learning_rate, standardize the input, or pass float64 data.",
+    suggestion: str = "Try a smaller learning_rate, standardize the input, or "
+    "compute in float64 (skdeepclust.set_config(compute_dtype='float64')).",
     result: TrainingResult | None = None,
     sync_state: Sequence[torch.nn.Module | torch.Tensor]
     | Callable[[], Sequence[torch.nn.Module | torch.Tensor]] | None = None,

@@ -17,5 +17,5 @@ class TrainingDivergedError(ValueError, ArithmeticError):
     """Training produced a NaN or infinite loss.
 
     The message names the training phase and the epoch, and suggests what to change
-    (usually a smaller ``learning_rate``, standardized inputs or float64 data).
+    (usually a smaller ``learning_rate``, standardized inputs or computing in float64 with ``skdeepclust.set_config(compute_dtype="float64")``).
     """

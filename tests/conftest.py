@@ -35,3 +35,15 @@ def digits():
     """Digits scaled to [0, 1] as float32, with labels."""
     data = load_digits()
     return (data.data / 16.0).astype(np.float32), data.target
+
+
+@pytest.fixture
+def compute_in_input_dtype(monkeypatch):
+    """Compute in the input's dtype instead of the float32 default: for tests of float64
+    exactness (tolerances of 1e-8 and below, equality across processes). The environment
+    variable carries the setting into the processes such tests start."""
+    import skdeepclust
+
+    monkeypatch.setenv("SKDEEPCLUST_COMPUTE_DTYPE", "input")
+    with skdeepclust.config_context(compute_dtype="input"):
+        yield

@@ -26,6 +26,7 @@ def low_rank():
     return StandardScaler().fit_transform(X)
 
 
+@pytest.mark.usefixtures("compute_in_input_dtype")
 def test_linear_autoencoder_reaches_the_pca_reconstruction_error(low_rank):
     X = low_rank
     pca = PCA(3).fit(X)

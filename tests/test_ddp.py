@@ -164,8 +164,17 @@ def ranks():
     queue = ctx.Queue()
     port = _free_port()
     procs = [ctx.Process(target=_worker, args=(r, port, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
+    # the ranks compute in float64, as `single` does (equality to 1e-5 across processes)
+    saved = os.environ.get("SKDEEPCLUST_COMPUTE_DTYPE")
+    os.environ["SKDEEPCLUST_COMPUTE_DTYPE"] = "float64"
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        if saved is None:
+            del os.environ["SKDEEPCLUST_COMPUTE_DTYPE"]
+        else:
+            os.environ["SKDEEPCLUST_COMPUTE_DTYPE"] = saved
     try:
         results = dict(queue.get(timeout=120) for _ in procs)
     finally:

@@ -478,6 +478,7 @@ def test_unscaled_input_gives_finite_results():
     assert np.isfinite(dec.transform(X)).all()
 
 
+@pytest.mark.usefixtures("compute_in_input_dtype")
 def test_pickle_round_trip_and_dtypes(blobs, blobs_ae):
     X, _ = blobs
     dec = DECClustering(4, autoencoder=blobs_ae, max_epochs=2, device="cpu",

@@ -343,6 +343,7 @@ def test_shallow_large_alpha_matches_kmeans(blobs, init):
     np.testing.assert_allclose(dmae.mixing_weights_, 0.25, atol=0.03)
 
 
+@pytest.mark.usefixtures("compute_in_input_dtype")
 def test_mahalanobis_separates_anisotropic_blobs_kmeans_cannot(aniso):
     X, y, transformation = aniso
     km = KMeans(3, n_init=10, random_state=0).fit(X)
@@ -367,6 +368,7 @@ def test_mahalanobis_separates_anisotropic_blobs_kmeans_cannot(aniso):
     np.testing.assert_allclose(dmae.transform(X), expected, rtol=1e-8)
 
 
+@pytest.mark.usefixtures("compute_in_input_dtype")
 def test_predict_proba_predict_transform_and_fit_predict_agree(blobs):
     X, _ = blobs
     dmae = DMAEClustering(4, alpha=5.0, max_epochs=5, **FAST)
@@ -454,6 +456,7 @@ def precision_dissimilarity(X, Y, precision):
     return mahalanobis(X, Y, precision)
 
 
+@pytest.mark.usefixtures("compute_in_input_dtype")
 def test_user_callable_with_precision_learns_precisions(aniso):
     X, y, _ = aniso
     dmae = DMAEClustering(3, dissimilarity=precision_dissimilarity, alpha=10.0,
@@ -496,6 +499,7 @@ def _small_ae(**kwargs):
     return AutoEncoder(8, **{**params, **FAST, **kwargs})
 
 
+@pytest.mark.usefixtures("compute_in_input_dtype")
 def test_deep_dmae_pretrains_and_fine_tunes_jointly(small_digits):
     X, y = small_digits
     ae = _small_ae()
@@ -536,6 +540,7 @@ def test_deep_dmae_pretrains_and_fine_tunes_jointly(small_digits):
     np.testing.assert_array_equal(loaded.predict(X), dmae.predict(X))
 
 
+@pytest.mark.usefixtures("compute_in_input_dtype")
 def test_normalized_codes_make_the_deep_loss_scale_invariant(small_digits):
     X, _ = small_digits
     ae = _small_ae(max_epochs=5).fit(X)
@@ -555,6 +560,7 @@ def test_normalized_codes_make_the_deep_loss_scale_invariant(small_digits):
     np.testing.assert_allclose(raw.cluster_centers_, raw.module_.centers.detach().numpy())
 
 
+@pytest.mark.usefixtures("compute_in_input_dtype")
 def test_mixture_epochs_fit_the_mixture_alone_on_the_pretrained_codes(small_digits):
     X, _ = small_digits
     ae = _small_ae(max_epochs=5).fit(X)
@@ -578,6 +584,7 @@ def test_mixture_epochs_fit_the_mixture_alone_on_the_pretrained_codes(small_digi
     np.testing.assert_allclose(shallow.loss_curve_, mixed.mixture_loss_curve_, rtol=1e-6)
 
 
+@pytest.mark.usefixtures("compute_in_input_dtype")
 def test_learning_rate_auto_resolves_into_private_attributes(small_digits):
     X, _ = small_digits
     shallow = DMAEClustering(10, autoencoder=None, max_epochs=1, tol=None, **FAST).fit(X)

@@ -624,7 +624,8 @@ class DMAEClustering(
             tol=self._tol,
             n_iter_no_change=self._n_iter_no_change,
             on_epoch_end=None if deep or self._tol is None else keep_best,
-            suggestion="Try a smaller learning_rate or alpha, standardize X, or pass float64 data.",
+            suggestion="Try a smaller learning_rate or alpha, standardize X, or "
+                       "compute in float64 (skdeepclust.set_config(compute_dtype='float64')).",
         )
         self._optimizer = None
         if best["state"] is not None and history.loss_curve[-1] > best["loss"]:
@@ -716,6 +717,7 @@ class DMAEClustering(
         ae.module_.to(device=self._device, dtype=self._torch_dtype)
         ae._device = self._device
         ae._dtype = self._dtype
+        ae._compute_dtype = self._compute_dtype
         return ae
 
     def _embed_tensor(self, X_t: Tensor) -> Tensor:

@@ -291,7 +291,7 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
         z = torch.randn(
             int(n_samples), self.n_features_in_, generator=generator, dtype=self._torch_dtype
         )
-        return self._inference(self.module_.inverse, z.numpy())
+        return self._inference(self.module_.inverse, z.numpy(), out_dtype=self._dtype)
 
     @property
     def _n_features_out(self) -> int:
@@ -655,7 +655,8 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
             on_epoch_end=on_epoch_end,
             suggestion=(
                 "Try a smaller learning_rate, standardize the input, coupling='additive', "
-                "a smaller clamp, max_grad_norm=1.0, or float64 data."
+                "a smaller clamp, max_grad_norm=1.0, or compute in float64 "
+                "(skdeepclust.set_config(compute_dtype='float64'))."
             ),
         )
         if state["best_params"] is not None:
@@ -925,7 +926,8 @@ class DisentanglingFlow(_BaseFlow):
             max_grad_norm=self.max_grad_norm,
             suggestion=(
                 "Try a smaller learning_rate, standardize the input, target_correlations "
-                "further from 1, max_grad_norm=1.0, or float64 data."
+                "further from 1, max_grad_norm=1.0, or compute in float64 "
+                "(skdeepclust.set_config(compute_dtype='float64'))."
             ),
         )
         self._store_history(history)

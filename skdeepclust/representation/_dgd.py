@@ -881,8 +881,8 @@ default="gaussian"
             verbose=self.verbose,
             on_epoch_end=on_epoch_end,
             suggestion="Try a smaller learning_rate or representation_learning_rate, "
-            "standardize the input, or fit float64 data in float64 (the default "
-            "compute_dtype='input' of skdeepclust.set_config).",
+            "standardize the input, or compute in float64 "
+            "(skdeepclust.set_config(compute_dtype='float64')).",
         )
         self.loss_curve_ = list(result.loss_curve)
         self.n_iter_ = result.n_iter
