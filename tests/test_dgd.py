@@ -503,6 +503,12 @@ def test_init_autoencoder_trains_one_and_starts_from_its_codes():
     # the DGD reconstructs X as the autoencoder did; from scratch it does not
     recon = ae.inverse_transform(codes)
     np.testing.assert_allclose(one.inverse_transform(one.embedding_), recon, atol=2e-3)
+    # a centered autoencoder's decoder (offsets folded into the biases) as well
+    centered = AutoEncoder(2, hidden_layer_sizes=(32,), max_epochs=30, device="cpu",
+                           centered=True, random_state=0).fit(X)
+    warm = GMMRepresentation(**dict(params, init=centered, **frozen)).fit(X)
+    np.testing.assert_allclose(warm.inverse_transform(warm.embedding_),
+                               centered.inverse_transform(centered.transform(X)), atol=2e-3)
     cold = GMMRepresentation(**dict(params, init=scaled, **frozen)).fit(X)
     assert np.abs(cold.inverse_transform(cold.embedding_) - recon).max() > 0.1
     # another architecture: the codes only

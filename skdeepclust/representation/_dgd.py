@@ -694,7 +694,9 @@ default="gaussian"
         with torch.no_grad():
             for i, (a, b) in enumerate(zip(src, dst)):
                 b.weight.copy_(a.weight / scale if i == 0 else a.weight)
-                b.bias.copy_(a.bias)
+                offset = getattr(a, "offset", None)  # a centered layer: W (x - o) + b
+                bias = a.bias if offset is None else a.bias - a.weight @ offset
+                b.bias.copy_(bias)
         return True
 
     def _class_kmeans(self, Z, codes, rng):
