@@ -7,8 +7,8 @@ Two settings, read by every estimator (:class:`skdeepclust.base.TorchEstimator`)
   outputs (``transform``, ``predict_proba``, fitted arrays such as ``cluster_centers_``) in
   the input's dtype, so that float64 input (what ``X / 255`` gives) trains as fast as
   float32 input (float64 trains 1.5-2x slower on the CPU); inference of float64 input
-  runs in float64 (see :meth:`TorchEstimator._inference`). ``"input"`` (the default for
-  now) computes in the input's dtype. ``"float64"`` always computes in double precision.
+  runs in float64 (see :meth:`TorchEstimator._inference`); the default. ``"input"``
+  computes in the input's dtype. ``"float64"`` always computes in double precision.
 - ``working_memory``: the budget, in MiB, of the temporaries of one inference chunk
   (``transform``, ``predict``, ``score_samples`` ...). Estimators run inference in chunks
   of as many rows as fit the budget (never fewer than their training ``batch_size``).
@@ -49,7 +49,7 @@ def _check(compute_dtype, working_memory) -> None:
 
 def _defaults() -> dict:
     config = {
-        "compute_dtype": os.environ.get("SKDEEPCLUST_COMPUTE_DTYPE", "input"),
+        "compute_dtype": os.environ.get("SKDEEPCLUST_COMPUTE_DTYPE", "float32"),
         "working_memory": float(os.environ.get("SKDEEPCLUST_WORKING_MEMORY", "128")),
     }
     _check(**config)
@@ -87,7 +87,7 @@ def set_config(compute_dtype: str | None = None, working_memory: float | None = 
         estimator keeps the precision it was fitted in). ``"float32"`` trains in float32
         and returns arrays in the input's dtype: float64 input is then as fast to fit as
         float32 input, and the model is the one float32 input gives (bit for bit); use it
-        for large float64 data. ``"input"``, the initial value, computes in the input's
+        for large float64 data; the initial value. ``"input"`` computes in the input's
         dtype: float64 input gets float64 precision (choose it for exact likelihoods, or
         a fit that diverges in float32, e.g. data of magnitude 1e20). ``"float64"``
         computes in float64 even for float32 input. ``None`` leaves the setting

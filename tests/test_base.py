@@ -376,7 +376,7 @@ def test_config_context_computes_in_float64(setting, expected, X):
         ae = AutoEncoder(**FAST, random_state=0).fit(X.astype(np.float32))
     wanted = torch.float32 if setting == "input" else expected
     assert next(ae.module_.parameters()).dtype == wanted
-    assert skdeepclust.get_config()["compute_dtype"] == "input"  # restored
+    assert skdeepclust.get_config()["compute_dtype"] == "float32"  # restored
     with skdeepclust.config_context(compute_dtype=setting):
         ae = AutoEncoder(**FAST, random_state=0).fit(X)
     assert next(ae.module_.parameters()).dtype == expected
@@ -407,7 +407,7 @@ def test_inference_rows_follow_the_working_memory_budget(X):
     # n_features=6, widest parameter 8 (the hidden layer): 4 * (6 + 8) floats per row.
     assert row_bytes == 4 * 4 * (6 + 8)
     with skdeepclust.config_context(working_memory=1):
-        assert ae._inference_batch_size() == 2**20 // (row_bytes * 2)  # float64 model
+        assert ae._inference_batch_size() == 2**20 // row_bytes  # a float32 model
         big = ae.transform(X)
     with skdeepclust.config_context(working_memory=1e-6):  # never below batch_size
         assert ae._inference_batch_size() == 32

@@ -336,8 +336,8 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
 
     def _train_loop(self, step, module, n_samples, epochs, phase, generator
                     ) -> TrainingResult:
-        suggestion = ("Try a smaller learning_rate, standardize Gaussian inputs, or pass "
-                      "float64 data.")
+        suggestion = ("Try a smaller learning_rate, standardize Gaussian inputs, or compute "
+                      "in float64 (skdeepclust.set_config(compute_dtype='float64')).")
 
         def check(epoch, loss):
             for name, p in module.named_parameters():

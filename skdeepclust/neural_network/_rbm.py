@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .._torch import make_generator, seed_from
 from .._training import TrainingResult, train_loop, warn_unconverged
+from .._config import compute_dtype_for
 from ..base import TorchEstimator
 from ..exceptions import TrainingDivergedError
 from ..nn import partition as _partition
@@ -141,13 +142,15 @@ class _BaseRBM(TorchEstimator):
                     "probabilities, or use visible='gaussian'.")
         if self.visible != "binary" and X.size:
             # energies square the inputs: beyond sqrt(max) / 1e4 they overflow the dtype
-            limit = float(np.sqrt(np.finfo(X.dtype).max)) * 1e-4
+            compute = np.dtype(compute_dtype_for(X.dtype))
+            limit = float(np.sqrt(np.finfo(compute).max)) * 1e-4
             peak = float(np.max(np.abs(X)))
             if peak > limit:
                 raise ValueError(
                     f"X has values up to {peak:.3g}: too large for {self.visible} visible "
-                    f"units in {X.dtype} (their energies square the inputs; the limit is "
-                    f"{limit:.3g}). Rescale X (e.g. StandardScaler) or pass float64 data.")
+                    f"units in {compute} (their energies square the inputs; the limit is "
+                    f"{limit:.3g}). Rescale X (e.g. StandardScaler) or compute in float64 "
+                    "(skdeepclust.set_config(compute_dtype='float64')).")
         if self.visible == "rectified" and X.size and float(X.min()) < 0:
             raise ValueError(
                 f"visible='rectified' needs X >= 0; got a minimum of {float(X.min()):.4g}.")
@@ -367,8 +370,8 @@ class _BaseRBM(TorchEstimator):
         else:
             step = self._generic_step(V, generator)
         suggestion = ("Try a smaller learning_rate (or a per-parameter dict with a smaller "
-                      "'sigma' rate), standardize or whiten Gaussian inputs, or pass float64 "
-                      "data.")
+                      "'sigma' rate), standardize or whiten Gaussian inputs, or compute in "
+                      "float64 (skdeepclust.set_config(compute_dtype='float64')).")
 
         def check(epoch: int, loss: float) -> None:
             problem = _parameter_problem(m)
