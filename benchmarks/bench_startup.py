@@ -18,7 +18,7 @@ next to the installed file), and reused by the "warm" run, a later process of th
 install. The "relocated" runs copy the package to two new folders (two installs, numba's
 default cache) and fit the RBM from each in turn: with numba's own locators the second
 install compiles again; with skdeepclust's shared cache
-(:mod:`skdeepclust.utils._numba_cache`, installed by the child before the kernels are
+(:mod:`skdeepclust._numba_cache`, installed by the child before the kernels are
 imported) it loads what the first compiled.
 
 Run from the repository root::
@@ -57,7 +57,7 @@ timed("import skdeepclust", lambda: __import__("skdeepclust"))
 import os, skdeepclust
 assert skdeepclust.__file__.startswith(os.getcwd()), skdeepclust.__file__  # the copy run
 if len(sys.argv) > 2 and sys.argv[2] == "shared":
-    from skdeepclust.utils._numba_cache import install_cache_locator
+    from skdeepclust._numba_cache import install_cache_locator
     install_cache_locator()
 import numpy as np, torch
 torch.set_num_threads(1)

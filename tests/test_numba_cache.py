@@ -1,4 +1,4 @@
-"""The shared numba cache of skdeepclust's kernels (skdeepclust.utils._numba_cache)."""
+"""The shared numba cache of skdeepclust's kernels (skdeepclust._numba_cache)."""
 
 import importlib.util
 import os
@@ -9,7 +9,7 @@ pytest.importorskip("numba")
 
 from numba.core import caching
 
-from skdeepclust.utils import _numba_cache
+from skdeepclust import _numba_cache
 
 KERNEL = "from numba import njit\n\n\n@njit(cache=True)\ndef f(x):\n    return x + 1\n"
 

@@ -35,6 +35,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._numba_cache import install_cache_locator
+
+# compiled kernels go to one user cache shared by every install of the same source
+# (a reinstall or another environment loads them instead of compiling again)
+install_cache_locator()
+
 # No "nnan"/"ninf": sigmoid(-100) needs exp(100) = inf -> 1 / inf = 0.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _OPTS = {"fastmath": _FASTMATH, "nogil": True, "error_model": "numpy", "boundscheck": False}
