@@ -550,3 +550,13 @@ def test_init_visible_bias(float64_compute):
     np.testing.assert_allclose(gauss.module_.visible_bias.detach().numpy(), G.mean(0))
     with pytest.raises(ValueError, match="init_visible_bias has shape"):
         RBM(n_components=2, max_epochs=0, init_visible_bias=[1.0, 2.0]).fit(X)
+
+
+def test_feature_names_out_need_a_fit(bars):
+    from sklearn.exceptions import NotFittedError
+
+    rbm = RBM(n_components=4, max_epochs=1, **FAST)
+    with pytest.raises(NotFittedError):
+        rbm.get_feature_names_out()
+    rbm.fit(bars).set_params(n_components=7)  # without a refit the names follow the model
+    assert list(rbm.get_feature_names_out()) == [f"rbm{i}" for i in range(4)]

@@ -456,7 +456,7 @@ class _BaseRBM(TorchEstimator):
     # ------------------------------------------------------------- attributes
     @property
     def _n_features_out(self) -> int:
-        return self.n_components
+        return self.module_.hidden_bias.shape[0]  # AttributeError before fit: NotFittedError
 
     def _numpy(self, t: Tensor) -> np.ndarray:
         return t.detach().to("cpu").numpy().astype(self._dtype, copy=True)
