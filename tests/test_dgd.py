@@ -398,7 +398,9 @@ def test_negative_binomial_output_on_counts(init):
     X_gen, _ = model.sample(50)
     assert (X_gen >= 0).all() and np.array_equal(X_gen, np.round(X_gen))
     r = model.module_.decoder.output.dispersion().detach().numpy()
-    assert 1.0 < np.median(r) < 25.0  # generated with r = 5
+    np.testing.assert_array_equal(model.dispersion_, r.astype(model.dispersion_.dtype))
+    assert model.dispersion_.shape == (X.shape[1],)
+    assert 1.0 < np.median(model.dispersion_) < 25.0  # generated with r = 5
 
 
 @pytest.mark.parametrize("law", ["poisson", "negative_binomial"])

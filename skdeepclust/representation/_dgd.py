@@ -278,6 +278,10 @@ default="gaussian"
         "full"; variances, shape (n_mixture_components, latent_dim), for "diag" and
         (n_mixture_components,) otherwise (as in :class:`~sklearn.mixture.GaussianMixture`).
     weights_ : ndarray of shape (n_mixture_components,)
+    dispersion_ : ndarray of shape (n_features,)
+        Only with ``output_distribution="negative_binomial"``: the learned dispersion
+        :math:`r` of each feature (variance :math:`\mu + \mu^2 / r`; large :math:`r`
+        is nearly Poisson).
     classes_ : ndarray of shape (n_classes,)
         Only when supervised.
     component_classes_ : ndarray of shape (n_mixture_components,)
@@ -946,6 +950,10 @@ default="gaussian"
         self.weights_ = to_numpy(prior.weights, self._dtype).copy()
         if self._supervised:
             self.component_classes_ = self.classes_[to_numpy(prior.component_class)]
+        output = self.module_.decoder.output
+        self.__dict__.pop("dispersion_", None)  # from an earlier fit with another law
+        if hasattr(output, "dispersion"):
+            self.dispersion_ = to_numpy(output.dispersion().detach(), self._dtype).copy()
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
