@@ -280,7 +280,7 @@ default="gaussian"
     weights_ : ndarray of shape (n_mixture_components,)
     dispersion_ : ndarray of shape (n_features,)
         Only with ``output_distribution="negative_binomial"``: the learned dispersion
-        :math:`r` of each feature (variance :math:`\mu + \mu^2 / r`; large :math:`r`
+        :math:`r` of each feature (variance :math:`\\mu + \\mu^2 / r`; large :math:`r`
         is nearly Poisson).
     classes_ : ndarray of shape (n_classes,)
         Only when supervised.
