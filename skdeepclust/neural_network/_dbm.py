@@ -20,7 +20,13 @@ from ..exceptions import TrainingDivergedError
 from ..nn import dbm as _dbm
 from ..nn.partition import MAX_EXACT_UNITS
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, check_is_fitted
-from ._rbm import _AUTO_RATE_RANGE, _AUTO_RATE_UPDATES, EXACT_AUTO_COST, _loss_rows
+from ._rbm import (
+    _AUTO_RATE_RANGE,
+    _AUTO_RATE_UPDATES,
+    EXACT_AUTO_COST,
+    _loss_rows,
+    check_binary_visible,
+)
 
 __all__ = ["DBM"]
 
@@ -247,21 +253,8 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
                 "inference, the exact partition function and AIS sum binary hidden units "
                 "out. For rectified hidden units use DBN(rbm_params={'hidden': "
                 "'rectified'}).")
-        if self.visible == "binary" and X.size:
-            if self.allow_probabilities:
-                lo, hi = float(X.min()), float(X.max())
-                if lo < 0 or hi > 1:
-                    raise ValueError(
-                        "visible='binary' with allow_probabilities=True needs X in [0, 1]; "
-                        f"got values in [{lo:.4g}, {hi:.4g}]. Scale X (e.g. MinMaxScaler) "
-                        "or use visible='gaussian'.")
-            elif not np.all((X == 0) | (X == 1)):
-                lo, hi = float(X.min()), float(X.max())
-                raise ValueError(
-                    "visible='binary' needs binary X (only 0 and 1); got values in "
-                    f"[{lo:.4g}, {hi:.4g}] that are not all 0/1. Binarize X (e.g. X > 0.5), "
-                    "pass allow_probabilities=True to read values in [0, 1] as "
-                    "probabilities, or use visible='gaussian'.")
+        if self.visible == "binary":
+            check_binary_visible(X, self.allow_probabilities)
 
     def _auto_rate(self, n_samples: int, epochs: int) -> float:
         if not isinstance(self.learning_rate, str):

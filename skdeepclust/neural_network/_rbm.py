@@ -70,6 +70,27 @@ def _loss_rows(batch: int) -> int:
     return min(_LOSS_ROWS, -(-batch // 10))
 
 
+def check_binary_visible(X: np.ndarray, allow_probabilities: bool) -> None:
+    """Binary visible units read 0/1 data, or values in [0, 1] as probabilities when
+    ``allow_probabilities``; anything else raises a ValueError saying what to do."""
+    if not X.size:
+        return
+    if allow_probabilities:
+        lo, hi = float(X.min()), float(X.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                "visible='binary' with allow_probabilities=True needs X in [0, 1]; got "
+                f"values in [{lo:.4g}, {hi:.4g}]. Scale X (e.g. MinMaxScaler) or use "
+                "visible='gaussian'.")
+    elif not np.all((X == 0) | (X == 1)):
+        lo, hi = float(X.min()), float(X.max())
+        raise ValueError(
+            "visible='binary' needs binary X (only 0 and 1); got values in "
+            f"[{lo:.4g}, {hi:.4g}] that are not all 0/1. Binarize X (e.g. X > 0.5), "
+            "pass allow_probabilities=True to read values in [0, 1] as "
+            "probabilities, or use visible='gaussian'.")
+
+
 class _BaseRBM(TorchEstimator):
     """Shared machinery of :class:`RBM` and :class:`RBMClassifier` (not public)."""
 
@@ -125,21 +146,8 @@ class _BaseRBM(TorchEstimator):
                    if not isinstance(v, Real) or not v >= 0}
             if bad:
                 raise ValueError(f"learning_rate values must be floats >= 0; got {bad}.")
-        if self.visible == "binary" and X.size:
-            if self.allow_probabilities:
-                lo, hi = float(X.min()), float(X.max())
-                if lo < 0 or hi > 1:
-                    raise ValueError(
-                        "visible='binary' with allow_probabilities=True needs X in [0, 1]; got "
-                        f"values in [{lo:.4g}, {hi:.4g}]. Scale X (e.g. MinMaxScaler) or use "
-                        "visible='gaussian'.")
-            elif not np.all((X == 0) | (X == 1)):
-                lo, hi = float(X.min()), float(X.max())
-                raise ValueError(
-                    "visible='binary' needs binary X (only 0 and 1); got values in "
-                    f"[{lo:.4g}, {hi:.4g}] that are not all 0/1. Binarize X (e.g. X > 0.5), "
-                    "pass allow_probabilities=True to read values in [0, 1] as "
-                    "probabilities, or use visible='gaussian'.")
+        if self.visible == "binary":
+            check_binary_visible(X, self.allow_probabilities)
         if self.visible != "binary" and X.size:
             # energies square the inputs: beyond sqrt(max) / 1e4 they overflow the dtype
             compute = np.dtype(compute_dtype_for(X.dtype))
