@@ -560,3 +560,31 @@ def test_feature_names_out_need_a_fit(bars):
         rbm.get_feature_names_out()
     rbm.fit(bars).set_params(n_components=7)  # without a refit the names follow the model
     assert list(rbm.get_feature_names_out()) == [f"rbm{i}" for i in range(4)]
+
+
+def test_temperatures_to_bracket_by_hand():
+    from skdeepclust.neural_network._rbm import temperatures_to_bracket
+
+    # relative standard error r = 3: log-variance log(1 + 100 * 9) against log(1 + 100 / 9)
+    need = temperatures_to_bracket(0.0, np.log(10.0), n_chains=100, n_betas=1000)
+    assert need == int(np.ceil(1000 * np.log(901.0) / np.log(1 + 100 / 9)))  # 2 728
+    assert temperatures_to_bracket(0.0, 1e-3, 100, 50) == 100  # at least doubled
+    assert temperatures_to_bracket(0.0, np.inf, 100, 50) == 500
+
+
+def test_ais_that_does_not_bracket_warns_how_many_temperatures_to_add(bars, monkeypatch):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skdeepclust.nn import partition
+
+    rbm = RBM(n_components=4, max_epochs=2, **FAST).fit(bars)
+    real = partition.annealed_importance_sampling
+
+    def unbracketed(*args, **kwargs):  # what a 784-500 seed gives: lower bound -inf
+        est = real(*args, **kwargs)
+        return partition.PartitionEstimate(est.log_z, -np.inf, est.log_z + np.log(4.0))
+
+    monkeypatch.setattr(partition, "annealed_importance_sampling", unbracketed)
+    with pytest.warns(ConvergenceWarning, match=r"did not bracket.*Add about \d+ temperatures"):
+        rbm.log_partition("ais", n_betas=100, n_chains=100, random_state=0)
+    assert rbm.log_partition_bounds_[0] == -np.inf

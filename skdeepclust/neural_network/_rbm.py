@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import copy
+import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d
 from torch import Tensor
 
+from .._config import compute_dtype_for
 from .._torch import make_generator, seed_from
 from .._training import TrainingResult, train_loop, warn_unconverged
-from .._config import compute_dtype_for
 from ..base import TorchEstimator
 from ..exceptions import TrainingDivergedError
 from ..nn import partition as _partition
@@ -68,6 +71,23 @@ _SPARSE_DENSITY = 0.3
 
 def _loss_rows(batch: int) -> int:
     return min(_LOSS_ROWS, -(-batch // 10))
+
+
+def temperatures_to_bracket(log_z: float, upper: float, n_chains: int, n_betas: int) -> int:
+    """How many AIS temperatures a finite lower bound needs, from the upper bound.
+
+    AIS reports ``log(mean +- 3 se)`` of its importance weights; the lower bound is finite
+    when the relative standard error ``r = (exp(upper - log_z) - 1) / 3`` is below 1/3.
+    Reading the weights as log-normal, their log-variance is ``log(1 + n_chains r^2)`` and
+    must fall below ``log(1 + n_chains / 9)``; it falls about as ``1 / n_betas``, so the
+    answer is ``n_betas`` times the ratio, at least doubled.
+    """
+    if not math.isfinite(upper) or not math.isfinite(log_z):
+        return 10 * int(n_betas)
+    r = math.expm1(min(upper - log_z, 700.0)) / 3.0
+    var = math.log1p(n_chains * r * r)
+    target = math.log1p(n_chains / 9.0)
+    return max(2 * int(n_betas), math.ceil(n_betas * var / target))
 
 
 def check_binary_visible(X: np.ndarray, allow_probabilities: bool) -> None:
@@ -867,6 +887,16 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
                     m, n_chains=n_chains, betas=n_betas, k=k, v_init=v0, generator=g,
                     verbose=self.verbose)
             lz, bounds = est.log_z, (est.lower, est.upper)
+            if method == "ais" and not math.isfinite(est.lower):
+                need = temperatures_to_bracket(est.log_z, est.upper, n_chains, n_betas)
+                warnings.warn(
+                    f"{type(self).__name__} (AIS) did not bracket log Z with "
+                    f"n_betas={n_betas} and n_chains={n_chains}: the lower bound is -inf (the "
+                    "importance weights' standard error is more than a third of their "
+                    f"mean), so the estimate {lz:.4g} is unreliable. Add about "
+                    f"{need - n_betas} temperatures (log_partition(method='ais', "
+                    f"n_betas={need})), judged from the spread of the weights.",
+                    ConvergenceWarning, stacklevel=3)
         self.log_partition_ = lz
         self.log_partition_bounds_ = bounds
         self.log_partition_method_ = method
