@@ -21,11 +21,11 @@ from ..nn import dbm as _dbm
 from ..nn.partition import MAX_EXACT_UNITS
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, check_is_fitted
 from ._rbm import (
-    _AUTO_RATE_RANGE,
-    _AUTO_RATE_UPDATES,
     EXACT_AUTO_COST,
     _loss_rows,
+    auto_learning_rate,
     check_binary_visible,
+    count_updates,
 )
 
 __all__ = ["DBM"]
@@ -259,9 +259,7 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     def _auto_rate(self, n_samples: int, epochs: int) -> float:
         if not isinstance(self.learning_rate, str):
             return float(self.learning_rate)
-        updates = -(-n_samples // max(1, min(self.batch_size, n_samples))) * max(1, epochs)
-        lo, hi = _AUTO_RATE_RANGE[False]
-        return float(np.clip(0.01 * np.sqrt(_AUTO_RATE_UPDATES / updates), lo, hi))
+        return auto_learning_rate(count_updates(n_samples, self.batch_size, epochs))
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)

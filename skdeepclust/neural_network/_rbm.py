@@ -73,6 +73,19 @@ def _loss_rows(batch: int) -> int:
     return min(_LOSS_ROWS, -(-batch // 10))
 
 
+def count_updates(n_samples: int, batch_size: int, epochs: int) -> int:
+    """Minibatch updates of ``epochs`` passes over ``n_samples`` rows (the last batch short)."""
+    n = max(1, n_samples)
+    return -(-n // max(1, min(batch_size, n))) * max(1, epochs)
+
+
+def auto_learning_rate(n_updates: int, learned_sigma: bool = False) -> float:
+    """``learning_rate="auto"``: ``0.01 * sqrt(_AUTO_RATE_UPDATES / n_updates)`` within
+    ``_AUTO_RATE_RANGE`` (tighter when a Gaussian sigma is learned)."""
+    lo, hi = _AUTO_RATE_RANGE[learned_sigma]
+    return float(np.clip(0.01 * np.sqrt(_AUTO_RATE_UPDATES / n_updates), lo, hi))
+
+
 def temperatures_to_bracket(log_z: float, upper: float, n_chains: int, n_betas: int) -> int:
     """How many AIS temperatures a finite lower bound needs, from the upper bound.
 
@@ -222,8 +235,7 @@ class _BaseRBM(TorchEstimator):
         a tenth of it."""
         learned = self.visible == "gaussian" and bool(
             getattr(self, "_learn_sigma", self._resolve_learn_sigma()))
-        lo, hi = _AUTO_RATE_RANGE[learned]
-        auto = float(np.clip(0.01 * np.sqrt(_AUTO_RATE_UPDATES / self._n_updates), lo, hi))
+        auto = auto_learning_rate(self._n_updates, learned)
         lr = self.learning_rate
         given = dict(lr) if isinstance(lr, dict) else {}
         base = auto if isinstance(lr, str) else (
@@ -244,8 +256,7 @@ class _BaseRBM(TorchEstimator):
         self._start_fit(X, random_state=self._rng)
         self._learn_sigma = self._resolve_learn_sigma()
         # updates of the fit (partial_fit: of max_epochs calls like the first), for "auto"
-        n = max(1, X.shape[0])
-        self._n_updates = -(-n // max(1, min(self.batch_size, n))) * max(1, self.max_epochs)
+        self._n_updates = count_updates(X.shape[0], self.batch_size, self.max_epochs)
         n_features = X.shape[1]
         module = self._build_module_seeded(lambda: self._make_module(n_features), self._rng)
         V = V.to(self._device, self._torch_dtype)
