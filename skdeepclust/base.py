@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_array
 
 from ._config import compute_dtype_for, get_config
 from ._torch import (
+    _NP_TO_TORCH,
     available_device,
     build_seeded,
     make_generator,
@@ -262,10 +263,10 @@ class TorchEstimator(BaseEstimator):
         if n == 0:  # pragma: no cover - validate_data rejects empty input
             raise ValueError("Found array with 0 sample(s).")
         compute = self._torch_dtype
-        wide = _NP_FLOAT_TO_TORCH.get(np.dtype(X.dtype))
-        if wide is None or _itemsize(wide) <= _itemsize(compute):
+        wide = _NP_TO_TORCH.get(np.dtype(X.dtype))
+        if wide is None or wide.itemsize <= compute.itemsize:
             wide = compute
-        batch_size = batch_size or self._inference_batch_size(_itemsize(wide))
+        batch_size = batch_size or self._inference_batch_size(wide.itemsize)
         modules = _modules_of(self)
         modes = [m.training for m in modules]
         for m in modules:
@@ -317,13 +318,6 @@ class TorchEstimator(BaseEstimator):
                 state = {k: _to(v, target) for k, v in state.items()}
             state["_device"] = target
         super().__setstate__(state)
-
-
-_NP_FLOAT_TO_TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
-
-
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
 
 
 def _modules_of(estimator) -> list[torch.nn.Module]:
