@@ -600,7 +600,7 @@ def test_learning_rate_auto_resolves_into_private_attributes(small_digits):
     deep = DMAEClustering(10, autoencoder=_small_ae(max_epochs=2), max_epochs=1, tol=None,
                           **FAST).fit(X)
     assert deep.learning_rate == "auto" and deep._learning_rate == 1e-4  # < 5 000 rows
-    assert deep._n_train_rows < 5_000
+    assert X.shape[0] < 5_000
     assert deep._data_spread == pytest.approx(1.0, rel=1e-6)  # the normalised codes
 
 

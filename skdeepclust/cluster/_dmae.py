@@ -526,7 +526,6 @@ class DMAEClustering(
         self._check_params_vs_input(X)
         rng, generator = self._start_fit(X)
         deep = self._autoencoder_spec(X.shape) is not None
-        self._n_train_rows = X.shape[0]
         for stale in ("autoencoder_", "pretrain_loss_curve_"):  # from an earlier deep fit
             self.__dict__.pop(stale, None)
         X_t = self._to_tensor(X)
@@ -578,7 +577,7 @@ class DMAEClustering(
         )
         self._initialize_head(H_t, rng, generator)
 
-        self._learning_rate = self._resolve_learning_rate(deep)
+        self._learning_rate = self._resolve_learning_rate(deep, X.shape[0])
         self._max_epochs = int(self._resolved("max_epochs", 20 if deep else 200))
         self._tol = self._resolved("tol", None if deep else 1e-4)
         self._n_iter_no_change = int(self._resolved(
@@ -653,12 +652,12 @@ class DMAEClustering(
         )
         return self
 
-    def _resolve_learning_rate(self, deep: bool) -> float:
+    def _resolve_learning_rate(self, deep: bool, n_samples: int) -> float:
         """The clustering phase's base learning rate (``learning_rate="auto"`` resolved)."""
         if self.learning_rate == "auto":
             if not deep:
                 return _AUTO_LEARNING_RATE_SHALLOW
-            small = self._n_train_rows < SMALL_DATA_ROWS
+            small = n_samples < SMALL_DATA_ROWS
             return _AUTO_LEARNING_RATE_DEEP_SMALL if small else _AUTO_LEARNING_RATE_DEEP
         return float(self.learning_rate)
 
