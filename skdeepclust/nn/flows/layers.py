@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .mlp import MLP
+from ..mlp import MLP
 
 __all__ = [
     "COUPLINGS",
