@@ -1,8 +1,12 @@
 """Tests of the pure-torch flow layers, the factor loss and the pair construction."""
 
+import ast
+import importlib
 import io
 import math
 import pickle
+import pkgutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,7 +31,7 @@ def _perturbed(module, scale=0.3):
     return module
 
 
-# Every layer of nn/flows.py, plus whole flows, as (name, factory, n_features).
+# Every layer of nn/flows/, plus whole flows, as (name, factory, n_features).
 LAYERS = {
     "actnorm": (lambda: F.ActNorm(5), 5),
     "additive-checkerboard": (lambda: F.AdditiveCoupling(F.checkerboard_mask(5), (8,)), 5),
@@ -79,7 +83,7 @@ def layer_case(request):
 
 
 def test_inverse_of_forward_float32(layer_case):
-    name, layer, _, n = layer_case
+    _, layer, _, n = layer_case
     x = 2 * torch.randn(64, n)
     y, log_det = layer(x)
     assert y.shape == x.shape and log_det.shape == (64,)
@@ -139,6 +143,42 @@ def test_pickle_and_state_dict_round_trip(layer_case):
     torch.testing.assert_close(y3, y, rtol=0, atol=0)
     torch.testing.assert_close(log_det3, log_det, rtol=0, atol=0)
     assert type(layer).__name__ in repr(layer)
+
+
+# ------------------------------------------------------------------ the package's API
+def _flows_submodules():
+    return [
+        importlib.import_module(f"{F.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(F.__path__)
+    ]
+
+
+def test_package_exports_every_submodule_name():
+    exported = set()
+    for module in _flows_submodules():
+        for name in module.__all__:
+            assert getattr(F, name) is getattr(module, name), (module.__name__, name)
+            exported.add(name)
+    assert exported == set(F.__all__)
+    assert {m.__name__.rsplit(".", 1)[1] for m in _flows_submodules()} == {
+        "builder",
+        "couplings",
+        "factors",
+        "layers",
+        "masks",
+    }
+
+
+def test_package_imports_neither_sklearn_nor_numpy():
+    for path in Path(F.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                roots = {node.module.split(".")[0]}
+            else:
+                continue
+            assert not roots & {"sklearn", "numpy", "scipy"}, (path.name, roots)
 
 
 # ------------------------------------------------------------------ masks and permutations
@@ -354,8 +394,9 @@ def test_factor_loss_clips_similarity_below_one():
         (0.3 * 1e-6) ** 2 / var + (0.2 * 1e-6) ** 2 / var + 2 * math.log(var)
     )
     assert abs(float(loss) - expected) < 1e-9 * abs(expected)
-    loss32 = F.supervised_factor_loss(z.float(), z.float(), zero.float(), zero.float(),
-                                      one.float(), [1, 1])
+    loss32 = F.supervised_factor_loss(
+        z.float(), z.float(), zero.float(), zero.float(), one.float(), [1, 1]
+    )
     assert abs(float(loss32) - expected) < 1e-3 * abs(expected)
 
 
@@ -373,7 +414,9 @@ def test_factor_loss_gradient_reaches_flow():
 def test_pairs_share_exactly_the_chosen_categorical_factor():
     gen = torch.Generator().manual_seed(0)
     n = 3000
-    y = torch.stack([torch.randint(5, (n,), generator=gen), torch.randint(3, (n,), generator=gen)], 1)
+    y = torch.stack(
+        [torch.randint(5, (n,), generator=gen), torch.randint(3, (n,), generator=gen)], 1
+    )
     a, b, sim = F.make_factor_pairs(y, 4000, [1.0, 1.0], generator=gen)
     assert sim.dtype == torch.get_default_dtype() and sim.shape == (4000, 3)
     assert (sim[:, 0] == 0).all() and ((sim[:, 1:] > 0).sum(1) == 1).all()
