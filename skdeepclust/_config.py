@@ -1,6 +1,7 @@
-"""Global configuration: the compute precision and the inference memory budget.
+"""Global configuration: the compute precision, the inference memory budget and the
+thread count of small fits.
 
-Two settings, read by every estimator (:class:`skdeepclust.base.TorchEstimator`):
+Three settings, read by every estimator (:class:`skdeepclust.base.TorchEstimator`):
 
 - ``compute_dtype``: the floating type the torch modules are built and trained in.
   ``"float32"`` computes in single precision whatever the input's dtype and returns
@@ -12,9 +13,12 @@ Two settings, read by every estimator (:class:`skdeepclust.base.TorchEstimator`)
 - ``working_memory``: the budget, in MiB, of the temporaries of one inference chunk
   (``transform``, ``predict``, ``score_samples`` ...). Estimators run inference in chunks
   of as many rows as fit the budget (never fewer than their training ``batch_size``).
+- ``small_fit_threads``: how many torch threads a small training loop on the CPU runs on
+  (:mod:`skdeepclust._threads`).
 
 The defaults can be set before the process starts with the environment variables
-``SKDEEPCLUST_COMPUTE_DTYPE`` and ``SKDEEPCLUST_WORKING_MEMORY``; that is the way to reach
+``SKDEEPCLUST_COMPUTE_DTYPE``, ``SKDEEPCLUST_WORKING_MEMORY`` and
+``SKDEEPCLUST_SMALL_FIT_THREADS`` ("auto", "off" or a count); that is the way to reach
 worker processes (joblib's loky workers, dask workers), which start from the defaults and
 do not see :func:`set_config` calls of the parent.
 """
@@ -24,14 +28,15 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager
-from numbers import Real
+from numbers import Integral, Real
 
 __all__ = ["config_context", "get_config", "set_config"]
 
 COMPUTE_DTYPES = ("float32", "float64", "input")
+SMALL_FIT_THREADS = ("auto", "off")
 
 
-def _check(compute_dtype, working_memory) -> None:
+def _check(compute_dtype, working_memory, small_fit_threads=None) -> None:
     if compute_dtype is not None and compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(
             f"compute_dtype must be one of {', '.join(map(repr, COMPUTE_DTYPES))}; "
@@ -45,12 +50,32 @@ def _check(compute_dtype, working_memory) -> None:
         raise ValueError(
             f"working_memory must be a positive number of MiB; got {working_memory!r}."
         )
+    if small_fit_threads is not None and small_fit_threads not in SMALL_FIT_THREADS and (
+        isinstance(small_fit_threads, bool)
+        or not isinstance(small_fit_threads, Integral)
+        or small_fit_threads < 1
+    ):
+        raise ValueError(
+            "small_fit_threads must be 'auto', 'off' or a positive number of threads; "
+            f"got {small_fit_threads!r}."
+        )
+
+
+def _small_fit_threads_from_env(value: str):
+    value = value.strip().lower()
+    try:
+        return int(value)
+    except ValueError:
+        return value
 
 
 def _defaults() -> dict:
     config = {
         "compute_dtype": os.environ.get("SKDEEPCLUST_COMPUTE_DTYPE", "float32"),
         "working_memory": float(os.environ.get("SKDEEPCLUST_WORKING_MEMORY", "128")),
+        "small_fit_threads": _small_fit_threads_from_env(
+            os.environ.get("SKDEEPCLUST_SMALL_FIT_THREADS", "auto")
+        ),
     }
     _check(**config)
     return config
@@ -72,12 +97,16 @@ def get_config() -> dict:
     Returns
     -------
     config : dict
-        Keys ``"compute_dtype"`` and ``"working_memory"``.
+        Keys ``"compute_dtype"``, ``"working_memory"`` and ``"small_fit_threads"``.
     """
     return dict(_local())
 
 
-def set_config(compute_dtype: str | None = None, working_memory: float | None = None) -> None:
+def set_config(
+    compute_dtype: str | None = None,
+    working_memory: float | None = None,
+    small_fit_threads: str | int | None = None,
+) -> None:
     """Set skdeepclust's global settings (in this thread; see :func:`config_context`).
 
     Parameters
@@ -98,27 +127,47 @@ def set_config(compute_dtype: str | None = None, working_memory: float | None = 
         it (at least its training ``batch_size``). The initial value is 128. Lower it
         when ``transform`` of a large data set runs out of memory; raising it past a few
         hundred MiB gains little speed. ``None`` leaves the setting unchanged.
+    small_fit_threads : "auto", "off" or int, default=None
+        How many torch threads a small training loop on the CPU runs on: one whose step
+        (batch size times trained parameters) is under ten million multiply-adds, such as
+        an autoencoder of a few hundred units. ``"auto"`` (the initial value) runs it on
+        one thread, where threads cost more than they bring; an int runs it on at most
+        that many threads (for a machine where you measured more to be faster); in both
+        cases the thread count of the thread running the fit is restored when the loop
+        ends, and no other thread is affected. ``"off"`` never changes torch's thread
+        count: choose it when you manage threads yourself (``torch.set_num_threads``,
+        ``OMP_NUM_THREADS``, ``threadpoolctl``). On torch builds whose thread count is
+        shared by the whole process (torch's native thread pool instead of OpenMP),
+        skdeepclust never changes it, whatever this setting. Larger loops and GPU
+        training always run on torch's setting. ``None`` leaves the setting unchanged.
 
     See Also
     --------
     config_context : The same settings for a ``with`` block.
     get_config : The current settings.
     """
-    _check(compute_dtype, working_memory)
+    _check(compute_dtype, working_memory, small_fit_threads)
     config = _local()
     if compute_dtype is not None:
         config["compute_dtype"] = compute_dtype
     if working_memory is not None:
         config["working_memory"] = float(working_memory)
+    if small_fit_threads is not None:
+        config["small_fit_threads"] = small_fit_threads
 
 
 @contextmanager
-def config_context(*, compute_dtype: str | None = None, working_memory: float | None = None):
+def config_context(
+    *,
+    compute_dtype: str | None = None,
+    working_memory: float | None = None,
+    small_fit_threads: str | int | None = None,
+):
     """Set the settings of :func:`set_config` inside a ``with`` block only.
 
     Parameters
     ----------
-    compute_dtype, working_memory
+    compute_dtype, working_memory, small_fit_threads
         As in :func:`set_config`; ``None`` keeps the current value.
 
     Examples
@@ -133,7 +182,8 @@ def config_context(*, compute_dtype: str | None = None, working_memory: float | 
     dtype('float64')
     """
     old = get_config()
-    set_config(compute_dtype=compute_dtype, working_memory=working_memory)
+    set_config(compute_dtype=compute_dtype, working_memory=working_memory,
+               small_fit_threads=small_fit_threads)
     try:
         yield
     finally:

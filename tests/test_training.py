@@ -63,28 +63,3 @@ def test_nearest_power_of_two_is_clipped():
     assert [nearest_power_of_two(x, 32, 256) for x in (0, 0.5, 40, 48, 60, 1e6)] == [
         32, 32, 32, 64, 64, 256]
     assert nearest_power_of_two(1797 / 16, 64, 512) == 128
-
-
-def test_lean_optimizers_are_built_without_importing_torch_dynamo(monkeypatch):
-    """torch wraps Optimizer.add_param_group in torch._disable_dynamo, whose first call
-    imports torch._dynamo (about 1 s of a fresh process's first fit): the lean optimizers
-    call the wrapped function instead, with the same parameter groups."""
-    import torch
-
-    from skdeepclust._training import make_optimizer
-
-    wrapped = torch.optim.Optimizer.add_param_group
-
-    def through_the_wrapper(self, group):
-        raise AssertionError("add_param_group went through torch._disable_dynamo")
-
-    through_the_wrapper.__wrapped__ = wrapped.__wrapped__
-    monkeypatch.setattr(torch.optim.Optimizer, "add_param_group", through_the_wrapper)
-    w = torch.zeros(3, requires_grad=True)
-    for name, plain in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW),
-                        ("sgd", torch.optim.SGD)):
-        lean = make_optimizer(name, [w], learning_rate=0.1, weight_decay=0.01)
-        monkeypatch.setattr(torch.optim.Optimizer, "add_param_group", wrapped)
-        reference = plain([w], lr=0.1, weight_decay=0.01, fused=True)
-        monkeypatch.setattr(torch.optim.Optimizer, "add_param_group", through_the_wrapper)
-        assert lean.param_groups == reference.param_groups

@@ -7,7 +7,7 @@ import inspect
 
 from sklearn.base import BaseEstimator
 
-from .._training import keyboard_interrupt
+from .._interrupt import keyboard_interrupt
 
 __all__ = ["all_estimators", "keyboard_interrupt"]
 

@@ -39,7 +39,7 @@ def _fit_context(*, prefer_skip_nested_validation: bool):
     Parameters are validated as scikit-learn does; the scope lets a Ctrl-C absorbed by one
     training phase stop the later phases of the same (outermost) fit.
     """
-    from .._training import fit_scope
+    from .._interrupt import fit_scope
 
     def decorator(fit_method):
         validated = _sklearn_fit_context(
