@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
+from skdeepclust.nn import _rbm_fused as fused_module
 from skdeepclust.nn import partition as P
-from skdeepclust.nn import rbm as rbm_module
-from skdeepclust.nn.rbm import RBM, RBMUpdater
+from skdeepclust.nn.rbm import RBM
+from skdeepclust.nn.rbm_training import RBMUpdater
 from skdeepclust.nn.sampling import (
     GibbsSampler,
     IndependentParallelTemperingSampler,
@@ -396,10 +397,10 @@ def test_fused_step_is_the_generic_update(method, sparse, centered, momentum, l2
     # one dense addmm_, or by embedding bags for "emb") makes the same random draws and
     # reaches the same parameters as the generic sampler + RBMUpdater.step path. The numba
     # kernels (the default sparse CPU path) are tested below; here the torch ones run.
-    monkeypatch.setattr(rbm_module, "_USE_NUMBA", False)
+    monkeypatch.setattr(fused_module, "_USE_NUMBA", False)
     if sparse in ("emb", "embT"):  # embT: the ranks by a cumsum over a transposed copy
-        monkeypatch.setattr(rbm_module, "_EMB_OUTER_ROWS", 2)
-        monkeypatch.setattr(rbm_module, "_CUMSUM_ROWS", 256 if sparse == "emb" else 2)
+        monkeypatch.setattr(fused_module, "_EMB_OUTER_ROWS", 2)
+        monkeypatch.setattr(fused_module, "_CUMSUM_ROWS", 256 if sparse == "emb" else 2)
     g = torch.Generator().manual_seed(0)
     V = (torch.rand(18, 12, generator=g, dtype=F64) < 0.25).to(F64)
     models, updaters, samplers, gens = _twins(V, 5, g, centered, momentum, l2, offset_type,
@@ -479,9 +480,9 @@ def test_numba_step_is_the_generic_update(dtype, method, centered, momentum, l2,
     # from the last update (and the copy W^T, with 40 chains) must be recomputed. With the
     # threshold _BAG_NEG_MIN_CHAINS lowered to 32 (256 in use): fewer chains, their h W^T
     # as a dense mm; 40 chains, as sums of rows of W^T over the ones of the sampled hiddens.
-    if rbm_module._numba_kernels() is None:
+    if fused_module._numba_kernels() is None:
         pytest.skip("numba is not installed")
-    monkeypatch.setattr(rbm_module, "_BAG_NEG_MIN_CHAINS", 32)
+    monkeypatch.setattr(fused_module, "_BAG_NEG_MIN_CHAINS", 32)
     touch = offset_type if offset_type in ("weight", "mu") else False
     offset_type = "DD" if touch else offset_type
     n_visible = 37 if batch == 3 else 40  # 40: the CSR builds skip zero 8-byte words
@@ -489,7 +490,7 @@ def test_numba_step_is_the_generic_update(dtype, method, centered, momentum, l2,
                                          centered, momentum, l2, k, offset_type, touch=touch)
     assert hasattr(updaters[1], "_nb_buffers") and not hasattr(updaters[1], "_buffers")
     (buf,) = updaters[1]._nb_buffers.values()
-    assert buf["bag_neg"] == (n_chains >= rbm_module._BAG_NEG_MIN_CHAINS)
+    assert buf["bag_neg"] == (n_chains >= fused_module._BAG_NEG_MIN_CHAINS)
     tol = 1e-12 if dtype == F64 else 2e-5
     for name, t in models[0].state_dict().items():
         assert torch.allclose(t, models[1].state_dict()[name], atol=tol, rtol=0), name
@@ -504,10 +505,10 @@ def test_sparse_step_falls_back_to_torch(off, monkeypatch):
     # Without numba (or with the flag off) the sparse fused step runs the torch kernels,
     # with the same result.
     if off == "flag":
-        monkeypatch.setattr(rbm_module, "_USE_NUMBA", False)
+        monkeypatch.setattr(fused_module, "_USE_NUMBA", False)
     else:  # as if "import numba" had failed
-        monkeypatch.setattr(rbm_module, "_KERNELS", False)
-    assert off == "flag" or rbm_module._numba_kernels() is None
+        monkeypatch.setattr(fused_module, "_KERNELS", False)
+    assert off == "flag" or fused_module._numba_kernels() is None
     models, updaters = _fused_vs_generic(F64, 40, 9, 24, 30, "pcd", True, 0.5, 0.01, 1, "DD")
     assert hasattr(updaters[1], "_buffers") and not hasattr(updaters[1], "_nb_buffers")
     for name, t in models[0].state_dict().items():

@@ -22,8 +22,9 @@ from .._training import TrainingResult, train_loop, warn_unconverged
 from ..base import TorchEstimator
 from ..exceptions import TrainingDivergedError
 from ..nn import partition as _partition
-from ..nn.rbm import HIDDEN_UNITS, OFFSET_TYPES, VISIBLE_UNITS, RBMUpdater
+from ..nn.rbm import HIDDEN_UNITS, OFFSET_TYPES, VISIBLE_UNITS
 from ..nn.rbm import RBM as RBMModule
+from ..nn.rbm_training import RBMUpdater
 from ..nn.sampling import (
     IndependentParallelTemperingSampler,
     PersistentGibbsSampler,

@@ -497,7 +497,7 @@ class DBMUpdater:
 
     ``W_l += lr (<s_l (x_{l+1} - mu_{l+1})>_data - <.>_model) - lr l2 W_l`` (Gaussian
     visibles: ``x_0 - mu_0`` instead of ``s_0``, the natural-gradient scaling of
-    :class:`~skdeepclust.nn.rbm.RBMUpdater`), ``b_l += lr (<x_l>_data - <x_l>_model)``,
+    :class:`~skdeepclust.nn.rbm_training.RBMUpdater`), ``b_l += lr (<x_l>_data - <x_l>_model)``,
     with momentum; then the offsets move towards the data means of the positive phase at
     ``offset_rate``. The model statistics Rao-Blackwellise the even layers: after a sweep
     their means given the sampled odd layers are used.
