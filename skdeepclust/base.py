@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
 from ._config import compute_dtype_for, get_config
+from ._training import TrainingResult
 from ._torch import (
     _NP_TO_TORCH,
     available_device,
@@ -31,7 +32,7 @@ from ._torch import (
     to_numpy,
     torch_dtype,
 )
-from .utils._sklearn_compat import Interval, check_is_fitted, validate_data
+from .utils._sklearn_compat import Interval, _fit_context, check_is_fitted, validate_data
 
 __all__ = ["TorchEstimator"]
 
@@ -44,17 +45,33 @@ class TorchEstimator(BaseEstimator):
     """Base class for estimators with a PyTorch backend.
 
     Subclasses declare their hyper-parameters in ``__init__`` (stored, never validated
-    there) and extend ``_parameter_constraints``. In ``fit`` they call, in order:
+    there) and extend ``_parameter_constraints``. ``fit`` is a template method, in the
+    style of scikit-learn's ``BaseMixture``: the base runs the steps every model shares
+    and a family fills in the hooks.
 
-    1. ``X = self._validate_fit_data(X)`` — sklearn validation, dtype float32/float64;
-    2. ``rng, generator = self._start_fit(X)`` — resolves ``device`` into ``self._device``,
-       fixes the compute dtype (``self._torch_dtype``, from
-       :func:`skdeepclust.set_config`'s ``compute_dtype``: float32 by default) and the
-       output dtype (``self._dtype``, the input's), and seeds a per-fit
-       :class:`torch.Generator`;
-    3. ``self.module_ = self._build_module_seeded(factory, rng)`` — build under
-       :func:`torch.random.fork_rng`;
-    4. :func:`skdeepclust._training.train_loop` with ``self._to_tensor(X)``.
+    1. ``X, y = self._validate_fit_input(X, y, reset=...)`` — scikit-learn validation,
+       dtype float32/float64 (a hook: override to accept sparse input or targets);
+    2. :meth:`_start_fit` — resolves ``device`` into ``self._device``, fixes the compute
+       dtype (``self._torch_dtype``, from :func:`skdeepclust.set_config`'s
+       ``compute_dtype``: float32 by default) and the output dtype (``self._dtype``, the
+       input's), and seeds the fit: ``self._rng`` (a :class:`numpy.random.RandomState`
+       for every numpy-side draw and for the seeds of later torch generators) and
+       ``self._generator`` (a :class:`torch.Generator` on the device, drawn first from
+       ``self._rng``, for the fit's torch random calls);
+    3. ``self._initialize(X, y)`` (hook) — resolves the "auto" parameters, builds the
+       modules (:meth:`_build_module_seeded`) and runs whatever precedes the main
+       training phase (pretraining, centre initialisation);
+    4. ``result = self._train(X, y, partial=...)`` (hook) — the training phase, through
+       :func:`skdeepclust._training.train_loop`; returns its ``TrainingResult``;
+    5. the base stores ``loss_curve_``, ``n_iter_`` and ``converged_`` from it;
+    6. ``self._finish_fit(X, y, result, partial=...)`` (hook) — fitted attributes such
+       as ``labels_``, and the warnings of an unconverged or degenerate fit.
+
+    A second ``fit`` of an estimator with ``warm_start=True``, and every ``partial_fit``
+    after the first, skip steps 2-3 and call ``self._resume_fit(X, y)`` (hook) instead:
+    the fitted modules (and the optimizer state when it is kept) carry on, ``n_iter_``
+    accumulates. :meth:`_partial_fit` is the body of a family's ``partial_fit`` (one
+    pass over the given rows).
 
     Prediction methods call ``X = self._validate_predict_data(X)`` and
     ``self._inference(fn, X)``, which runs ``fn`` on device batches under
@@ -79,6 +96,86 @@ class TorchEstimator(BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
     }
 
+    # ------------------------------------------------------------------ fit template
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model to ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit_template(X, y, partial=False)
+
+    def _partial_fit(self, X, y=None) -> TorchEstimator:
+        """The body of ``partial_fit``: one pass over ``X``; the first call initialises.
+
+        A family that learns incrementally defines ``partial_fit`` (decorated with
+        ``_fit_context``, with its own docstring) as ``return self._partial_fit(X, y)``.
+        """
+        return self._fit_template(X, y, partial=True)
+
+    def _fit_template(self, X, y, *, partial: bool) -> TorchEstimator:
+        """The steps of every fit (see the class docstring)."""
+        resume = self._has_trained_model() and (
+            partial or bool(getattr(self, "warm_start", False)))
+        X, y = self._validate_fit_input(X, y, reset=not resume)
+        if resume:
+            self._resume_fit(X, y)
+            self._generator = self._next_generator()
+            # the history carries on (pass ``result=self._history`` to train_loop)
+            self._history = TrainingResult(list(self.loss_curve_), self.n_iter_)
+        else:
+            self._start_fit(X)
+            self._history = TrainingResult()
+            self._initialize(X, y)
+        try:
+            result = self._train(X, y, partial=partial)
+            self._store_history(result)
+            self._finish_fit(X, y, result, partial=partial)
+        finally:  # transient: later calls draw their own
+            self.__dict__.pop("_generator", None)
+            self.__dict__.pop("_history", None)
+        return self
+
+    def _store_history(self, result) -> None:
+        """``loss_curve_``, ``n_iter_`` and ``converged_`` from a ``TrainingResult``."""
+        self.loss_curve_ = list(result.loss_curve)
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+
+    def _has_trained_model(self) -> bool:
+        """Whether a model exists to continue training (``module_`` by default)."""
+        return hasattr(self, "module_")
+
+    def _validate_fit_input(self, X, y, *, reset: bool):
+        """Hook: validate the training input; returns ``(X, y)`` (``y`` untouched)."""
+        return self._validate_fit_data(X, reset=reset), y
+
+    def _initialize(self, X, y) -> None:  # pragma: no cover - every family overrides it
+        """Hook: resolve "auto" parameters, build the modules, run the start phases."""
+        raise NotImplementedError
+
+    def _train(self, X, y, *, partial: bool):  # pragma: no cover - overridden
+        """Hook: the training phase (one pass when ``partial``); returns the
+        ``TrainingResult`` of :func:`skdeepclust._training.train_loop`."""
+        raise NotImplementedError
+
+    def _resume_fit(self, X, y) -> None:
+        """Hook: prepare a fitted model to train on (warm start, later ``partial_fit``):
+        check ``X`` against it and rebuild what pickling dropped (the optimizer)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot continue training a fitted model.")
+
+    def _finish_fit(self, X, y, result, *, partial: bool) -> None:
+        """Hook: fitted attributes and warnings after the training phase."""
+
     # ------------------------------------------------------------------ fit helpers
     def _validate_fit_data(self, X, *, reset: bool = True, **kwargs) -> np.ndarray:
         """Validate training data with sklearn's rules; returns float32 or float64."""
@@ -101,29 +198,56 @@ class TorchEstimator(BaseEstimator):
             overrides["verbose"] = self.verbose
         return overrides
 
-    def _start_fit(self, X: np.ndarray, *, random_state=None):
-        """Resolve the device and dtype, and seed this fit's generator.
+    def _fit_nested(self, estimator: TorchEstimator, X, seed: int | None) -> TorchEstimator:
+        """The fitted nested estimator this fit uses; the user's object is never modified.
 
-        Returns
-        -------
-        rng : numpy.random.RandomState
-            For numpy-side draws (e.g. a nested KMeans' ``random_state``).
-        generator : torch.Generator
-            On ``self._device``; pass it to every torch random call of the fit.
+        ``estimator`` may be wrapped in :class:`sklearn.frozen.FrozenEstimator`. A fitted
+        one is deep-copied; an unfitted one is cloned, takes this fit's ``seed``, device
+        and verbosity where its own are unset (:meth:`_nested_overrides`) and is fitted
+        on ``X``. ``seed=None`` draws it from ``self._rng`` only in that case; pass
+        ``seed_from(self._rng)`` to draw it in every case, so that the later draws of
+        the fit do not depend on which case applied.
+        """
+        estimator = getattr(estimator, "estimator", estimator)  # FrozenEstimator
+        if hasattr(estimator, "module_"):
+            return copy.deepcopy(estimator)
+        nested = clone(estimator)
+        seed = seed_from(self._rng) if seed is None else seed
+        return nested.set_params(**self._nested_overrides(nested, seed)).fit(X)
+
+    def _adopt_nested(self, estimator: TorchEstimator) -> None:
+        """Move a nested estimator returned by :meth:`_fit_nested` (this fit's own copy)
+        onto this fit's device and dtypes, for joint training and inference."""
+        for module in _modules_of(estimator):
+            module.to(device=self._device, dtype=self._torch_dtype)
+        estimator._device = self._device
+        estimator._dtype = self._dtype
+        estimator._compute_dtype = self._compute_dtype
+
+    def _start_fit(self, X: np.ndarray) -> None:
+        """Resolve the device and dtypes, and seed this fit.
+
+        Sets ``self._rng`` (:class:`numpy.random.RandomState` from ``random_state``: the
+        numpy-side draws and the seeds of later generators) and ``self._generator`` (a
+        :class:`torch.Generator` on ``self._device``, its seed the first draw of
+        ``self._rng``: pass it to the fit's torch random calls).
         """
         self._device = resolve_device(self.device)
         self._dtype = np.dtype(X.dtype)
         self._compute_dtype = compute_dtype_for(X.dtype)
-        rng = check_random_state(self.random_state if random_state is None else random_state)
-        generator = make_generator(seed_from(rng), self._device)
-        return rng, generator
+        self._rng = check_random_state(self.random_state)
+        self._generator = make_generator(seed_from(self._rng), self._device)
 
-    def _build_module_seeded(
-        self, factory: Callable[[], torch.nn.Module], rng: np.random.RandomState
-    ) -> torch.nn.Module:
-        """Build ``factory()`` reproducibly from ``rng`` on the fit's device and dtype."""
+    def _next_generator(self) -> torch.Generator:
+        """A new torch generator on the device, seeded from ``self._rng`` (for each later
+        training call: ``partial_fit``, a warm start)."""
+        return make_generator(seed_from(self._rng), self._device)
+
+    def _build_module_seeded(self, factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+        """Build ``factory()`` reproducibly (seeded from ``self._rng``) on the fit's
+        device and dtype."""
         return build_seeded(
-            factory, seed=seed_from(rng), device=self._device, dtype=self._torch_dtype
+            factory, seed=seed_from(self._rng), device=self._device, dtype=self._torch_dtype
         )
 
     def _resolved(self, name: str, auto):
@@ -295,7 +419,7 @@ class TorchEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------- pickling
     #: Attributes dropped when pickling (optimizer state: pickles must stay cheap).
-    _transient_attributes: tuple[str, ...] = ("_optimizer",)
+    _transient_attributes: tuple[str, ...] = ("_optimizer", "_generator")
 
     def __getstate__(self):
         # BaseEstimator returns the instance's own __dict__ (not a copy) for non-sklearn

@@ -32,10 +32,10 @@ RTOL = 1e-5
 class _SyncedRBM(RBM):
     """An RBM whose training loop declares its state (``sync_state``: the module and the
     updater's momentum buffers, which the updater creates lazily and replaces at each step,
-    hence the callable): the one-line hook the RBM's own ``_train`` needs to train
+    hence the callable): the one-line hook the RBM's own ``_run_epochs`` needs to train
     data-parallel, patched in here for the test."""
 
-    def _train(self, V, max_epochs, phase):
+    def _run_epochs(self, V, max_epochs, phase):
         original = _rbm_module.train_loop
 
         def state():
@@ -46,7 +46,7 @@ class _SyncedRBM(RBM):
 
         _rbm_module.train_loop = train_loop
         try:
-            super()._train(V, max_epochs, phase)
+            return super()._run_epochs(V, max_epochs, phase)
         finally:
             _rbm_module.train_loop = original
 

@@ -8,7 +8,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, clone
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_array
 from torch import Tensor
@@ -368,7 +368,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                 "autoencoder='passthrough'."
             )
 
-    def _resolve_autoencoder(self, X: np.ndarray, rng: np.random.RandomState):
+    def _resolve_autoencoder(self, X: np.ndarray):
         """Pretrain or copy the autoencoder; returns ``(encoder, decoder)`` modules."""
         spec = self.autoencoder
         if isinstance(spec, str) and spec == "auto":
@@ -387,24 +387,19 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                     "skdeepclust.representation.AutoEncoder (optionally wrapped in "
                     f"sklearn.frozen.FrozenEstimator); got {type(ae).__name__}."
                 )
-        seed = seed_from(rng)  # drawn in every case, so the later draws do not shift
-        if hasattr(ae, "module_"):  # fitted: reuse, never modify
-            if ae.n_features_in_ != X.shape[1]:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but the fitted autoencoder expects "
-                    f"{ae.n_features_in_} features."
-                )
-            self.autoencoder_ = copy.deepcopy(ae)
-        else:
-            ae = clone(ae)
-            self.autoencoder_ = ae.set_params(**self._nested_overrides(ae, seed)).fit(X)
+        if hasattr(ae, "module_") and ae.n_features_in_ != X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the fitted autoencoder expects "
+                f"{ae.n_features_in_} features."
+            )
+        self.autoencoder_ = self._fit_nested(ae, X, seed_from(self._rng))
         # One deep copy of the whole network keeps tied weights tied.
         network = copy.deepcopy(self.autoencoder_.module_).to(self._device, self._torch_dtype)
         decoder = network.decoder if self.reconstruction_weight > 0 else None
         return network.encoder, decoder
 
-    def _initial_centers(self, Z: np.ndarray, rng: np.random.RandomState):
-        seed = seed_from(rng)
+    def _initial_centers(self, Z: np.ndarray):
+        seed = seed_from(self._rng)
         if isinstance(self.init, str):
             return INITS[self.init](Z, self.n_clusters, self.n_init, seed)
         centers = check_array(self.init, dtype=[np.float64, np.float32])
@@ -462,36 +457,37 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         -------
         self : DECClustering
         """
-        X = self._validate_fit_data(X)
+        return self._fit_template(X, y, partial=False)
+
+    def _initialize(self, X, y) -> None:
         self._check_params_vs_input(X)
         self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))
-        rng, generator = self._start_fit(X)
-        encoder, decoder = self._resolve_autoencoder(X, rng)
+        encoder, decoder = self._resolve_autoencoder(X)
         X_t = self._to_tensor(X)
-
-        def embed_all(network) -> Tensor:
-            with torch.inference_mode():
-                return torch.cat([network(X_t[s:s + self._inference_batch_size()])
-                                  for s in range(0, X_t.shape[0], self._inference_batch_size())])
-
-        Z0 = embed_all(encoder if encoder is not None else torch.nn.Identity()).cpu().numpy()
-        centers, init_labels = self._initial_centers(Z0, rng)
+        with torch.inference_mode():
+            Z0 = self._batched(encoder or torch.nn.Identity(), X_t).cpu().numpy()
+        centers, self._init_labels = self._initial_centers(Z0)
         scale = self._embedding_scale(Z0)
         head = DECClusterHead(self.n_clusters, Z0.shape[1], self.alpha,
                               device=self._device, dtype=self._torch_dtype)
         head.reset_cluster_centers(torch.as_tensor(np.asarray(centers) * scale))
         self.module_ = DECNetwork(encoder, head, decoder, scale=scale)
-        del Z0
 
-        history = self._train(X_t, generator, init_labels)
-        self.loss_curve_ = list(history.loss_curve)
-        self.n_iter_ = history.n_iter
-        self.converged_ = history.converged
+    def _train(self, X, y, *, partial: bool):
+        X_t = self._to_tensor(X)
+        history = self._cluster(X_t, self.__dict__.pop("_init_labels"))
         self.labels_ = self._labels(X_t)
-        self._warn_after_fit(history)
-        return self
+        return history
 
-    def _train(self, X_t: Tensor, generator: torch.Generator, init_labels: np.ndarray):
+    def _finish_fit(self, X, y, history, *, partial: bool) -> None:
+        self._warn_after_fit(history)
+
+    def _batched(self, fn, X_t: Tensor) -> Tensor:
+        """``fn`` over the rows of ``X_t`` in inference-sized chunks, concatenated."""
+        bs = self._inference_batch_size()
+        return torch.cat([fn(X_t[s:s + bs]) for s in range(0, X_t.shape[0], bs)])
+
+    def _cluster(self, X_t: Tensor, init_labels: np.ndarray):
         module = self.module_
         n_samples = X_t.shape[0]
         interval = self._update_interval(n_samples)
@@ -519,8 +515,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                 return None
             module.eval()
             with torch.inference_mode():
-                bs = self._inference_batch_size()
-                q = torch.cat([module(X_t[s:s + bs]) for s in range(0, n_samples, bs)])
+                q = self._batched(module, X_t)
             module.train()
             changed = changed_fraction(q.argmax(dim=1))
             state["p"] = _target_distribution(q).clone()  # out of inference mode
@@ -550,7 +545,7 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             n_samples=n_samples,
             batch_size=self._batch_size,
             max_epochs=self.max_epochs,
-            generator=generator,
+            generator=self._generator,
             optimizer=optimizer,
             phase="DEC clustering" if recon is None else "IDEC clustering",
             verbose=self.verbose,
@@ -558,16 +553,13 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             before_step=None if batch_target else refresh,
             on_epoch_end=epoch_end if batch_target else None,
             suggestion="Try a smaller learning_rate or scale the input (e.g. to [0, 1]).",
+            result=self._history,
         )
 
     def _labels(self, X_t: Tensor) -> np.ndarray:
-        module = self.module_
-        bs = self._inference_batch_size()
-        module.eval()
+        self.module_.eval()
         with torch.inference_mode():
-            labels = torch.cat([module.cluster(X_t[s:s + bs])
-                                for s in range(0, X_t.shape[0], bs)])
-        return labels.cpu().numpy()
+            return self._batched(self.module_.cluster, X_t).cpu().numpy()
 
     def _warn_after_fit(self, history) -> None:
         phase = "IDEC clustering" if self.reconstruction_weight > 0 else "DEC clustering"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from numbers import Integral, Real
 
@@ -12,7 +11,6 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     ClusterMixin,
     TransformerMixin,
-    clone,
 )
 from sklearn.cluster import KMeans
 from torch import Tensor
@@ -522,20 +520,19 @@ class DMAEClustering(
         -------
         self : DMAEClustering
         """
-        X = self._validate_fit_data(X)
+        return self._fit_template(X, y, partial=False)
+
+    def _initialize(self, X, y) -> None:
         self._check_params_vs_input(X)
-        rng, generator = self._start_fit(X)
-        deep = self._autoencoder_spec(X.shape) is not None
+        deep = self._deep = self._autoencoder_spec(X.shape) is not None
         for stale in ("autoencoder_", "pretrain_loss_curve_"):  # from an earlier deep fit
             self.__dict__.pop(stale, None)
         X_t = self._to_tensor(X)
         if deep:
-            self.autoencoder_ = self._prepare_autoencoder(X, rng)
+            self.autoencoder_ = self._prepare_autoencoder(X)
             self.pretrain_loss_curve_ = list(getattr(self.autoencoder_, "loss_curve_", []))
-            ae_module = self.autoencoder_.module_
             H_t = self._embed_tensor(X_t)
         else:
-            ae_module = None
             H_t = X_t
         self._normalized = deep and self.normalize_codes
         self.code_scale_ = float(_spread(H_t)) if self._normalized else 1.0
@@ -573,9 +570,8 @@ class DMAEClustering(
                 covariance_floor=floor,
                 covariance_scale=variance,
             ),
-            rng,
         )
-        self._initialize_head(H_t, rng, generator)
+        self._initialize_head(H_t)
 
         self._learning_rate = self._resolve_learning_rate(deep, X.shape[0])
         self._max_epochs = int(self._resolved("max_epochs", 20 if deep else 200))
@@ -585,10 +581,15 @@ class DMAEClustering(
         ))
         self.mixture_loss_curve_ = []
         if deep and self.mixture_epochs > 0 and self._head_param_groups(1.0, 1.0):
-            self.mixture_loss_curve_ = self._fit_mixture(H_t, generator)
+            self.mixture_loss_curve_ = self._fit_mixture(H_t)
+
+    def _train(self, X, y, *, partial: bool):
+        deep = self._deep
+        X_t = self._to_tensor(X)
         groups = self._head_param_groups(
             *self._learning_rates(self.learning_rate, self._learning_rate))
         if deep:
+            ae_module = self.autoencoder_.module_
             ae_params = [q for q in ae_module.parameters() if q.requires_grad]
             if ae_params:
                 groups.append({"params": ae_params, "lr": self._learning_rate})
@@ -616,13 +617,14 @@ class DMAEClustering(
             n_samples=X_t.shape[0],
             batch_size=self.batch_size,
             max_epochs=self._max_epochs,
-            generator=generator,
+            generator=self._generator,
             optimizer=self._optimizer,
             phase="DMAE clustering",
             verbose=self.verbose,
             tol=self._tol,
             n_iter_no_change=self._n_iter_no_change,
             on_epoch_end=None if deep or self._tol is None else keep_best,
+            result=self._history,
             suggestion="Try a smaller learning_rate or alpha, standardize X, or "
                        "compute in float64 (skdeepclust.set_config(compute_dtype='float64')).",
         )
@@ -634,9 +636,9 @@ class DMAEClustering(
             with torch.no_grad():
                 scale = float(_spread(self._embed_tensor(X_t)))
             self.code_scale_ = scale if scale > 0 else self.code_scale_
-        self.loss_curve_ = list(history.loss_curve)
-        self.n_iter_ = history.n_iter
-        self.converged_ = history.converged
+        return history
+
+    def _finish_fit(self, X, y, history, *, partial: bool) -> None:
         self.labels_ = self._inference(self._labels, X, out_dtype=None)
         if self._tol is not None:
             warn_unconverged(
@@ -650,7 +652,7 @@ class DMAEClustering(
             advice=("check that n_clusters suits the data; try a smaller alpha or "
                     "learning_rate, init='kmeans', or learn_mixing=False"),
         )
-        return self
+
 
     def _resolve_learning_rate(self, deep: bool, n_samples: int) -> float:
         """The clustering phase's base learning rate (``learning_rate="auto"`` resolved)."""
@@ -680,7 +682,7 @@ class DMAEClustering(
             groups.append({"params": others, "lr": other_lr})
         return groups
 
-    def _fit_mixture(self, H_t: Tensor, generator: torch.Generator) -> list:
+    def _fit_mixture(self, H_t: Tensor) -> list:
         """Deep model: train the mixture alone on the (scaled) pretrained codes."""
         head = self.module_
         rate = self.mixture_learning_rate
@@ -693,7 +695,7 @@ class DMAEClustering(
             n_samples=H_t.shape[0],
             batch_size=self.batch_size,
             max_epochs=self.mixture_epochs,
-            generator=generator,
+            generator=self._generator,
             optimizer=optimizer,
             phase="DMAE mixture fit on the pretrained codes",
             verbose=self.verbose,
@@ -702,21 +704,16 @@ class DMAEClustering(
         )
         return list(history.loss_curve)
 
-    def _prepare_autoencoder(self, X: np.ndarray, rng: np.random.RandomState) -> AutoEncoder:
-        """Copy a fitted autoencoder, or clone and pretrain an unfitted one."""
+    def _prepare_autoencoder(self, X: np.ndarray) -> AutoEncoder:
+        """Copy a fitted autoencoder, or clone and pretrain an unfitted one; on this
+        fit's device and dtype (joint training)."""
         given = self._autoencoder_spec(X.shape)
-        if hasattr(given, "module_"):  # no draw: the mixture starts as the shallow model would
-            ae = copy.deepcopy(given)
+        fitted = hasattr(given, "module_")
+        # seed=None: no draw for a fitted one, the mixture starts as the shallow model's
+        ae = self._fit_nested(given, X, seed=None)
+        if fitted:
             ae.loss_curve_ = []
-        else:
-            ae = clone(given)
-            ae.set_params(**self._nested_overrides(ae, seed_from(rng)))
-            ae.fit(X)
-        # joint training runs in this fit's device and dtype
-        ae.module_.to(device=self._device, dtype=self._torch_dtype)
-        ae._device = self._device
-        ae._dtype = self._dtype
-        ae._compute_dtype = self._compute_dtype
+        self._adopt_nested(ae)
         return ae
 
     def _embed_tensor(self, X_t: Tensor) -> Tensor:
@@ -730,9 +727,8 @@ class DMAEClustering(
         module.train()
         return torch.cat(chunks)
 
-    def _initialize_head(
-        self, H_t: Tensor, rng: np.random.RandomState, generator: torch.Generator
-    ) -> None:
+    def _initialize_head(self, H_t: Tensor) -> None:
+        rng, generator = self._rng, self._generator
         head = self.module_
         K = self.n_clusters
         labels = None

@@ -158,19 +158,17 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
             event_shape=shape,
         )
 
-    def _initialize(self, X: np.ndarray, rng: np.random.RandomState) -> torch.Generator:
-        """Resolve device/dtype, build ``module_`` and the optimizer; returns the generator."""
+    def _build(self, X: np.ndarray) -> None:
+        """Resolve the "auto" parameters, build ``module_`` and the optimizer."""
         self._check_flow_params(X.shape[1])
         self._resolve_auto(X.shape[0], X.shape[1])
-        _, generator = self._start_fit(X, random_state=rng)
-        self.module_ = self._build_module_seeded(lambda: self._make_flow(X.shape[1]), rng)
+        self.module_ = self._build_module_seeded(lambda: self._make_flow(X.shape[1]))
         self._optimizer = make_optimizer(
             self.optimizer,
             self.module_.parameters(),
             learning_rate=self._learning_rate,
             weight_decay=self.weight_decay,
         )
-        return generator
 
     def _data_init(self, X_t: Tensor, generator: torch.Generator) -> None:
         """Glow-style ActNorm initialisation on (a random subset of) the training rows."""
@@ -180,11 +178,6 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
             idx = torch.randperm(X_t.shape[0], generator=generator, device=generator.device)
             X_t = X_t[idx[:_DATA_INIT_ROWS].to(X_t.device)]
         self.module_.initialize(X_t)
-
-    def _store_history(self, history: TrainingResult) -> None:
-        self.loss_curve_ = list(history.loss_curve)
-        self.n_iter_ = history.n_iter
-        self.converged_ = history.converged
 
     # ------------------------------------------------------------------ inference
     def _check_codes(self, Z, name: str = "X") -> np.ndarray:
@@ -579,9 +572,13 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         -------
         self : NormalizingFlow
         """
-        X = self._validate_fit_data(X)
-        rng = check_random_state(self.random_state)
-        generator = self._initialize(X, rng)
+        return self._fit_template(X, y, partial=False)
+
+    def _initialize(self, X, y) -> None:
+        self._build(X)
+
+    def _train(self, X, y, *, partial: bool):
+        generator = self._generator
         X_all = self._to_tensor(X)
         X_t, X_val = X_all, None
         early = self._early_stopping
@@ -653,6 +650,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
             tol=None,
             max_grad_norm=self.max_grad_norm,
             on_epoch_end=on_epoch_end,
+            result=self._history,
             suggestion=(
                 "Try a smaller learning_rate, standardize the input, coupling='additive', "
                 "a smaller clamp, max_grad_norm=1.0, or compute in float64 "
@@ -661,9 +659,13 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         )
         if state["best_params"] is not None:
             module.load_state_dict(state["best_params"])
-        self._store_history(history)
         module.eval()
+        return history
+
+    def _finish_fit(self, X, y, history, *, partial: bool) -> None:
+        tol = self.tol
         if tol is not None:
+            early = self._early_stopping
             what = "validation log-likelihood" if early else "training loss"
             warn_unconverged(
                 self, history, phase="normalizing flow", max_epochs=self._max_epochs,
@@ -671,7 +673,6 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
                      f"n_iter_no_change={self.n_iter_no_change} epochs",
                 advice="increase max_epochs, or set tol=None to run all epochs quietly",
             )
-        return self
 
     score = _BaseFlow.score  # DensityMixin's placeholder comes first in the MRO
 
@@ -910,28 +911,29 @@ class DisentanglingFlow(_BaseFlow):
         self.factor_slices_ = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
     # ------------------------------------------------------------------ training
-    def _train(self, step, n_pairs: int, generator: torch.Generator) -> None:
+    def _run_pairs(self, step, n_pairs: int) -> TrainingResult:
         self.module_.train()
         history = train_loop(
             step,
             n_samples=n_pairs,
             batch_size=self._batch_size,
             max_epochs=self._max_epochs,
-            generator=generator,
+            generator=self._generator,
             optimizer=self._optimizer,
             phase="disentangling flow",
             verbose=self.verbose,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
             max_grad_norm=self.max_grad_norm,
+            result=self._history,
             suggestion=(
                 "Try a smaller learning_rate, standardize the input, target_correlations "
                 "further from 1, max_grad_norm=1.0, or compute in float64 "
                 "(skdeepclust.set_config(compute_dtype='float64'))."
             ),
         )
-        self._store_history(history)
         self.module_.eval()
+        return history
 
     def _pair_loss(self, x_a: Tensor, x_b: Tensor, similarity: Tensor) -> Tensor:
         z, log_det = self.module_(torch.cat([x_a, x_b]))
@@ -955,30 +957,36 @@ class DisentanglingFlow(_BaseFlow):
         -------
         self : DisentanglingFlow
         """
+        return self._fit_template(X, y, partial=False)
+
+    def _validate_fit_input(self, X, y, *, reset: bool):
         if y is not None and _num_samples(y) != _num_samples(X):
             raise ValueError(
                 f"y has {_num_samples(y)} rows but X has {_num_samples(X)}: y needs one row "
                 "of factor values per sample."
             )
-        X, y = self._validate_fit_data(X, y=y, multi_output=True, y_numeric=True)
-        Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
-        n_factors = Y.shape[1]
+        X, y = self._validate_fit_data(X, y=y, reset=reset, multi_output=True,
+                                       y_numeric=True)
+        return X, np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
+
+    def _initialize(self, X, y) -> None:
+        n_factors = y.shape[1]
         dims = self._resolve_dimensions(X.shape[1], n_factors)
-        rho = self._resolve_correlations(n_factors)
-        rng = check_random_state(self.random_state)
-        generator = self._initialize(X, rng)
+        self.target_correlations_ = self._resolve_correlations(n_factors)
+        self._build(X)
         self._set_factor_layout(dims)
-        self.target_correlations_ = rho
+
+    def _train(self, X, y, *, partial: bool):
+        generator, rho = self._generator, self.target_correlations_
         X_t = self._to_tensor(X)
-        Y_t = torch.as_tensor(Y, dtype=X_t.dtype, device=X_t.device)
+        Y_t = torch.as_tensor(y, dtype=X_t.dtype, device=X_t.device)
         self._data_init(X_t, generator)
 
         def step(idx: Tensor) -> Tensor:
             a, b, sim = make_factor_pairs(Y_t, idx.shape[0], rho, generator=generator)
             return self._pair_loss(X_t[a], X_t[b], sim)
 
-        self._train(step, self.pairs_per_epoch or X.shape[0], generator)
-        return self
+        return self._run_pairs(step, self.pairs_per_epoch or X.shape[0])
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_pairs(self, X_a, X_b, similarity):
@@ -1016,19 +1024,21 @@ class DisentanglingFlow(_BaseFlow):
                 f"[{S.min():.4g}, {S.max():.4g}]."
             )
         dims = self._resolve_dimensions(X_a.shape[1], S.shape[1])
-        rng = check_random_state(self.random_state)
-        generator = self._initialize(X_a, rng)
+        self._start_fit(X_a)
+        self._history = TrainingResult()
+        self._build(X_a)
         self._set_factor_layout(dims)
         self.target_correlations_ = None
         A, B = self._to_tensor(X_a), self._to_tensor(X_b)
         S = np.column_stack([np.zeros(S.shape[0]), S])
         S_t = torch.as_tensor(S, dtype=A.dtype, device=A.device)
-        self._data_init(torch.cat([A, B]), generator)
+        self._data_init(torch.cat([A, B]), self._generator)
 
         def step(idx: Tensor) -> Tensor:
             return self._pair_loss(A[idx], B[idx], S_t[idx])
 
-        self._train(step, A.shape[0], generator)
+        self._store_history(self._run_pairs(step, A.shape[0]))
+        del self._generator, self._history
         return self
 
     # ------------------------------------------------------------------ factors

@@ -275,17 +275,19 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         -------
         self : DBM
         """
-        X = self._validate_fit_data(X)
+        return self._fit_template(X, y, partial=False)
+
+    def _initialize(self, X, y) -> None:
         sizes = (X.shape[1], *self._layer_sizes())
         self._check_params_vs_input(X)
-        rng, _ = self._start_fit(X)
+        rng = self._rng
         V = self._to_tensor(X)
         kind = self.visible
         self.pretrain_loss_curve_ = []
         if self.pretrain_epochs:
             module = self._pretrain(V, sizes, rng)
         else:
-            module = self._build_module_seeded(lambda: _dbm.DBM(sizes, visible=kind), rng)
+            module = self._build_module_seeded(lambda: _dbm.DBM(sizes, visible=kind))
             g = make_generator(seed_from(rng), self._device)
             module.initialize(V, generator=g, weight_scale=self.init_weights,
                               centered=self.centered)
@@ -296,8 +298,13 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
             module, self.n_chains or batch, learning_rate=self._learning_rate,
             n_mean_field=self.n_mean_field, k=self.k, momentum=self.momentum, l2=self.l2,
             offset_rate=self.offset_learning_rate if self.centered else 0.0)
-        upd = self._updater
-        g = make_generator(seed_from(rng), self._device)
+        # training draws from a generator seeded after these (the seeds of earlier
+        # releases: same random_state, same model)
+        self._generator = self._next_generator()
+
+    def _train(self, X, y, *, partial: bool) -> TrainingResult:
+        V = self._to_tensor(X)
+        module, upd, g = self.module_, self._updater, self._generator
 
         def step(idx):
             v = V[idx]
@@ -307,25 +314,24 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
                 rec = module.mean(0, [None, pos[1][:n]])
                 return (rec - v[:n]).pow(2).mean()
 
-        result = self._train_loop(step, module, V.shape[0], self.max_epochs, "DBM training", g)
-        self.loss_curve_ = list(result.loss_curve)
-        self.n_iter_ = result.n_iter
-        self.converged_ = result.converged
+        return self._train_loop(step, module, V.shape[0], self.max_epochs, "DBM training", g,
+                                result=self._history)
+
+    def _finish_fit(self, X, y, result, *, partial: bool) -> None:
         if self.tol is not None:
             warn_unconverged(
                 self, result, phase="training", max_epochs=self.max_epochs,
                 rule=(f"the reconstruction error improved by less than tol={self.tol} for "
                       f"n_iter_no_change={self.n_iter_no_change} epochs"),
                 advice="increase max_epochs, or set tol=None to train for exactly max_epochs")
-        self._sampling_rng = np.random.RandomState(seed_from(rng))
+        self._sampling_rng = np.random.RandomState(seed_from(self._rng))
         self.log_partition_ = None
         self.log_partition_bounds_ = None
         self.log_partition_method_ = None
         if self._exact_feasible():
             self._set_log_partition("exact")
-        return self
 
-    def _train_loop(self, step, module, n_samples, epochs, phase, generator
+    def _train_loop(self, step, module, n_samples, epochs, phase, generator, result=None
                     ) -> TrainingResult:
         suggestion = ("Try a smaller learning_rate, standardize Gaussian inputs, or compute "
                       "in float64 (skdeepclust.set_config(compute_dtype='float64')).")
@@ -342,7 +348,7 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
                           max_epochs=epochs, generator=generator, phase=phase,
                           verbose=self.verbose, tol=self.tol if phase == "DBM training" else None,
                           n_iter_no_change=self.n_iter_no_change, on_epoch_end=check,
-                          suggestion=suggestion)
+                          suggestion=suggestion, result=result)
 
     def _pretrain(self, V, sizes, rng):
         """Layer-wise doubled-weight CD-1 pretraining; returns the composed DBM."""
@@ -354,7 +360,7 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
             kind = self.visible if i == 0 else "binary"
             shape = (sizes[i], sizes[i + 1])
             rbm = self._build_module_seeded(
-                lambda shape=shape, kind=kind: _dbm.DBM(shape, visible=kind), rng)
+                lambda shape=shape, kind=kind: _dbm.DBM(shape, visible=kind))
             g = make_generator(seed_from(rng), self._device)
             rbm.initialize(H, generator=g, weight_scale=self.init_weights,
                            centered=self.centered)
@@ -392,7 +398,7 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     def _float64_module(self) -> _dbm.DBM:
         return copy.deepcopy(self.module_).to(torch.float64).eval()
 
-    def _generator(self, random_state) -> torch.Generator:
+    def _sampling_generator(self, random_state) -> torch.Generator:
         rng = self._sampling_rng if random_state is None else check_random_state(random_state)
         return make_generator(seed_from(rng), self._device)
 
@@ -409,7 +415,7 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         else:
             est, log_w = _dbm.annealed_importance_sampling(
                 m, n_chains=n_chains, betas=n_betas, k=k,
-                generator=self._generator(random_state), verbose=self.verbose)
+                generator=self._sampling_generator(random_state), verbose=self.verbose)
             lz, bounds = est.log_z, (est.lower, est.upper)
             if not np.isfinite(est.lower):
                 need = _dbm.temperatures_to_bracket(log_w, n_betas)
@@ -569,7 +575,7 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         n = int(n_samples)
         if n < 1:
             raise ValueError(f"n_samples={n} should be >= 1.")
-        g = self._generator(random_state)
+        g = self._sampling_generator(random_state)
         m = self.module_
         with torch.inference_mode():
             states = m.gibbs(m.initial_states(n, g), int(k), None, g)

@@ -250,16 +250,21 @@ class _BaseRBM(TorchEstimator):
                          hidden=self.hidden, n_labels=self._n_labels(),
                          learn_sigma=self._learn_sigma)
 
-    def _initialize(self, X: np.ndarray, V: Tensor) -> None:
-        """Build and initialise the module from the training tensor V (labels appended)."""
+    # ------------------------------------------------------------------ fit hooks
+    def _visible(self, X: np.ndarray, y) -> Tensor:
+        """The training tensor of the visible layer (on the CPU): ``X``, and the one-hot
+        labels appended for the classifier."""
+        return torch.as_tensor(_writeable(X))
+
+    def _initialize(self, X, y) -> None:
+        """Build and initialise the module from the training tensor (labels appended)."""
         self._check_params_vs_input(X)
-        self._rng = check_random_state(self.random_state)
-        self._start_fit(X, random_state=self._rng)
+        V = self._visible(X, y)
         self._learn_sigma = self._resolve_learn_sigma()
         # updates of the fit (partial_fit: of max_epochs calls like the first), for "auto"
         self._n_updates = count_updates(X.shape[0], self.batch_size, self.max_epochs)
         n_features = X.shape[1]
-        module = self._build_module_seeded(lambda: self._make_module(n_features), self._rng)
+        module = self._build_module_seeded(lambda: self._make_module(n_features))
         V = V.to(self._device, self._torch_dtype)
         g = make_generator(seed_from(self._rng), self._device)
         nl = self._n_labels()
@@ -293,8 +298,35 @@ class _BaseRBM(TorchEstimator):
         self.module_ = module
         self._updater = self._make_updater()
         self._sampler = None
-        self._history = TrainingResult()
         self._sampling_rng = np.random.RandomState(seed_from(self._rng))
+        # training draws from a generator seeded after these (the seeds of earlier
+        # releases: same random_state, same model)
+        self._generator = self._next_generator()
+
+    def _resume_fit(self, X, y) -> None:
+        self._check_params_vs_input(X)
+        if getattr(self, "_updater", None) is None:  # e.g. after unpickling
+            self._updater = self._make_updater()
+            self._sampler = None
+        else:  # the current hyper-parameters (schedules via set_params), same momentum
+            fresh = self._make_updater()
+            fresh.velocity = self._updater.velocity
+            self._updater = fresh
+
+    def _train(self, X, y, *, partial: bool) -> TrainingResult:
+        name = type(self).__name__ + (" (partial_fit)" if partial else "")
+        return self._run_epochs(self._visible(X, y), 1 if partial else self.max_epochs, name)
+
+    def _finish_fit(self, X, y, result, *, partial: bool) -> None:
+        if not partial and self.tol is not None:
+            # a DBN sets _reported_as to (itself, "layer i of n") on the RBMs it trains
+            owner, phase = getattr(self, "_reported_as", None) or (self, "training")
+            warn_unconverged(
+                owner, result, phase=phase, max_epochs=self.max_epochs,
+                rule=(f"the reconstruction error improved by less than tol={self.tol} for "
+                      f"n_iter_no_change={self.n_iter_no_change} epochs"),
+                advice="increase max_epochs, or set tol=None to train for exactly max_epochs")
+        self._after_fit()
 
     def _initial_visible_bias(self, n_features: int) -> np.ndarray | None:
         """The visible bias ``init_visible_bias`` asks for; None keeps the data mean's
@@ -361,8 +393,8 @@ class _BaseRBM(TorchEstimator):
         upd.apply(grads, hidden_mean=p_pos.mean(0))
         return p_pos
 
-    def _train(self, V: Tensor, max_epochs: int, phase: str) -> None:
-        generator = make_generator(seed_from(self._rng), self._device)
+    def _run_epochs(self, V: Tensor, max_epochs: int, phase: str) -> TrainingResult:
+        generator = self._generator
         V = V.to(self._device, self._torch_dtype)
         m = self.module_
         batch_size = max(1, min(self.batch_size, V.shape[0]))
@@ -431,9 +463,7 @@ class _BaseRBM(TorchEstimator):
             if problem and "parameter" not in str(err):  # the loss check fired first
                 raise TrainingDivergedError(f"{err} ({problem})") from None
             raise
-        self.loss_curve_ = list(self._history.loss_curve)
-        self.n_iter_ = self._history.n_iter
-        self.converged_ = self._history.converged
+        return self._history
 
     def _generic_step(self, V: Tensor, generator: torch.Generator):
         m = self.module_
@@ -453,34 +483,6 @@ class _BaseRBM(TorchEstimator):
 
         return step
 
-    def _fit_tensors(self, X: np.ndarray, V: Tensor, *, partial: bool) -> None:
-        first = not hasattr(self, "module_") or not partial
-        if first:
-            self._initialize(X, V)
-        else:
-            self._check_params_vs_input(X)
-            if getattr(self, "_updater", None) is None:  # e.g. after unpickling
-                self._updater = self._make_updater()
-                self._sampler = None
-            else:  # the current hyper-parameters (schedules via set_params), same momentum
-                fresh = self._make_updater()
-                fresh.velocity = self._updater.velocity
-                self._updater = fresh
-            if getattr(self, "_history", None) is None:
-                self._history = TrainingResult(list(self.loss_curve_), self.n_iter_)
-        epochs = 1 if partial else self.max_epochs
-        name = type(self).__name__ + (" (partial_fit)" if partial else "")
-        self._train(V, epochs, name)
-        if not partial and self.tol is not None:
-            # a DBN sets _reported_as to (itself, "layer i of n") on the RBMs it trains
-            owner, phase = getattr(self, "_reported_as", None) or (self, "training")
-            warn_unconverged(
-                owner, self._history, phase=phase, max_epochs=self.max_epochs,
-                rule=(f"the reconstruction error improved by less than tol={self.tol} for "
-                      f"n_iter_no_change={self.n_iter_no_change} epochs"),
-                advice="increase max_epochs, or set tol=None to train for exactly max_epochs")
-        self._after_fit()
-
     def _after_fit(self) -> None:
         pass
 
@@ -489,7 +491,7 @@ class _BaseRBM(TorchEstimator):
         m = copy.deepcopy(self.module_)
         return m.to(torch.float64).eval()
 
-    def _generator(self, random_state) -> torch.Generator:
+    def _sampling_generator(self, random_state) -> torch.Generator:
         rng = self._sampling_rng if random_state is None else check_random_state(random_state)
         return make_generator(seed_from(rng), self._device)
 
@@ -838,9 +840,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
         -------
         self : RBM
         """
-        X = self._validate_fit_data(X)
-        self._fit_tensors(X, torch.as_tensor(_writeable(X)), partial=False)
-        return self
+        return self._fit_template(X, y, partial=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -859,10 +859,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
         -------
         self : RBM
         """
-        first = not hasattr(self, "module_")
-        X = self._validate_fit_data(X, reset=first)
-        self._fit_tensors(X, torch.as_tensor(_writeable(X)), partial=True)
-        return self
+        return self._partial_fit(X, y)
 
     def _after_fit(self) -> None:
         self.log_partition_ = None
@@ -887,7 +884,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
                 lz = float(_partition.log_partition_exact(m))
             bounds = (lz, lz)
         else:
-            g = self._generator(random_state)
+            g = self._sampling_generator(random_state)
             if method == "ais":
                 est = _partition.annealed_importance_sampling(
                     m, n_chains=n_chains, betas=n_betas, k=k, generator=g, verbose=self.verbose)
@@ -1132,7 +1129,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
         X_new : ndarray of shape (n_samples, n_features)
         """
         X = self._validate_predict_data(X)
-        g = self._generator(random_state)
+        g = self._sampling_generator(random_state)
         return self._inference(lambda x: self.module_.gibbs(x, int(k), None, g), X)
 
     def sample(self, n_samples=1, *, k=1000, method="gibbs", random_state=None):
@@ -1161,7 +1158,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
         n = int(n_samples)
         if n < 1:
             raise ValueError(f"n_samples={n} should be >= 1.")
-        g = self._generator(random_state)
+        g = self._sampling_generator(random_state)
         m = self.module_
         with torch.inference_mode():
             if method == "exact":
@@ -1263,8 +1260,8 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
         -------
         self : RBMClassifier
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        return self._fit_xy(X, y, partial=False)
+        self.__dict__.pop("classes_", None)  # from an earlier fit: found in y again
+        return self._fit_template(X, y, partial=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
@@ -1280,33 +1277,31 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
         -------
         self : RBMClassifier
         """
-        first = not hasattr(self, "module_")
-        X, y = validate_data(self, X, y, reset=first, dtype=[np.float64, np.float32])
-        if first:
+        if not hasattr(self, "module_"):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             self.classes_ = np.unique(np.asarray(classes))
-        return self._fit_xy(X, y, partial=True)
+        return self._partial_fit(X, y)
 
-    def _fit_xy(self, X, y, *, partial: bool):
+    def _validate_fit_input(self, X, y, *, reset: bool):
+        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32])
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        if partial:
-            unknown = np.setdiff1d(np.unique(y), self.classes_)
-            if unknown.size:
-                raise ValueError(f"y contains labels {unknown.tolist()} not in classes "
-                                 f"{self.classes_.tolist()}.")
-            idx = np.searchsorted(self.classes_, y)
-        else:
-            self.classes_, idx = np.unique(y, return_inverse=True)
+        if not hasattr(self, "classes_"):  # fit: the labels of y
+            self.classes_ = np.unique(y)
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(f"y contains labels {unknown.tolist()} not in classes "
+                             f"{self.classes_.tolist()}.")
         if len(self.classes_) < 2:
             raise ValueError(
                 "RBMClassifier needs samples of at least 2 classes; got 1 class "
                 f"({self.classes_.tolist()}).")
-        onehot = np.eye(len(self.classes_), dtype=X.dtype)[idx]
-        V = torch.as_tensor(np.hstack([X, onehot]))
-        self._fit_tensors(X, V, partial=partial)
-        return self
+        return X, y
+
+    def _visible(self, X: np.ndarray, y) -> Tensor:
+        onehot = np.eye(len(self.classes_), dtype=X.dtype)[np.searchsorted(self.classes_, y)]
+        return torch.as_tensor(np.hstack([X, onehot]))
 
     def predict_log_proba(self, X):
         """log p(y | x) by clamping x and summing the hidden units out.

@@ -8,11 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from torch import Tensor
 from torch.nn import functional as F
 
-from .._torch import make_generator, seed_from
 from .._training import (
     OPTIMIZERS,
     TrainingResult,
@@ -450,18 +448,41 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
             centered=self.centered,
         )
 
-    def _initialize(self, X) -> None:
+    # ------------------------------------------------------------------ fit hooks
+    def _validate_fit_input(self, X, y, *, reset: bool):
+        X = self._validate_fit_data(X, reset=reset, accept_sparse=_SPARSE)
+        # CSC is converted once: minibatches slice rows
+        return (X.tocsr() if sp.issparse(X) else X), y
+
+    def _initialize(self, X, y) -> None:
         self._check_params_vs_input(X)
         self._hidden_layer_sizes = self._resolve_hidden_layer_sizes(X.shape[1])
-        self._rng = check_random_state(self.random_state)
-        self._start_fit(X, random_state=self._rng)
-        self.module_ = self._build_module_seeded(
-            lambda: self._make_module(X.shape[1]), self._rng
-        )
+        self.module_ = self._build_module_seeded(lambda: self._make_module(X.shape[1]))
         if self.centered:
             self._initialize_offsets(X)
         self._optimizer = self._make_optimizer()
-        self._history = TrainingResult()
+        # training draws from a generator seeded after the build (the seeds of earlier
+        # releases: same random_state, same model)
+        self._generator = self._next_generator()
+
+    def _resume_fit(self, X, y) -> None:
+        self._check_params_vs_input(X)
+        if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
+            self._optimizer = self._make_optimizer()
+
+    def _train(self, X, y, *, partial: bool) -> TrainingResult:
+        phase = "autoencoder (partial_fit)" if partial else "autoencoder"
+        return self._run_epochs(X, 1 if partial else self.max_epochs, phase)
+
+    def _finish_fit(self, X, y, result, *, partial: bool) -> None:
+        if not partial and self.tol is not None:
+            warn_unconverged(
+                self, result, phase="training", max_epochs=self.max_epochs,
+                rule=f"the loss improved by less than tol={self.tol} for "
+                     f"n_iter_no_change={self.n_iter_no_change} epochs",
+                advice="increase max_epochs, or set tol=None to train a fixed number of "
+                       "epochs",
+            )
 
     def _initialize_offsets(self, X, n_rows: int = 1024) -> None:
         """PyDeep's centered start: the input offset is the data mean, each deeper offset
@@ -548,8 +569,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
             loss = loss + self._penalties(x_in, h, x_next)
         return loss
 
-    def _train(self, X: np.ndarray, max_epochs: int, phase: str) -> None:
-        generator = make_generator(seed_from(self._rng), self._device)
+    def _run_epochs(self, X, max_epochs: int, phase: str) -> TrainingResult:
+        generator = self._generator
         X_t = self._batch_source(X)
         self.module_.train()
         slow = self.slowness > 0
@@ -573,9 +594,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
             max_grad_norm=self.max_grad_norm,
             result=self._history,
         )
-        self.loss_curve_ = list(self._history.loss_curve)
-        self.n_iter_ = self._history.n_iter
-        self.converged_ = self._history.converged
+        return self._history
 
     # ------------------------------------------------------------------ API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -592,19 +611,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         -------
         self : AutoEncoder
         """
-        X = self._validate_fit_data(X, accept_sparse=_SPARSE)
-        X = X.tocsr() if sp.issparse(X) else X  # CSC: converted once, rows sliced per batch
-        self._initialize(X)
-        self._train(X, self.max_epochs, "autoencoder")
-        if self.tol is not None:
-            warn_unconverged(
-                self, self._history, phase="training", max_epochs=self.max_epochs,
-                rule=f"the loss improved by less than tol={self.tol} for "
-                     f"n_iter_no_change={self.n_iter_no_change} epochs",
-                advice="increase max_epochs, or set tol=None to train a fixed number of "
-                       "epochs",
-            )
-        return self
+        return self._fit_template(X, y, partial=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -621,19 +628,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         -------
         self : AutoEncoder
         """
-        first = not hasattr(self, "module_")
-        X = self._validate_fit_data(X, reset=first, accept_sparse=_SPARSE)
-        X = X.tocsr() if sp.issparse(X) else X
-        if first:
-            self._initialize(X)
-        else:
-            self._check_params_vs_input(X)
-            if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
-                self._optimizer = self._make_optimizer()
-            if getattr(self, "_history", None) is None:
-                self._history = TrainingResult(list(self.loss_curve_), self.n_iter_)
-        self._train(X, 1, "autoencoder (partial_fit)")
-        return self
+        return self._partial_fit(X, y)
 
     def transform(self, X):
         """Encode ``X``.

@@ -11,7 +11,6 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     ClusterMixin,
     TransformerMixin,
-    clone,
 )
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -652,10 +651,7 @@ default="gaussian"
         data = np.log1p(X) if nonnegative else X
         seed = seed_from(rng)  # drawn in every case, so the later draws do not shift
         if _is_estimator(self._init):
-            ae = getattr(self._init, "estimator", self._init)
-            if hasattr(ae, "module_"):  # fitted: use it as it is, never modify it
-                return np.asarray(ae.transform(data), dtype=np.float64), ae
-            ae = clone(ae)
+            ae = self._init
         else:
             bernoulli = self.output_distribution == "bernoulli"
             ae = AutoEncoder(
@@ -668,8 +664,8 @@ default="gaussian"
                 batch_size=self._batch_size,
                 tol=None,
             )
-        ae.set_params(**self._nested_overrides(ae, seed))
-        return np.asarray(ae.fit_transform(data), dtype=np.float64), ae
+        ae = self._fit_nested(ae, data, seed)
+        return np.asarray(ae.transform(data), dtype=np.float64), ae
 
     def _copy_decoder(self, ae: AutoEncoder, scale: float) -> bool:
         """Start the decoder from the autoencoder's when the two compute the same thing.
@@ -770,7 +766,7 @@ default="gaussian"
             return X_t.sum(1)
         return None
 
-    def _fit(self, X: np.ndarray, y) -> None:
+    def _initialize(self, X, y) -> None:
         for attr in ("classes_", "component_classes_"):
             self.__dict__.pop(attr, None)
         if self._supervised:
@@ -781,11 +777,11 @@ default="gaussian"
             n_mixture = self.n_components
         self._resolve_auto(X, n_mixture)
         self._check_params_vs_input(X, n_mixture)
-        rng, generator = self._start_fit(X)
+        rng = self._rng
         Z0, centers, within, warm, mixture = self._initial_state(X, codes, rng, n_mixture)
         std = self.component_std if self.component_std is not None else within
         self.module_ = self._build_module_seeded(
-            lambda: self._make_module(X.shape[1], n_mixture, std), rng
+            lambda: self._make_module(X.shape[1], n_mixture, std)
         )
         self._transform_seed = seed_from(rng)
         X_t = self._to_tensor(X)
@@ -798,6 +794,13 @@ default="gaussian"
                 prior.anchor_log_var()
         if warm is None or not self._copy_decoder(*warm):
             self.module_.decoder.init_output_bias(X_t, library)
+        self._start_state = (Z0, codes)
+
+    def _train(self, X, y, *, partial: bool):
+        Z0, codes = self.__dict__.pop("_start_state")
+        X_t = self._to_tensor(X)
+        library = self._library(X_t)
+        prior = self.module_.prior
         z0 = torch.as_tensor(Z0, device=self._device, dtype=self._torch_dtype)
         y_t = None if codes is None else torch.as_tensor(codes, device=self._device)
         if library is not None:
@@ -881,22 +884,23 @@ default="gaussian"
             n_samples=n,
             batch_size=self._batch_size,
             max_epochs=self._max_epochs,
-            generator=generator,
+            generator=self._generator,
             optimizer=optimizer,
             phase="GMMRepresentation",
             verbose=self.verbose,
             on_epoch_end=on_epoch_end,
+            result=self._history,
             suggestion="Try a smaller learning_rate or representation_learning_rate, "
             "standardize the input, or compute in float64 "
             "(skdeepclust.set_config(compute_dtype='float64')).",
         )
-        self.loss_curve_ = list(result.loss_curve)
-        self.n_iter_ = result.n_iter
-        self.converged_ = result.converged
         with torch.no_grad():
             self.embedding_ = to_numpy(z, self._dtype)
             labels = to_numpy(self._predict_z(z))
         self.labels_ = self.classes_[labels] if self._supervised else labels
+        return result
+
+    def _finish_fit(self, X, y, result, *, partial: bool) -> None:
         self._store_mixture()
         if self.tol is not None:
             warn_unconverged(
@@ -909,7 +913,7 @@ default="gaussian"
             )
         if not self._supervised:
             warn_partition(
-                self, labels, self.n_components, phase="fit", what="components",
+                self, self.labels_, self.n_components, phase="fit", what="components",
                 advice="try another random_state, a smaller n_components, "
                 "covariance_type='full' or init='autoencoder'",
                 stacklevel=5,
@@ -970,9 +974,7 @@ default="gaussian"
         -------
         self : GMMRepresentation
         """
-        X = self._validate_fit_data(X)
-        self._fit(X, y)
-        return self
+        return self._fit_template(X, y, partial=False)
 
     def fit_transform(self, X, y=None):
         """Fit and return the learned training representations ``embedding_``.
