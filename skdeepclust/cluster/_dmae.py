@@ -243,6 +243,12 @@ class DMAEClustering(
         (``"mahalanobis"``), whose loss can rise for several epochs while the precisions
         turn before it falls to a better partition, and 10 otherwise. Raise it when
         ``loss_curve_`` shows the fit stopping on such a bump.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model continues training it for ``max_epochs``
+        more epochs from the fitted parameters instead of starting anew; ``n_iter_``
+        and ``loss_curve_`` accumulate (as in scikit-learn's ``MLPRegressor``). ``X``
+        must have the fitted number of features. The mixture (and, deep, the
+        autoencoder) carry on; the optimizer starts afresh.
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
     random_state : int, RandomState instance or None, default=None
@@ -321,6 +327,7 @@ class DMAEClustering(
 
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
+        "warm_start": ["boolean"],
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "dissimilarity": [StrOptions(set(DISSIMILARITIES)), callable],
         "alpha": [Interval(Real, 0, None, closed="neither")],
@@ -379,6 +386,7 @@ class DMAEClustering(
         mixture_learning_rate=1e-2,
         tol="auto",
         n_iter_no_change="auto",
+        warm_start=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -409,6 +417,7 @@ class DMAEClustering(
         self.mixture_learning_rate = mixture_learning_rate
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -522,6 +531,26 @@ class DMAEClustering(
         """
         return self._fit_template(X, y, partial=False)
 
+    @_fit_context(prefer_skip_nested_validation=False)
+    def partial_fit(self, X, y=None):
+        """Run one epoch of the mixture training on ``X``; the first call initialises.
+
+        The first call does what :meth:`fit` does before training (pretraining the
+        autoencoder when deep, placing the centres) on this first chunk, so make it a
+        representative one; every call then trains one pass over its rows. For a stream
+        of chunks or dask-ml's ``Incremental``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : DMAEClustering
+        """
+        return self._partial_fit(X, y)
+
     def _initialize(self, X, y) -> None:
         self._check_params_vs_input(X)
         deep = self._deep = self._autoencoder_spec(X.shape) is not None
@@ -573,15 +602,24 @@ class DMAEClustering(
         )
         self._initialize_head(H_t)
 
+        self._resolve_training(X)
+        self.mixture_loss_curve_ = []
+        if deep and self.mixture_epochs > 0 and self._head_param_groups(1.0, 1.0):
+            self.mixture_loss_curve_ = self._fit_mixture(H_t)
+
+    def _resume_fit(self, X, y) -> None:
+        self._check_params_vs_input(X)
+        self._resolve_training(X)
+
+    def _resolve_training(self, X) -> None:
+        """The "auto" values of the training phase (again on a warm start: they follow
+        ``set_params``)."""
+        deep, precisions = self._deep, self.module_.dissimilarity.needs_precision
         self._learning_rate = self._resolve_learning_rate(deep, X.shape[0])
         self._max_epochs = int(self._resolved("max_epochs", 20 if deep else 200))
         self._tol = self._resolved("tol", None if deep else 1e-4)
         self._n_iter_no_change = int(self._resolved(
-            "n_iter_no_change", _AUTO_PATIENCE_PRECISIONS if dissimilarity.needs_precision else 10
-        ))
-        self.mixture_loss_curve_ = []
-        if deep and self.mixture_epochs > 0 and self._head_param_groups(1.0, 1.0):
-            self.mixture_loss_curve_ = self._fit_mixture(H_t)
+            "n_iter_no_change", _AUTO_PATIENCE_PRECISIONS if precisions else 10))
 
     def _train(self, X, y, *, partial: bool):
         deep = self._deep
@@ -616,14 +654,14 @@ class DMAEClustering(
             step,
             n_samples=X_t.shape[0],
             batch_size=self.batch_size,
-            max_epochs=self._max_epochs,
+            max_epochs=1 if partial else self._max_epochs,
             generator=self._generator,
             optimizer=self._optimizer,
             phase="DMAE clustering",
             verbose=self.verbose,
             tol=self._tol,
             n_iter_no_change=self._n_iter_no_change,
-            on_epoch_end=None if deep or self._tol is None else keep_best,
+            on_epoch_end=None if deep or self._tol is None or partial else keep_best,
             result=self._history,
             suggestion="Try a smaller learning_rate or alpha, standardize X, or "
                        "compute in float64 (skdeepclust.set_config(compute_dtype='float64')).",
@@ -640,6 +678,8 @@ class DMAEClustering(
 
     def _finish_fit(self, X, y, history, *, partial: bool) -> None:
         self.labels_ = self._inference(self._labels, X, out_dtype=None)
+        if partial:
+            return
         if self._tol is not None:
             warn_unconverged(
                 self, history, phase="DMAE clustering", max_epochs=self._max_epochs,

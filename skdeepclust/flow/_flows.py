@@ -86,6 +86,7 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
 
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
+        "warm_start": ["boolean"],
         "n_stages": [Interval(Integral, 1, None, closed="left"), _AUTO],
         "coupling": [StrOptions(set(COUPLINGS) | {"auto"})],
         "mask": [StrOptions(set(MASKS))],
@@ -170,9 +171,18 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
             weight_decay=self.weight_decay,
         )
 
+    def _resume_fit(self, X, y) -> None:
+        self._resolve_auto(X.shape[0], X.shape[1])  # training values follow set_params
+        if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
+            self._optimizer = make_optimizer(
+                self.optimizer, self.module_.parameters(), learning_rate=self._learning_rate,
+                weight_decay=self.weight_decay)
+        self._resumed = True  # the ActNorm layers keep their fitted values
+
     def _data_init(self, X_t: Tensor, generator: torch.Generator) -> None:
-        """Glow-style ActNorm initialisation on (a random subset of) the training rows."""
-        if not (self.actnorm and self.actnorm_data_init):
+        """Glow-style ActNorm initialisation on (a random subset of) the training rows
+        (not on a warm start or a later partial_fit)."""
+        if self.__dict__.pop("_resumed", False) or not (self.actnorm and self.actnorm_data_init):
             return
         if X_t.shape[0] > _DATA_INIT_ROWS:
             idx = torch.randperm(X_t.shape[0], generator=generator, device=generator.device)
@@ -401,6 +411,12 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         runs ``max_epochs``.
     n_iter_no_change : int, default=30
         Epochs without an improvement of ``tol`` before training stops.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model continues training it for ``max_epochs``
+        more epochs from the fitted parameters instead of starting anew; ``n_iter_``
+        and ``loss_curve_`` accumulate (as in scikit-learn's ``MLPRegressor``). ``X``
+        must have the fitted number of features. ActNorm is not initialised again;
+        the optimizer state carries over (unless the model was pickled).
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
     random_state : int, RandomState instance or None, default=None
@@ -503,6 +519,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         validation_fraction="auto",
         tol=1e-4,
         n_iter_no_change=30,
+        warm_start=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -529,6 +546,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         self.validation_fraction = validation_fraction
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -574,6 +592,25 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         """
         return self._fit_template(X, y, partial=False)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one epoch of maximum likelihood on ``X``; the first call builds the flow.
+
+        The first call resolves the "auto" sizes from this chunk and initialises ActNorm
+        on it; there is no early stopping (hold out a chunk and watch :meth:`score`).
+        The optimizer state carries over between calls (it is not pickled).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : NormalizingFlow
+        """
+        return self._partial_fit(X, y)
+
     def _initialize(self, X, y) -> None:
         self._build(X)
 
@@ -581,7 +618,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         generator = self._generator
         X_all = self._to_tensor(X)
         X_t, X_val = X_all, None
-        early = self._early_stopping
+        early = self._early_stopping and not partial
         if early:
             n_val = self._validation_rows(X.shape[0])
             if X.shape[0] - n_val < 1 or n_val < 1:
@@ -642,7 +679,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
             step,
             n_samples=X_t.shape[0],
             batch_size=self._batch_size,
-            max_epochs=self._max_epochs,
+            max_epochs=1 if partial else self._max_epochs,
             generator=generator,
             optimizer=optimizer,
             phase="normalizing flow",
@@ -664,7 +701,7 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
 
     def _finish_fit(self, X, y, history, *, partial: bool) -> None:
         tol = self.tol
-        if tol is not None:
+        if tol is not None and not partial:
             early = self._early_stopping
             what = "validation log-likelihood" if early else "training loss"
             warn_unconverged(
@@ -729,6 +766,12 @@ class DisentanglingFlow(_BaseFlow):
         Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
         epochs; ``None`` always runs ``max_epochs``.
     n_iter_no_change : int, default=10
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model continues training it for ``max_epochs``
+        more epochs from the fitted parameters instead of starting anew; ``n_iter_``
+        and ``loss_curve_`` accumulate (as in scikit-learn's ``MLPRegressor``). ``X``
+        must have the fitted number of features. ActNorm is not initialised again;
+        the optimizer state carries over (unless the model was pickled).
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
     random_state : int, RandomState instance or None, default=None
@@ -818,6 +861,7 @@ class DisentanglingFlow(_BaseFlow):
         learning_rate=0.01,
         tol=None,
         n_iter_no_change=10,
+        warm_start=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -844,6 +888,7 @@ class DisentanglingFlow(_BaseFlow):
         self.learning_rate = learning_rate
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -911,13 +956,13 @@ class DisentanglingFlow(_BaseFlow):
         self.factor_slices_ = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
     # ------------------------------------------------------------------ training
-    def _run_pairs(self, step, n_pairs: int) -> TrainingResult:
+    def _run_pairs(self, step, n_pairs: int, max_epochs: int) -> TrainingResult:
         self.module_.train()
         history = train_loop(
             step,
             n_samples=n_pairs,
             batch_size=self._batch_size,
-            max_epochs=self._max_epochs,
+            max_epochs=max_epochs,
             generator=self._generator,
             optimizer=self._optimizer,
             phase="disentangling flow",
@@ -959,6 +1004,22 @@ class DisentanglingFlow(_BaseFlow):
         """
         return self._fit_template(X, y, partial=False)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y):
+        """Run one epoch on pairs drawn from ``(X, y)``; the first call builds the flow.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_factors)
+            As in :meth:`fit`; every call must have the same factors.
+
+        Returns
+        -------
+        self : DisentanglingFlow
+        """
+        return self._partial_fit(X, y)
+
     def _validate_fit_input(self, X, y, *, reset: bool):
         if y is not None and _num_samples(y) != _num_samples(X):
             raise ValueError(
@@ -986,7 +1047,8 @@ class DisentanglingFlow(_BaseFlow):
             a, b, sim = make_factor_pairs(Y_t, idx.shape[0], rho, generator=generator)
             return self._pair_loss(X_t[a], X_t[b], sim)
 
-        return self._run_pairs(step, self.pairs_per_epoch or X.shape[0])
+        return self._run_pairs(step, self.pairs_per_epoch or X.shape[0],
+                               1 if partial else self._max_epochs)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_pairs(self, X_a, X_b, similarity):
@@ -1037,7 +1099,7 @@ class DisentanglingFlow(_BaseFlow):
         def step(idx: Tensor) -> Tensor:
             return self._pair_loss(A[idx], B[idx], S_t[idx])
 
-        self._store_history(self._run_pairs(step, A.shape[0]))
+        self._store_history(self._run_pairs(step, A.shape[0], self._max_epochs))
         del self._generator, self._history
         return self
 

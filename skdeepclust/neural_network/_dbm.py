@@ -117,6 +117,12 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         ``n_iter_no_change`` epochs; reaching ``max_epochs`` first warns with
         ``ConvergenceWarning``. None runs exactly ``max_epochs``.
     n_iter_no_change : int, default=10
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model continues training it for ``max_epochs``
+        more epochs from the fitted parameters instead of starting anew; ``n_iter_``
+        and ``loss_curve_`` accumulate (as in scikit-learn's ``MLPRegressor``). ``X``
+        must have the fitted number of features. Pretraining does not run again;
+        momentum and the persistent chains carry over (unless the model was pickled).
     device : str or torch.device, default="auto"
     random_state : int, RandomState instance or None, default=None
         Controls the initialisation, minibatch order and every Gibbs draw of training; it
@@ -181,6 +187,7 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         **TorchEstimator._parameter_constraints,
+        "warm_start": ["boolean"],
         "n_components": ["array-like", Interval(Integral, 1, None, closed="left")],
         "visible": [StrOptions({"binary", "gaussian"})],
         "hidden": [str],
@@ -209,7 +216,8 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
                  allow_probabilities=False, centered=True, offset_learning_rate=0.01,
                  n_mean_field=3, k=1, n_chains=None, learning_rate="auto", momentum=0.0,
                  l2=0.0, init_weights=0.01, pretrain_epochs=0, batch_size=20, max_epochs=10,
-                 tol=None, n_iter_no_change=10, device="auto", random_state=None, verbose=0):
+                 tol=None, n_iter_no_change=10, warm_start=False,
+                 device="auto", random_state=None, verbose=0):
         self.n_components = n_components
         self.visible = visible
         self.hidden = hidden
@@ -228,6 +236,7 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         self.max_epochs = max_epochs
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -277,6 +286,25 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         """
         return self._fit_template(X, y, partial=False)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one epoch of PCD on ``X``; the first call builds the model.
+
+        The first call initialises (and pretrains, with ``pretrain_epochs > 0``) the
+        model on this chunk; momentum and the persistent chains carry over between calls
+        (they are not pickled).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : DBM
+        """
+        return self._partial_fit(X, y)
+
     def _initialize(self, X, y) -> None:
         sizes = (X.shape[1], *self._layer_sizes())
         self._check_params_vs_input(X)
@@ -293,14 +321,23 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
                               centered=self.centered)
         self.module_ = module
         self._learning_rate = self._auto_rate(X.shape[0], self.max_epochs)
-        batch = max(1, min(self.batch_size, X.shape[0]))
-        self._updater = _dbm.DBMUpdater(
-            module, self.n_chains or batch, learning_rate=self._learning_rate,
-            n_mean_field=self.n_mean_field, k=self.k, momentum=self.momentum, l2=self.l2,
-            offset_rate=self.offset_learning_rate if self.centered else 0.0)
+        self._batch_rows = max(1, min(self.batch_size, X.shape[0]))
+        self._updater = self._make_updater()
         # training draws from a generator seeded after these (the seeds of earlier
         # releases: same random_state, same model)
         self._generator = self._next_generator()
+
+    def _make_updater(self) -> _dbm.DBMUpdater:
+        return _dbm.DBMUpdater(
+            self.module_, self.n_chains or self._batch_rows,
+            learning_rate=self._learning_rate, n_mean_field=self.n_mean_field, k=self.k,
+            momentum=self.momentum, l2=self.l2,
+            offset_rate=self.offset_learning_rate if self.centered else 0.0)
+
+    def _resume_fit(self, X, y) -> None:
+        self._check_params_vs_input(X)
+        if getattr(self, "_updater", None) is None:  # e.g. after unpickling
+            self._updater = self._make_updater()
 
     def _train(self, X, y, *, partial: bool) -> TrainingResult:
         V = self._to_tensor(X)
@@ -314,11 +351,11 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
                 rec = module.mean(0, [None, pos[1][:n]])
                 return (rec - v[:n]).pow(2).mean()
 
-        return self._train_loop(step, module, V.shape[0], self.max_epochs, "DBM training", g,
-                                result=self._history)
+        return self._train_loop(step, module, V.shape[0], 1 if partial else self.max_epochs,
+                                "DBM training", g, result=self._history)
 
     def _finish_fit(self, X, y, result, *, partial: bool) -> None:
-        if self.tol is not None:
+        if self.tol is not None and not partial:
             warn_unconverged(
                 self, result, phase="training", max_epochs=self.max_epochs,
                 rule=(f"the reconstruction error improved by less than tol={self.tol} for "

@@ -130,6 +130,7 @@ class _BaseRBM(TorchEstimator):
 
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
+        "warm_start": ["boolean"],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "visible": [StrOptions(set(VISIBLE_UNITS))],
         "hidden": [StrOptions(set(HIDDEN_UNITS))],
@@ -668,6 +669,12 @@ default="auto"
         ``tol`` rule on it stops many fits too early. Judge convergence by held-out
         ``score`` (or downstream accuracy) over ``max_epochs``.
     n_iter_no_change : int, default=10
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model continues training it for ``max_epochs``
+        more epochs from the fitted parameters instead of starting anew; ``n_iter_``
+        and ``loss_curve_`` accumulate (as in scikit-learn's ``MLPRegressor``). ``X``
+        must have the fitted number of features. Momentum and the persistent chains
+        carry over (unless the model was pickled).
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
     random_state : int, RandomState instance or None, default=None
@@ -689,7 +696,7 @@ def _rbm_init(self, n_components, visible, hidden, learn_sigma, init_sigma, cent
               learning_rate, momentum, l1, l2, sparsity_target, sparsity_weight,
               max_grad_norm, max_grad_norm_axis, use_hidden_states, init_weights,
               init_hidden_bias, allow_probabilities, batch_size, max_epochs, tol,
-              n_iter_no_change, device, random_state, verbose, use_centered_gradient,
+              n_iter_no_change, warm_start, device, random_state, verbose, use_centered_gradient,
               init_visible_bias):
     self.n_components = n_components
     self.visible = visible
@@ -721,6 +728,7 @@ def _rbm_init(self, n_components, visible, hidden, learn_sigma, init_sigma, cent
     self.max_epochs = max_epochs
     self.tol = tol
     self.n_iter_no_change = n_iter_no_change
+    self.warm_start = warm_start
     self.device = device
     self.random_state = random_state
     self.verbose = verbose
@@ -822,7 +830,8 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
                  l2=0.0, sparsity_target=0.05, sparsity_weight=0.0, max_grad_norm=None,
                  max_grad_norm_axis="cols", use_hidden_states=False, init_weights="auto",
                  init_hidden_bias="auto", init_visible_bias="auto", allow_probabilities=False,
-                 batch_size=100, max_epochs=50, tol=None, n_iter_no_change=10, device="auto",
+                 batch_size=100, max_epochs=50, tol=None, n_iter_no_change=10, warm_start=False,
+                 device="auto",
                  random_state=None, verbose=0):
         _rbm_init(**{k: v for k, v in locals().items() if k != "__class__"})
 
@@ -1238,7 +1247,8 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
                  l2=0.0, sparsity_target=0.05, sparsity_weight=0.0, max_grad_norm=None,
                  max_grad_norm_axis="cols", use_hidden_states=False, init_weights="auto",
                  init_hidden_bias="auto", init_visible_bias="auto", allow_probabilities=False,
-                 batch_size=100, max_epochs=50, tol=None, n_iter_no_change=10, device="auto",
+                 batch_size=100, max_epochs=50, tol=None, n_iter_no_change=10, warm_start=False,
+                 device="auto",
                  random_state=None, verbose=0):
         _rbm_init(**{k: v for k, v in locals().items() if k != "__class__"})
 

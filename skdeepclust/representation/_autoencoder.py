@@ -245,6 +245,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         Stop when the epoch loss has not improved by ``tol`` for ``n_iter_no_change``
         epochs; ``None`` always runs ``max_epochs``.
     n_iter_no_change : int, default=10
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model continues training it for ``max_epochs``
+        more epochs from the fitted parameters instead of starting anew; ``n_iter_``
+        and ``loss_curve_`` accumulate (as in scikit-learn's ``MLPRegressor``). ``X``
+        must have the fitted number of features. The optimizer state carries
+        over (unless the model was pickled).
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
     random_state : int, RandomState instance or None, default=None
@@ -310,6 +316,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
+        "warm_start": ["boolean"],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", StrOptions({"auto"})],
         "activation": [StrOptions(set(ACTIVATIONS))],
@@ -368,6 +375,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         learning_rate=1e-3,
         tol=1e-4,
         n_iter_no_change=10,
+        warm_start=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -399,6 +407,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         self.learning_rate = learning_rate
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

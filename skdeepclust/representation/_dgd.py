@@ -242,6 +242,13 @@ default="gaussian"
         component.
     n_resample : int, default=1
         Draws per component when ``resample="sample"``.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model continues training it for ``max_epochs``
+        more epochs from the fitted parameters instead of starting anew; ``n_iter_``
+        and ``loss_curve_`` accumulate (as in scikit-learn's ``MLPRegressor``). ``X``
+        must have the fitted number of features. The representations are
+        those of the training rows: continue with the same ``X`` (other rows get theirs
+        from :meth:`transform`).
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
     random_state : int, RandomState instance or None, default=None
@@ -382,6 +389,7 @@ default="gaussian"
 
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
+        "warm_start": ["boolean"],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "covariance_type": [StrOptions({*_COVARIANCE_TYPES, "auto"})],
@@ -448,6 +456,7 @@ default="gaussian"
         transform_n_starts=3,
         resample="mean",
         n_resample=1,
+        warm_start=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -482,6 +491,7 @@ default="gaussian"
         self.transform_n_starts = transform_n_starts
         self.resample = resample
         self.n_resample = n_resample
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -795,6 +805,19 @@ default="gaussian"
         if warm is None or not self._copy_decoder(*warm):
             self.module_.decoder.init_output_bias(X_t, library)
         self._start_state = (Z0, codes)
+
+    def _resume_fit(self, X, y) -> None:
+        n_mixture = self.means_.shape[0]
+        self._resolve_auto(X, n_mixture)  # the training values follow set_params
+        self._check_params_vs_input(X, n_mixture)
+        if X.shape[0] != self.embedding_.shape[0]:
+            raise ValueError(
+                f"warm_start=True continues the representations of the {self.embedding_.shape[0]}"
+                f" training rows, but X has {X.shape[0]} rows: fit again with the same X, "
+                "or use transform for other rows."
+            )
+        codes = self._encode_labels(y, X.shape[0]) if self._supervised else None
+        self._start_state = (self.embedding_, codes)
 
     def _train(self, X, y, *, partial: bool):
         Z0, codes = self.__dict__.pop("_start_state")
