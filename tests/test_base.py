@@ -1,7 +1,6 @@
 """The shared backend: devices, seeding, pickling, the training loop and input errors."""
 
 import copy
-import os
 import pickle
 import warnings
 
@@ -293,21 +292,6 @@ def test_lean_optimizer_step_equals_torch_step(name, kwargs):
         opt.lean_step() if hasattr(opt, "lean_step") else opt.step()
     for a, b in zip(nets[0].parameters(), nets[1].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
-
-
-def test_import_sets_a_passive_openmp_wait_policy_unless_the_user_chose_one():
-    import subprocess
-    import sys
-
-    code = "import os, skdeepclust, torch; print(os.environ['OMP_WAIT_POLICY'])"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.strip() == "PASSIVE"
-    env["OMP_WAIT_POLICY"] = "ACTIVE"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.strip() == "ACTIVE"
 
 
 @pytest.mark.parametrize("width, expect_single", [(4, True), (2000, False)])

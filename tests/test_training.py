@@ -1,17 +1,29 @@
-"""The training loop's shared outcome helpers: one wording for every estimator."""
+"""The training loop's outcome helpers (one wording for every estimator) and the thread
+count of small CPU loops."""
 
+import os
+import subprocess
+import sys
+import threading
 import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.exceptions import ConvergenceWarning
 
+import skdeepclust
+from skdeepclust import _config, _threads
+from skdeepclust._optim import make_optimizer
+from skdeepclust._threads import thread_count_is_per_thread
 from skdeepclust._training import (
     TrainingResult,
     partition_problems,
+    train_loop,
     warn_partition,
     warn_unconverged,
 )
+from skdeepclust.representation import AutoEncoder
 
 
 class Dummy:
@@ -63,3 +75,134 @@ def test_nearest_power_of_two_is_clipped():
     assert [nearest_power_of_two(x, 32, 256) for x in (0, 0.5, 40, 48, 60, 1e6)] == [
         32, 32, 32, 64, 64, 256]
     assert nearest_power_of_two(1797 / 16, 64, 512) == 128
+
+
+# --------------------------------------------------------- threads of small CPU loops
+def _small_fit(seen=None, before_end=None, width=4):
+    """A small CPU train_loop (two steps); ``seen`` collects the thread count per step."""
+    net = torch.nn.Linear(width, width)
+    opt = make_optimizer("adam", net.parameters(), learning_rate=1e-3)
+    X = torch.randn(64, width)
+
+    def step(idx):
+        if seen is not None:
+            seen.append(torch.get_num_threads())
+        if before_end is not None and len(seen) == 2:
+            before_end()
+        return net(X[idx]).pow(2).mean()
+
+    train_loop(step, n_samples=64, batch_size=32, max_epochs=1,
+               generator=torch.Generator().manual_seed(0), optimizer=opt)
+
+
+@pytest.fixture
+def three_threads():
+    """torch on 3 threads in this thread and for threads that start using torch."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    yield 3
+    torch.set_num_threads(before)
+
+
+def _in_thread(function):
+    out = []
+    thread = threading.Thread(target=lambda: out.append(function()))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+@pytest.mark.skipif(not thread_count_is_per_thread(), reason="needs an OpenMP build of torch")
+def test_concurrent_small_fits_in_threads_leave_every_thread_count_as_it_was(three_threads):
+    """Fit A ends while fit B runs, B ends later; a thread that starts using torch during
+    the fits gets the start-up count; every thread ends with the count it had."""
+    b_started, a_done = threading.Event(), threading.Event()
+    report = {}
+
+    def fit_a():
+        seen = []
+        report["a_before"] = torch.get_num_threads()
+        _small_fit(seen, before_end=lambda: b_started.wait(10))
+        report["a_seen"], report["a_after"] = seen, torch.get_num_threads()
+        a_done.set()
+
+    def fit_b():
+        seen = []
+        report["b_before"] = torch.get_num_threads()
+
+        def wait_for_a():
+            b_started.set()
+            report["new_thread_during"] = _in_thread(torch.get_num_threads)
+            a_done.wait(10)
+
+        _small_fit(seen, before_end=wait_for_a)
+        report["b_seen"], report["b_after"] = seen, torch.get_num_threads()
+
+    threads = [threading.Thread(target=fit_a), threading.Thread(target=fit_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert report == {"a_before": 3, "a_seen": [1, 1], "a_after": 3, "b_before": 3,
+                      "new_thread_during": 3, "b_seen": [1, 1], "b_after": 3}
+    assert torch.get_num_threads() == 3
+    assert _in_thread(torch.get_num_threads) == 3
+
+
+def test_small_fit_threads_off_never_touches_torch(three_threads, monkeypatch):
+    def fail(n):
+        raise AssertionError("torch.set_num_threads was called")
+
+    monkeypatch.setattr(torch, "set_num_threads", fail)
+    seen = []
+    with skdeepclust.config_context(small_fit_threads="off"):
+        _small_fit(seen)
+        AutoEncoder(2, hidden_layer_sizes=(4,), max_epochs=2, tol=None, device="cpu",
+                    random_state=0).fit(np.random.RandomState(0).rand(30, 3))
+    assert seen == [3, 3]
+
+
+def test_a_process_wide_thread_count_is_never_changed(three_threads, monkeypatch):
+    """Builds with torch's native thread pool share one count across threads: skdeepclust
+    leaves it alone whatever the setting."""
+    monkeypatch.setattr(_threads, "_per_thread", False)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: pytest.fail("set_num_threads"))
+    seen = []
+    _small_fit(seen)
+    assert seen == [3, 3]
+
+
+@pytest.mark.skipif(not thread_count_is_per_thread(), reason="needs an OpenMP build of torch")
+@pytest.mark.parametrize("setting, width, expected", [
+    ("auto", 4, 1), (2, 4, 2), (8, 4, 3),  # a count: at most that many
+    ("auto", 2000, 3),  # 32 x 4 million multiply-adds per step: not small
+])
+def test_small_fit_threads_setting(setting, width, expected, three_threads):
+    seen = []
+    with skdeepclust.config_context(small_fit_threads=setting):
+        _small_fit(seen, width=width)
+    assert seen == [expected] * 2
+    assert torch.get_num_threads() == 3
+    assert skdeepclust.get_config()["small_fit_threads"] == "auto"
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "fast", "none"])
+def test_small_fit_threads_rejects_other_values(bad):
+    with pytest.raises(ValueError, match="small_fit_threads must be 'auto', 'off' or a"):
+        skdeepclust.set_config(small_fit_threads=bad)
+
+
+def test_import_leaves_the_environment_alone_and_reads_the_setting_from_it(monkeypatch):
+    code = ("import os; before = dict(os.environ); import skdeepclust, torch; "
+            "print(dict(os.environ) == before, skdeepclust.get_config()['small_fit_threads'])")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
+    env["SKDEEPCLUST_SMALL_FIT_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.split() == ["True", "2"]
+    for value, expected in (("off", "off"), (" Auto ", "auto"), ("3", 3)):
+        monkeypatch.setenv("SKDEEPCLUST_SMALL_FIT_THREADS", value)
+        assert _config._defaults()["small_fit_threads"] == expected
+    monkeypatch.setenv("SKDEEPCLUST_SMALL_FIT_THREADS", "0")
+    with pytest.raises(ValueError, match="small_fit_threads must be"):
+        _config._defaults()
