@@ -34,7 +34,7 @@ from ._torch import (
 )
 from .utils._sklearn_compat import Interval, _fit_context, check_is_fitted, validate_data
 
-__all__ = ["TorchEstimator"]
+__all__ = ["PartialFitMixin", "TorchEstimator"]
 
 #: Conservative factor of the default per-row inference temporaries (see
 #: :meth:`TorchEstimator._inference_row_floats`).
@@ -101,10 +101,15 @@ class TorchEstimator(BaseEstimator):
     def fit(self, X, y=None):
         """Fit the model to ``X``.
 
+        What a fit runs (pretraining, initialisation, training phases) is described in
+        the class docstring; with ``warm_start=True`` a fitted model carries on.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training data.
         y : Ignored
+            Not used, present for API consistency by convention.
 
         Returns
         -------
@@ -114,11 +119,7 @@ class TorchEstimator(BaseEstimator):
         return self._fit_template(X, y, partial=False)
 
     def _partial_fit(self, X, y=None) -> TorchEstimator:
-        """The body of ``partial_fit``: one pass over ``X``; the first call initialises.
-
-        A family that learns incrementally defines ``partial_fit`` (decorated with
-        ``_fit_context``, with its own docstring) as ``return self._partial_fit(X, y)``.
-        """
+        """One pass over ``X``; the first call initialises (see :class:`PartialFitMixin`)."""
         return self._fit_template(X, y, partial=True)
 
     def _fit_template(self, X, y, *, partial: bool) -> TorchEstimator:
@@ -212,6 +213,7 @@ class TorchEstimator(BaseEstimator):
         if hasattr(estimator, "module_"):
             return copy.deepcopy(estimator)
         nested = clone(estimator)
+        nested._validate_params()  # its own parameters, whatever this fit's context
         seed = seed_from(self._rng) if seed is None else seed
         return nested.set_params(**self._nested_overrides(nested, seed)).fit(X)
 
@@ -442,6 +444,35 @@ class TorchEstimator(BaseEstimator):
                 state = {k: _to(v, target) for k, v in state.items()}
             state["_device"] = target
         super().__setstate__(state)
+
+
+class PartialFitMixin:
+    """``partial_fit`` for the estimators that learn by minibatches (first in the bases)."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train one pass (epoch) over ``X``; the first call initialises the model.
+
+        The first call does on ``X`` what :meth:`fit` does before its training phase
+        (resolving the "auto" sizes, pretraining and placing centres where the model
+        has them), so make it a representative chunk; every call then runs one epoch
+        over its rows, and the number of features is fixed by the first. The optimizer
+        state carries over between calls (it is not pickled). For a stream of chunks,
+        or dask-ml's ``Incremental``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+        """
+        return self._partial_fit(X, y)
 
 
 def _modules_of(estimator) -> list[torch.nn.Module]:

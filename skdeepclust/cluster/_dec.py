@@ -22,7 +22,7 @@ from .._training import (
     warn_partition,
     warn_unconverged,
 )
-from ..base import TorchEstimator
+from ..base import PartialFitMixin, TorchEstimator
 from ..nn.clustering_heads import DECClusterHead, DECNetwork, dec_kl_divergence
 from ..nn.clustering_heads import target_distribution as _target_distribution
 from ..representation._autoencoder import LOSSES, AutoEncoder, auto_hidden_layer_sizes
@@ -30,7 +30,6 @@ from ..utils._sklearn_compat import (
     HasMethods,
     Interval,
     StrOptions,
-    _fit_context,
     check_is_fitted,
 )
 
@@ -134,8 +133,8 @@ def _random_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int):
 INITS = {"kmeans": _kmeans_init, "random": _random_init}
 
 
-class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
-                    TorchEstimator):
+class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin,
+                    TransformerMixin, TorchEstimator):
     r"""Deep embedded clustering (DEC) and improved DEC (IDEC).
 
     DEC pretrains an autoencoder, places cluster centres in its embedding with k-means,
@@ -453,41 +452,6 @@ class DECClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         return float(self.clustering_weight)
 
     # ------------------------------------------------------------------ fit
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
-        """Pretrain (if needed), initialise the centres and run the clustering phase.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : DECClustering
-        """
-        return self._fit_template(X, y, partial=False)
-
-    @_fit_context(prefer_skip_nested_validation=False)
-    def partial_fit(self, X, y=None):
-        """Run one epoch of the clustering phase on ``X``; the first call initialises.
-
-        The first call does what :meth:`fit` does before its clustering phase
-        (pretraining the autoencoder, placing the centres) on this first chunk, so make
-        it a representative one; every call then trains one pass over its rows. For a
-        stream of chunks or dask-ml's ``Incremental``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : DECClustering
-        """
-        return self._partial_fit(X, y)
-
     def _initialize(self, X, y) -> None:
         self._check_params_vs_input(X)
         self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))

@@ -23,7 +23,7 @@ from .._training import (
     warn_partition,
     warn_unconverged,
 )
-from ..base import TorchEstimator
+from ..base import PartialFitMixin, TorchEstimator
 from ..nn.dissimilarities import (
     DISSIMILARITIES,
     KL_NORMALIZATIONS,
@@ -37,7 +37,7 @@ from ..nn.dmae import (
 )
 from ..representation._autoencoder import LOSSES, AutoEncoder
 from ._dec import SMALL_DATA_ROWS
-from ..utils._sklearn_compat import HasMethods, Interval, Options, StrOptions, _fit_context
+from ..utils._sklearn_compat import HasMethods, Interval, Options, StrOptions
 
 __all__ = ["DMAEClustering"]
 
@@ -60,7 +60,8 @@ def _spread(h: Tensor) -> Tensor:
 
 
 class DMAEClustering(
-    ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, TorchEstimator
+    PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
+    TorchEstimator
 ):
     r"""Dissimilarity mixture autoencoder (DMAE) clustering, shallow or deep.
 
@@ -516,41 +517,6 @@ class DMAEClustering(
             )
 
     # ------------------------------------------------------------------ fit
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
-        """Initialise (and pretrain when deep), then train the mixture.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : DMAEClustering
-        """
-        return self._fit_template(X, y, partial=False)
-
-    @_fit_context(prefer_skip_nested_validation=False)
-    def partial_fit(self, X, y=None):
-        """Run one epoch of the mixture training on ``X``; the first call initialises.
-
-        The first call does what :meth:`fit` does before training (pretraining the
-        autoencoder when deep, placing the centres) on this first chunk, so make it a
-        representative one; every call then trains one pass over its rows. For a stream
-        of chunks or dask-ml's ``Incremental``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : DMAEClustering
-        """
-        return self._partial_fit(X, y)
-
     def _initialize(self, X, y) -> None:
         self._check_params_vs_input(X)
         deep = self._deep = self._autoencoder_spec(X.shape) is not None

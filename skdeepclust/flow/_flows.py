@@ -23,7 +23,7 @@ from .._training import (
     train_loop,
     warn_unconverged,
 )
-from ..base import TorchEstimator
+from ..base import PartialFitMixin, TorchEstimator
 from ..nn.flows import (
     COUPLINGS,
     MASKS,
@@ -344,7 +344,7 @@ _FLOW_DOC_PARAMS = """
         Clip the gradient norm of each step (``None`` for no clipping)."""
 
 
-class NormalizingFlow(DensityMixin, _BaseFlow):
+class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     r"""Normalizing flow density estimator trained by maximum likelihood.
 
     An invertible network :math:`T` (ActNorm, Householder reflections and spline, affine
@@ -576,40 +576,6 @@ class NormalizingFlow(DensityMixin, _BaseFlow):
         auto_epochs = min(max(math.ceil(_NF_STEPS / steps_per_epoch), _NF_MIN_EPOCHS),
                           _NF_MAX_EPOCHS)
         self._max_epochs = int(self._resolved("max_epochs", auto_epochs))
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Fit the flow to ``X`` by maximum likelihood.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : NormalizingFlow
-        """
-        return self._fit_template(X, y, partial=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
-        """Run one epoch of maximum likelihood on ``X``; the first call builds the flow.
-
-        The first call resolves the "auto" sizes from this chunk and initialises ActNorm
-        on it; there is no early stopping (hold out a chunk and watch :meth:`score`).
-        The optimizer state carries over between calls (it is not pickled).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : NormalizingFlow
-        """
-        return self._partial_fit(X, y)
 
     def _initialize(self, X, y) -> None:
         self._build(X)

@@ -15,11 +15,11 @@ from sklearn.utils import check_random_state
 
 from .._torch import make_generator, seed_from
 from .._training import TrainingResult, train_loop, warn_unconverged
-from ..base import TorchEstimator
+from ..base import PartialFitMixin, TorchEstimator
 from ..exceptions import TrainingDivergedError
 from ..nn import dbm as _dbm
 from ..nn.partition import MAX_EXACT_UNITS
-from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, check_is_fitted
+from ..utils._sklearn_compat import Interval, StrOptions, check_is_fitted
 from ._rbm import (
     EXACT_AUTO_COST,
     _loss_rows,
@@ -37,7 +37,7 @@ PARTITION_METHODS = ("auto", "exact", "ais")
 INFERENCE_MEAN_FIELD = 50
 
 
-class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
+class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     """Deep Boltzmann machine with binary hidden layers and a variational likelihood.
 
     Unlike a :class:`DBN`, whose layers are trained and used one at a time, the DBM is one
@@ -271,40 +271,6 @@ class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         return auto_learning_rate(count_updates(n_samples, self.batch_size, epochs))
 
     # ------------------------------------------------------------------ fit
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Pretrain (optionally) and train the DBM on ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : DBM
-        """
-        return self._fit_template(X, y, partial=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
-        """Run one epoch of PCD on ``X``; the first call builds the model.
-
-        The first call initialises (and pretrains, with ``pretrain_epochs > 0``) the
-        model on this chunk; momentum and the persistent chains carry over between calls
-        (they are not pickled).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : DBM
-        """
-        return self._partial_fit(X, y)
-
     def _initialize(self, X, y) -> None:
         sizes = (X.shape[1], *self._layer_sizes())
         self._check_params_vs_input(X)

@@ -19,7 +19,7 @@ from torch import Tensor
 from .._config import compute_dtype_for
 from .._torch import make_generator, seed_from
 from .._training import TrainingResult, train_loop, warn_unconverged
-from ..base import TorchEstimator
+from ..base import PartialFitMixin, TorchEstimator
 from ..exceptions import TrainingDivergedError
 from ..nn import partition as _partition
 from ..nn.rbm import HIDDEN_UNITS, OFFSET_TYPES, VISIBLE_UNITS
@@ -674,7 +674,9 @@ default="auto"
         more epochs from the fitted parameters instead of starting anew; ``n_iter_``
         and ``loss_curve_`` accumulate (as in scikit-learn's ``MLPRegressor``). ``X``
         must have the fitted number of features. Momentum and the persistent chains
-        carry over (unless the model was pickled).
+        carry over (unless the model was pickled). A warm ``fit`` or a ``partial_fit``
+        call trains with the current ``learning_rate``, ``momentum`` and penalties, so
+        ``set_params`` between calls runs a schedule (e.g. a decaying learning rate).
     device : str or torch.device, default="auto"
         "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N", "mps".
     random_state : int, RandomState instance or None, default=None
@@ -735,7 +737,7 @@ def _rbm_init(self, n_components, visible, hidden, learn_sigma, init_sigma, cent
 
 
 @_inject_doc
-class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
+class RBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
     """Restricted Boltzmann machine with a true log-likelihood.
 
     A centered RBM (binary, Gaussian, Gaussian with learned variance or noisy-rectified
@@ -836,40 +838,6 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseRBM):
         _rbm_init(**{k: v for k, v in locals().items() if k != "__class__"})
 
     # ------------------------------------------------------------------ fit
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Train the RBM on ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : RBM
-        """
-        return self._fit_template(X, y, partial=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
-        """Run one epoch on ``X``, initialising the model on the first call.
-
-        Momentum and persistent chains carry over between calls (they are not pickled);
-        each call uses the current ``learning_rate``, ``momentum`` and penalties, so
-        ``set_params`` between calls runs a schedule (e.g. a decaying learning rate).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        self : RBM
-        """
-        return self._partial_fit(X, y)
-
     def _after_fit(self) -> None:
         self.log_partition_ = None
         self.log_partition_bounds_ = None
