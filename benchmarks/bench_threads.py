@@ -26,6 +26,7 @@ Run from the repository root::
 
     python benchmarks/bench_threads.py                 # both parts
     python benchmarks/bench_threads.py --part reach
+    python benchmarks/bench_threads.py --part wait --loads idle --out benchmarks/results/threads_idle.json
 
 Results go to ``benchmarks/results/threads.json`` (``--out``).
 """
@@ -151,7 +152,7 @@ def run_wait(args) -> list[dict]:
     configs = [("small", "auto", args.small_epochs), ("small", "off", args.small_epochs),
                ("large", "auto", args.large_epochs)]
     records = []
-    for load in ("idle", "busy"):
+    for load in args.loads:
         loops = busy_loops(cores) if load == "busy" else []
         try:
             time.sleep(1.0 if loops else 0.0)
@@ -200,7 +201,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--small-epochs", type=int, default=10)
     parser.add_argument("--large-epochs", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=150.0)
+    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--loads", nargs="+", choices=["idle", "busy"], default=["idle", "busy"])
     parser.add_argument("--out", default="benchmarks/results/threads.json")
     args = parser.parse_args()
     payload = {"command": "python benchmarks/bench_threads.py " + " ".join(sys.argv[1:])}

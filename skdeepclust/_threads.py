@@ -54,7 +54,10 @@ def _in_fresh_thread(function: Callable, *args):
 def _set_this_thread(n: int) -> None:
     """``torch.set_num_threads(n)`` for the calling thread only (OpenMP builds)."""
     with _lock:
-        start_up = _in_fresh_thread(torch.get_num_threads)
+        try:
+            start_up = _in_fresh_thread(torch.get_num_threads)
+        except RuntimeError:  # no new thread now (interpreter shutdown): set it anyway
+            start_up = n
         torch.set_num_threads(n)
         if start_up != n:
             _in_fresh_thread(torch.set_num_threads, start_up)
