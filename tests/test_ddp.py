@@ -22,7 +22,7 @@ from skdeepclust._distributed import data_parallel
 from skdeepclust.cluster import DECClustering
 from skdeepclust.flow import NormalizingFlow
 from skdeepclust.neural_network import RBM
-from skdeepclust.neural_network import _rbm as _rbm_module
+from skdeepclust.neural_network import _rbm_base as _rbm_module
 from skdeepclust.representation import AutoEncoder, GMMRepresentation
 
 B = 8  # per-rank batch size; one process trains at 2 * B

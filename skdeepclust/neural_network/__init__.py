@@ -2,6 +2,6 @@
 
 from ._dbm import DBM
 from ._dbn import DBN
-from ._rbm import RBM, RBMClassifier
+from ._rbm_base import RBM, RBMClassifier
 
 __all__ = ["DBM", "DBN", "RBM", "RBMClassifier"]

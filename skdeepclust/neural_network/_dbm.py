@@ -20,7 +20,7 @@ from ..exceptions import TrainingDivergedError
 from ..nn import dbm as _dbm
 from ..nn.partition import MAX_EXACT_UNITS
 from ..utils._sklearn_compat import Interval, StrOptions, check_is_fitted
-from ._rbm import (
+from ._rbm_base import (
     EXACT_AUTO_COST,
     _loss_rows,
     auto_learning_rate,
