@@ -10,6 +10,7 @@ family subclasses it, builds its ``torch.nn.Module`` in ``fit`` with
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any
@@ -21,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
 from ._config import compute_dtype_for, get_config
+from ._data import StreamedRows, output_dtype, streams, validate_streamed
 from ._training import TrainingResult
 from ._torch import (
     _NP_TO_TORCH,
@@ -86,6 +88,18 @@ class TorchEstimator(BaseEstimator):
     the fitted device when it exists, and otherwise on the CPU with a
     :class:`~skdeepclust.exceptions.DeviceWarning`.
     """
+
+    #: Methods that map rows to rows: on a dask array they return a dask array computed
+    #: block by block (:func:`_blockwise`), wrapped once per class.
+    _ROW_METHODS = ("predict", "predict_proba", "predict_log_proba", "transform",
+                    "score_samples", "inverse_transform", "decision_function")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in cls._ROW_METHODS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "_blockwise", False):
+                setattr(cls, name, _blockwise(method))
 
     _parameter_constraints: dict = {
         "device": [str, torch.device],
@@ -156,7 +170,15 @@ class TorchEstimator(BaseEstimator):
         return hasattr(self, "module_")
 
     def _validate_fit_input(self, X, y, *, reset: bool):
-        """Hook: validate the training input; returns ``(X, y)`` (``y`` untouched)."""
+        """Hook: validate the training input; returns ``(X, y)`` (``y`` untouched).
+
+        A memory map is validated as numpy (no copy when its dtype is float32 or
+        float64); an array that slices lazily (dask, h5py, zarr) is checked without a
+        pass over its values and returned as it is: its blocks are checked as training
+        reads them (:class:`~skdeepclust._data.StreamedRows`).
+        """
+        if streams(X) and not isinstance(X, np.ndarray):
+            return validate_streamed(self, X, reset=reset), y
         return self._validate_fit_data(X, reset=reset), y
 
     def _initialize(self, X, y) -> None:  # pragma: no cover - every family overrides it
@@ -235,8 +257,8 @@ class TorchEstimator(BaseEstimator):
         ``self._rng``: pass it to the fit's torch random calls).
         """
         self._device = resolve_device(self.device)
-        self._dtype = np.dtype(X.dtype)
-        self._compute_dtype = compute_dtype_for(X.dtype)
+        self._dtype = output_dtype(X)
+        self._compute_dtype = compute_dtype_for(self._dtype)
         self._rng = check_random_state(self.random_state)
         self._generator = make_generator(seed_from(self._rng), self._device)
 
@@ -267,6 +289,24 @@ class TorchEstimator(BaseEstimator):
         """The torch dtype the modules compute in (fixed at fit time)."""
         # Models pickled before the compute-precision policy computed in the input's dtype.
         return torch_dtype(getattr(self, "_compute_dtype", self._dtype))
+
+    def _training_rows(self, X) -> torch.Tensor | StreamedRows:
+        """The training rows on the fit's device, in the compute dtype.
+
+        In-memory data: one tensor (:meth:`_to_tensor`). Data the fit streams: a
+        :class:`~skdeepclust._data.StreamedRows` that reads blocks of rows as they are
+        indexed; pass ``shuffle=self._shuffle_for(rows)`` to ``train_loop`` so that its
+        minibatches stay within a block.
+        """
+        if streams(X):
+            return StreamedRows(X, device=self._device, dtype=self._torch_dtype)
+        return self._to_tensor(X)
+
+    @staticmethod
+    def _shuffle_for(rows) -> bool | int:
+        """``train_loop``'s ``shuffle`` for training rows: the block size when they are
+        streamed (blocks in a random order, rows shuffled within each), else True."""
+        return rows.block_rows if isinstance(rows, StreamedRows) else True
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
         """Move a validated array to the fit's device and compute dtype.
@@ -473,6 +513,34 @@ class PartialFitMixin:
             The estimator, trained one more epoch.
         """
         return self._partial_fit(X, y)
+
+
+def _blockwise(method):
+    """Let ``method(X)`` take a dask array: it then returns a dask array whose blocks are
+    ``method`` applied to the blocks of rows of ``X`` (dask-ml's ``ParallelPostFit``,
+    built in). Other input goes to ``method`` unchanged."""
+
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        if not _is_dask_array(X):
+            return method(self, X, *args, **kwargs)
+        X = X.rechunk({1: -1}) if X.ndim == 2 else X
+        probe = method(self, np.asarray(X[:2].compute()), *args, **kwargs)
+        probe = np.asarray(probe)
+
+        def block(b):
+            return np.asarray(method(self, b, *args, **kwargs))
+
+        chunks = (X.chunks[0], *((s,) for s in probe.shape[1:]))
+        return X.map_blocks(block, dtype=probe.dtype, chunks=chunks,
+                            drop_axis=None if probe.ndim == 2 else 1)
+
+    wrapper._blockwise = True
+    return wrapper
+
+
+def _is_dask_array(X) -> bool:
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "map_blocks")
 
 
 def _modules_of(estimator) -> list[torch.nn.Module]:
