@@ -1,5 +1,6 @@
 """Normalizing flows: density estimation and disentangled codes with an exact inverse."""
 
-from ._flows import DisentanglingFlow, NormalizingFlow
+from ._disentangling import DisentanglingFlow
+from ._normalizing import NormalizingFlow
 
 __all__: list[str] = ["DisentanglingFlow", "NormalizingFlow"]
