@@ -113,10 +113,10 @@ def test_gaussian_rbm_recovers_the_mixing_directions():
 
 
 def test_log_partition_methods_agree(monkeypatch):
-    from skdeepclust.neural_network import _rbm_base as _rbm
+    from skdeepclust.neural_network import _rbm_likelihood
 
     monkeypatch.setattr(RBM, "_lazy_ais", {"n_chains": 100, "n_betas": 1000, "k": 1})
-    monkeypatch.setattr(_rbm, "EXACT_AUTO_COST", 2**10)  # as if the model were large
+    monkeypatch.setattr(_rbm_likelihood, "EXACT_AUTO_COST", 2**10)  # as if the model were large
     X = np.random.RandomState(0).randn(300, 2)
     rbm = RBM(8, visible="gaussian", max_epochs=2, **FAST).fit(X)
     assert rbm.log_partition_ is None  # too many states for an automatic exact value
@@ -563,7 +563,7 @@ def test_feature_names_out_need_a_fit(bars):
 
 
 def test_temperatures_to_bracket_by_hand():
-    from skdeepclust.neural_network._rbm_base import temperatures_to_bracket
+    from skdeepclust.neural_network._rbm_likelihood import temperatures_to_bracket
 
     # relative standard error r = 3: log-variance log(1 + 100 * 9) against log(1 + 100 / 9)
     need = temperatures_to_bracket(0.0, np.log(10.0), n_chains=100, n_betas=1000)

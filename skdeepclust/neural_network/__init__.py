@@ -2,6 +2,7 @@
 
 from ._dbm import DBM
 from ._dbn import DBN
-from ._rbm_base import RBM, RBMClassifier
+from ._rbm import RBM
+from ._rbm_classifier import RBMClassifier
 
 __all__ = ["DBM", "DBN", "RBM", "RBMClassifier"]

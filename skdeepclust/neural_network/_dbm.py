@@ -21,12 +21,12 @@ from ..nn import dbm as _dbm
 from ..nn.partition import MAX_EXACT_UNITS
 from ..utils._sklearn_compat import Interval, StrOptions, check_is_fitted
 from ._rbm_base import (
-    EXACT_AUTO_COST,
     _loss_rows,
     auto_learning_rate,
     check_binary_visible,
     count_updates,
 )
+from ._rbm_likelihood import EXACT_AUTO_COST
 
 __all__ = ["DBM"]
 

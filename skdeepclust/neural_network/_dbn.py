@@ -12,7 +12,8 @@ from sklearn.utils.validation import check_array
 from .._torch import seed_from
 from ..base import TorchEstimator
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, check_is_fitted
-from ._rbm_base import METHODS, RBM
+from ._rbm import RBM
+from ._rbm_base import METHODS
 
 __all__ = ["DBN"]
 
