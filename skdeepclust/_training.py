@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from ._data import epoch_order
 from ._distributed import DataParallel, world
 from ._interrupt import _absorb_interrupt, _fit_scope
 
@@ -74,7 +75,7 @@ def train_loop(
     verbose: int = 0,
     tol: float | None = None,
     n_iter_no_change: int = 10,
-    shuffle: bool = True,
+    shuffle: bool | int = True,
     max_grad_norm: float | None = None,
     before_step: Callable[[int], bool | None] | None = None,
     on_epoch_end: Callable[[int, float], bool | None] | None = None,
@@ -109,7 +110,10 @@ def train_loop(
     tol, n_iter_no_change : float or None, int
         Stop (``converged=True``) when the epoch loss has not improved by at least ``tol``
         for ``n_iter_no_change`` consecutive epochs. ``tol=None`` disables it.
-    shuffle : bool, default=True
+    shuffle : bool or int, default=True
+        True: a new random order of the rows every epoch; False: in order; an int
+        ``B``: the blocks of ``B`` consecutive rows in a random order, the rows shuffled
+        within each block (for streamed data, see :mod:`skdeepclust._data`).
     max_grad_norm : float, default=None
         Clip the global gradient norm before each optimizer step.
     before_step : callable, default=None
@@ -206,7 +210,8 @@ def train_loop(
     try:
         for epoch in bar:
             if shuffle:
-                order = torch.randperm(n_samples, generator=order_generator, device=device)
+                block = None if shuffle is True else int(shuffle)
+                order = epoch_order(n_samples, block, order_generator, device)
             else:
                 order = torch.arange(n_samples, device=device)
             total = torch.zeros((), dtype=torch.float64, device=device)
