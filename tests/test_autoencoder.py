@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdeepclust.representation import AutoEncoder
-from skdeepclust.representation._autoencoder import NOISES, jacobian_frobenius_sq
+from skdeepclust.representation._autoencoder_losses import NOISES, jacobian_frobenius_sq
 
 FAST = dict(device="cpu", random_state=0)
 
@@ -411,11 +411,11 @@ def test_sparse_fit_gives_the_dense_fit(sparse_counts, fmt, extra):
 def test_sparse_input_is_never_densified_whole(sparse_counts, monkeypatch):
     import scipy.sparse as sp
 
-    from skdeepclust.representation import _autoencoder
+    from skdeepclust.representation._sparse_rows import SparseRows
 
     X = sp.vstack([sparse_counts] * 10).tocsr()  # 4000 x 60
     shapes = []
-    select = _autoencoder._SparseRows.index_select
+    select = SparseRows.index_select
     toarray = sp.csr_matrix.toarray
 
     def record_select(self, dim, rows):
@@ -430,7 +430,7 @@ def test_sparse_input_is_never_densified_whole(sparse_counts, monkeypatch):
     def no_whole_tensor(self, X):
         raise AssertionError("the whole training set was made a dense tensor")
 
-    monkeypatch.setattr(_autoencoder._SparseRows, "index_select", record_select)
+    monkeypatch.setattr(SparseRows, "index_select", record_select)
     monkeypatch.setattr(sp.csr_matrix, "toarray", record_toarray)
     monkeypatch.setattr(AutoEncoder, "_to_tensor", no_whole_tensor)
     monkeypatch.setattr(AutoEncoder, "_inference_batch_size", lambda self, *a: 500)

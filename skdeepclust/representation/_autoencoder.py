@@ -21,119 +21,13 @@ from .._training import (
 from ..base import TorchEstimator
 from ..nn.mlp import ACTIVATIONS, AutoEncoderModule
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
+from ._autoencoder_losses import LOSSES, MEAN_LOSSES, NOISES, penalties
+from ._sparse_rows import SparseRows
 
 __all__ = ["AutoEncoder"]
 
-_EPS = 1e-7
 #: Sparse formats taken as they are (others are converted to CSR by the validation).
 _SPARSE = ("csr", "csc")
-
-
-def _squared(x_hat: Tensor, x: Tensor) -> Tensor:
-    return (x_hat - x).pow(2)
-
-
-def _absolute(x_hat: Tensor, x: Tensor) -> Tensor:
-    return (x_hat - x).abs()
-
-
-def _cross_entropy(x_hat: Tensor, x: Tensor) -> Tensor:
-    return F.binary_cross_entropy(x_hat.clamp(_EPS, 1 - _EPS), x, reduction="none")
-
-
-#: Reconstruction losses, elementwise: name -> f(x_hat, x).
-LOSSES = {"squared": _squared, "absolute": _absolute, "cross_entropy": _cross_entropy}
-
-#: The same losses averaged over every element, as single fused kernels (fewer autograd
-#: nodes per training step than the elementwise form followed by ``.mean()``).
-MEAN_LOSSES = {
-    "squared": F.mse_loss,
-    "absolute": F.l1_loss,
-    "cross_entropy": lambda x_hat, x: F.binary_cross_entropy(x_hat.clamp(_EPS, 1 - _EPS), x),
-}
-
-
-def _gaussian(x: Tensor, level: float, g: torch.Generator) -> Tensor:
-    return x + level * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
-
-
-def _multiplicative(x: Tensor, level: float, g: torch.Generator) -> Tensor:
-    return x * (1 + level * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype))
-
-
-def _dropout(x: Tensor, level: float, g: torch.Generator) -> Tensor:
-    keep = torch.rand(x.shape, generator=g, device=x.device, dtype=x.dtype) >= level
-    return x * keep
-
-
-def _binary(x: Tensor, level: float, g: torch.Generator) -> Tensor:
-    return torch.bernoulli(x.clamp(0, 1), generator=g)
-
-
-def _permutation(x: Tensor, level: float, g: torch.Generator) -> Tensor:
-    """Shuffle a fraction ``level`` of the entries of each row among themselves."""
-    u = torch.rand(x.shape, generator=g, device=x.device, dtype=x.dtype)
-    selected = torch.rand(x.shape, generator=g, device=x.device, dtype=x.dtype) < level
-    position = torch.arange(x.shape[1], device=x.device, dtype=x.dtype).expand_as(x)
-    block = (~selected).to(x.dtype) * (2 * x.shape[1] + 2)
-    targets = torch.argsort(block + position, dim=1)  # selected positions first, ascending
-    sources = torch.argsort(block + torch.where(selected, u, position), dim=1)  # shuffled
-    return x.scatter(1, targets, x.gather(1, sources))
-
-
-def _kwta(x: Tensor, level: float, g: torch.Generator) -> Tensor:
-    """Keep each row's ``k = n - floor(level * n)`` largest entries (at least one), zero
-    the others; ties with the k-th largest are kept (PyDeep's ``KeepKWinner``, axis 1)."""
-    n = x.shape[1]
-    k = min(n, max(1, n - int(np.floor(level * n))))
-    kth = x.topk(k, dim=1).values[:, -1:]
-    return x * (x >= kth)
-
-
-#: Denoising corruptions: name -> f(x, noise_level, generator).
-NOISES = {
-    "gaussian": _gaussian,
-    "multiplicative": _multiplicative,
-    "dropout": _dropout,
-    "binary": _binary,
-    "permutation": _permutation,
-    "kwta": _kwta,
-}
-
-
-class _SparseRows:
-    """A CSR matrix on the device whose ``index_select(0, rows)`` gives dense rows.
-
-    The training set stays sparse (its three CSR arrays moved to the device once); each
-    minibatch is scattered into a dense ``(batch, n_features)`` tensor on the device, so no
-    dense copy of the whole matrix is ever made. It stands in for the dense training
-    tensor in the step function.
-    """
-
-    def __init__(self, X: sp.csr_matrix, device: torch.device, dtype: torch.dtype) -> None:
-        self.indptr = torch.as_tensor(X.indptr.astype(np.int64), device=device)
-        # column indices as int32 (n_features < 2**31): 8 bytes per non-zero with float32
-        self.indices = torch.as_tensor(X.indices.astype(np.int32), device=device)
-        self.data = torch.as_tensor(X.data, device=device).to(dtype)
-        self.shape = X.shape
-        self.dtype = dtype
-
-    def index_select(self, dim: int, rows: Tensor) -> Tensor:
-        start = self.indptr[rows]
-        counts = self.indptr[rows + 1] - start
-        total = int(counts.sum())
-        out = torch.zeros((rows.shape[0], self.shape[1]), dtype=self.dtype,
-                          device=self.data.device)
-        if total:
-            batch_row = torch.repeat_interleave(
-                torch.arange(rows.shape[0], device=rows.device), counts, output_size=total
-            )
-            # position of each stored entry: its row's start plus its rank within the row
-            first = torch.cumsum(counts, 0) - counts
-            pos = start[batch_row] + torch.arange(total, device=rows.device) - first[batch_row]
-            out.index_put_((batch_row, self.indices[pos].long()), self.data[pos],
-                           accumulate=True)
-        return out
 
 
 def auto_hidden_layer_sizes(n_features: int) -> tuple[int, int]:
@@ -523,7 +417,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         """The training rows on the device: the dense tensor, or CSR rows densified per
         ``index_select`` for sparse ``X``."""
         if sp.issparse(X):
-            return _SparseRows(X, self._device, self._torch_dtype)
+            return SparseRows(X, self._device, self._torch_dtype)
         return self._to_tensor(X)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -533,34 +427,6 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
             learning_rate=self.learning_rate,
             momentum=self.momentum,
         )
-
-    def _penalties(self, x: Tensor, h: Tensor, x_next: Tensor | None) -> Tensor:
-        """Regularisation terms of the objective for a batch (0 when all are off)."""
-        module = self.module_
-        total = h.new_zeros(())
-        if self.contractive > 0:
-            total = total + self.contractive * jacobian_frobenius_sq(module.encoder, x).mean()
-        if self.sparsity_weight > 0:
-            rho_hat = h.mean(dim=0)
-            rho = self.sparsity_target
-            if self.code_activation == "sigmoid":
-                rho_hat = rho_hat.clamp(_EPS, 1 - _EPS)
-                kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log(
-                    (1 - rho) / (1 - rho_hat)
-                )
-            else:
-                kl = (rho - rho_hat).pow(2)
-            total = total + self.sparsity_weight * kl.sum()
-        if self.slowness > 0 and x_next is not None:
-            h_next = module.encode(x_next)
-            total = total + self.slowness * (h - h_next).pow(2).sum(dim=1).mean()
-        if self.l1 > 0 or self.l2 > 0:
-            for lin in module.encoder.linears + getattr(module.decoder, "linears", []):
-                if self.l1 > 0:
-                    total = total + self.l1 * lin.weight.abs().sum()
-                if self.l2 > 0:
-                    total = total + 0.5 * self.l2 * lin.weight.pow(2).sum()
-        return total
 
     def _objective(self, x: Tensor, generator: torch.Generator, x_next: Tensor | None = None):
         """Training objective on a clean batch ``x`` (corruption happens here)."""
@@ -575,7 +441,13 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         loss = MEAN_LOSSES[self.loss](x_hat, x)
         if (self.contractive > 0 or self.sparsity_weight > 0 or self.l1 > 0 or self.l2 > 0
                 or (self.slowness > 0 and x_next is not None)):
-            loss = loss + self._penalties(x_in, h, x_next)
+            loss = loss + penalties(
+                self.module_, x_in, h, x_next,
+                contractive=self.contractive, sparsity_weight=self.sparsity_weight,
+                sparsity_target=self.sparsity_target,
+                sigmoid_code=self.code_activation == "sigmoid", slowness=self.slowness,
+                l1=self.l1, l2=self.l2,
+            )
         return loss
 
     def _run_epochs(self, X, max_epochs: int, phase: str) -> TrainingResult:
@@ -769,25 +641,3 @@ def _uncentered_bias(layer) -> np.ndarray:
         if offset is not None:
             bias = bias - F.linear(offset, layer.weight.detach())
         return bias.cpu().numpy().copy()
-
-
-def jacobian_frobenius_sq(f: torch.nn.Module, x: Tensor) -> Tensor:
-    """Per-sample squared Frobenius norm of the Jacobian of ``f`` at each row of ``x``.
-
-    Exact (one vector-Jacobian product per output unit, batched with ``torch.func``) and
-    differentiable with respect to ``f``'s parameters.
-
-    Parameters
-    ----------
-    f : torch.nn.Module
-        Maps (n, d) to (n, k), row-wise.
-    x : Tensor of shape (n, d)
-
-    Returns
-    -------
-    Tensor of shape (n,)
-    """
-    from torch.func import jacrev, vmap
-
-    jac = vmap(jacrev(lambda row: f(row.unsqueeze(0)).squeeze(0)))(x)  # (n, k, d)
-    return jac.pow(2).sum(dim=(1, 2))
