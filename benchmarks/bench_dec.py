@@ -179,7 +179,7 @@ def run_recipe(X, y, k, seed, args):
     shared by DEC and IDEC; each fit time is pretraining + clustering.
     """
     from skdeepclust.cluster import DECClustering
-    from skdeepclust.cluster._dec import default_autoencoder
+    from skdeepclust.cluster._nested_autoencoder import default_autoencoder
 
     rows = []
     ae = default_autoencoder(X.shape[0], X.shape[1], device="cpu", random_state=seed,

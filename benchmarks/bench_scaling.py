@@ -104,7 +104,7 @@ def make_estimator(name: str, n: int, d: int, epochs: int):
     """The estimator at its defaults, on the CPU, with ``epochs`` training epochs and no
     early stop (so the two fits differ by their epochs only)."""
     import skdeepclust as sdc
-    from skdeepclust.cluster._dec import default_autoencoder
+    from skdeepclust.cluster._nested_autoencoder import default_autoencoder
 
     common = {"device": "cpu", "random_state": 0}
     if name == "AutoEncoder":

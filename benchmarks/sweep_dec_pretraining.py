@@ -6,7 +6,7 @@ AE + KMeans(n_init=20) and, with ``--snapshot-dec``, a DEC clustering phase star
 of the autoencoder; after the last epoch it runs the requested DEC / IDEC variants. Each
 record is one JSON line (appended to ``--out``), so many runs (seeds, settings) can share a
 GPU as separate processes and write to one file. This is how the default pretraining recipe
-of :func:`skdeepclust.cluster._dec.default_autoencoder` was chosen (see
+of :func:`skdeepclust.cluster._nested_autoencoder.default_autoencoder` was chosen (see
 ``benchmarks/README.md``, "DEC pretraining sweep").
 
 Examples
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mnist_path, scores
 
 from skdeepclust.cluster import DECClustering
-from skdeepclust.cluster._dec import DEC_HIDDEN_LAYER_SIZES, DEC_N_COMPONENTS
+from skdeepclust.cluster._nested_autoencoder import DEC_HIDDEN_LAYER_SIZES, DEC_N_COMPONENTS
 from skdeepclust.datasets import load_mnist
 from skdeepclust.representation import AutoEncoder
 

@@ -38,7 +38,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from skdeepclust.cluster import DECClustering
-from skdeepclust.cluster._dec import default_autoencoder
+from skdeepclust.cluster._nested_autoencoder import default_autoencoder
 from skdeepclust.metrics import cluster_accuracy
 
 

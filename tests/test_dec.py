@@ -193,7 +193,7 @@ from sklearn.metrics import adjusted_rand_score  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from skdeepclust.cluster import DECClustering  # noqa: E402
-from skdeepclust.cluster import _dec  # noqa: E402
+from skdeepclust.cluster import _dec, _nested_autoencoder  # noqa: E402
 from skdeepclust.metrics import cluster_accuracy  # noqa: E402
 from skdeepclust.representation import AutoEncoder  # noqa: E402
 
@@ -370,21 +370,21 @@ def test_frozen_autoencoder_survives_clone_and_grid_search(blobs, blobs_ae):
 
 
 def test_default_autoencoder_is_scaled_to_the_data():
-    small = _dec.default_autoencoder(1_797, 64)
+    small = _nested_autoencoder.default_autoencoder(1_797, 64)
     assert small.hidden_layer_sizes == (256, 256) and small.n_components == 5
     assert (small.batch_size, small.max_epochs, small.learning_rate) == (64, 59, 3e-3)
-    mnist = _dec.default_autoencoder(70_000, 784)
+    mnist = _nested_autoencoder.default_autoencoder(70_000, 784)
     assert mnist.hidden_layer_sizes == (500, 500, 2000) and mnist.n_components == 10
     assert (mnist.batch_size, mnist.max_epochs, mnist.learning_rate) == (256, 26, 5e-4)
-    mid = _dec.default_autoencoder(8_000, 784)
+    mid = _nested_autoencoder.default_autoencoder(8_000, 784)
     assert all(s < m for s, m in zip(mid.hidden_layer_sizes, mnist.hidden_layer_sizes))
-    assert _dec.default_autoencoder(100, 3).n_components == 3
+    assert _nested_autoencoder.default_autoencoder(100, 3).n_components == 3
 
 
 @pytest.mark.parametrize("n, expected", [(10, 32), (400, 32), (1_797, 64), (4_000, 128),
                                          (10_000, 256), (70_000, 256)])
 def test_auto_batch_size(n, expected):
-    assert _dec.auto_batch_size(n) == expected
+    assert _nested_autoencoder.auto_batch_size(n) == expected
 
 
 def test_auto_batch_size_is_resolved_privately(blobs, blobs_ae):
@@ -512,6 +512,6 @@ def test_auto_autoencoder_passes_few_features_through():
     # IDEC needs a decoder: "auto" pretrains the default autoencoder whatever the width
     idec = DECClustering(3, reconstruction_weight=1.0, max_epochs=1, device="cpu",
                          random_state=0)
-    monkey = _dec.default_autoencoder(*X.shape, max_epochs=1)
+    monkey = _nested_autoencoder.default_autoencoder(*X.shape, max_epochs=1)
     idec.set_params(autoencoder=monkey).fit(X)
     assert isinstance(idec.autoencoder_, AutoEncoder)

@@ -18,6 +18,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
 from skdeepclust.cluster import DMAEClustering
+from skdeepclust.cluster._dmae_learning_rates import learning_rates
 from skdeepclust.metrics import assignment_sparsity, cluster_accuracy
 from skdeepclust.nn.dissimilarities import get_dissimilarity, mahalanobis
 from skdeepclust.nn.dmae import (
@@ -592,8 +593,9 @@ def test_learning_rate_auto_resolves_into_private_attributes(small_digits):
     spread = np.sqrt(X.var(0).mean())
     assert shallow._data_spread == pytest.approx(spread, rel=1e-9)
     # centres move at the rate times the spread of X, the dimensionless parameters at it
-    assert shallow._learning_rates("auto", 1e-2) == pytest.approx((1e-2 * spread, 1e-2))
-    assert shallow._learning_rates(3e-3, 3e-3) == (3e-3, 3e-3)  # an explicit rate: all
+    rates = learning_rates("auto", 1e-2, shallow._data_spread)
+    assert rates == pytest.approx((1e-2 * spread, 1e-2))
+    assert learning_rates(3e-3, 3e-3, shallow._data_spread) == (3e-3, 3e-3)  # explicit: all
     given = DMAEClustering(10, autoencoder=None, learning_rate=3e-3, max_epochs=1, tol=None,
                            **FAST).fit(X)
     assert given._learning_rate == 3e-3
@@ -637,17 +639,17 @@ def test_mahalanobis_default_patience_outlasts_the_precisions_bump():
 
 
 def test_autoencoder_auto_pretrains_the_default_autoencoder(small_digits, monkeypatch):
-    from skdeepclust.cluster import _dec
+    from skdeepclust.cluster import _dmae_deep, _nested_autoencoder
 
     X, y = small_digits
     calls = []
-    recipe = _dec.default_autoencoder
+    recipe = _nested_autoencoder.default_autoencoder
 
     def short(n_samples, n_features, **overrides):  # the recipe, fewer epochs for a test
         calls.append((n_samples, n_features))
         return recipe(n_samples, n_features, **{"max_epochs": 15, **overrides})
 
-    monkeypatch.setattr(_dec, "default_autoencoder", short)
+    monkeypatch.setattr(_dmae_deep, "default_autoencoder", short)
     dmae = DMAEClustering(10, autoencoder="auto", max_epochs=2, tol=None, **FAST)
     dmae.fit(X)
     assert dmae.autoencoder == "auto" and dmae.learning_rate == "auto"  # untouched
@@ -767,7 +769,7 @@ def test_clear_errors(params, message):
 
 def test_autoencoder_must_be_a_skdeepclust_autoencoder():
     X = np.random.RandomState(0).randn(40, 2)
-    with pytest.raises(TypeError, match="autoencoder must be None or a skdeepclust"):
+    with pytest.raises(TypeError, match="autoencoder must be 'auto', None or a skdeepclust"):
         DMAEClustering(2, autoencoder=KMeans(), **FAST).fit(X)
 
 

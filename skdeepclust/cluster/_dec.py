@@ -17,7 +17,6 @@ from .._torch import seed_from
 from .._training import (
     OPTIMIZERS,
     make_optimizer,
-    nearest_power_of_two,
     train_loop,
     warn_partition,
     warn_unconverged,
@@ -25,97 +24,22 @@ from .._training import (
 from ..base import PartialFitMixin, TorchEstimator
 from ..nn.clustering_heads import DECClusterHead, DECNetwork, dec_kl_divergence
 from ..nn.clustering_heads import target_distribution as _target_distribution
-from ..representation._autoencoder import LOSSES, AutoEncoder, auto_hidden_layer_sizes
+from ..representation._autoencoder_losses import LOSSES
 from ..utils._sklearn_compat import (
     HasMethods,
     Interval,
     StrOptions,
     check_is_fitted,
 )
+from ._nested_autoencoder import (
+    AUTO_MIN_FEATURES,
+    SMALL_DATA_ROWS,
+    auto_batch_size,
+    checked_autoencoder,
+    default_autoencoder,
+)
 
 __all__ = ["DECClustering"]
-
-#: The DEC/IDEC network widths d-500-500-2000-10 (Xie et al. 2016; Guo et al. 2017).
-DEC_HIDDEN_LAYER_SIZES = (500, 500, 2000)
-DEC_N_COMPONENTS = 10
-
-#: ``autoencoder="auto"`` clusters data with fewer features than this directly (DEC on X).
-AUTO_MIN_FEATURES = 32
-#: Data sets with fewer rows than this get the small-data recipe (see default_autoencoder).
-SMALL_DATA_ROWS = 5_000
-#: Code size of the small-data recipe.
-SMALL_N_COMPONENTS = 5
-#: Optimisation steps of the default pretraining: the DEC network on MNIST-70k at batch
-#: 256 gets DEC_PRETRAIN_STEPS / 274 = 26 epochs; the small-data network about
-#: SMALL_PRETRAIN_STEPS (60 epochs of digits at batch 64).
-DEC_PRETRAIN_STEPS = 7_000
-SMALL_PRETRAIN_STEPS = 1_700
-DEC_PRETRAIN_MAX_EPOCHS = 200
-
-
-def auto_batch_size(n_samples: int) -> int:
-    """The power of two nearest ``n_samples / 30``, between 32 and 256.
-
-    About 30 minibatch steps per epoch on small data sets (64 on 8x8 digits), the DEC
-    paper's 256 from about 6 000 rows on.
-    """
-    return nearest_power_of_two(n_samples / 30, 32, 256)
-
-
-def default_autoencoder(n_samples: int, n_features: int, **kwargs) -> AutoEncoder:
-    """The autoencoder DECClustering pretrains when ``autoencoder="auto"`` or ``None``.
-
-    Two recipes, chosen by the number of rows:
-
-    - **small data** (``n_samples < 5 000``, e.g. 8x8 digits, tabular sets): two ReLU
-      layers of width ``min(512, max(64, 4 * n_features))`` (the
-      :class:`~skdeepclust.representation.AutoEncoder` ``"auto"`` widths), a 5-unit code,
-      Adam at learning rate 3e-3, batch :func:`auto_batch_size` (64 on digits) and about
-      1 700 minibatch steps (60 epochs of digits). A narrow code and a high learning rate
-      give the embedding in which k-means and DEC separate the classes best on little data
-      (see the defaults panel in ``benchmarks/README.md``).
-    - **large data**: the DEC network d-500-500-2000-10 (ReLU, linear code and output),
-      Adam at learning rate 5e-4, batch 256, about 7 000 minibatch steps (26 epochs of
-      MNIST-70k); the widths shrink with ``sqrt(n_samples / 16 000)`` below 16 000 rows.
-
-    Both use the squared error, no dropout, and train a fixed number of epochs
-    (``tol=None``). The code never has more units than ``n_features``.
-
-    Parameters
-    ----------
-    n_samples, n_features : int
-        Shape of the data to cluster.
-    **kwargs
-        Override any :class:`~skdeepclust.representation.AutoEncoder` parameter.
-
-    Returns
-    -------
-    AutoEncoder
-        Unfitted.
-    """
-    batch_size = auto_batch_size(n_samples)
-    steps_per_epoch = math.ceil(max(n_samples, 1) / batch_size)
-    if n_samples < SMALL_DATA_ROWS:
-        hidden: tuple[int, ...] = auto_hidden_layer_sizes(n_features)
-        n_components, learning_rate, steps = SMALL_N_COMPONENTS, 3e-3, SMALL_PRETRAIN_STEPS
-    else:
-        scale = min(1.0, max(0.25, math.sqrt(n_samples / 16_000)))
-        hidden = tuple(max(16, int(round(w * scale))) for w in DEC_HIDDEN_LAYER_SIZES)
-        n_components, learning_rate, steps = DEC_N_COMPONENTS, 5e-4, DEC_PRETRAIN_STEPS
-    epochs = int(min(DEC_PRETRAIN_MAX_EPOCHS, max(1, round(steps / steps_per_epoch))))
-    params = dict(
-        n_components=min(n_components, n_features),
-        hidden_layer_sizes=hidden,
-        activation="relu",
-        optimizer="adam",
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        max_epochs=epochs,
-        tol=None,
-    )
-    params.update(kwargs)
-    return AutoEncoder(**params)
-
 
 def _kmeans_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int):
     km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(Z)
@@ -164,7 +88,8 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
           at least as good as, k-means), ``None`` otherwise and for IDEC (whose
           reconstruction needs a decoder). Resolved in ``fit`` into ``autoencoder_`` (``None``
           when passed through).
-        - ``None``: pretrain :func:`default_autoencoder`: the DEC network
+        - ``None``: pretrain
+          :func:`~skdeepclust.cluster._nested_autoencoder.default_autoencoder`: the DEC network
           d-500-500-2000-10 from 5 000 rows on, a d-w-w-5 network (``w`` four times the
           features, 64 to 512) trained at a higher learning rate on smaller data.
         - an unfitted :class:`~skdeepclust.representation.AutoEncoder`: a clone of it is
@@ -195,8 +120,8 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         ``"auto"`` is about half an epoch, ``ceil(n_samples / batch_size) / 2`` (140 steps
         on MNIST, as DEC used). ``"batch"`` computes :math:`P` from each minibatch's own
         soft assignments instead (as the pyagc head and clustpy do): no pass over the full
-        data, so the clustering phase costs about 40 % less (measured on MNIST), with the
-        same accuracy on MNIST-10k (4 seeds, see ``benchmarks/README.md``).
+        data, so the clustering phase is markedly cheaper on large data, at about the same
+        accuracy; choose it when the clustering phase dominates the fit time.
     tol : float, default=1e-3
         Stop when the fraction of labels that changed between two target updates is below
         ``tol`` (checked at each update; with ``update_interval="batch"``, once per epoch,
@@ -208,11 +133,8 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
     optimizer : {"auto", "sgd", "adam", "adamw", "rmsprop"}, default="auto"
         Optimizer of the clustering phase (the pretraining one is the autoencoder's).
         ``"auto"`` is the DEC paper's SGD (with ``momentum``) for DEC and Adam for IDEC,
-        which measured best on MNIST-70k (ACC from the same pretrained autoencoders): DEC
-        0.864 with SGD against 0.856 with Adam (3 seeds, 25 epochs of Adam pretraining) and
-        0.894 against 0.891 (5 seeds, 300 epochs of SGD pretraining); IDEC 0.880 with Adam
-        against 0.861 with SGD (5 seeds, the default pretraining). See
-        ``benchmarks/README.md``.
+        the pairs that clustered MNIST best from the same pretrained autoencoders (see
+        the :ref:`user guide <clustering>`).
     learning_rate : float or "auto", default="auto"
         Learning rate of the clustering phase; ``"auto"`` is 0.01 for SGD (DEC's) and, for
         the other optimizers, 1e-4 from 5 000 rows on and 1e-3 below (with the small-data
@@ -221,14 +143,14 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         Momentum of "sgd" and "rmsprop".
     batch_size : int or "auto", default="auto"
         Minibatch size of the clustering phase. ``"auto"`` is the power of two nearest
-        ``n_samples / 30`` between 32 and 256 (:func:`auto_batch_size`): 64 on 8x8 digits,
+        ``n_samples / 30`` between 32 and 256
+        (:func:`~skdeepclust.cluster._nested_autoencoder.auto_batch_size`): 64 on 8x8 digits,
         the paper's 256 from about 6 000 rows on. Small data sets need the smaller batch
         for enough target-sharpening steps per epoch.
     max_epochs : int, default=100
-        Cap on the epochs of the clustering phase (0 keeps the initial centres). On
-        MNIST-70k DEC reaches its accuracy well before the ``tol`` rule fires: 15 epochs
-        gave the same mean over 5 seeds as the 21-26 the rule ran, and with them the whole
-        fit takes under 15 minutes on two CPU cores (``benchmarks/README.md``).
+        Cap on the epochs of the clustering phase (0 keeps the initial centres). DEC
+        often reaches its accuracy before the ``tol`` rule fires; a lower cap (e.g. 15 on
+        MNIST-sized data) bounds the fit time at little cost.
     warm_start : bool, default=False
         When True, ``fit`` on a fitted model continues training it for ``max_epochs``
         more epochs from the fitted parameters instead of starting anew; ``n_iter_``
@@ -272,8 +194,8 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
 
     Notes
     -----
-    DEC's outcome depends mostly on the pretraining (Guo et al. 2017; the DEC-keras seeds
-    split between about 0.85 and 0.96 accuracy on MNIST): compare seeds, not single runs.
+    DEC's outcome depends mostly on the pretraining (Guo et al. 2017; the seeds of the
+    DEC-keras reference differ widely in accuracy on MNIST): compare seeds, not single runs.
     Standardize or scale the input (e.g. to [0, 1]) before fitting.
 
     References
@@ -388,18 +310,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         if spec is None:
             ae = default_autoencoder(X.shape[0], X.shape[1])
         else:
-            ae = getattr(spec, "estimator", spec)  # unwrap sklearn.frozen.FrozenEstimator
-            if not isinstance(ae, AutoEncoder):
-                raise TypeError(
-                    "autoencoder must be 'auto', None, 'passthrough' or a "
-                    "skdeepclust.representation.AutoEncoder (optionally wrapped in "
-                    f"sklearn.frozen.FrozenEstimator); got {type(ae).__name__}."
-                )
-        if hasattr(ae, "module_") and ae.n_features_in_ != X.shape[1]:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but the fitted autoencoder expects "
-                f"{ae.n_features_in_} features."
-            )
+            ae = checked_autoencoder(spec, X.shape[1], accepted="'auto', None, 'passthrough'")
         self.autoencoder_ = self._fit_nested(ae, X, seed_from(self._rng))
         # One deep copy of the whole network keeps tied weights tied.
         network = copy.deepcopy(self.autoencoder_.module_).to(self._device, self._torch_dtype)

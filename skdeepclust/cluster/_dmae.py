@@ -12,10 +12,8 @@ from sklearn.base import (
     ClusterMixin,
     TransformerMixin,
 )
-from sklearn.cluster import KMeans
 from torch import Tensor
 
-from .._torch import seed_from
 from .._training import (
     OPTIMIZERS,
     make_optimizer,
@@ -24,44 +22,32 @@ from .._training import (
     warn_unconverged,
 )
 from ..base import PartialFitMixin, TorchEstimator
-from ..nn.dissimilarities import (
-    DISSIMILARITIES,
-    KL_NORMALIZATIONS,
-    KL_POSITIVE_NORMALIZATIONS,
-    get_dissimilarity,
-)
-from ..nn.dmae import (
-    DissimilarityMixtureAutoencoder,
-    plus_plus_init,
-    precision_factor_from_partition,
-)
-from ..representation._autoencoder import LOSSES, AutoEncoder
-from ._dec import SMALL_DATA_ROWS
+from ..nn.dissimilarities import DISSIMILARITIES, KL_NORMALIZATIONS
+from ..nn.dmae import DissimilarityMixtureAutoencoder
+from ..representation._autoencoder_losses import LOSSES
 from ..utils._sklearn_compat import HasMethods, Interval, Options, StrOptions
+from ._dmae_deep import DeepModelMixin
+from ._dmae_init import (
+    check_codes_for_kl,
+    check_params_vs_input,
+    dissimilarity_function,
+    initialize_mixture,
+    spread,
+)
+from ._dmae_learning_rates import head_param_groups, learning_rates, resolve_learning_rate
 
 __all__ = ["DMAEClustering"]
 
 _INITS = ("k-means++", "kmeans", "random")
-#: ``learning_rate="auto"``: the rate of the shallow model's mixing weights and
-#: precisions (its centres move at this times the spread of X), and the deep model's
-#: joint fine-tuning rate (the DMAE replication's value).
-_AUTO_LEARNING_RATE_SHALLOW = 1e-2
-_AUTO_LEARNING_RATE_DEEP = 1e-5
-_AUTO_LEARNING_RATE_DEEP_SMALL = 1e-4  # below SMALL_DATA_ROWS samples
 #: ``n_iter_no_change="auto"`` with learned precisions: their loss can rise for a few
-#: epochs while the precisions turn (benchmarks/README.md, defaults panel).
+#: epochs while the precisions turn (the user guide's DMAE defaults).
 _AUTO_PATIENCE_PRECISIONS = 20
 _PRECISION_INITS = ("kmeans", "identity")
 
 
-def _spread(h: Tensor) -> Tensor:
-    """Root of the mean per-feature variance of the rows of ``h`` (a 0-d tensor)."""
-    return h.var(dim=0, unbiased=False).mean().sqrt()
-
-
 class DMAEClustering(
-    PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
-    TorchEstimator
+    DeepModelMixin, PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin,
+    TransformerMixin, TorchEstimator
 ):
     r"""Dissimilarity mixture autoencoder (DMAE) clustering, shallow or deep.
 
@@ -79,16 +65,19 @@ class DMAEClustering(
     - **Shallow** (``autoencoder=None``, or ``"auto"`` with fewer than 32 features):
       :math:`h_i = x_i`, a dissimilarity mixture model on the input itself.
     - **Deep** (``autoencoder="auto"`` with 32 features or more, or an ``AutoEncoder``):
-      :math:`h_i` is the autoencoder's code. ``"auto"`` pretrains DECClustering's default
-      autoencoder, sized to ``X``; an unfitted autoencoder is cloned and pretrained on
-      ``X``; a fitted one is copied and used as is. The mixture is initialised on the codes
-      (``init``), trained alone on them for ``mixture_epochs``, then encoder, decoder and
-      mixture are fine-tuned jointly on
+      :math:`h_i` is the code of a pretrained autoencoder. The mixture is initialised on
+      the codes (``init``), trained alone on them for ``mixture_epochs``, then encoder,
+      decoder and mixture are fine-tuned jointly on
       ``clustering_weight * L_dmae + reconstruction_weight * reconstruction``,
       where the reconstruction decodes the soft-assigned centroid :math:`\tilde\mu_i`
-      (see ``reconstruct_from``). On MNIST the covariance variant
-      (``dissimilarity="mahalanobis"``, ``alpha=10``) clusters the codes best (see
-      ``mixture_epochs`` and ``learning_rate``).
+      (see ``reconstruct_from``). On image data the covariance variant
+      (``dissimilarity="mahalanobis"``, ``alpha=10``) is the one to try first.
+
+    The parameters are listed in three groups: the mixture (``n_clusters`` to
+    ``reg_covar``) for both models; the **deep model** (``autoencoder`` to
+    ``mixture_learning_rate``), which the shallow model ignores; and the training of
+    the clustering phase (``optimizer`` on), whose ``"auto"`` values differ between the
+    two models. The :ref:`user guide <clustering>` says how the defaults were chosen.
 
     With ``dissimilarity="mahalanobis"`` every centre carries a precision matrix
     :math:`P_k = L_k L_k^\top` (the DMAE covariance variant), constrained to unit
@@ -123,10 +112,10 @@ class DMAEClustering(
         Added before the KL normalisation.
     learn_mixing : bool, default=True
         Learn the mixing weights (``False`` keeps them uniform). Learned weights let the
-        loss favour large clusters (the ``-log(pi)/alpha`` term); on MNIST-10k (seed 0)
-        that cost the Euclidean deep model at ``learning_rate=1e-4`` 2 points of ACC
-        (0.582 against 0.603 with uniform weights; the smallest cluster shrank to 0.6% of
-        the images), but nothing after the ``mixture_epochs`` (0.689 against 0.687).
+        loss favour large clusters (the ``-log(pi)/alpha`` term), which can starve a small
+        cluster when the deep model's joint phase runs at a high ``learning_rate``; the
+        ``mixture_epochs`` largely remove that risk. Choose ``False`` for data known to be
+        balanced.
     init : {"k-means++", "kmeans", "random"} or array-like, default="kmeans"
         Initial centres (in the code space when deep): the dissimilarity-aware seeding of
         the DMAE package (not D² sampling; see
@@ -153,54 +142,47 @@ class DMAEClustering(
         pixels of digits), where a cluster could otherwise concentrate its precision and
         absorb every sample. Ignored by dissimilarities without precisions.
     autoencoder : "auto", None or AutoEncoder, default="auto"
-        ``None`` is the shallow model; an autoencoder makes the model deep (see above).
+        Chooses the model: ``None`` is the shallow model, an autoencoder the deep one
+        (the parameters from here to ``mixture_learning_rate`` apply to it alone).
         ``"auto"`` follows :class:`DECClustering`'s rule: the shallow model for data with
-        fewer than 32 features (tabular data, where a small code compresses little), and
-        otherwise the deep model with the autoencoder DECClustering pretrains by default
-        (:func:`skdeepclust.cluster._dec.default_autoencoder`: a d-w-w-5 ReLU network
-        below 5 000 rows, the DEC network d-500-500-2000-10 above); pass an
+        fewer than 32 features (where a small code compresses little), otherwise the deep
+        model with DECClustering's default autoencoder sized to ``X`` (a d-w-w-5 ReLU
+        network below 5 000 rows, the DEC network d-500-500-2000-10 above). Pass an
         :class:`~skdeepclust.representation.AutoEncoder` to choose the architecture, code
-        size (its ``n_components``) and pretraining yourself. An
-        unfitted :class:`~skdeepclust.representation.AutoEncoder` is cloned and pretrained
-        on ``X`` (its ``device`` is set to this estimator's). A fitted one is copied and
-        never modified; wrap it in :class:`sklearn.frozen.FrozenEstimator` to keep it
+        size (its ``n_components``) and pretraining yourself: an unfitted one is cloned
+        and pretrained on ``X`` (on this estimator's ``device``), a fitted one is copied
+        and never modified; wrap it in :class:`sklearn.frozen.FrozenEstimator` to keep it
         fitted through :func:`~sklearn.base.clone` and grid searches.
     clustering_weight : float, default=1.0
-        Weight of the DMAE loss in the deep objective.
+        Weight of the DMAE loss in the joint objective.
     reconstruction_weight : float, default=1.0
         Weight of the autoencoder's reconstruction loss (its ``loss``, averaged over
-        features and samples) in the deep objective; ``0`` fine-tunes the encoder on the
+        features and samples) in the joint objective; ``0`` fine-tunes the encoder on the
         clustering loss alone. The DMAE replication used 0.01-0.1 but summed the DMAE
         loss over the batch, which weighs reconstruction ``batch_size`` times less than
         averaging both terms does here.
     normalize_codes : bool, default=True
-        Deep model only: the mixture sees the codes divided by their spread
+        The mixture sees the codes divided by their spread
         :math:`s = \sqrt{\operatorname{mean}_j \operatorname{var}(h_{\cdot j})}`, taken
         over each minibatch during training (gradients flow through it) and over the
         training codes at the end of ``fit`` for inference (``code_scale_``). The DMAE
         loss is then invariant to the scale of the codes. Without it the encoder lowers
         the loss by shrinking every code (the decoder undoes the scale at no
         reconstruction cost), the assignments soften until the mixing weights decide
-        them, and the clusters merge into one (measured on MNIST with an autoencoder
-        pretrained on augmented images: the code spread halved in the first epoch and one
-        cluster held 32% of the images after three, 100% after 20). ``False`` clusters
+        them, and the clusters merge into one within a few epochs. ``False`` clusters
         the raw codes, as the DMAE source does.
     reconstruct_from : {"centroid", "code"}, default="centroid"
-        What the deep model decodes: the soft-assigned centroid :math:`\tilde\mu_i`, as
+        What the decoder decodes: the soft-assigned centroid :math:`\tilde\mu_i`, as
         the DMAE source does (input -> code -> mixture -> decoder), or the code itself,
         as IDEC does.
     mixture_epochs : int, default=30
-        Deep model only: epochs of training the mixture alone (centres, mixing weights,
-        precisions) on the fixed pretrained codes, after ``init`` and before the joint
-        phase, with ``mixture_learning_rate``. On 10-dimensional codes this costs a few
-        percent of one joint epoch. It matters for ``"mahalanobis"``: at the small
-        learning rate of the joint phase the precisions hardly move from their KMeans
-        initialisation, while the joint phase's encoder updates merge clusters (measured
-        on MNIST-10k, seed 0: Mahalanobis DMAE 0.607 ACC at initialisation, 0.689 after
-        30 mixture epochs, then 0.692 after 20 joint epochs at ``learning_rate=1e-5``;
-        with ``mixture_epochs=0`` 0.595; with the mixture trained jointly at 1e-2
-        instead, precisions and encoder collapsed together). ``0`` starts the joint phase
-        from ``init``.
+        Epochs of training the mixture alone (centres, mixing weights, precisions) on the
+        fixed pretrained codes, after ``init`` and before the joint phase, with
+        ``mixture_learning_rate``. On 10-dimensional codes this costs a few percent of one
+        joint epoch. It matters most for ``"mahalanobis"``: at the small learning rate of
+        the joint phase the precisions hardly move from their KMeans initialisation,
+        while a larger joint rate lets precisions and encoder collapse together, so the
+        mixture learns its shapes here. ``0`` starts the joint phase from ``init``.
     mixture_learning_rate : float, default=1e-2
         Learning rate of those mixture epochs for the mixing weights and precisions; the
         centres move at it times the spread of the codes (1 with ``normalize_codes``, so
@@ -213,14 +195,13 @@ class DMAEClustering(
         initial centres, after the ``mixture_epochs`` when deep). ``"auto"`` resolves
         into ``_max_epochs``: 200 for the shallow model (a ceiling: its ``tol`` rule
         usually stops it well before), 20 for the deep one, whose joint
-        phase at its small learning rate refines the partition of the mixture epochs by
-        well under a point of accuracy (see ``benchmarks/README.md``) while each epoch
-        costs a pass of the autoencoder.
+        phase at its small learning rate only refines the partition of the mixture
+        epochs while each epoch costs a pass of the autoencoder.
     learning_rate : float or "auto", default="auto"
         Learning rate of the clustering phase. ``"auto"`` resolves in ``fit`` (into
         ``_learning_rate``) to 1e-2 for the shallow model; for the deep one to 1e-4 below
         5 000 samples and 1e-5 from there on (the DMAE replication's value: larger
-        joint rates merge clusters on MNIST-sized data, while small data sets take few
+        joint rates merge clusters on large data, while small data sets take few
         steps per epoch and gain from the larger rate). With ``"auto"`` the centres move
         at that rate times the spread
         :math:`\sqrt{\operatorname{mean}_j \operatorname{var}(x_{\cdot j})}` of the
@@ -379,12 +360,12 @@ class DMAEClustering(
         reconstruction_weight=1.0,
         normalize_codes=True,
         reconstruct_from="centroid",
+        mixture_epochs=30,
+        mixture_learning_rate=1e-2,
         optimizer="adam",
         batch_size=256,
         max_epochs="auto",
         learning_rate="auto",
-        mixture_epochs=30,
-        mixture_learning_rate=1e-2,
         tol="auto",
         n_iter_no_change="auto",
         warm_start=False,
@@ -410,12 +391,12 @@ class DMAEClustering(
         self.reconstruction_weight = reconstruction_weight
         self.normalize_codes = normalize_codes
         self.reconstruct_from = reconstruct_from
+        self.mixture_epochs = mixture_epochs
+        self.mixture_learning_rate = mixture_learning_rate
         self.optimizer = optimizer
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.learning_rate = learning_rate
-        self.mixture_epochs = mixture_epochs
-        self.mixture_learning_rate = mixture_learning_rate
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
@@ -423,100 +404,10 @@ class DMAEClustering(
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ checks
-    def _dissimilarity_function(self):
-        return get_dissimilarity(
-            self.dissimilarity,
-            p=self.p,
-            interval=self._interval_value(),
-            normalization=self.kl_normalization,
-            eps=self.kl_eps,
-        )
-
-    def _interval_value(self):
-        if isinstance(self.interval, Real):
-            return float(self.interval)
-        return np.asarray(self.interval, dtype=np.float64).tolist()
-
-    def _autoencoder_spec(self, shape: tuple[int, int] | None = None) -> AutoEncoder | None:
-        """The nested autoencoder, unwrapped from a ``FrozenEstimator``.
-
-        ``"auto"`` builds :func:`~skdeepclust.cluster._dec.default_autoencoder` for data
-        of ``shape`` ``(n_samples, n_features)``.
-        """
-        if self.autoencoder is None:
-            return None
-        if isinstance(self.autoencoder, str):  # "auto"
-            # DEC's rule and recipe; imported here, no cycle
-            from ._dec import AUTO_MIN_FEATURES, default_autoencoder
-
-            if shape[1] < AUTO_MIN_FEATURES:
-                return None
-            return default_autoencoder(*shape)
-        ae = getattr(self.autoencoder, "estimator", self.autoencoder)
-        if not isinstance(ae, AutoEncoder):
-            raise TypeError(
-                "autoencoder must be None or a skdeepclust.representation.AutoEncoder "
-                f"(optionally wrapped in sklearn.frozen.FrozenEstimator); got {type(ae).__name__}."
-            )
-        return ae
-
-    def _n_dims(self, shape: tuple[int, int]) -> int:
-        ae = self._autoencoder_spec(shape)
-        return shape[1] if ae is None else int(ae.n_components)
-
-    def _check_params_vs_input(self, X: np.ndarray) -> None:
-        n_samples, n_features = X.shape
-        if n_samples < self.n_clusters:
-            raise ValueError(f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}.")
-        n_dims = self._n_dims(X.shape)
-        shallow = self._autoencoder_spec(X.shape) is None
-        where = "feature" if shallow else "code dimension (the autoencoder's n_components)"
-        dims_name = "n_features" if shallow else "n_components"
-        if self.dissimilarity == "toroidal_euclidean" and not isinstance(self.interval, Real):
-            period = np.asarray(self.interval, dtype=np.float64)
-            if period.ndim != 1 or period.shape[0] not in (1, n_dims):
-                raise ValueError(
-                    f"interval should be a scalar or have one period per {where}: "
-                    f"expected length {n_dims}, got shape {period.shape}."
-                )
-            if not np.all(period > 0):
-                raise ValueError(f"Every period in interval should be > 0, got {period}.")
-        if (
-            self.dissimilarity == "kullback_leibler"
-            and isinstance(self.kl_normalization, str)
-            and self.kl_normalization in KL_POSITIVE_NORMALIZATIONS
-            and shallow
-        ):
-            lowest = float(X.min())
-            if lowest + self.kl_eps <= 0:
-                raise ValueError(
-                    f"kl_normalization={self.kl_normalization!r} needs X + kl_eps > 0, but "
-                    f"min(X)={lowest:.4g} with kl_eps={self.kl_eps:g}. Shift X to be "
-                    "non-negative or use a normalization that accepts negative values: "
-                    f"{sorted(set(KL_NORMALIZATIONS) - KL_POSITIVE_NORMALIZATIONS)}."
-                )
-        if not isinstance(self.init, str):
-            init = np.asarray(self.init)
-            if init.shape != (self.n_clusters, n_dims):
-                raise ValueError(
-                    f"init has shape {init.shape}; expected (n_clusters, {dims_name}) = "
-                    f"{(self.n_clusters, n_dims)}."
-                )
-        dissimilarity = self._dissimilarity_function()
-        if dissimilarity.needs_precision and not isinstance(self.precision_init, str):
-            prec = np.asarray(self.precision_init)
-            expected = (self.n_clusters, n_dims, n_dims)
-            if prec.shape != expected:
-                raise ValueError(f"precision_init has shape {prec.shape}; expected {expected}.")
-        ae = self._autoencoder_spec(X.shape)
-        if ae is not None and hasattr(ae, "module_") and ae.n_features_in_ != n_features:
-            raise ValueError(
-                f"X has {n_features} features, but the fitted autoencoder expects "
-                f"{ae.n_features_in_}."
-            )
-
     # ------------------------------------------------------------------ fit
+    def _check_params_vs_input(self, X: np.ndarray) -> None:
+        check_params_vs_input(self, X, self._autoencoder_spec(X.shape))
+
     def _initialize(self, X, y) -> None:
         self._check_params_vs_input(X)
         deep = self._deep = self._autoencoder_spec(X.shape) is not None
@@ -530,24 +421,14 @@ class DMAEClustering(
         else:
             H_t = X_t
         self._normalized = deep and self.normalize_codes
-        self.code_scale_ = float(_spread(H_t)) if self._normalized else 1.0
+        self.code_scale_ = float(spread(H_t)) if self._normalized else 1.0
         if self.code_scale_ <= 0:
             self.code_scale_ = 1.0
         elif self._normalized:  # the shallow model clusters X itself: no copy of it
             H_t = H_t / self.code_scale_
-        if (
-            deep
-            and self.dissimilarity == "kullback_leibler"
-            and isinstance(self.kl_normalization, str)
-            and self.kl_normalization in KL_POSITIVE_NORMALIZATIONS
-            and float(H_t.min()) + self.kl_eps <= 0
-        ):
-            raise ValueError(
-                f"kl_normalization={self.kl_normalization!r} needs codes + kl_eps > 0, but "
-                "the autoencoder's codes are negative. Use code_activation='sigmoid' or "
-                "'relu' in the autoencoder, or another kl_normalization."
-            )
-        dissimilarity = self._dissimilarity_function()
+        if deep:
+            check_codes_for_kl(self, H_t)
+        dissimilarity = dissimilarity_function(self)
         n_dims = H_t.shape[1]
         # the average feature variance of what the mixture clusters: the unit of the
         # covariance floor, of the covariance factor and of the centres' learning rate
@@ -566,11 +447,11 @@ class DMAEClustering(
                 covariance_scale=variance,
             ),
         )
-        self._initialize_head(H_t)
+        initialize_mixture(self, H_t)
 
         self._resolve_training(X)
         self.mixture_loss_curve_ = []
-        if deep and self.mixture_epochs > 0 and self._head_param_groups(1.0, 1.0):
+        if deep and self.mixture_epochs > 0 and head_param_groups(self.module_, 1.0, 1.0):
             self.mixture_loss_curve_ = self._fit_mixture(H_t)
 
     def _resume_fit(self, X, y) -> None:
@@ -581,7 +462,7 @@ class DMAEClustering(
         """The "auto" values of the training phase (again on a warm start: they follow
         ``set_params``)."""
         deep, precisions = self._deep, self.module_.dissimilarity.needs_precision
-        self._learning_rate = self._resolve_learning_rate(deep, X.shape[0])
+        self._learning_rate = resolve_learning_rate(self.learning_rate, deep, X.shape[0])
         self._max_epochs = int(self._resolved("max_epochs", 20 if deep else 200))
         self._tol = self._resolved("tol", None if deep else 1e-4)
         self._n_iter_no_change = int(self._resolved(
@@ -590,8 +471,8 @@ class DMAEClustering(
     def _train(self, X, y, *, partial: bool):
         deep = self._deep
         X_t = self._to_tensor(X)
-        groups = self._head_param_groups(
-            *self._learning_rates(self.learning_rate, self._learning_rate))
+        groups = head_param_groups(self.module_, *learning_rates(
+            self.learning_rate, self._learning_rate, self._data_spread))
         if deep:
             ae_module = self.autoencoder_.module_
             ae_params = [q for q in ae_module.parameters() if q.requires_grad]
@@ -638,7 +519,7 @@ class DMAEClustering(
         self.best_loss_ = min(history.loss_curve) if history.loss_curve else math.nan
         if self._normalized:  # the inference scale: the spread of the final training codes
             with torch.no_grad():
-                scale = float(_spread(self._embed_tensor(X_t)))
+                scale = float(spread(self._embed_tensor(X_t)))
             self.code_scale_ = scale if scale > 0 else self.code_scale_
         return history
 
@@ -660,147 +541,12 @@ class DMAEClustering(
         )
 
 
-    def _resolve_learning_rate(self, deep: bool, n_samples: int) -> float:
-        """The clustering phase's base learning rate (``learning_rate="auto"`` resolved)."""
-        if self.learning_rate == "auto":
-            if not deep:
-                return _AUTO_LEARNING_RATE_SHALLOW
-            small = n_samples < SMALL_DATA_ROWS
-            return _AUTO_LEARNING_RATE_DEEP_SMALL if small else _AUTO_LEARNING_RATE_DEEP
-        return float(self.learning_rate)
-
-    def _learning_rates(self, given, base: float) -> tuple[float, float]:
-        """(centres, mixing weights and precisions): with ``"auto"`` the centres move at
-        ``base`` times the spread of the clustered data, the dimensionless parameters at
-        ``base``; an explicit rate applies to every parameter."""
-        if isinstance(given, str):  # "auto"
-            return base * self._data_spread, base
-        return base, base
-
-    def _head_param_groups(self, centers_lr: float, other_lr: float) -> list[dict]:
-        head = self.module_
-        groups = []
-        if head.centers.requires_grad:
-            groups.append({"params": [head.centers], "lr": centers_lr})
-        others = [q for name, q in head.named_parameters()
-                  if q.requires_grad and name != "centers"]
-        if others:
-            groups.append({"params": others, "lr": other_lr})
-        return groups
-
-    def _fit_mixture(self, H_t: Tensor) -> list:
-        """Deep model: train the mixture alone on the (scaled) pretrained codes."""
-        head = self.module_
-        rate = self.mixture_learning_rate
-        optimizer = make_optimizer(
-            self.optimizer, self._head_param_groups(*self._learning_rates("auto", rate)),
-            learning_rate=rate,
-        )
-        history = train_loop(
-            lambda idx: head.loss(H_t[idx]).mean(),
-            n_samples=H_t.shape[0],
-            batch_size=self.batch_size,
-            max_epochs=self.mixture_epochs,
-            generator=self._generator,
-            optimizer=optimizer,
-            phase="DMAE mixture fit on the pretrained codes",
-            verbose=self.verbose,
-            tol=None,
-            suggestion="Try a smaller mixture_learning_rate or alpha.",
-        )
-        return list(history.loss_curve)
-
-    def _prepare_autoencoder(self, X: np.ndarray) -> AutoEncoder:
-        """Copy a fitted autoencoder, or clone and pretrain an unfitted one; on this
-        fit's device and dtype (joint training)."""
-        given = self._autoencoder_spec(X.shape)
-        fitted = hasattr(given, "module_")
-        # seed=None: no draw for a fitted one, the mixture starts as the shallow model's
-        ae = self._fit_nested(given, X, seed=None)
-        if fitted:
-            ae.loss_curve_ = []
-        self._adopt_nested(ae)
-        return ae
-
-    def _embed_tensor(self, X_t: Tensor) -> Tensor:
-        module = self.autoencoder_.module_
-        module.eval()
-        with torch.no_grad():
-            chunks = [
-                module.encode(X_t[i : i + self._inference_batch_size()])
-                for i in range(0, X_t.shape[0], self._inference_batch_size())
-            ]
-        module.train()
-        return torch.cat(chunks)
-
-    def _initialize_head(self, H_t: Tensor) -> None:
-        rng, generator = self._rng, self._generator
-        head = self.module_
-        K = self.n_clusters
-        labels = None
-        if isinstance(self.init, str) and self.init == "kmeans":
-            H = H_t.detach().cpu().numpy()
-            km = KMeans(K, n_init=self.n_init, random_state=seed_from(rng)).fit(H)
-            centers = torch.as_tensor(km.cluster_centers_)
-            labels = torch.as_tensor(km.labels_, dtype=torch.long, device=H_t.device)
-        elif isinstance(self.init, str) and self.init == "k-means++":
-            centers = plus_plus_init(
-                H_t, K, head.dissimilarity, n_iter=self.init_iter, generator=generator
-            )
-        elif isinstance(self.init, str):  # "random"
-            perm = torch.randperm(H_t.shape[0], generator=generator, device=generator.device)
-            centers = H_t[perm[:K].to(H_t.device)]
-        else:
-            centers = torch.as_tensor(np.asarray(self.init, dtype=np.float64))
-        with torch.no_grad():
-            head.centers.copy_(centers.to(head.centers))
-        if not head.has_precision:
-            return
-        if isinstance(self.precision_init, str):
-            if self.precision_init == "identity":
-                return
-            if labels is None:  # nearest-centre partition under squared Euclidean
-                with torch.no_grad():
-                    d2 = ((H_t.unsqueeze(1) - head.centers.unsqueeze(0)) ** 2).sum(-1)
-                labels = d2.argmin(1)
-            head.set_precision_factor(precision_factor_from_partition(H_t.detach(), labels, K))
-            return
-        precision = torch.as_tensor(np.asarray(self.precision_init, dtype=np.float64))
-        try:
-            head.set_precisions(precision.to(head.centers))
-        except RuntimeError as exc:  # torch.linalg.LinAlgError
-            raise ValueError(
-                "precision_init should hold symmetric positive-definite matrices; its "
-                f"Cholesky factorisation failed: {exc}"
-            ) from None
-
     # ------------------------------------------------------------------ inference
-    def _embed(self, x: Tensor) -> Tensor:
-        if not hasattr(self, "autoencoder_"):
-            return x
-        return self.autoencoder_.module_.encode(x)
-
-    def _head_input(self, h: Tensor, training: bool = False) -> tuple[Tensor, Tensor | float]:
-        """The codes the mixture sees and the scale they were divided by."""
-        if not getattr(self, "_normalized", False):
-            return h, 1.0
-        scale = _spread(h) if training and h.shape[0] > 1 else self.code_scale_
-        return h / scale, scale
-
     def _head(self, x: Tensor) -> Tensor:
         return self._head_input(self._embed(x))[0]
 
     def _labels(self, x: Tensor) -> Tensor:
         return self.module_.logits(self._head(x)).argmax(dim=1)
-
-    def _decode(self, h: Tensor, out, scale: Tensor | float = 1.0) -> Tensor:
-        """The deep model's reconstruction, from the soft centroid or from the code.
-
-        ``h`` is the code itself; the soft centroid lives in the scaled code space and is
-        multiplied back by ``scale``.
-        """
-        z = out.centroids * scale if self.reconstruct_from == "centroid" else h
-        return self.autoencoder_.module_.decode(z)
 
     def _objective(self, x: Tensor, training: bool = False) -> Tensor:
         """Per-sample training objective (the DMAE loss, plus reconstruction when deep)."""

@@ -1,0 +1,105 @@
+"""The deep model's part of DMAEClustering.
+
+The nested autoencoder (chosen, pretrained or copied), the codes the mixture sees (scaled
+by ``normalize_codes``), the ``mixture_epochs`` on the pretrained codes, and the decoder's
+reconstruction. The shallow model (no ``autoencoder_``) passes through these methods
+unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .._training import make_optimizer, train_loop
+from ..representation._autoencoder import AutoEncoder
+from ._dmae_init import spread
+from ._dmae_learning_rates import head_param_groups, learning_rates
+from ._nested_autoencoder import AUTO_MIN_FEATURES, checked_autoencoder, default_autoencoder
+
+
+class DeepModelMixin:
+    """DMAEClustering's methods that serve the deep model (see the module docstring)."""
+
+    def _autoencoder_spec(self, shape: tuple[int, int] | None = None) -> AutoEncoder | None:
+        """The nested autoencoder, unwrapped from a ``FrozenEstimator``.
+
+        ``"auto"`` follows DECClustering's rule for data of ``shape``
+        ``(n_samples, n_features)``: None (the shallow model) below 32 features, else
+        :func:`~skdeepclust.cluster._nested_autoencoder.default_autoencoder`.
+        """
+        if self.autoencoder is None:
+            return None
+        if isinstance(self.autoencoder, str):  # "auto": DEC's rule and recipe
+            if shape[1] < AUTO_MIN_FEATURES:
+                return None
+            return default_autoencoder(*shape)
+        return checked_autoencoder(self.autoencoder, shape[1], accepted="'auto', None")
+
+    def _fit_mixture(self, H_t: Tensor) -> list:
+        """Deep model: train the mixture alone on the (scaled) pretrained codes."""
+        head = self.module_
+        rate = self.mixture_learning_rate
+        optimizer = make_optimizer(
+            self.optimizer,
+            head_param_groups(head, *learning_rates("auto", rate, self._data_spread)),
+            learning_rate=rate,
+        )
+        history = train_loop(
+            lambda idx: head.loss(H_t[idx]).mean(),
+            n_samples=H_t.shape[0],
+            batch_size=self.batch_size,
+            max_epochs=self.mixture_epochs,
+            generator=self._generator,
+            optimizer=optimizer,
+            phase="DMAE mixture fit on the pretrained codes",
+            verbose=self.verbose,
+            tol=None,
+            suggestion="Try a smaller mixture_learning_rate or alpha.",
+        )
+        return list(history.loss_curve)
+
+    def _prepare_autoencoder(self, X: np.ndarray) -> AutoEncoder:
+        """Copy a fitted autoencoder, or clone and pretrain an unfitted one; on this
+        fit's device and dtype (joint training)."""
+        given = self._autoencoder_spec(X.shape)
+        fitted = hasattr(given, "module_")
+        # seed=None: no draw for a fitted one, the mixture starts as the shallow model's
+        ae = self._fit_nested(given, X, seed=None)
+        if fitted:
+            ae.loss_curve_ = []
+        self._adopt_nested(ae)
+        return ae
+
+    def _embed_tensor(self, X_t: Tensor) -> Tensor:
+        module = self.autoencoder_.module_
+        module.eval()
+        with torch.no_grad():
+            chunks = [
+                module.encode(X_t[i : i + self._inference_batch_size()])
+                for i in range(0, X_t.shape[0], self._inference_batch_size())
+            ]
+        module.train()
+        return torch.cat(chunks)
+
+    def _embed(self, x: Tensor) -> Tensor:
+        if not hasattr(self, "autoencoder_"):
+            return x
+        return self.autoencoder_.module_.encode(x)
+
+    def _head_input(self, h: Tensor, training: bool = False) -> tuple[Tensor, Tensor | float]:
+        """The codes the mixture sees and the scale they were divided by."""
+        if not getattr(self, "_normalized", False):
+            return h, 1.0
+        scale = spread(h) if training and h.shape[0] > 1 else self.code_scale_
+        return h / scale, scale
+
+    def _decode(self, h: Tensor, out, scale: Tensor | float = 1.0) -> Tensor:
+        """The deep model's reconstruction, from the soft centroid or from the code.
+
+        ``h`` is the code itself; the soft centroid lives in the scaled code space and is
+        multiplied back by ``scale``.
+        """
+        z = out.centroids * scale if self.reconstruct_from == "centroid" else h
+        return self.autoencoder_.module_.decode(z)

@@ -1,0 +1,148 @@
+"""How DMAEClustering starts: its parameters checked against the data, the dissimilarity
+they name, and the mixture's initial centres and precisions."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from torch import Tensor
+
+from .._torch import seed_from
+from ..nn.dissimilarities import (
+    KL_NORMALIZATIONS,
+    KL_POSITIVE_NORMALIZATIONS,
+    get_dissimilarity,
+)
+from ..nn.dmae import plus_plus_init, precision_factor_from_partition
+
+
+def spread(h: Tensor) -> Tensor:
+    """Root of the mean per-feature variance of the rows of ``h`` (a 0-d tensor)."""
+    return h.var(dim=0, unbiased=False).mean().sqrt()
+
+
+def dissimilarity_function(est):
+    """The dissimilarity the estimator's parameters name, with its options."""
+    return get_dissimilarity(
+        est.dissimilarity,
+        p=est.p,
+        interval=_interval_value(est.interval),
+        normalization=est.kl_normalization,
+        eps=est.kl_eps,
+    )
+
+
+def _interval_value(interval):
+    if isinstance(interval, Real):
+        return float(interval)
+    return np.asarray(interval, dtype=np.float64).tolist()
+
+
+def check_params_vs_input(est, X: np.ndarray, autoencoder) -> None:
+    """Raise a ValueError when a parameter does not fit ``X`` (or, deep, the codes of the
+    nested ``autoencoder``, None for the shallow model)."""
+    n_samples = X.shape[0]
+    if n_samples < est.n_clusters:
+        raise ValueError(f"n_samples={n_samples} should be >= n_clusters={est.n_clusters}.")
+    shallow = autoencoder is None
+    n_dims = X.shape[1] if shallow else int(autoencoder.n_components)
+    where = "feature" if shallow else "code dimension (the autoencoder's n_components)"
+    dims_name = "n_features" if shallow else "n_components"
+    if est.dissimilarity == "toroidal_euclidean" and not isinstance(est.interval, Real):
+        period = np.asarray(est.interval, dtype=np.float64)
+        if period.ndim != 1 or period.shape[0] not in (1, n_dims):
+            raise ValueError(
+                f"interval should be a scalar or have one period per {where}: "
+                f"expected length {n_dims}, got shape {period.shape}."
+            )
+        if not np.all(period > 0):
+            raise ValueError(f"Every period in interval should be > 0, got {period}.")
+    if (
+        est.dissimilarity == "kullback_leibler"
+        and isinstance(est.kl_normalization, str)
+        and est.kl_normalization in KL_POSITIVE_NORMALIZATIONS
+        and shallow
+    ):
+        lowest = float(X.min())
+        if lowest + est.kl_eps <= 0:
+            raise ValueError(
+                f"kl_normalization={est.kl_normalization!r} needs X + kl_eps > 0, but "
+                f"min(X)={lowest:.4g} with kl_eps={est.kl_eps:g}. Shift X to be "
+                "non-negative or use a normalization that accepts negative values: "
+                f"{sorted(set(KL_NORMALIZATIONS) - KL_POSITIVE_NORMALIZATIONS)}."
+            )
+    if not isinstance(est.init, str):
+        init = np.asarray(est.init)
+        if init.shape != (est.n_clusters, n_dims):
+            raise ValueError(
+                f"init has shape {init.shape}; expected (n_clusters, {dims_name}) = "
+                f"{(est.n_clusters, n_dims)}."
+            )
+    dissimilarity = dissimilarity_function(est)
+    if dissimilarity.needs_precision and not isinstance(est.precision_init, str):
+        prec = np.asarray(est.precision_init)
+        expected = (est.n_clusters, n_dims, n_dims)
+        if prec.shape != expected:
+            raise ValueError(f"precision_init has shape {prec.shape}; expected {expected}.")
+
+
+def check_codes_for_kl(est, H_t: Tensor) -> None:
+    """Deep model: a KL normalisation that needs positive values gets positive codes."""
+    if (
+        est.dissimilarity == "kullback_leibler"
+        and isinstance(est.kl_normalization, str)
+        and est.kl_normalization in KL_POSITIVE_NORMALIZATIONS
+        and float(H_t.min()) + est.kl_eps <= 0
+    ):
+        raise ValueError(
+            f"kl_normalization={est.kl_normalization!r} needs codes + kl_eps > 0, but "
+            "the autoencoder's codes are negative. Use code_activation='sigmoid' or "
+            "'relu' in the autoencoder, or another kl_normalization."
+        )
+
+
+def initialize_mixture(est, H_t: Tensor) -> None:
+    """Set the initial centres (``init``) and precisions (``precision_init``) of
+    ``est.module_`` on the clustered data ``H_t``, drawing from the fit's seeds."""
+    rng, generator = est._rng, est._generator
+    head = est.module_
+    K = est.n_clusters
+    labels = None
+    if isinstance(est.init, str) and est.init == "kmeans":
+        H = H_t.detach().cpu().numpy()
+        km = KMeans(K, n_init=est.n_init, random_state=seed_from(rng)).fit(H)
+        centers = torch.as_tensor(km.cluster_centers_)
+        labels = torch.as_tensor(km.labels_, dtype=torch.long, device=H_t.device)
+    elif isinstance(est.init, str) and est.init == "k-means++":
+        centers = plus_plus_init(
+            H_t, K, head.dissimilarity, n_iter=est.init_iter, generator=generator
+        )
+    elif isinstance(est.init, str):  # "random"
+        perm = torch.randperm(H_t.shape[0], generator=generator, device=generator.device)
+        centers = H_t[perm[:K].to(H_t.device)]
+    else:
+        centers = torch.as_tensor(np.asarray(est.init, dtype=np.float64))
+    with torch.no_grad():
+        head.centers.copy_(centers.to(head.centers))
+    if not head.has_precision:
+        return
+    if isinstance(est.precision_init, str):
+        if est.precision_init == "identity":
+            return
+        if labels is None:  # nearest-centre partition under squared Euclidean
+            with torch.no_grad():
+                d2 = ((H_t.unsqueeze(1) - head.centers.unsqueeze(0)) ** 2).sum(-1)
+            labels = d2.argmin(1)
+        head.set_precision_factor(precision_factor_from_partition(H_t.detach(), labels, K))
+        return
+    precision = torch.as_tensor(np.asarray(est.precision_init, dtype=np.float64))
+    try:
+        head.set_precisions(precision.to(head.centers))
+    except RuntimeError as exc:  # torch.linalg.LinAlgError
+        raise ValueError(
+            "precision_init should hold symmetric positive-definite matrices; its "
+            f"Cholesky factorisation failed: {exc}"
+        ) from None
