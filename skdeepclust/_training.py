@@ -17,10 +17,13 @@ Neighbours: optimizers in :mod:`skdeepclust._optim`, Ctrl-C in
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import sklearn
 import torch
 from tqdm.auto import tqdm
 
@@ -301,7 +304,7 @@ def train_loop(
             f"{phase} was interrupted by the user (KeyboardInterrupt) after "
             f"{result.n_iter} epoch(s); the model keeps the parameters reached so far.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
         result.interrupted = True
         result.stop_reason = "interrupted"
@@ -312,6 +315,21 @@ def train_loop(
         threads.__exit__(None, None, None)
     result.n_steps += steps
     return result
+
+
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(m.__file__) + os.sep for m in (sys.modules[__package__], sklearn)
+)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the user's call: the first frame
+    outside skdeepclust and scikit-learn (a fit's depth depends on the family, the
+    template and the decorators; counting frames by hand goes stale)."""
+    frame, level = sys._getframe(1), 1  # the caller of warnings.warn is level 1
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 # ---------------------------------------------------------------------------- outcomes
@@ -329,7 +347,7 @@ def warn_unconverged(
     max_epochs: int,
     rule: str,
     advice: str = "increase max_epochs",
-    stacklevel: int = 3,
+    stacklevel: int | None = None,
 ) -> bool:
     """Warn with a :class:`~sklearn.exceptions.ConvergenceWarning` when a phase stopped at
     ``max_epochs`` without meeting its stopping rule.
@@ -364,7 +382,7 @@ def warn_unconverged(
         f"{type(estimator).__name__} ({phase}) stopped at max_epochs={max_epochs} before "
         f"{rule}; {advice}.",
         ConvergenceWarning,
-        stacklevel=stacklevel,
+        stacklevel=stacklevel or user_stacklevel(),
     )
     return True
 
@@ -416,7 +434,7 @@ def warn_partition(
     phase: str,
     advice: str,
     what: str = "clusters",
-    stacklevel: int = 3,
+    stacklevel: int | None = None,
 ) -> bool:
     """Warn with a :class:`~sklearn.exceptions.ConvergenceWarning` when the fitted
     partition is degenerate (see :func:`partition_problems`).
@@ -436,6 +454,6 @@ def warn_partition(
         f"{type(estimator).__name__} ({phase}) ended with a degenerate partition: {text}; "
         f"{advice}.",
         ConvergenceWarning,
-        stacklevel=stacklevel,
+        stacklevel=stacklevel or user_stacklevel(),
     )
     return True
