@@ -4,8 +4,8 @@ A training step of a small network is a few hundred small operations; on the CPU
 intra-op threads then cost more synchronisation than they bring, so :func:`small_fit_threads`
 runs such a loop on fewer threads (one by default) and restores the count afterwards.
 
-torch's thread count is per thread in OpenMP builds (the wheels on Linux, Windows and
-macOS): ``torch.set_num_threads`` sets the calling thread's OpenMP count and the count that
+torch's thread count is per thread in OpenMP builds (the usual ones, e.g. the Linux
+wheels; ``torch.__config__.parallel_info()`` names the back-end): ``torch.set_num_threads`` sets the calling thread's OpenMP count and the count that
 threads using torch for the first time start from. The change is confined to the thread
 running the fit: the start-up count is put back at once, so fits in other threads, and
 threads started during the fit, keep their own setting. Builds with torch's native thread
