@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import copy
-import warnings
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 
 from .._torch import make_generator, seed_from
-from .._training import TrainingResult, train_loop, warn_unconverged
+from .._training import TrainingResult, train_loop
 from ..base import PartialFitMixin, TorchEstimator
 from ..exceptions import TrainingDivergedError
 from ..nn import dbm as _dbm
 from ..nn.partition import MAX_EXACT_UNITS
 from ..utils._sklearn_compat import Interval, StrOptions, check_is_fitted
+from ._energy_common import _EnergyEstimatorMixin, warn_unbracketed
 from ._rbm_base import (
     _loss_rows,
     auto_learning_rate,
@@ -37,7 +34,8 @@ PARTITION_METHODS = ("auto", "exact", "ais")
 INFERENCE_MEAN_FIELD = 50
 
 
-class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
+class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+          _EnergyEstimatorMixin, TorchEstimator):
     """Deep Boltzmann machine with binary hidden layers and a variational likelihood.
 
     Unlike a :class:`DBN`, whose layers are trained and used one at a time, the DBM is one
@@ -322,17 +320,9 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, To
 
     def _finish_fit(self, X, y, result, *, partial: bool) -> None:
         if self.tol is not None and not partial:
-            warn_unconverged(
-                self, result, phase="training", max_epochs=self.max_epochs,
-                rule=(f"the reconstruction error improved by less than tol={self.tol} for "
-                      f"n_iter_no_change={self.n_iter_no_change} epochs"),
-                advice="increase max_epochs, or set tol=None to train for exactly max_epochs")
+            self._warn_unconverged(result)
         self._sampling_rng = np.random.RandomState(seed_from(self._rng))
-        self.log_partition_ = None
-        self.log_partition_bounds_ = None
-        self.log_partition_method_ = None
-        if self._exact_feasible():
-            self._set_log_partition("exact")
+        self._reset_log_partition()
 
     def _train_loop(self, step, module, n_samples, epochs, phase, generator, result=None
                     ) -> TrainingResult:
@@ -398,16 +388,6 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, To
         n = m.odd_units
         return n <= MAX_EXACT_UNITS and 2**n * sum(m.sizes) <= EXACT_AUTO_COST
 
-    def _float64_module(self) -> _dbm.DBM:
-        return copy.deepcopy(self.module_).to(torch.float64).eval()
-
-    def _sampling_generator(self, random_state) -> torch.Generator:
-        rng = self._sampling_rng if random_state is None else check_random_state(random_state)
-        return make_generator(seed_from(rng), self._device)
-
-    def _numpy(self, t) -> np.ndarray:
-        return t.detach().to("cpu").numpy().astype(self._dtype, copy=True)
-
     def _set_log_partition(self, method, *, n_chains=100, n_betas=10000, k=1,
                            random_state=None) -> float:
         m = self._float64_module()
@@ -422,17 +402,9 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, To
             lz, bounds = est.log_z, (est.lower, est.upper)
             if not np.isfinite(est.lower):
                 need = _dbm.temperatures_to_bracket(log_w, n_betas)
-                warnings.warn(
-                    f"DBM (AIS) did not bracket log Z with n_betas={n_betas} and "
-                    f"n_chains={n_chains}: the lower bound is -inf (the importance weights' "
-                    "standard error is more than a third of their mean), so the estimate "
-                    f"{lz:.4g} is unreliable. Add about {need - n_betas} temperatures "
-                    f"(log_partition(method='ais', n_betas={need})), judged from the spread "
-                    "of the log weights.", ConvergenceWarning, stacklevel=3)
-        self.log_partition_ = lz
-        self.log_partition_bounds_ = bounds
-        self.log_partition_method_ = method
-        return lz
+                warn_unbracketed(type(self).__name__, lz, n_betas, n_chains, need,
+                                 weights="the log weights")
+        return self._store_log_partition(lz, bounds, method)
 
     # ------------------------------------------------------------------ attributes
     @property

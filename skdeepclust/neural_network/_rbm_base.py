@@ -4,18 +4,16 @@ fitted-parameter attributes."""
 
 from __future__ import annotations
 
-import copy
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 from torch import Tensor
 
 from .._config import compute_dtype_for
 from .._torch import make_generator, seed_from
-from .._training import TrainingResult, train_loop, warn_unconverged
+from .._training import TrainingResult, train_loop
 from ..base import TorchEstimator
 from ..exceptions import TrainingDivergedError
 from ..nn import partition as _partition
@@ -28,6 +26,7 @@ from ..nn.sampling import (
     ipt_ladders,
 )
 from ..utils._sklearn_compat import Interval, StrOptions
+from ._energy_common import _EnergyEstimatorMixin
 
 #: Training methods: how the negative (model) phase of the gradient is obtained.
 METHODS = ("cd", "pcd", "pt", "ipt", "exact")
@@ -90,7 +89,7 @@ def check_binary_visible(X: np.ndarray, allow_probabilities: bool) -> None:
 
 
 
-class _BaseRBM(TorchEstimator):
+class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
     """Shared machinery of :class:`RBM` and :class:`RBMClassifier` (not public)."""
 
     _parameter_constraints: dict = {
@@ -287,11 +286,7 @@ class _BaseRBM(TorchEstimator):
         if not partial and self.tol is not None:
             # a DBN sets _reported_as to (itself, "layer i of n") on the RBMs it trains
             owner, phase = getattr(self, "_reported_as", None) or (self, "training")
-            warn_unconverged(
-                owner, result, phase=phase, max_epochs=self.max_epochs,
-                rule=(f"the reconstruction error improved by less than tol={self.tol} for "
-                      f"n_iter_no_change={self.n_iter_no_change} epochs"),
-                advice="increase max_epochs, or set tol=None to train for exactly max_epochs")
+            self._warn_unconverged(result, owner=owner, phase=phase)
         self._after_fit()
 
     def _initial_visible_bias(self, n_features: int) -> np.ndarray | None:
@@ -452,22 +447,10 @@ class _BaseRBM(TorchEstimator):
     def _after_fit(self) -> None:
         pass
 
-    # ------------------------------------------------------------------ helpers
-    def _float64_module(self) -> RBMModule:
-        m = copy.deepcopy(self.module_)
-        return m.to(torch.float64).eval()
-
-    def _sampling_generator(self, random_state) -> torch.Generator:
-        rng = self._sampling_rng if random_state is None else check_random_state(random_state)
-        return make_generator(seed_from(rng), self._device)
-
     # ------------------------------------------------------------- attributes
     @property
     def _n_features_out(self) -> int:
         return self.module_.hidden_bias.shape[0]  # AttributeError before fit: NotFittedError
-
-    def _numpy(self, t: Tensor) -> np.ndarray:
-        return t.detach().to("cpu").numpy().astype(self._dtype, copy=True)
 
     @property
     def components_(self) -> np.ndarray:

@@ -4,15 +4,14 @@ AIS, reverse AIS) and the log-likelihood it gives."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array
 
 from ..nn import partition as _partition
 from ..utils._sklearn_compat import check_is_fitted, validate_data
+from ._energy_common import warn_unbracketed
 from ._rbm_base import _writeable
 
 #: ``log_partition`` methods.
@@ -45,11 +44,7 @@ class _RBMLikelihoodMixin:
     def _after_fit(self) -> None:
         """End of fit: the exact log Z when it is cheap (``EXACT_AUTO_COST``), else None
         until :meth:`score_samples` or :meth:`log_partition` computes it."""
-        self.log_partition_ = None
-        self.log_partition_bounds_ = None
-        self.log_partition_method_ = None
-        if self._exact_feasible():
-            self._set_log_partition("exact")
+        self._reset_log_partition()
 
     def _exact_feasible(self) -> bool:
         m = self.module_
@@ -81,18 +76,8 @@ class _RBMLikelihoodMixin:
             lz, bounds = est.log_z, (est.lower, est.upper)
             if method == "ais" and not math.isfinite(est.lower):
                 need = temperatures_to_bracket(est.log_z, est.upper, n_chains, n_betas)
-                warnings.warn(
-                    f"{type(self).__name__} (AIS) did not bracket log Z with "
-                    f"n_betas={n_betas} and n_chains={n_chains}: the lower bound is -inf (the "
-                    "importance weights' standard error is more than a third of their "
-                    f"mean), so the estimate {lz:.4g} is unreliable. Add about "
-                    f"{need - n_betas} temperatures (log_partition(method='ais', "
-                    f"n_betas={need})), judged from the spread of the weights.",
-                    ConvergenceWarning, stacklevel=3)
-        self.log_partition_ = lz
-        self.log_partition_bounds_ = bounds
-        self.log_partition_method_ = method
-        return lz
+                warn_unbracketed(type(self).__name__, lz, n_betas, n_chains, need)
+        return self._store_log_partition(lz, bounds, method)
 
     def free_energy(self, X):
         """Free energy F(x) = -log p*(x) (hidden units summed out).

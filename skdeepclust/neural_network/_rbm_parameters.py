@@ -140,44 +140,8 @@ def _inject_doc(cls):
     return cls
 
 
-def _rbm_init(self, n_components, visible, hidden, learn_sigma, init_sigma, centered,
-              offset_type, offset_learning_rate, method, k, n_chains, n_temperatures,
-              learning_rate, momentum, l1, l2, sparsity_target, sparsity_weight,
-              max_grad_norm, max_grad_norm_axis, use_hidden_states, init_weights,
-              init_hidden_bias, allow_probabilities, batch_size, max_epochs, tol,
-              n_iter_no_change, warm_start, device, random_state, verbose, use_centered_gradient,
-              init_visible_bias):
-    self.n_components = n_components
-    self.visible = visible
-    self.hidden = hidden
-    self.learn_sigma = learn_sigma
-    self.init_sigma = init_sigma
-    self.centered = centered
-    self.use_centered_gradient = use_centered_gradient
-    self.offset_type = offset_type
-    self.offset_learning_rate = offset_learning_rate
-    self.method = method
-    self.k = k
-    self.n_chains = n_chains
-    self.n_temperatures = n_temperatures
-    self.learning_rate = learning_rate
-    self.momentum = momentum
-    self.l1 = l1
-    self.l2 = l2
-    self.sparsity_target = sparsity_target
-    self.sparsity_weight = sparsity_weight
-    self.max_grad_norm = max_grad_norm
-    self.max_grad_norm_axis = max_grad_norm_axis
-    self.use_hidden_states = use_hidden_states
-    self.init_weights = init_weights
-    self.init_hidden_bias = init_hidden_bias
-    self.init_visible_bias = init_visible_bias
-    self.allow_probabilities = allow_probabilities
-    self.batch_size = batch_size
-    self.max_epochs = max_epochs
-    self.tol = tol
-    self.n_iter_no_change = n_iter_no_change
-    self.warm_start = warm_start
-    self.device = device
-    self.random_state = random_state
-    self.verbose = verbose
+def _rbm_init(self, **params) -> None:
+    """The body of both ``__init__``: every parameter stored unchanged under its own name
+    (scikit-learn's rule; the classes' signatures list the parameters)."""
+    for name, value in params.items():
+        setattr(self, name, value)
