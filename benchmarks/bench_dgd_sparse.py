@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-import skdeepclust.representation._dgd as dgd_module
+import skdeepclust.representation._dgd_training as dgd_module
 from skdeepclust.nn.dgd import RowAdam
 from skdeepclust.representation import GMMRepresentation
 

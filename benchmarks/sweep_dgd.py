@@ -29,7 +29,7 @@ from sklearn.mixture import GaussianMixture
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mnist_path, scores
 
-import skdeepclust.representation._dgd as dgd_module
+import skdeepclust.representation._dgd_training as dgd_module
 from skdeepclust.datasets import load_mnist
 from skdeepclust.representation import GMMRepresentation
 

@@ -597,6 +597,8 @@ def test_pickle_round_trip(fitted):
 
 
 def test_reassignment_moves_misplaced_representations_back(fitted):
+    from skdeepclust.representation._dgd_training import reassign
+
     model, X, _ = fitted
     z = torch.nn.Parameter(_tensor(model, model.embedding_.copy()))
     wrong = (model.labels_[:20] + 1) % 3  # put 20 samples on another component's mean
@@ -605,7 +607,7 @@ def test_reassignment_moves_misplaced_representations_back(fitted):
     X_t = _tensor(model, X)
     with torch.no_grad():
         before = model.module_.log_joint(z, X_t)
-        model._reassign(z, X_t, None, None)
+        reassign(model.module_, z, X_t, None, None, chunk=64)
         after = model.module_.log_joint(z, X_t)
         labels = model.module_.prior.predict(z).numpy()
     assert bool((after >= before).all())
@@ -745,18 +747,18 @@ def test_row_adam_moves_only_the_given_rows_as_torch_adam_on_each_row():
 def test_pca_initialisation_equals_sklearn_pca_without_a_float64_copy(log1p, monkeypatch):
     from sklearn.decomposition import PCA
 
-    from skdeepclust.representation import _dgd
+    from skdeepclust.representation import _dgd_init
 
-    monkeypatch.setattr(_dgd, "_PCA_CHUNK_BYTES", 64 * 12 * 8)  # chunks of 64 rows
+    monkeypatch.setattr(_dgd_init, "_PCA_CHUNK_BYTES", 64 * 12 * 8)  # chunks of 64 rows
     rng = np.random.RandomState(0)
     X = (rng.poisson(3.0, (300, 12)) * rng.uniform(0.5, 2.0, 12) + 50).astype(np.float32)
     data = np.log1p(X.astype(np.float64)) if log1p else X.astype(np.float64)
     expected = PCA(4).fit_transform(data)
-    got = _dgd._pca_scores(X, 4, log1p, rng)
+    got = _dgd_init.pca_scores(X, 4, log1p, rng)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
     X64 = X.astype(np.float64)
     kept = X64.copy()
-    got = _dgd._pca_scores(X64, 4, log1p, rng)
+    got = _dgd_init.pca_scores(X64, 4, log1p, rng)
     np.testing.assert_array_equal(X64, kept)  # the data is never modified
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
