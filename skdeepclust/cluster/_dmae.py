@@ -73,16 +73,16 @@ class DMAEClustering(
       (see ``reconstruct_from``). On image data the covariance variant
       (``dissimilarity="mahalanobis"``, ``alpha=10``) is the one to try first.
 
+    With ``dissimilarity="mahalanobis"`` every centre carries a precision matrix
+    :math:`P_k = L_k L_k^\top` (the DMAE covariance variant), constrained to unit
+    determinant so that the loss, which has no log-determinant term, cannot shrink it to
+    zero; the model then learns each cluster's shape and orientation.
+
     The parameters are listed in three groups: the mixture (``n_clusters`` to
     ``reg_covar``) for both models; the **deep model** (``autoencoder`` to
     ``mixture_learning_rate``), which the shallow model ignores; and the training of
     the clustering phase (``optimizer`` on), whose ``"auto"`` values differ between the
     two models. The :ref:`user guide <clustering>` says how the defaults were chosen.
-
-    With ``dissimilarity="mahalanobis"`` every centre carries a precision matrix
-    :math:`P_k = L_k L_k^\top` (the DMAE covariance variant), constrained to unit
-    determinant so that the loss, which has no log-determinant term, cannot shrink it to
-    zero; the model then learns each cluster's shape and orientation.
 
     Parameters
     ----------
