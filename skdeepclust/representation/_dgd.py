@@ -571,7 +571,6 @@ default="gaussian"
         ae = self._fit_nested(ae, data, seed)
         return np.asarray(ae.transform(data), dtype=np.float64), ae
 
-
     def _make_module(self, n_features: int, n_mixture: int, component_std: float) -> DGDModel:
         decoder = DeepGenerativeDecoder(
             self._latent_dim,

@@ -206,14 +206,12 @@ class DGDTrainingMixin:
                 f"changed component over {self.n_iter_no_change} epochs)",
                 advice="increase max_epochs, or a larger tol where boundary samples keep "
                 "switching components, or set tol=None to run a fixed number of epochs",
-                stacklevel=5,
             )
         if not self._supervised:
             warn_partition(
                 self, self.labels_, self.n_components, phase="fit", what="components",
                 advice="try another random_state, a smaller n_components, "
                 "covariance_type='full' or init='autoencoder'",
-                stacklevel=5,
             )
 
     def _components(self, z: Tensor) -> Tensor:
@@ -223,7 +221,6 @@ class DGDTrainingMixin:
         with torch.no_grad():
             return torch.cat([prior.predict(z[i : i + chunk])
                               for i in range(0, z.shape[0], chunk)])
-
 
     def _store_mixture(self) -> None:
         prior = self.module_.prior
