@@ -130,9 +130,10 @@ class StreamedRows:
     """
 
     def __init__(self, X, *, device: torch.device, dtype: torch.dtype,
-                 block_rows: int | None = None):
+                 block_rows: int | None = None, n_rows: int | None = None):
         self.X = X
-        self.shape = torch.Size(int(s) for s in X.shape)
+        n = int(X.shape[0]) if n_rows is None else int(n_rows)  # the first n_rows rows
+        self.shape = torch.Size((n, int(X.shape[1])))
         self.device = torch.device(device)
         self.dtype = dtype
         self.block_rows = int(block_rows or block_rows_for(X))

@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import sklearn
 import torch
 from tqdm.auto import tqdm
@@ -79,6 +80,7 @@ def train_loop(
     tol: float | None = None,
     n_iter_no_change: int = 10,
     shuffle: bool | int = True,
+    sample_weight: torch.Tensor | np.ndarray | None = None,
     max_grad_norm: float | None = None,
     before_step: Callable[[int], bool | None] | None = None,
     on_epoch_end: Callable[[int, float], bool | None] | None = None,
@@ -117,6 +119,11 @@ def train_loop(
         True: a new random order of the rows every epoch; False: in order; an int
         ``B``: the blocks of ``B`` consecutive rows in a random order, the rows shuffled
         within each block (for streamed data, see :mod:`skdeepclust._data`).
+    sample_weight : Tensor or ndarray of shape (n_samples,), default=None
+        Non-negative weights of the rows: each epoch then draws as many rows as have a
+        positive weight, with replacement, with probabilities proportional to the
+        weights (``shuffle`` is not used), so that an integer weight acts as that many
+        copies of the row and a zero weight leaves it out.
     max_grad_norm : float, default=None
         Clip the global gradient norm before each optimizer step.
     before_step : callable, default=None
@@ -148,8 +155,8 @@ def train_loop(
 
     Notes
     -----
-    Ctrl-C: under the rule of :func:`~skdeepclust.utils.keyboard_interrupt`, a fit called by user code
-    stops cleanly (``interrupted=True``, a ``UserWarning``, and the later loops of the
+    Ctrl-C: under the rule of :func:`~skdeepclust.utils.keyboard_interrupt`, a fit called by
+    user code stops cleanly (``interrupted=True``, a ``UserWarning``, and the later loops of the
     same fit run no epoch), while a fit called by scikit-learn, joblib or dask re-raises
     the ``KeyboardInterrupt`` at once.
 
@@ -185,7 +192,12 @@ def train_loop(
         result.interrupted = True
         result.stop_reason = "interrupted"
         return result
-    batch_size = max(1, min(int(batch_size), n_samples))
+    if sample_weight is not None:
+        sample_weight = torch.as_tensor(sample_weight).to(generator.device, torch.float64)
+        n_rows = int((sample_weight > 0).sum())  # the rows of an epoch
+    else:
+        n_rows = n_samples
+    batch_size = max(1, min(int(batch_size), n_rows))
     device = generator.device
     params = (
         [p for group in optimizer.param_groups for p in group["params"]]
@@ -200,7 +212,7 @@ def train_loop(
         dp.check_consistent(phase=phase, n_samples=n_samples, batch_size=batch_size,
                             max_epochs=max_epochs, shuffle=shuffle)
         order_generator = dp.start()
-        global_batch = min(batch_size * dp.world_size, n_samples)
+        global_batch = min(batch_size * dp.world_size, n_rows)
     best = math.inf
     no_improve = 0
     steps = 0
@@ -212,14 +224,17 @@ def train_loop(
     threads.__enter__()
     try:
         for epoch in bar:
-            if shuffle:
+            if sample_weight is not None:
+                order = torch.multinomial(sample_weight, n_rows, replacement=True,
+                                          generator=order_generator)
+            elif shuffle:
                 block = None if shuffle is True else int(shuffle)
                 order = epoch_order(n_samples, block, order_generator, device)
             else:
                 order = torch.arange(n_samples, device=device)
             total = torch.zeros((), dtype=torch.float64, device=device)
             stop = False
-            for start in range(0, n_samples, global_batch):
+            for start in range(0, n_rows, global_batch):
                 if before_step is not None:
                     stop = bool(before_step(steps))
                     if dp is not None:
@@ -256,7 +271,7 @@ def train_loop(
                 else:
                     total.add_(batch_total)
                 steps += 1
-            n_seen = min(n_samples, start + global_batch) if not stop else start
+            n_seen = min(n_rows, start + global_batch) if not stop else start
             if stop and n_seen == 0:
                 result.converged = True
                 result.stop_reason = "converged"

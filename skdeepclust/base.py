@@ -23,7 +23,6 @@ from sklearn.utils.validation import check_array
 
 from ._config import compute_dtype_for, get_config
 from ._data import StreamedRows, output_dtype, streams, validate_streamed
-from ._training import TrainingResult
 from ._torch import (
     _NP_TO_TORCH,
     available_device,
@@ -34,7 +33,14 @@ from ._torch import (
     to_numpy,
     torch_dtype,
 )
-from .utils._sklearn_compat import Interval, _fit_context, check_is_fitted, validate_data
+from ._training import TrainingResult
+from .utils._sklearn_compat import (
+    Interval,
+    _check_sample_weight,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+)
 
 __all__ = ["PartialFitMixin", "TorchEstimator"]
 
@@ -112,7 +118,7 @@ class TorchEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ fit template
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the model to ``X``.
 
         What a fit runs (pretraining, initialisation, training phases) is described in
@@ -124,23 +130,32 @@ class TorchEstimator(BaseEstimator):
             Training data.
         y : Ignored
             Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row. Minibatches draw rows with probabilities
+            proportional to the weights, so an integer weight acts as that many copies
+            of the row (up to the optimizer's noise) and a zero weight leaves it out;
+            initialisations that take weights (k-means) use them. None or equal weights:
+            every row once per epoch.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit_template(X, y, partial=False)
+        return self._fit_template(X, y, partial=False, sample_weight=sample_weight)
 
-    def _partial_fit(self, X, y=None) -> TorchEstimator:
+    def _partial_fit(self, X, y=None, sample_weight=None) -> TorchEstimator:
         """One pass over ``X``; the first call initialises (see :class:`PartialFitMixin`)."""
-        return self._fit_template(X, y, partial=True)
+        return self._fit_template(X, y, partial=True, sample_weight=sample_weight)
 
-    def _fit_template(self, X, y, *, partial: bool) -> TorchEstimator:
+    def _fit_template(self, X, y, *, partial: bool, sample_weight=None) -> TorchEstimator:
         """The steps of every fit (see the class docstring)."""
         resume = self._has_trained_model() and (
             partial or bool(getattr(self, "warm_start", False)))
         X, y = self._validate_fit_input(X, y, reset=not resume)
+        self._sample_weight = _check_weights(sample_weight, X)
+        if self._sample_weight is not None and not self._supports_sample_weight:
+            raise TypeError(f"{type(self).__name__} does not support sample_weight yet.")
         if resume:
             self._resume_fit(X, y)
             self._generator = self._next_generator()
@@ -155,8 +170,8 @@ class TorchEstimator(BaseEstimator):
             self._store_history(result)
             self._finish_fit(X, y, result, partial=partial)
         finally:  # transient: later calls draw their own
-            self.__dict__.pop("_generator", None)
-            self.__dict__.pop("_history", None)
+            for name in ("_generator", "_history", "_sample_weight"):
+                self.__dict__.pop(name, None)
         return self
 
     def _store_history(self, result) -> None:
@@ -164,6 +179,9 @@ class TorchEstimator(BaseEstimator):
         self.loss_curve_ = list(result.loss_curve)
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
+
+    #: Whether ``_train`` passes ``self._sample_weight`` to its training loop.
+    _supports_sample_weight = False
 
     def _has_trained_model(self) -> bool:
         """Whether a model exists to continue training (``module_`` by default)."""
@@ -221,15 +239,17 @@ class TorchEstimator(BaseEstimator):
             overrides["verbose"] = self.verbose
         return overrides
 
-    def _fit_nested(self, estimator: TorchEstimator, X, seed: int | None) -> TorchEstimator:
+    def _fit_nested(self, estimator: TorchEstimator, X, seed: int | None,
+                    sample_weight=None) -> TorchEstimator:
         """The fitted nested estimator this fit uses; the user's object is never modified.
 
         ``estimator`` may be wrapped in :class:`sklearn.frozen.FrozenEstimator`. A fitted
         one is deep-copied; an unfitted one is cloned, takes this fit's ``seed``, device
         and verbosity where its own are unset (:meth:`_nested_overrides`) and is fitted
-        on ``X``. ``seed=None`` draws it from ``self._rng`` only in that case; pass
-        ``seed_from(self._rng)`` to draw it in every case, so that the later draws of
-        the fit do not depend on which case applied.
+        on ``X`` (with ``sample_weight`` when given). ``seed=None`` draws it from
+        ``self._rng`` only in that case; pass ``seed_from(self._rng)`` to draw it in
+        every case, so that the later draws of the fit do not depend on which case
+        applied.
         """
         estimator = getattr(estimator, "estimator", estimator)  # FrozenEstimator
         if hasattr(estimator, "module_"):
@@ -237,7 +257,10 @@ class TorchEstimator(BaseEstimator):
         nested = clone(estimator)
         nested._validate_params()  # its own parameters, whatever this fit's context
         seed = seed_from(self._rng) if seed is None else seed
-        return nested.set_params(**self._nested_overrides(nested, seed)).fit(X)
+        nested.set_params(**self._nested_overrides(nested, seed))
+        if sample_weight is None:
+            return nested.fit(X)
+        return nested.fit(X, sample_weight=sample_weight)
 
     def _adopt_nested(self, estimator: TorchEstimator) -> None:
         """Move a nested estimator returned by :meth:`_fit_nested` (this fit's own copy)
@@ -490,7 +513,7 @@ class PartialFitMixin:
     """``partial_fit`` for the estimators that learn by minibatches (first in the bases)."""
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Train one pass (epoch) over ``X``; the first call initialises the model.
 
         The first call does on ``X`` what :meth:`fit` does before its training phase
@@ -506,13 +529,25 @@ class PartialFitMixin:
             A chunk of training data.
         y : Ignored
             Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row of the chunk (see :meth:`fit`).
 
         Returns
         -------
         self : object
             The estimator, trained one more epoch.
         """
-        return self._partial_fit(X, y)
+        return self._partial_fit(X, y, sample_weight)
+
+
+def _check_weights(sample_weight, X) -> np.ndarray | None:
+    """Validated sample weights as float64, or None when they are all equal (every row
+    once per epoch, the unweighted fit). All zero or negative weights raise."""
+    if sample_weight is None:
+        return None
+    w = _check_sample_weight(sample_weight, np.empty((X.shape[0], 0)), dtype=np.float64,
+                             ensure_non_negative=True)  # all zero: a ValueError
+    return None if np.all(w == w[0]) else w
 
 
 def _blockwise(method):

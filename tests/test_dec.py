@@ -259,9 +259,9 @@ def target_shapes(monkeypatch):
     seen = []
     target = _dec._target_distribution
 
-    def spy(q):
+    def spy(q, sample_weight=None):
         seen.append(q.shape)
-        return target(q)
+        return target(q, sample_weight)
 
     monkeypatch.setattr(_dec, "_target_distribution", spy)
     return seen

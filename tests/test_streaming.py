@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 
-from skdeepclust import AutoEncoder, DECClustering, NormalizingFlow
+from skdeepclust import AutoEncoder, DECClustering, DMAEClustering, NormalizingFlow
 from skdeepclust._data import StreamedRows, epoch_order, streams, validate_streamed
 from skdeepclust.neural_network import RBMClassifier
 
@@ -112,3 +113,66 @@ def test_dask_inverse_transform(fitted):
     out = ae.inverse_transform(da.from_array(codes, chunks=(100, 2)))
     np.testing.assert_allclose(out.compute(), ae.inverse_transform(codes), rtol=1e-5,
                                atol=1e-6)
+
+
+# ----------------------------------------------------------------- streamed fits
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 64 rows: several blocks even on test-sized data."""
+    import skdeepclust._data as data
+
+    monkeypatch.setattr(data, "BLOCK_BYTES", 64 * 5 * 4)
+    monkeypatch.setattr(data.block_rows_for, "__defaults__", (64 * 5 * 4,))
+
+
+def _never_whole(monkeypatch, n):
+    """Fail if a fit moves all n rows to the device at once (the in-memory path)."""
+    from skdeepclust.base import TorchEstimator
+
+    original = TorchEstimator._to_tensor
+
+    def guarded(self, X):
+        assert X.shape[0] < n, "the whole training set was copied to the device"
+        return original(self, X)
+
+    monkeypatch.setattr(TorchEstimator, "_to_tensor", guarded)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: DECClustering(3, random_state=0, device="cpu"),
+    lambda: DMAEClustering(3, random_state=0, device="cpu"),
+])
+@pytest.mark.parametrize("source", ["memmap", "dask"])
+def test_clustering_streams_its_training_data(tmp_path, monkeypatch, small_blocks, make,
+                                              source):
+    X, y = _blobs(n=900, d=5)
+    if source == "memmap":
+        np.save(tmp_path / "x.npy", X)
+        data = np.load(tmp_path / "x.npy", mmap_mode="r")
+    else:
+        data = da.from_array(X, chunks=(64, 5))
+    _never_whole(monkeypatch, len(X))
+    est = make().fit(data)
+    assert adjusted_rand_score(y, est.labels_) > 0.95
+    assert adjusted_rand_score(y, est.predict(X)) > 0.95
+
+
+def test_autoencoder_and_flow_stream_their_training_data(tmp_path, monkeypatch,
+                                                         small_blocks):
+    X, _ = _blobs(n=900, d=5)
+    np.save(tmp_path / "x.npy", X)
+    data = np.load(tmp_path / "x.npy", mmap_mode="r")
+    one_epoch = NormalizingFlow(max_epochs=1, random_state=0).fit(X).score(X)
+    _never_whole(monkeypatch, len(X))
+    ae = AutoEncoder(n_components=2, max_epochs=30, tol=None, random_state=0).fit(data)
+    assert ae.loss_curve_[-1] < 0.3 * ae.loss_curve_[0]
+    flow = NormalizingFlow(max_epochs=30, random_state=0, early_stopping=True).fit(data)
+    assert len(flow.validation_scores_) == flow.n_iter_  # the last rows validated
+    assert flow.score(X) > one_epoch
+
+
+def test_nan_in_a_streamed_block_names_its_rows(small_blocks):
+    X, _ = _blobs(n=400, d=5)
+    X[300, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity.*256"):
+        AutoEncoder(max_epochs=1, random_state=0).fit(da.from_array(X, chunks=(64, 5)))

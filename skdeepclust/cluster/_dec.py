@@ -41,19 +41,26 @@ from ._nested_autoencoder import (
 
 __all__ = ["DECClustering"]
 
-def _kmeans_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int):
-    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(Z)
+def _kmeans_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int,
+                 sample_weight: np.ndarray | None = None):
+    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
+    km.fit(Z, sample_weight=sample_weight)
     return km.cluster_centers_, km.labels_
 
 
-def _random_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int):
-    rows = np.random.RandomState(seed).choice(Z.shape[0], n_clusters, replace=False)
+def _random_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int,
+                 sample_weight: np.ndarray | None = None):
+    p = None if sample_weight is None else sample_weight / sample_weight.sum()
+    if p is not None and np.count_nonzero(p) < n_clusters:
+        p = None  # too few weighted rows to draw distinct centres from
+    rows = np.random.RandomState(seed).choice(Z.shape[0], n_clusters, replace=False, p=p)
     centers = Z[rows]
     labels = ((Z[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
     return centers, labels
 
 
-#: Centre initialisations: name -> f(embedding, n_clusters, n_init, seed) -> (centres, labels).
+#: Centre initialisations: name -> f(embedding, n_clusters, n_init, seed, sample_weight)
+#: -> (centres, labels).
 INITS = {"kmeans": _kmeans_init, "random": _random_init}
 
 
@@ -311,7 +318,8 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
             ae = default_autoencoder(X.shape[0], X.shape[1])
         else:
             ae = checked_autoencoder(spec, X.shape[1], accepted="'auto', None, 'passthrough'")
-        self.autoencoder_ = self._fit_nested(ae, X, seed_from(self._rng))
+        self.autoencoder_ = self._fit_nested(ae, X, seed_from(self._rng),
+                                             sample_weight=self._sample_weight)
         # One deep copy of the whole network keeps tied weights tied.
         network = copy.deepcopy(self.autoencoder_.module_).to(self._device, self._torch_dtype)
         decoder = network.decoder if self.reconstruction_weight > 0 else None
@@ -320,7 +328,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
     def _initial_centers(self, Z: np.ndarray):
         seed = seed_from(self._rng)
         if isinstance(self.init, str):
-            return INITS[self.init](Z, self.n_clusters, self.n_init, seed)
+            return INITS[self.init](Z, self.n_clusters, self.n_init, seed, self._sample_weight)
         centers = check_array(self.init, dtype=[np.float64, np.float32])
         if centers.shape != (self.n_clusters, Z.shape[1]):
             raise ValueError(
@@ -363,11 +371,13 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         return float(self.clustering_weight)
 
     # ------------------------------------------------------------------ fit
+    _supports_sample_weight = True
+
     def _initialize(self, X, y) -> None:
         self._check_params_vs_input(X)
         self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))
         encoder, decoder = self._resolve_autoencoder(X)
-        X_t = self._to_tensor(X)
+        X_t = self._training_rows(X)
         with torch.inference_mode():
             Z0 = self._batched(encoder or torch.nn.Identity(), X_t).cpu().numpy()
         centers, self._init_labels = self._initial_centers(Z0)
@@ -382,7 +392,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))
 
     def _train(self, X, y, *, partial: bool):
-        X_t = self._to_tensor(X)
+        X_t = self._training_rows(X)
         init_labels = self.__dict__.pop("_init_labels", None)
         if init_labels is None:  # a warm start or a later partial_fit: where it stands
             init_labels = self._labels(X_t)
@@ -407,6 +417,8 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         lam = float(self.reconstruction_weight)
         recon = LOSSES[self.autoencoder_.loss] if lam > 0 else None
         state = {"p": None, "labels": torch.as_tensor(init_labels, device=self._device)}
+        weights = self._sample_weight
+        w_t = None if weights is None else torch.as_tensor(weights, device=self._device)
         tol = float(self.tol)
         batch_target = self.update_interval == "batch"
         if batch_target:  # labels seen in this epoch's minibatches, for the tol rule
@@ -430,7 +442,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
                 q = self._batched(module, X_t)
             module.train()
             changed = changed_fraction(q.argmax(dim=1))
-            state["p"] = _target_distribution(q).clone()  # out of inference mode
+            state["p"] = _target_distribution(q, w_t).clone()  # out of inference mode
             return iteration > 0 and changed < tol
 
         def step(idx: Tensor) -> Tensor:
@@ -440,7 +452,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
             if batch_target:
                 q = log_q.detach().exp()
                 state["epoch_labels"][idx] = q.argmax(dim=1)
-                p = _target_distribution(q)
+                p = _target_distribution(q, None if w_t is None else w_t[idx])
             else:
                 p = state["p"][idx]
             loss = gamma * dec_kl_divergence(p, log_q)
@@ -457,6 +469,8 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
             n_samples=n_samples,
             batch_size=self._batch_size,
             max_epochs=max_epochs,
+            shuffle=self._shuffle_for(X_t),
+            sample_weight=weights,
             generator=self._generator,
             optimizer=optimizer,
             phase="DEC clustering" if recon is None else "IDEC clustering",

@@ -14,6 +14,7 @@ from sklearn.base import (
 )
 from torch import Tensor
 
+from .._data import StreamedRows
 from .._training import (
     OPTIMIZERS,
     make_optimizer,
@@ -42,6 +43,8 @@ _INITS = ("k-means++", "kmeans", "random")
 #: ``n_iter_no_change="auto"`` with learned precisions: their loss can rise for a few
 #: epochs while the precisions turn (the user guide's DMAE defaults).
 _AUTO_PATIENCE_PRECISIONS = 20
+#: Rows of a streamed shallow fit's starting statistics (k-means, scale, precisions).
+_START_SAMPLE_ROWS = 100_000
 _PRECISION_INITS = ("kmeans", "identity")
 
 
@@ -405,6 +408,8 @@ class DMAEClustering(
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
+    _supports_sample_weight = True
+
     def _check_params_vs_input(self, X: np.ndarray) -> None:
         check_params_vs_input(self, X, self._autoencoder_spec(X.shape))
 
@@ -413,11 +418,14 @@ class DMAEClustering(
         deep = self._deep = self._autoencoder_spec(X.shape) is not None
         for stale in ("autoencoder_", "pretrain_loss_curve_"):  # from an earlier deep fit
             self.__dict__.pop(stale, None)
-        X_t = self._to_tensor(X)
+        X_t = self._training_rows(X)
+        weights = self._sample_weight
         if deep:
             self.autoencoder_ = self._prepare_autoencoder(X)
             self.pretrain_loss_curve_ = list(getattr(self.autoencoder_, "loss_curve_", []))
             H_t = self._embed_tensor(X_t)
+        elif isinstance(X_t, StreamedRows):  # the starting statistics on a sample
+            H_t, weights = self._start_sample(X_t, weights)
         else:
             H_t = X_t
         self._normalized = deep and self.normalize_codes
@@ -447,12 +455,23 @@ class DMAEClustering(
                 covariance_scale=variance,
             ),
         )
-        initialize_mixture(self, H_t)
+        initialize_mixture(self, H_t, weights)
 
         self._resolve_training(X)
         self.mixture_loss_curve_ = []
         if deep and self.mixture_epochs > 0 and head_param_groups(self.module_, 1.0, 1.0):
             self.mixture_loss_curve_ = self._fit_mixture(H_t)
+
+    def _start_sample(self, X_t: StreamedRows, weights):
+        """A streamed shallow fit computes its starting statistics (scale, k-means
+        centres, precisions) on ``_START_SAMPLE_ROWS`` random rows rather than on all."""
+        n = X_t.shape[0]
+        if n <= _START_SAMPLE_ROWS:
+            rows = np.arange(n)
+        else:
+            rows = np.sort(self._rng.choice(n, _START_SAMPLE_ROWS, replace=False))
+        sample = X_t[torch.as_tensor(rows)]
+        return sample, None if weights is None else weights[rows]
 
     def _resume_fit(self, X, y) -> None:
         self._check_params_vs_input(X)
@@ -470,7 +489,7 @@ class DMAEClustering(
 
     def _train(self, X, y, *, partial: bool):
         deep = self._deep
-        X_t = self._to_tensor(X)
+        X_t = self._training_rows(X)
         groups = head_param_groups(self.module_, *learning_rates(
             self.learning_rate, self._learning_rate, self._data_spread))
         if deep:
@@ -502,6 +521,8 @@ class DMAEClustering(
             n_samples=X_t.shape[0],
             batch_size=self.batch_size,
             max_epochs=1 if partial else self._max_epochs,
+            shuffle=self._shuffle_for(X_t),
+            sample_weight=self._sample_weight,
             generator=self._generator,
             optimizer=self._optimizer,
             phase="DMAE clustering",

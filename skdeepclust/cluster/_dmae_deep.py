@@ -51,6 +51,7 @@ class DeepModelMixin:
             n_samples=H_t.shape[0],
             batch_size=self.batch_size,
             max_epochs=self.mixture_epochs,
+            sample_weight=self._sample_weight,
             generator=self._generator,
             optimizer=optimizer,
             phase="DMAE mixture fit on the pretrained codes",
@@ -66,7 +67,7 @@ class DeepModelMixin:
         given = self._autoencoder_spec(X.shape)
         fitted = hasattr(given, "module_")
         # seed=None: no draw for a fitted one, the mixture starts as the shallow model's
-        ae = self._fit_nested(given, X, seed=None)
+        ae = self._fit_nested(given, X, seed=None, sample_weight=self._sample_weight)
         if fitted:
             ae.loss_curve_ = []
         self._adopt_nested(ae)

@@ -104,16 +104,18 @@ def check_codes_for_kl(est, H_t: Tensor) -> None:
         )
 
 
-def initialize_mixture(est, H_t: Tensor) -> None:
+def initialize_mixture(est, H_t: Tensor, sample_weight: np.ndarray | None = None) -> None:
     """Set the initial centres (``init``) and precisions (``precision_init``) of
-    ``est.module_`` on the clustered data ``H_t``, drawing from the fit's seeds."""
+    ``est.module_`` on the clustered data ``H_t``, drawing from the fit's seeds; the
+    k-means start weighs the rows by ``sample_weight``."""
     rng, generator = est._rng, est._generator
     head = est.module_
     K = est.n_clusters
     labels = None
     if isinstance(est.init, str) and est.init == "kmeans":
         H = H_t.detach().cpu().numpy()
-        km = KMeans(K, n_init=est.n_init, random_state=seed_from(rng)).fit(H)
+        km = KMeans(K, n_init=est.n_init, random_state=seed_from(rng))
+        km.fit(H, sample_weight=sample_weight)
         centers = torch.as_tensor(km.cluster_centers_)
         labels = torch.as_tensor(km.labels_, dtype=torch.long, device=H_t.device)
     elif isinstance(est.init, str) and est.init == "k-means++":

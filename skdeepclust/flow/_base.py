@@ -141,6 +141,8 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
         if X_t.shape[0] > _DATA_INIT_ROWS:
             idx = torch.randperm(X_t.shape[0], generator=generator, device=generator.device)
             X_t = X_t[idx[:_DATA_INIT_ROWS].to(X_t.device)]
+        elif not isinstance(X_t, Tensor):  # streamed rows: read them all
+            X_t = X_t[0:X_t.shape[0]]
         self.module_.initialize(X_t)
 
     def _train_flow(
@@ -153,6 +155,8 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
         tol: float | None,
         advice: str,
         on_epoch_end=None,
+        shuffle: bool | int = True,
+        sample_weight=None,
     ) -> TrainingResult:
         """Run :func:`~skdeepclust._training.train_loop` on ``module_`` (train mode, then
         eval mode) with this fit's generator, optimizer and history. ``advice`` names what
@@ -163,6 +167,8 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
             n_samples=n_samples,
             batch_size=self._batch_size,
             max_epochs=max_epochs,
+            shuffle=shuffle,
+            sample_weight=sample_weight,
             generator=self._generator,
             optimizer=self._optimizer,
             phase=phase,

@@ -10,6 +10,7 @@ import torch
 from sklearn.base import DensityMixin
 from torch import Tensor
 
+from .._data import StreamedRows
 from .._training import nearest_power_of_two, warn_unconverged
 from ..base import PartialFitMixin
 from ..utils._sklearn_compat import Interval, StrOptions
@@ -237,6 +238,8 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         self.random_state = random_state
         self.verbose = verbose
 
+    _supports_sample_weight = True
+
     def _validation_rows(self, n_samples: int) -> int:
         auto = min(max(0.1, _NF_VALIDATION_ROWS / max(n_samples, 1)), 0.3)
         return math.ceil(self._resolved("validation_fraction", auto) * n_samples)
@@ -268,20 +271,34 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
 
     def _train(self, X, y, *, partial: bool):
         generator = self._generator
-        X_all = self._to_tensor(X)
+        X_all = self._training_rows(X)
         X_t, X_val = X_all, None
+        weights = w_val = self._sample_weight
         early = self._early_stopping and not partial
         if early:
-            n_val = self._validation_rows(X.shape[0])
-            if X.shape[0] - n_val < 1 or n_val < 1:
+            n = X.shape[0]
+            n_val = self._validation_rows(n)
+            if n - n_val < 1 or n_val < 1:
                 raise ValueError(
-                    f"early_stopping needs a validation split: n_samples={X.shape[0]} is too "
+                    f"early_stopping needs a validation split: n_samples={n} is too "
                     f"small for validation_fraction={self.validation_fraction}."
                 )
-            perm = torch.randperm(X.shape[0], generator=generator, device=generator.device)
-            perm = perm.to(X_all.device)
-            X_val, X_t = X_all[perm[:n_val]], X_all[perm[n_val:]]
+            if isinstance(X_all, StreamedRows):  # streamed: the last rows validate
+                X_val = X_all[n - n_val:]
+                X_t = StreamedRows(X, device=self._device, dtype=self._torch_dtype,
+                                   n_rows=n - n_val)
+                if weights is not None:
+                    weights, w_val = weights[: n - n_val], weights[n - n_val:]
+            else:
+                perm = torch.randperm(n, generator=generator, device=generator.device)
+                perm = perm.to(X_all.device)
+                X_val, X_t = X_all[perm[:n_val]], X_all[perm[n_val:]]
+                if weights is not None:
+                    order = perm.cpu().numpy()
+                    weights, w_val = weights[order[n_val:]], weights[order[:n_val]]
         self._data_init(X_t, generator)
+        w_val = (None if w_val is None or not w_val.any()
+                 else torch.as_tensor(w_val, device=self._device))
         module = self.module_
         optimizer = self._optimizer
 
@@ -300,7 +317,9 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
             if early:
                 module.eval()
                 with torch.no_grad():
-                    score = float(module.log_prob(X_val).mean())
+                    log_p = module.log_prob(X_val)
+                    score = float(log_p.mean() if w_val is None
+                                  else (log_p * w_val).sum() / w_val.sum())
                 module.train()
                 self.validation_scores_.append(score)
             else:
@@ -334,6 +353,8 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
             tol=None,  # on_epoch_end applies the stopping rule
             advice="coupling='additive', a smaller clamp",
             on_epoch_end=on_epoch_end,
+            shuffle=self._shuffle_for(X_t),
+            sample_weight=weights,
         )
         if state["best_params"] is not None:
             module.load_state_dict(state["best_params"])

@@ -183,6 +183,8 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     (2, 6)
     """
 
+    _supports_sample_weight = True
+
     _parameter_constraints: ClassVar[dict] = {
         **TorchEstimator._parameter_constraints,
         "warm_start": ["boolean"],
@@ -341,7 +343,8 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                           max_epochs=epochs, generator=generator, phase=phase,
                           verbose=self.verbose, tol=self.tol if phase == "DBM training" else None,
                           n_iter_no_change=self.n_iter_no_change, on_epoch_end=check,
-                          suggestion=suggestion, result=result)
+                          suggestion=suggestion, result=result,
+                          sample_weight=self._sample_weight)
 
     def _pretrain(self, V, sizes, rng):
         """Layer-wise doubled-weight CD-1 pretraining; returns the composed DBM."""

@@ -178,13 +178,16 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         return layers
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the RBMs greedily, bottom to top.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights, passed to every layer's RBM (see
+            :meth:`RBM.fit <skdeepclust.neural_network.RBM.fit>`).
 
         Returns
         -------
@@ -202,7 +205,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
             # an unconverged layer warns as "DBN (layer i of n) stopped at max_epochs=..."
             rbm._reported_as = (self, f"layer {i + 1} of {len(layers)}")
             try:
-                rbm.fit(H)
+                rbm.fit(H, sample_weight=sample_weight)
             finally:
                 del rbm._reported_as
             H = rbm.transform(H)

@@ -92,6 +92,8 @@ def check_binary_visible(X: np.ndarray, allow_probabilities: bool) -> None:
 class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
     """Shared machinery of :class:`RBM` and :class:`RBMClassifier` (not public)."""
 
+    _supports_sample_weight = True
+
     _parameter_constraints: dict = {
         **TorchEstimator._parameter_constraints,
         "warm_start": ["boolean"],
@@ -418,7 +420,7 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
                 step, n_samples=V.shape[0], batch_size=self.batch_size, max_epochs=max_epochs,
                 generator=generator, optimizer=None, phase=phase, verbose=self.verbose,
                 tol=self.tol, n_iter_no_change=self.n_iter_no_change, result=self._history,
-                on_epoch_end=check, suggestion=suggestion)
+                on_epoch_end=check, suggestion=suggestion, sample_weight=self._sample_weight)
         except TrainingDivergedError as err:
             problem = _parameter_problem(m)
             if problem and "parameter" not in str(err):  # the loss check fired first

@@ -88,23 +88,27 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
         return len(self.classes_)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the joint model of ``X`` and the labels ``y``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: minibatches draw rows with probabilities
+            proportional to them (an integer weight acts as copies of the row, zero
+            leaves it out).
 
         Returns
         -------
         self : RBMClassifier
         """
         self.__dict__.pop("classes_", None)  # from an earlier fit: found in y again
-        return self._fit_template(X, y, partial=False)
+        return self._fit_template(X, y, partial=False, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch on (X, y); ``classes`` (all labels) is required on the first call.
 
         Parameters
@@ -112,6 +116,10 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: minibatches draw rows with probabilities
+            proportional to them (an integer weight acts as copies of the row, zero
+            leaves it out).
 
         Returns
         -------
@@ -121,7 +129,7 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             self.classes_ = np.unique(np.asarray(classes))
-        return self._partial_fit(X, y)
+        return self._partial_fit(X, y, sample_weight)
 
     def _validate_fit_input(self, X, y, *, reset: bool):
         X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32])

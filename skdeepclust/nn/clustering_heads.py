@@ -53,7 +53,7 @@ def student_t_log_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> 
     return torch.log_softmax(logits, dim=1)
 
 
-def target_distribution(q: Tensor) -> Tensor:
+def target_distribution(q: Tensor, sample_weight: Tensor | None = None) -> Tensor:
     r"""DEC's sharpened auxiliary target :math:`p_{ij}`.
 
     .. math::
@@ -69,6 +69,9 @@ def target_distribution(q: Tensor) -> Tensor:
     q : Tensor of shape (n_samples, n_clusters)
         Soft assignments (rows sum to one), computed on the whole data set for the paper's
         semantics or on a minibatch.
+    sample_weight : Tensor of shape (n_samples,), optional
+        Weights of the rows in the frequencies :math:`f_j = \sum_i w_i q_{ij}` (a row of
+        weight 2 counts as two rows).
 
     Returns
     -------
@@ -77,7 +80,8 @@ def target_distribution(q: Tensor) -> Tensor:
     """
     assert q.ndim == 2, "'q' should be a matrix."
     q = q.detach()
-    frequency = q.sum(dim=0).clamp_min(torch.finfo(q.dtype).tiny)
+    weighted = q if sample_weight is None else q * sample_weight.to(q)[:, None]
+    frequency = weighted.sum(dim=0).clamp_min(torch.finfo(q.dtype).tiny)
     weight = q.pow(2) / frequency
     return weight / weight.sum(dim=1, keepdim=True)
 

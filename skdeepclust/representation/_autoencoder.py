@@ -11,6 +11,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from torch import Tensor
 from torch.nn import functional as F
 
+from .._data import streams
 from .._training import (
     OPTIMIZERS,
     TrainingResult,
@@ -353,6 +354,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
     # ------------------------------------------------------------------ fit hooks
     def _validate_fit_input(self, X, y, *, reset: bool):
+        if streams(X):  # a memory map or a lazy array: read block by block
+            return super()._validate_fit_input(X, y, reset=reset)
         X = self._validate_fit_data(X, reset=reset, accept_sparse=_SPARSE)
         # CSC is converted once: minibatches slice rows
         return (X.tocsr() if sp.issparse(X) else X), y
@@ -401,7 +404,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         rows = np.arange(n) if n <= n_rows else np.sort(
             self._rng.choice(n, n_rows, replace=False))
         sample = X[rows]
-        sample = sample.toarray() if sp.issparse(sample) else sample
+        sample = sample.toarray() if sp.issparse(sample) else np.asarray(sample)  # dask too
         sample = torch.as_tensor(sample).to(self._device, self._torch_dtype)
         with torch.no_grad():
             layers[0].offset.copy_(torch.as_tensor(mean).to(layers[0].offset))
@@ -414,11 +417,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
                 out.copy_(torch.as_tensor(np.log(p / (1 - p))).to(out))
 
     def _batch_source(self, X):
-        """The training rows on the device: the dense tensor, or CSR rows densified per
-        ``index_select`` for sparse ``X``."""
+        """The training rows on the device: the dense tensor, CSR rows densified per
+        ``index_select`` for sparse ``X``, or blocks read as needed from a memory map or
+        a lazy array (:meth:`_training_rows`)."""
         if sp.issparse(X):
             return SparseRows(X, self._device, self._torch_dtype)
-        return self._to_tensor(X)
+        return self._training_rows(X)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         return make_optimizer(
@@ -461,9 +465,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
             x_next = X_t.index_select(0, idx + 1) if slow else None
             return self._objective(X_t.index_select(0, idx), generator, x_next)
 
+        weights = self._sample_weight
         self._history = train_loop(
             step,
             n_samples=X_t.shape[0] - 1 if slow else X_t.shape[0],
+            shuffle=self._shuffle_for(X_t),
+            sample_weight=None if weights is None else weights[:-1] if slow else weights,
             batch_size=self.batch_size,
             max_epochs=max_epochs,
             generator=generator,
@@ -478,24 +485,31 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         return self._history
 
     # ------------------------------------------------------------------ API
+    _supports_sample_weight = True
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the autoencoder on ``X``.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            A CSR or CSC matrix stays sparse (minibatches are densified on the device).
+            A CSR or CSC matrix stays sparse (minibatches are densified on the device);
+            a memory map or a dask array is read block by block.
         y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: minibatches draw rows with probabilities
+            proportional to them (an integer weight acts as copies of the row, zero
+            leaves it out).
 
         Returns
         -------
         self : AutoEncoder
         """
-        return self._fit_template(X, y, partial=False)
+        return self._fit_template(X, y, partial=False, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Run one epoch on ``X``, initialising the model on the first call.
 
         Optimizer state (e.g. Adam moments) carries over between calls; it is not pickled.
@@ -504,12 +518,14 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights (see :meth:`fit`).
 
         Returns
         -------
         self : AutoEncoder
         """
-        return self._partial_fit(X, y)
+        return self._partial_fit(X, y, sample_weight)
 
     def transform(self, X):
         """Encode ``X``.

@@ -669,8 +669,10 @@ default="gaussian"
         codes = self._fit_label_codes(y, X.shape[0]) if self._supervised else None
         self._start_state = (self.embedding_, codes)
 
+    _supports_sample_weight = True
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Learn the decoder, the representations and the mixture.
 
         Parameters
@@ -679,12 +681,16 @@ default="gaussian"
         y : array-like of shape (n_samples,), default=None
             Class labels, used only when ``n_components_per_class`` is set (-1 marks an
             unlabelled sample); ignored otherwise.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: minibatches draw rows with probabilities
+            proportional to them (an integer weight acts as copies of the row, zero
+            leaves it out; such a row keeps its starting representation).
 
         Returns
         -------
         self : GMMRepresentation
         """
-        return self._fit_template(X, y, partial=False)
+        return self._fit_template(X, y, partial=False, sample_weight=sample_weight)
 
     def fit_transform(self, X, y=None):
         """Fit and return the learned training representations ``embedding_``.

@@ -187,6 +187,7 @@ class DGDTrainingMixin:
             verbose=self.verbose,
             on_epoch_end=on_epoch_end,
             result=self._history,
+            sample_weight=self._sample_weight,
             suggestion="Try a smaller learning_rate or representation_learning_rate, "
             "standardize the input, or compute in float64 "
             "(skdeepclust.set_config(compute_dtype='float64')).",

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Interval",
     "Options",
     "StrOptions",
+    "_check_sample_weight",
     "_fit_context",
     "check_is_fitted",
     "validate_data",

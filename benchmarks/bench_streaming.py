@@ -1,0 +1,180 @@
+"""Streamed fits (issue 20): DEC and DMAE on a memory-mapped file against in-memory fits.
+
+The data: ``--rows`` (default 2,000,000) rows of 64-D float32 with 20 Gaussian clusters,
+written once to a ``.npy`` file in ``--data-dir`` (default: the system's temporary
+folder) and opened with ``np.load(path, mmap_mode="r")``. For each estimator
+(``DECClustering(n_clusters=20)`` and ``DMAEClustering(n_clusters=20)``, defaults
+otherwise, ``random_state=0``) three fits run, each in a fresh process:
+
+- ``stream``: ``fit`` on the memory map (the fit reads blocks of rows);
+- ``memory``: ``fit`` on the same rows loaded into memory (``np.load`` without a map);
+- ``memory_small``: ``fit`` on the first ``--small`` rows (default 200,000) in memory,
+  the throughput reference of the issue.
+
+Each records the fit's wall time, its throughput (rows times epochs of the clustering
+phase per second, and rows per second of the whole fit), the accuracy (Hungarian ACC)
+on the first ``--small`` rows, and the process's memory: the peak of anonymous memory
+(``RssAnon``, what the process needs) and of file-backed memory (``RssFile``: the
+mapped file's pages, which the kernel can drop) above their values before the fit,
+sampled every 20 ms. Run from the repository root::
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_streaming.py [--rows N] [--quick]
+
+Results go to ``benchmarks/results/streaming_memmap.json`` (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import print_table, save_json
+
+N_CLUSTERS = 20
+N_FEATURES = 64
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class _PeakSampler:
+    """Peaks of RssAnon and RssFile (kB) while the ``with`` block runs."""
+
+    def __enter__(self):
+        self.base = {k: _status_kb(k) for k in ("RssAnon", "RssFile")}
+        self.peak = dict(self.base)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            for k in self.peak:
+                self.peak[k] = max(self.peak[k], _status_kb(k))
+            time.sleep(0.02)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        for k in self.peak:
+            self.peak[k] = max(self.peak[k], _status_kb(k))
+
+    def rise_mb(self, key: str) -> float:
+        return (self.peak[key] - self.base[key]) / 1024
+
+
+def make_data(path: Path, n: int, seed: int = 0) -> np.ndarray:
+    """Write (once) and return the labels of the blobs data at ``path``."""
+    labels_path = path.with_suffix(".labels.npy")
+    if path.exists() and labels_path.exists():
+        return np.load(labels_path)
+    rng = np.random.RandomState(seed)
+    centers = rng.normal(scale=2.5, size=(N_CLUSTERS, N_FEATURES)).astype(np.float32)
+    labels = rng.randint(N_CLUSTERS, size=n)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, N_FEATURES))
+    for start in range(0, n, 100_000):
+        stop = min(start + 100_000, n)
+        noise = rng.normal(size=(stop - start, N_FEATURES)).astype(np.float32)
+        out[start:stop] = centers[labels[start:stop]] + noise
+    out.flush()
+    del out
+    np.save(labels_path, labels)
+    return labels
+
+
+def _estimator(name: str):
+    from skdeepclust.cluster import DECClustering, DMAEClustering
+
+    if name == "dec":
+        return DECClustering(N_CLUSTERS, random_state=0, device="cpu")
+    return DMAEClustering(N_CLUSTERS, random_state=0, device="cpu")
+
+
+def _run(name: str, mode: str, path: str, labels_path: str, small: int, queue) -> None:
+    import warnings
+
+    from skdeepclust.metrics import cluster_accuracy
+
+    if mode == "stream":
+        X = np.load(path, mmap_mode="r")
+    elif mode == "memory":
+        X = np.load(path)
+    else:
+        X = np.load(path, mmap_mode="r")[:small].copy()
+    y = np.load(labels_path)
+    est = _estimator(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _PeakSampler() as peak:
+            start = time.perf_counter()
+            est.fit(X)
+            seconds = time.perf_counter() - start
+    head = np.asarray(X[:small])
+    acc = float(cluster_accuracy(y[:small], est.predict(head)))
+    queue.put({
+        "estimator": name, "mode": mode, "rows": int(X.shape[0]), "seconds": seconds,
+        "epochs": int(est.n_iter_), "rows_per_s": X.shape[0] / seconds,
+        "row_epochs_per_s": X.shape[0] * max(est.n_iter_, 1) / seconds,
+        "acc_first_rows": acc,
+        "anon_mb": peak.rise_mb("RssAnon"), "file_mb": peak.rise_mb("RssFile"),
+    })
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--small", type=int, default=200_000)
+    parser.add_argument("--estimators", nargs="+", default=["dec", "dmae"],
+                        choices=["dec", "dmae"])
+    parser.add_argument("--modes", nargs="+", default=["stream", "memory", "memory_small"],
+                        choices=["stream", "memory", "memory_small"])
+    parser.add_argument("--quick", action="store_true", help="200k rows, 20k small")
+    parser.add_argument("--data-dir", default=tempfile.gettempdir())
+    parser.add_argument("--out", default="benchmarks/results/streaming_memmap.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.small = 200_000, 20_000
+    path = Path(args.data_dir) / f"skdeepclust_blobs_{args.rows}x{N_FEATURES}.npy"
+    make_data(path, args.rows)
+    labels_path = str(path.with_suffix(".labels.npy"))
+    ctx = multiprocessing.get_context("spawn")
+    rows = []
+    for name in args.estimators:
+        for mode in args.modes:
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_run, args=(name, mode, str(path), labels_path,
+                                                  args.small, queue))
+            proc.start()
+            result = queue.get()
+            proc.join()
+            rows.append(result)
+            print(json.dumps(result))
+    refs = {r["estimator"]: r for r in rows if r["mode"] == "memory_small"}
+    for r in rows:
+        ref = refs.get(r["estimator"])
+        r["throughput_vs_memory_small"] = (
+            r["row_epochs_per_s"] / ref["row_epochs_per_s"] if ref else None)
+    print_table(rows, ["estimator", "mode", "rows", "seconds", "epochs",
+                       "throughput_vs_memory_small", "acc_first_rows", "anon_mb", "file_mb"])
+    save_json(args.out, {"args": {k: v for k, v in vars(args).items() if k != "data_dir"},
+                         "load_average": os.getloadavg(), "results": rows})
+
+
+if __name__ == "__main__":
+    main()
