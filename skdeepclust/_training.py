@@ -31,9 +31,7 @@ from tqdm.auto import tqdm
 from ._data import epoch_order
 from ._distributed import DataParallel, world
 from ._interrupt import _absorb_interrupt, _fit_scope
-
-# OPTIMIZERS and make_optimizer: re-exported until the estimators import them from ._optim
-from ._optim import OPTIMIZERS, _LeanStepMixin, make_optimizer  # noqa: F401
+from ._optim import _LeanStepMixin
 from ._threads import small_fit_threads
 from .exceptions import ConvergenceWarning, TrainingDivergedError
 

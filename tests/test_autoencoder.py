@@ -313,7 +313,7 @@ def test_centered_training_is_invariant_to_flipping_the_data(digits):
 
 
 def test_moving_offsets_keep_the_function():
-    from skdeepclust.nn.mlp import AutoEncoderModule
+    from skdeepclust.nn.autoencoder import AutoEncoderModule
 
     torch.manual_seed(0)
     for tied in (True, False):

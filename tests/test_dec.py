@@ -1,4 +1,4 @@
-"""Tests for DEC: the torch head (nn.clustering_heads) and the DECClustering estimator."""
+"""Tests for DEC: the torch head (nn.dec) and the DECClustering estimator."""
 
 import math
 import pickle
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from skdeepclust.nn.clustering_heads import (
+from skdeepclust.nn.dec import (
     DECClusterHead,
     dec_kl_divergence,
     student_t_log_assignment,

@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from skdeepclust import AutoEncoder, DECClustering, DMAEClustering, NormalizingFlow
 from skdeepclust._training import train_loop
 from skdeepclust.neural_network import DBM, DBN, RBM, RBMClassifier
-from skdeepclust.nn.clustering_heads import target_distribution
+from skdeepclust.nn.dec import target_distribution
 from skdeepclust.representation import GMMRepresentation
 
 

@@ -13,17 +13,12 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_array
 from torch import Tensor
 
+from .._optim import OPTIMIZERS, make_optimizer
 from .._torch import seed_from
-from .._training import (
-    OPTIMIZERS,
-    make_optimizer,
-    train_loop,
-    warn_partition,
-    warn_unconverged,
-)
+from .._training import train_loop, warn_partition, warn_unconverged
 from ..base import PartialFitMixin, TorchEstimator
-from ..nn.clustering_heads import DECClusterHead, DECNetwork, dec_kl_divergence
-from ..nn.clustering_heads import target_distribution as _target_distribution
+from ..nn.dec import DECClusterHead, DECNetwork, dec_kl_divergence
+from ..nn.dec import target_distribution as _target_distribution
 from ..representation._autoencoder_losses import LOSSES
 from ..utils._sklearn_compat import (
     HasMethods,
@@ -178,7 +173,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
     autoencoder_ : AutoEncoder or None
         The pretrained autoencoder, as it was before the clustering phase (reuse it as
         ``autoencoder=`` to skip pretraining); ``None`` with ``"passthrough"``.
-    module_ : skdeepclust.nn.clustering_heads.DECNetwork
+    module_ : skdeepclust.nn.dec.DECNetwork
         The fine-tuned encoder, the cluster head and (IDEC) the decoder.
     cluster_centers_ : ndarray of shape (n_clusters, n_components)
         Centres in the embedding.
@@ -197,7 +192,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
     See Also
     --------
     sklearn.cluster.KMeans : the clustering DEC starts from.
-    skdeepclust.nn.clustering_heads.DECClusterHead : the head alone, for any embedding.
+    skdeepclust.nn.dec.DECClusterHead : the head alone, for any embedding.
 
     Notes
     -----
@@ -492,16 +487,14 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         warn_partition(
             self, self.labels_, self.n_clusters, phase=phase,
             advice="DEC's self-training merged clusters; try fewer clusters, a smaller "
-                   "learning_rate, fewer max_epochs, or IDEC (reconstruction_weight=1)",
-            stacklevel=4,
+                   "learning_rate, fewer max_epochs, or IDEC (reconstruction_weight=1)"
         )
         if self.tol > 0:
             warn_unconverged(
                 self, history, phase=phase, max_epochs=self.max_epochs,
                 rule=f"fewer than a fraction tol={self.tol} of the labels changed between "
                      "target updates",
-                advice="increase max_epochs or tol (the labels were still moving)",
-                stacklevel=4,
+                advice="increase max_epochs or tol (the labels were still moving)"
             )
 
     # ------------------------------------------------------------------ inference

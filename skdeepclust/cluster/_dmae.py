@@ -15,13 +15,8 @@ from sklearn.base import (
 from torch import Tensor
 
 from .._data import StreamedRows
-from .._training import (
-    OPTIMIZERS,
-    make_optimizer,
-    train_loop,
-    warn_partition,
-    warn_unconverged,
-)
+from .._optim import OPTIMIZERS, make_optimizer
+from .._training import train_loop, warn_partition, warn_unconverged
 from ..base import PartialFitMixin, TorchEstimator
 from ..nn.dissimilarities import DISSIMILARITIES, KL_NORMALIZATIONS
 from ..nn.dmae import DissimilarityMixtureAutoencoder

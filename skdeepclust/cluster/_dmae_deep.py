@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._training import make_optimizer, train_loop
+from .._optim import make_optimizer
+from .._training import train_loop
 from ..representation._autoencoder import AutoEncoder
 from ._dmae_init import spread
 from ._dmae_learning_rates import head_param_groups, learning_rates

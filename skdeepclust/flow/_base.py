@@ -12,11 +12,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 from torch import Tensor
 
+from .._optim import OPTIMIZERS, make_optimizer
 from .._torch import make_generator, seed_from
-from .._training import OPTIMIZERS, TrainingResult, make_optimizer, train_loop
+from .._training import TrainingResult, train_loop
 from ..base import TorchEstimator
+from ..nn.autoencoder import ACTIVATIONS
 from ..nn.flows import COUPLINGS, MASKS, build_flow
-from ..nn.mlp import ACTIVATIONS
 from ..utils._sklearn_compat import Interval, StrOptions, check_is_fitted
 
 #: Rows used for ActNorm's data-dependent initialisation (a random subset beyond that).

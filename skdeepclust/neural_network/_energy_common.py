@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from .._torch import make_generator, seed_from
-from .._training import warn_unconverged
+from .._training import user_stacklevel, warn_unconverged
 
 
 class _EnergyEstimatorMixin:
@@ -64,4 +64,5 @@ def warn_unbracketed(name: str, log_z: float, n_betas: int, n_chains: int, need:
         "the lower bound is -inf (the importance weights' standard error is more than a "
         f"third of their mean), so the estimate {log_z:.4g} is unreliable. Add about "
         f"{need - n_betas} temperatures (log_partition(method='ais', n_betas={need})), "
-        f"judged from the spread of {weights}.", ConvergenceWarning, stacklevel=4)
+        f"judged from the spread of {weights}.", ConvergenceWarning,
+        stacklevel=user_stacklevel())

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .mlp import MLP
+from .autoencoder import MLP
 
 __all__ = [
     "OUTPUT_DISTRIBUTIONS",
@@ -371,7 +371,7 @@ class DeepGenerativeDecoder(nn.Module):
     output_distribution : {"gaussian", "bernoulli", "poisson", "negative_binomial"}, \
 default="gaussian"
     activation : str, default="relu"
-        Hidden activation (see :data:`skdeepclust.nn.mlp.ACTIVATIONS`).
+        Hidden activation (see :data:`skdeepclust.nn.autoencoder.ACTIVATIONS`).
 
     Examples
     --------

@@ -12,15 +12,10 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from .._data import streams
-from .._training import (
-    OPTIMIZERS,
-    TrainingResult,
-    make_optimizer,
-    train_loop,
-    warn_unconverged,
-)
+from .._optim import OPTIMIZERS, make_optimizer
+from .._training import TrainingResult, train_loop, warn_unconverged
 from ..base import TorchEstimator
-from ..nn.mlp import ACTIVATIONS, AutoEncoderModule
+from ..nn.autoencoder import ACTIVATIONS, AutoEncoderModule
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
 from ._autoencoder_losses import LOSSES, MEAN_LOSSES, NOISES, penalties
 from ._sparse_rows import SparseRows
@@ -73,7 +68,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         single-layer) autoencoder, PyDeep's; choose wider or deeper layers for large,
         complex data (the DEC network is ``(500, 500, 2000)``).
     activation : str, default="relu"
-        Hidden activation (see :data:`skdeepclust.nn.mlp.ACTIVATIONS`); unused when
+        Hidden activation (see :data:`skdeepclust.nn.autoencoder.ACTIVATIONS`); unused when
         ``hidden_layer_sizes=()``.
     code_activation : str, default="identity"
         Activation of the code layer (``"sigmoid"`` for PyDeep's autoencoder).
@@ -156,7 +151,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
 
     Attributes
     ----------
-    module_ : skdeepclust.nn.mlp.AutoEncoderModule
+    module_ : skdeepclust.nn.autoencoder.AutoEncoderModule
         The trained network (``module_.encoder``, ``module_.decoder``).
     components_ : ndarray of shape (n_units, n_features)
         Weights of the first encoder layer (the filters).

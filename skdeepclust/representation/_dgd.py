@@ -21,9 +21,9 @@ from torch import Tensor
 
 from .._torch import seed_from
 from ..base import TorchEstimator
+from ..nn.autoencoder import ACTIVATIONS
 from ..nn.dgd import OUTPUT_DISTRIBUTIONS, DeepGenerativeDecoder, DGDModel
 from ..nn.mixture import GaussianMixturePrior, SupervisedGaussianMixturePrior
-from ..nn.mlp import ACTIVATIONS
 from ..utils._sklearn_compat import (
     HasMethods,
     Interval,
@@ -141,7 +141,7 @@ class GMMRepresentation(
     hidden_layer_sizes : tuple of int, default=(100, 100)
         Hidden widths of the decoder.
     activation : str, default="relu"
-        Hidden activation of the decoder (see :data:`skdeepclust.nn.mlp.ACTIVATIONS`).
+        Hidden activation of the decoder (see :data:`skdeepclust.nn.autoencoder.ACTIVATIONS`).
     output_distribution : {"gaussian", "bernoulli", "poisson", "negative_binomial"}, \
 default="gaussian"
         Law of ``x | z``. "gaussian" learns one scale per feature; "bernoulli" needs X in

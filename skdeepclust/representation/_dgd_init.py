@@ -14,8 +14,8 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from .._torch import seed_from
+from ..nn.autoencoder import MLP
 from ..nn.mixture import UNLABELLED
-from ..nn.mlp import MLP
 from ._autoencoder import AutoEncoder
 
 #: Epochs of the autoencoder behind ``init="autoencoder"``.

@@ -13,8 +13,9 @@ from collections import deque
 import torch
 from torch import Tensor
 
+from .._optim import make_optimizer
 from .._torch import to_numpy
-from .._training import make_optimizer, train_loop, warn_partition, warn_unconverged
+from .._training import train_loop, warn_partition, warn_unconverged
 from ..nn.dgd import DGDModel, RowAdam
 from ._dgd_inference import best_starts
 

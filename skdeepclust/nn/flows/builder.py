@@ -69,7 +69,7 @@ def build_flow(
         Hidden sizes of each coupling's MLP; ``None`` means ``(4 * n_features,)``.
     activation : str, default="relu"
         Hidden activation of the coupling MLPs (a key of
-        :data:`skdeepclust.nn.mlp.ACTIVATIONS`).
+        :data:`skdeepclust.nn.autoencoder.ACTIVATIONS`).
     n_reflections : int, default=1
         Householder reflections at the start of each stage; 0 leaves them out (as
         does ``n_features=1``, where a reflection has nothing to learn).

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..mlp import MLP
+from ..autoencoder import MLP
 from .layers import FlowLayer, _zero_log_det
 
 __all__ = ["COUPLINGS", "AdditiveCoupling", "AffineCoupling", "SplineCoupling", "soft_clamp"]
@@ -146,7 +146,7 @@ class AdditiveCoupling(_Coupling):
         Hidden sizes of the conditioner MLP.
     activation : str, default="relu"
         Hidden activation of the conditioner (a key of
-        :data:`skdeepclust.nn.mlp.ACTIVATIONS`).
+        :data:`skdeepclust.nn.autoencoder.ACTIVATIONS`).
     """
 
     def _couple(self, x2: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
@@ -170,7 +170,7 @@ class AffineCoupling(_Coupling):
         Hidden sizes of the conditioner MLP (it outputs ``s`` and ``t``).
     activation : str, default="relu"
         Hidden activation of the conditioner (a key of
-        :data:`skdeepclust.nn.mlp.ACTIVATIONS`).
+        :data:`skdeepclust.nn.autoencoder.ACTIVATIONS`).
     clamp : float, default=2.0
         Bound of the soft clamp on the log-scales; ``inf`` disables it.
     """

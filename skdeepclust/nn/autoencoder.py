@@ -119,7 +119,7 @@ class MLP(nn.Sequential):
     Examples
     --------
     >>> import torch
-    >>> from skdeepclust.nn.mlp import MLP
+    >>> from skdeepclust.nn.autoencoder import MLP
     >>> MLP([4, 8, 2])(torch.zeros(3, 4)).shape
     torch.Size([3, 2])
     """
@@ -223,7 +223,7 @@ class AutoEncoderModule(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skdeepclust.nn.mlp import AutoEncoderModule
+    >>> from skdeepclust.nn.autoencoder import AutoEncoderModule
     >>> ae = AutoEncoderModule(6, (5,), 2)
     >>> ae.encode(torch.zeros(3, 6)).shape, ae(torch.zeros(3, 6)).shape
     (torch.Size([3, 2]), torch.Size([3, 6]))

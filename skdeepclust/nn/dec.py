@@ -152,7 +152,7 @@ class DECClusterHead(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skdeepclust.nn.clustering_heads import DECClusterHead
+    >>> from skdeepclust.nn.dec import DECClusterHead
     >>> head = DECClusterHead(n_clusters=2, n_features=2)
     >>> head.reset_cluster_centers(torch.tensor([[0.0, 0.0], [4.0, 0.0]]))
     >>> z = torch.tensor([[0.0, 0.1], [3.9, 0.0], [4.2, 0.1]])
