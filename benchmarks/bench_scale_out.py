@@ -15,9 +15,8 @@ and imports are not timed) and every fit is timed between barriers. It reports
 - equality: after 3 epochs on float64 data, the largest relative difference between the
   parameters of the two-process fit and of the one-process fit at the doubled batch, for
   AutoEncoder, DECClustering, NormalizingFlow and RBM (``method="exact"``, which draws
-  nothing, ``centered=False``, momentum 0.5; the RBM's training loop is given
-  ``sync_state`` here, its module and momentum buffers, the hook its own ``_train`` does
-  not pass yet).
+  nothing, ``centered=False``, momentum 0.5; its training loop averages the module and
+  the momentum buffers across ranks after each step).
 
 Run from the repository root::
 
@@ -81,18 +80,8 @@ def _throughput_cases(quick):
 def _equality_cases():
     from skdeepclust.cluster import DECClustering
     from skdeepclust.flow import NormalizingFlow
-    from skdeepclust.neural_network import RBM, _rbm
+    from skdeepclust.neural_network import RBM
     from skdeepclust.representation import AutoEncoder
-
-    class SyncedRBM(RBM):
-        def _train(self, V, max_epochs, phase):
-            original = _rbm.train_loop
-            state = lambda: [self.module_, *self._updater.velocity.values()]
-            _rbm.train_loop = lambda step, **kw: original(step, sync_state=state, **kw)
-            try:
-                super()._train(V, max_epochs, phase)
-            finally:
-                _rbm.train_loop = original
 
     ae = {"hidden_layer_sizes": (32,), "max_epochs": 3, "tol": None, "device": "cpu",
           "random_state": 0}
@@ -104,7 +93,7 @@ def _equality_cases():
         "NormalizingFlow": lambda b: NormalizingFlow(
             n_stages=2, hidden_layer_sizes=(32,), batch_size=b, max_epochs=3,
             early_stopping=False, tol=None, device="cpu", random_state=0),
-        "RBM (exact, sync_state)": lambda b: SyncedRBM(
+        "RBM (exact)": lambda b: RBM(
             n_components=8, method="exact", centered=False, momentum=0.5,
             learning_rate=0.05, batch_size=b, max_epochs=3, device="cpu", random_state=0),
     }

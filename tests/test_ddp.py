@@ -21,34 +21,11 @@ import skdeepclust
 from skdeepclust._distributed import data_parallel
 from skdeepclust.cluster import DECClustering
 from skdeepclust.flow import NormalizingFlow
-from skdeepclust.neural_network import RBM
-from skdeepclust.neural_network import _rbm_base as _rbm_module
+from skdeepclust.neural_network import DBM, RBM
 from skdeepclust.representation import AutoEncoder, GMMRepresentation
 
 B = 8  # per-rank batch size; one process trains at 2 * B
 RTOL = 1e-5
-
-
-class _SyncedRBM(RBM):
-    """An RBM whose training loop declares its state (``sync_state``: the module and the
-    updater's momentum buffers, which the updater creates lazily and replaces at each step,
-    hence the callable): the one-line hook the RBM's own ``_run_epochs`` needs to train
-    data-parallel, patched in here for the test."""
-
-    def _run_epochs(self, V, max_epochs, phase):
-        original = _rbm_module.train_loop
-
-        def state():
-            return [self.module_, *self._updater.velocity.values()]
-
-        def train_loop(step, **kwargs):
-            return original(step, sync_state=state, **kwargs)
-
-        _rbm_module.train_loop = train_loop
-        try:
-            return super()._run_epochs(V, max_epochs, phase)
-        finally:
-            _rbm_module.train_loop = original
 
 
 def _data(n_features=6):
@@ -82,8 +59,11 @@ def _estimators(batch_size):
             3, latent_dim=2, hidden_layer_sizes=(8,), init="random",
             representation_step="epoch", batch_size=batch_size, max_epochs=3, tol=None,
             device="cpu", random_state=0),
-        "RBM (sync_state)": _SyncedRBM(**rbm),
-        "RBM (replicated)": RBM(**rbm),
+        # the RBM declares its state (module, momentum buffers): averaged after each step
+        "RBM": RBM(**rbm),
+        # the DBM declares nothing: it trains on the whole data on every rank
+        "DBM (replicated)": DBM(n_components=(3, 2), batch_size=batch_size, max_epochs=2,
+                                device="cpu", random_state=0),
     }
 
 
@@ -104,7 +84,8 @@ def _fit_all(batch_size):
     X, Xb = _data()
     out = {}
     for name, est in _estimators(batch_size).items():
-        est.fit(Xb if name.startswith("RBM") else X[:97] if "empty" in name else X)
+        binary = name.startswith(("RBM", "DBM"))
+        est.fit(Xb if binary else X[:97] if "empty" in name else X)
         out[name] = (_state(est), list(est.loss_curve_))
     return out
 
@@ -211,7 +192,7 @@ def _assert_same_state(a, b, what):
 
 @pytest.mark.parametrize(
     "name", ["AutoEncoder", "AutoEncoder (empty share)", "DECClustering",
-             "NormalizingFlow", "GMMRepresentation", "RBM (sync_state)"])
+             "NormalizingFlow", "GMMRepresentation", "RBM"])
 def test_two_ranks_equal_one_process_at_doubled_batch(ranks, single, name):
     (s0, curve0), (s1, curve1) = ranks[0]["fits"][name], ranks[1]["fits"][name]
     ref, ref_curve = single[2 * B][name]
@@ -227,11 +208,11 @@ def test_two_ranks_equal_one_process_at_doubled_batch(ranks, single, name):
 
 
 def test_loop_without_optimizer_or_sync_state_runs_replicated(ranks, single):
-    """A step that updates its parameters itself and declares nothing (today's RBM)
-    trains on the whole data on every rank: one process's model at the per-rank batch."""
-    s0, s1 = (ranks[r]["fits"]["RBM (replicated)"][0] for r in range(2))
+    """A step that updates its parameters itself and declares nothing (the DBM) trains on
+    the whole data on every rank: one process's model at the per-rank batch."""
+    s0, s1 = (ranks[r]["fits"]["DBM (replicated)"][0] for r in range(2))
     _assert_same_state(s0, s1, "rank 0 vs rank 1")
-    _assert_same_state(s0, single[B]["RBM (replicated)"][0], "replicated vs batch B")
+    _assert_same_state(s0, single[B]["DBM (replicated)"][0], "replicated vs batch B")
 
 
 def test_data_parallel_false_fits_locally(ranks, single):

@@ -420,7 +420,10 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
                 step, n_samples=V.shape[0], batch_size=self.batch_size, max_epochs=max_epochs,
                 generator=generator, optimizer=None, phase=phase, verbose=self.verbose,
                 tol=self.tol, n_iter_no_change=self.n_iter_no_change, result=self._history,
-                on_epoch_end=check, suggestion=suggestion, sample_weight=self._sample_weight)
+                on_epoch_end=check, suggestion=suggestion, sample_weight=self._sample_weight,
+                # data-parallel: the state averaged across ranks after each step (the
+                # updater replaces its momentum buffers at each step, hence a callable)
+                sync_state=lambda: [m, *upd.velocity.values()])
         except TrainingDivergedError as err:
             problem = _parameter_problem(m)
             if problem and "parameter" not in str(err):  # the loss check fired first
