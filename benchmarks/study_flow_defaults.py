@@ -1,0 +1,368 @@
+"""Study: why ``NormalizingFlow()`` at its defaults trails the best GaussianMixture.
+
+Measures held-out log-likelihood (nats per sample) of ``NormalizingFlow`` recipes on the
+data sets and splits of the density panel (``_defaults_density.py``), so the figures are
+comparable with ``benchmarks/results/defaults_density.json``. A recipe is the default
+estimator plus overrides of its resolved "auto" values and of a few training knobs that
+the estimator does not expose (set here by a subclass, never by editing the package):
+
+- any ``NormalizingFlow`` parameter (``n_stages``, ``hidden_layer_sizes``,
+  ``batch_size``, ``learning_rate``, ``max_epochs``, ``n_iter_no_change``,
+  ``validation_fraction``, ``weight_decay``, ``coupling``, ``lr_schedule``...);
+- ``noise``: Gaussian noise added to every training minibatch (never to the validation
+  rows), standard deviation ``noise`` times each feature's training standard deviation;
+  ``noise_rule="scott"`` multiplies it by Scott's factor ``n ** (-1 / (d + 4))``,
+  ``noise_rule="kde"`` by the bandwidth of a Gaussian KDE of the standardized training
+  rows chosen by 3-fold cross-validation (``kde_bandwidth``), and
+  ``noise_max_d`` switches it off above that many features;
+- ``n_bins``: bins of the spline couplings (package default 8).
+
+Commands (each fit runs on one torch thread; results are appended as JSON lines)::
+
+    # per-epoch training / validation / test log-likelihood of a recipe
+    python benchmarks/study_flow_defaults.py curves --datasets moons circles spiral \\
+        --seeds 0 --recipes default --out benchmarks/results/study_flow_curves.jsonl
+    # held-out scores of recipes, several seeds
+    python benchmarks/study_flow_defaults.py recipes --datasets moons circles \\
+        --seeds 0 1 --recipes default noise_0.3 --out benchmarks/results/study_flow.jsonl
+    # log-likelihood of the true density on the test rows of the 2-D toys (a ceiling)
+    python benchmarks/study_flow_defaults.py truth --seeds 0 1 2 3 4
+    # summary table of a JSON lines file (mean, sd, worst seed per data set and recipe)
+    python benchmarks/study_flow_defaults.py summary --out benchmarks/results/study_flow.jsonl
+
+``--recipes`` takes names from ``RECIPES`` (``--list`` prints them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _defaults_density import DATASETS
+
+from skdeepclust._training import train_loop
+from skdeepclust.flow import NormalizingFlow
+from skdeepclust.nn import flows as nn_flows
+
+# ----------------------------------------------------------------------------- recipes
+# Keys outside NormalizingFlow's parameters: noise, noise_rule, noise_max_d, n_bins.
+RECIPES: dict[str, dict] = {
+    "default": {},
+    # optimisation / early stopping
+    "nostop": {"tol": None},
+    "all_rows": {"early_stopping": False, "tol": None},
+    "patience60": {"n_iter_no_change": 60},
+    "epochs2x": {"max_epochs": "x2"},
+    "val20": {"validation_fraction": 0.2},
+    "lr1e-3": {"learning_rate": 1e-3},
+    "bs64": {"batch_size": 64},
+    # capacity
+    "bins16": {"n_bins": 16},
+    "stages2": {"n_stages": 2},
+    "stages8": {"n_stages": 8},
+    "hidden32": {"hidden_layer_sizes": (32, 32)},
+    "hidden128": {"hidden_layer_sizes": (128, 128)},
+    "affine": {"coupling": "affine"},
+    # noise (relative to each feature's sd)
+    "noise_0.02": {"noise": 0.02},
+    "noise_0.05": {"noise": 0.05},
+    "noise_0.1": {"noise": 0.1},
+    "kde_0.7": {"noise": 0.7, "noise_rule": "kde", "noise_max_d": 16},
+    "kde_0.5": {"noise": 0.5, "noise_rule": "kde", "noise_max_d": 16},
+    "scott_0.05": {"noise": 0.05, "noise_rule": "scott"},
+    "scott_0.1": {"noise": 0.1, "noise_rule": "scott"},
+    "scott_0.2": {"noise": 0.2, "noise_rule": "scott"},
+    "scott_0.3": {"noise": 0.3, "noise_rule": "scott"},
+    "scott_0.5": {"noise": 0.5, "noise_rule": "scott"},
+}
+
+
+def _parse_recipe(name: str) -> dict:
+    """A name from RECIPES, or ``key=value,key=value`` (values parsed as JSON)."""
+    if name in RECIPES:
+        return dict(RECIPES[name])
+    out = {}
+    for item in name.split(","):
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def kde_bandwidth(X: np.ndarray, rng: np.random.RandomState, max_rows: int = 2000) -> float:
+    """Gaussian KDE bandwidth of the standardized rows by 3-fold CV (a subsample).
+
+    12 values log-spaced from 0.03 to 3 times Scott's factor ``n ** (-1 / (d + 4))``.
+    """
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KernelDensity
+
+    Z = (X - X.mean(0)) / np.maximum(X.std(0), 1e-12)
+    if len(Z) > max_rows:
+        Z = Z[rng.choice(len(Z), max_rows, replace=False)]
+    scott = len(Z) ** (-1.0 / (Z.shape[1] + 4))
+    grid = scott * np.logspace(-1.5, 0.5, 12)
+    search = GridSearchCV(KernelDensity(), {"bandwidth": grid}, cv=3).fit(Z)
+    return float(search.best_params_["bandwidth"])
+
+
+class StudyFlow(NormalizingFlow):
+    """NormalizingFlow with the study's extra knobs and per-epoch curves.
+
+    ``fit`` repeats ``NormalizingFlow.fit`` (same split, ActNorm init, schedule,
+    stopping rule and kept epoch) with minibatch noise and optional per-epoch records.
+    """
+
+    def __init__(self, *, extra=None, record=None, **params):
+        super().__init__(**params)
+        self.extra = extra
+        self.record = record
+
+    def _resolve_auto(self, n_samples, n_features):
+        super()._resolve_auto(n_samples, n_features)
+        extra = self.extra or {}
+        if extra.get("max_epochs_factor"):
+            self._max_epochs = int(self._max_epochs * extra["max_epochs_factor"])
+
+    def _make_flow(self, n_features):
+        n_bins = (self.extra or {}).get("n_bins")
+        if n_bins is None:
+            return super()._make_flow(n_features)
+        saved = nn_flows.COUPLINGS["spline"]
+        nn_flows.COUPLINGS["spline"] = lambda w, h, **kw: saved(w, h, n_bins=n_bins, **kw)
+        try:
+            return super()._make_flow(n_features)
+        finally:
+            nn_flows.COUPLINGS["spline"] = saved
+
+    def fit(self, X, y=None):
+        self._validate_params()
+        X = self._validate_fit_data(X)
+        rng = np.random.RandomState(self.random_state)
+        generator = self._initialize(X, rng)
+        X_all = self._to_tensor(X)
+        X_t, X_val = X_all, None
+        early = self._early_stopping
+        if early:
+            n_val = self._validation_rows(X.shape[0])
+            perm = torch.randperm(X.shape[0], generator=generator, device=generator.device)
+            X_val, X_t = X_all[perm[:n_val]], X_all[perm[n_val:]]
+        self._data_init(X_t, generator)
+        module, optimizer = self.module_, self._optimizer
+        extra = self.extra or {}
+        n, d = X_t.shape
+        sd = 0.0
+        self.kde_bandwidth_ = None
+        if extra.get("noise") and d <= extra.get("noise_max_d", 10**9):
+            sd = float(extra["noise"])
+            if extra.get("noise_rule") == "scott":
+                sd *= n ** (-1.0 / (d + 4))
+            elif extra.get("noise_rule") == "kde":
+                self.kde_bandwidth_ = kde_bandwidth(X_t.numpy(), rng)
+                sd *= self.kde_bandwidth_
+        self.noise_sd_ = sd
+        scale = X_t.std(0) * sd
+        noise_gen = torch.Generator().manual_seed(int(rng.randint(2**31)))
+
+        def step(idx):
+            xb = X_t[idx]
+            if sd > 0:
+                xb = xb + scale * torch.randn(xb.shape, generator=noise_gen, dtype=xb.dtype)
+            return -module.log_prob(xb).mean()
+
+        self.validation_scores_ = [] if early else None
+        self.best_validation_score_ = None
+        self.curve_ = []
+        tol = self.tol
+        n_epochs = max(self._max_epochs, 1)
+        state = {"best": -math.inf, "best_params": None, "misses": 0, "best_epoch": 0}
+        record = self.record
+
+        def on_epoch_end(epoch, loss):
+            if early:
+                module.eval()
+                with torch.no_grad():
+                    score = float(module.log_prob(X_val).mean())
+                module.train()
+                self.validation_scores_.append(score)
+            else:
+                score = -loss
+            if record is not None:
+                module.eval()
+                with torch.no_grad():
+                    tr = float(module.log_prob(X_t[:4000]).mean())
+                    te = float(module.log_prob(record).mean())
+                module.train()
+                self.curve_.append({"epoch": epoch + 1, "train": tr,
+                                    "val": score if early else None, "test": te,
+                                    "lr": optimizer.param_groups[0]["lr"]})
+            best = state["best"]
+            improved = score > best + (tol or 0.0)
+            state["misses"] = 0 if improved else state["misses"] + 1
+            if self.lr_schedule == "cosine" and 2 * (epoch + 1) <= n_epochs:
+                state["misses"] = 0
+            if score > best:
+                state["best"], state["best_epoch"] = score, epoch + 1
+                if early:
+                    self.best_validation_score_ = score
+                    state["best_params"] = copy.deepcopy(module.state_dict())
+            if self.lr_schedule == "cosine":
+                rate = 0.5 * self._learning_rate * (1 + math.cos(math.pi * (epoch + 1) / n_epochs))
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
+            return tol is not None and state["misses"] >= self.n_iter_no_change
+
+        module.train()
+        history = train_loop(
+            step, n_samples=n, batch_size=self._batch_size, max_epochs=self._max_epochs,
+            generator=generator, optimizer=optimizer, tol=None,
+            max_grad_norm=self.max_grad_norm, on_epoch_end=on_epoch_end,
+        )
+        if state["best_params"] is not None:
+            module.load_state_dict(state["best_params"])
+        self._store_history(history)
+        self.best_epoch_ = state["best_epoch"]
+        module.eval()
+        return self
+
+
+def make_flow(recipe: dict, seed: int, record=None) -> NormalizingFlow:
+    extra_keys = {"noise", "noise_rule", "noise_max_d", "n_bins"}
+    params = {k: v for k, v in recipe.items() if k not in extra_keys}
+    extra = {k: v for k, v in recipe.items() if k in extra_keys}
+    if params.get("max_epochs") == "x2":
+        params.pop("max_epochs")
+        extra["max_epochs_factor"] = 2
+    if "hidden_layer_sizes" in params:
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    return StudyFlow(extra=extra, record=record, random_state=seed, device="cpu", **params)
+
+
+def run_one(name: str, seed: int, recipe_name: str, curves: bool) -> dict:
+    X_tr, X_te = DATASETS[name](seed)
+    X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)
+    recipe = _parse_recipe(recipe_name)
+    record = torch.as_tensor(X_te) if curves else None
+    model = make_flow(recipe, seed, record=record)
+    t0, c0 = time.perf_counter(), time.process_time()
+    model.fit(X_tr)
+    fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    with torch.no_grad():
+        train_ll = float(model.score(X_tr))
+    out = {
+        "data": name, "seed": seed, "recipe": recipe_name, "test": float(model.score(X_te)),
+        "train_all": train_ll, "best_val": model.best_validation_score_,
+        "epochs": model.n_iter_, "best_epoch": model.best_epoch_,
+        "max_epochs": model._max_epochs, "fit_s": fit_s, "cpu_s": cpu_s,
+        "noise_sd": model.noise_sd_, "kde_bandwidth": model.kde_bandwidth_,
+        "setting": f"{model._coupling} x{model._n_stages} {model._hidden_layer_sizes} "
+                   f"bs={model._batch_size} lr={model._learning_rate:g}",
+    }
+    if curves:
+        out["curve"] = model.curve_
+    return out
+
+
+# ----------------------------------------------------------------------------- truth
+def true_loglik(name: str, X: np.ndarray, n_grid: int = 4000) -> float:
+    """Mean log-density of ``X`` under the generating density of a 2-D toy (grid in t)."""
+    if name == "moons":
+        t = (np.arange(n_grid) + 0.5) / n_grid * np.pi
+        centres = np.concatenate([np.column_stack([np.cos(t), np.sin(t)]),
+                                  np.column_stack([1 - np.cos(t), 1 - np.sin(t) - 0.5])])
+        sigma = 0.08
+    elif name == "circles":
+        t = np.arange(n_grid) / n_grid * 2 * np.pi
+        outer = np.column_stack([np.cos(t), np.sin(t)])
+        centres, sigma = np.concatenate([outer, 0.5 * outer]), 0.05
+    elif name == "spiral":
+        # t = sqrt(u) * 3 pi: u on a midpoint grid gives t's law exactly
+        u = (np.arange(n_grid) + 0.5) / n_grid
+        t = np.sqrt(u) * 3 * np.pi
+        r = t / (3 * np.pi) * 2.0
+        centres = np.concatenate([np.column_stack([r * np.cos(t + np.pi * a),
+                                                   r * np.sin(t + np.pi * a)]) for a in (0, 1)])
+        sigma = 0.05
+    else:
+        raise ValueError(name)
+    out = []
+    for chunk in np.array_split(X.astype(np.float64), max(1, len(X) // 200)):
+        d2 = ((chunk[:, None, :] - centres[None]) ** 2).sum(-1)
+        log_k = -d2 / (2 * sigma**2) - np.log(2 * np.pi * sigma**2)
+        m = log_k.max(1, keepdims=True)
+        out.append(m[:, 0] + np.log(np.exp(log_k - m).mean(1)))
+    return float(np.concatenate(out).mean())
+
+
+# ----------------------------------------------------------------------------- summary
+def summary(path: str) -> None:
+    with open(path) as f:
+        rows = [json.loads(line) for line in f]
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["data"], r["recipe"]), []).append(r)
+    print("| data | recipe | test LL mean ± sd | worst | seeds | train LL | epochs (best) "
+          "| CPU s mean/max |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (data, recipe), rs in groups.items():
+        t = np.array([r["test"] for r in rs])
+        print(f"| {data} | {recipe} | {t.mean():.3f} ± {t.std():.3f} | {t.min():.3f} | "
+              f"{len(rs)} | {np.mean([r['train_all'] for r in rs]):.3f} | "
+              f"{np.mean([r['epochs'] for r in rs]):.0f} "
+              f"({np.mean([r['best_epoch'] for r in rs]):.0f}) | "
+              f"{np.mean([r['cpu_s'] for r in rs]):.1f}/{np.max([r['cpu_s'] for r in rs]):.1f} |")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["curves", "recipes", "truth", "summary"])
+    p.add_argument("--datasets", nargs="*", default=["moons", "circles", "spiral"],
+                   choices=list(DATASETS))
+    p.add_argument("--seeds", nargs="*", type=int, default=[0])
+    p.add_argument("--recipes", nargs="*", default=["default"],
+                   help="names from RECIPES or key=value,key=value")
+    p.add_argument("--out", default=None, help="JSON lines file to append to")
+    p.add_argument("--list", action="store_true", help="print the recipes and exit")
+    args = p.parse_args(argv)
+    if args.list:
+        for k, v in RECIPES.items():
+            print(f"{k}: {v}")
+        return 0
+    torch.set_num_threads(1)
+    if args.command == "summary":
+        summary(args.out)
+        return 0
+    if args.command == "truth":
+        for name in args.datasets:
+            vals = [true_loglik(name, DATASETS[name](s)[1]) for s in args.seeds]
+            print(f"{name}: true density test LL {np.mean(vals):.4f} ± {np.std(vals):.4f} "
+                  f"(per seed {[round(v, 4) for v in vals]})")
+        return 0
+    for name in args.datasets:
+        for recipe in args.recipes:
+            for seed in args.seeds:
+                r = run_one(name, seed, recipe, curves=args.command == "curves")
+                print(f"{name} seed {seed} {recipe}: test {r['test']:.4f} train "
+                      f"{r['train_all']:.4f} val {r['best_val']} epochs {r['epochs']}"
+                      f"/{r['max_epochs']} best {r['best_epoch']} {r['cpu_s']:.1f} CPU s "
+                      f"{r['setting']} noise {r['noise_sd']:.3g}", flush=True)
+                if args.out:
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(r) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
