@@ -97,6 +97,7 @@ class DBM(nn.Module):
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.dbm import DBM
     >>> dbm = DBM((6, 4, 2), dtype=torch.float64)
     >>> dbm = dbm.initialize(generator=torch.Generator().manual_seed(0))
     >>> [m.shape for m in dbm.mean_field(torch.ones(3, 6), 5)]

@@ -59,6 +59,7 @@ class RepresentationLayer(nn.Module):
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.dgd import RepresentationLayer
     >>> rep = RepresentationLayer(5, 2)
     >>> rep(torch.tensor([0, 3])).shape
     torch.Size([2, 2])
@@ -108,6 +109,7 @@ class RowAdam:
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.dgd import RowAdam
     >>> z = torch.zeros(4, 2)
     >>> opt = RowAdam(z, lr=0.1)
     >>> opt.step(torch.tensor([1, 3]), torch.ones(2, 2))
@@ -376,6 +378,7 @@ default="gaussian"
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.dgd import DeepGenerativeDecoder
     >>> dec = DeepGenerativeDecoder(2, 5, hidden_layer_sizes=(8,),
     ...                             output_distribution="negative_binomial")
     >>> z, x = torch.zeros(3, 2), torch.ones(3, 5)

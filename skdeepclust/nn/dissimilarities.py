@@ -328,6 +328,7 @@ def euclidean(X: Tensor, Y: Tensor) -> Tensor:
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.dissimilarities import euclidean
     >>> euclidean(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0], [0.0, 1.0]]))
     tensor([[5., 1.]])
     """
@@ -670,6 +671,7 @@ def get_dissimilarity(
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.dissimilarities import get_dissimilarity
     >>> d = get_dissimilarity("minkowski", p=1.0)
     >>> d.pairwise(torch.zeros(1, 2), torch.ones(3, 2))
     tensor([[2., 2., 2.]])

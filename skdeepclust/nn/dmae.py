@@ -304,6 +304,7 @@ class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.dmae import DissimilarityMixtureAutoencoder
     >>> _ = torch.manual_seed(0)
     >>> head = DissimilarityMixtureAutoencoder(2, 2, alpha=10.0)
     >>> with torch.no_grad():

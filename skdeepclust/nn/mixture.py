@@ -91,6 +91,7 @@ class SoftballPrior(nn.Module):
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.mixture import SoftballPrior
     >>> prior = SoftballPrior(2, radius=1.0, sharpness=10.0)
     >>> prior.log_prob(torch.zeros(1, 2)).shape
     torch.Size([1])
@@ -301,6 +302,7 @@ class GaussianMixturePrior(nn.Module):
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.mixture import GaussianMixturePrior
     >>> gmm = GaussianMixturePrior(3, 2, generator=torch.Generator().manual_seed(0))
     >>> z = torch.zeros(4, 2)
     >>> gmm.log_prob(z).shape, gmm.responsibilities(z).shape
@@ -569,6 +571,7 @@ class SupervisedGaussianMixturePrior(GaussianMixturePrior):
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.mixture import SupervisedGaussianMixturePrior
     >>> gmm = SupervisedGaussianMixturePrior(2, 2, dim=3,
     ...                                      generator=torch.Generator().manual_seed(0))
     >>> z = torch.zeros(3, 3)

@@ -145,6 +145,7 @@ class RBM(nn.Module):
     Examples
     --------
     >>> import torch
+    >>> from skdeepclust.nn.rbm import RBM
     >>> rbm = RBM(6, 3, dtype=torch.float64)
     >>> rbm.initialize(generator=torch.Generator().manual_seed(0))
     RBM(n_visible=6, n_hidden=3, visible='binary', hidden='binary', n_labels=0, learn_sigma=False)
