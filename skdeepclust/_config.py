@@ -177,7 +177,7 @@ def config_context(
     >>> from skdeepclust import AutoEncoder
     >>> X = np.random.RandomState(0).rand(50, 4)
     >>> with skdeepclust.config_context(compute_dtype="input"):
-    ...     ae = AutoEncoder(2, max_epochs=2, device="cpu", random_state=0).fit(X)
+    ...     ae = AutoEncoder(2, max_epochs=2, tol=None, device="cpu", random_state=0).fit(X)
     >>> ae.transform(X).dtype
     dtype('float64')
     """

@@ -214,7 +214,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
     >>> from skdeepclust.representation import AutoEncoder
     >>> X, y = make_blobs(300, n_features=8, centers=3, random_state=0)
     >>> ae = AutoEncoder(n_components=2, hidden_layer_sizes=(16,), max_epochs=20,
-    ...                  batch_size=32, random_state=0)
+    ...                  tol=None, batch_size=32, random_state=0)
     >>> dec = DECClustering(n_clusters=3, autoencoder=ae, max_epochs=5,
     ...                     random_state=0).fit(X)
     >>> dec.predict_proba(X[:2]).shape

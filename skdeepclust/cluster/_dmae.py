@@ -298,7 +298,7 @@ class DMAEClustering(
     >>> from sklearn.datasets import make_blobs
     >>> from skdeepclust.cluster import DMAEClustering
     >>> X, _ = make_blobs(200, centers=3, random_state=0)
-    >>> dmae = DMAEClustering(3, max_epochs=5, device="cpu", random_state=0).fit(X)
+    >>> dmae = DMAEClustering(3, max_epochs=5, tol=None, device="cpu", random_state=0).fit(X)
     >>> dmae.cluster_centers_.shape, dmae.transform(X).shape
     ((3, 2), (200, 3))
     >>> np.allclose(dmae.predict_proba(X).sum(axis=1), 1.0)

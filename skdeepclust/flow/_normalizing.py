@@ -162,7 +162,8 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     >>> from sklearn.datasets import make_moons
     >>> from skdeepclust.flow import NormalizingFlow
     >>> X, _ = make_moons(500, noise=0.05, random_state=0)
-    >>> flow = NormalizingFlow(n_stages=2, max_epochs=3, device="cpu", random_state=0)
+    >>> flow = NormalizingFlow(n_stages=2, max_epochs=3, tol=None, device="cpu",
+    ...                        random_state=0)
     >>> flow = flow.fit(X)
     >>> flow.score_samples(X[:3]).shape
     (3,)

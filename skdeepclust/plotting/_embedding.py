@@ -51,7 +51,7 @@ class EmbeddingDisplay:
     >>> from skdeepclust.representation import AutoEncoder
     >>> from skdeepclust.plotting import EmbeddingDisplay
     >>> X, y = load_digits(return_X_y=True)
-    >>> ae = AutoEncoder(n_components=5, max_epochs=2, device="cpu", random_state=0)
+    >>> ae = AutoEncoder(n_components=5, max_epochs=2, tol=None, device="cpu", random_state=0)
     >>> ae = ae.fit(X / 16)
     >>> disp = EmbeddingDisplay.from_estimator(ae, X / 16, y)
     >>> disp.embedding.shape

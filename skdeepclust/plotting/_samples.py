@@ -48,7 +48,7 @@ class SamplesDisplay:
     >>> from skdeepclust.flow import NormalizingFlow
     >>> from skdeepclust.plotting import SamplesDisplay
     >>> X, _ = make_arc(500, random_state=0)
-    >>> flow = NormalizingFlow(max_epochs=2, device="cpu", random_state=0).fit(X)
+    >>> flow = NormalizingFlow(max_epochs=2, tol=None, device="cpu", random_state=0).fit(X)
     >>> disp = SamplesDisplay.from_estimator(flow, 200, X=X)
     >>> disp.samples.shape
     (200, 2)

@@ -344,8 +344,8 @@ default="gaussian"
     >>> from skdeepclust.representation import GMMRepresentation
     >>> X = load_digits().data[:300] / 16
     >>> dgd = GMMRepresentation(n_components=5, latent_dim=4, hidden_layer_sizes=(32,),
-    ...                         max_epochs=5, transform_epochs=5, device="cpu",
-    ...                         random_state=0).fit(X)
+    ...                         max_epochs=5, tol=None, transform_epochs=5,
+    ...                         device="cpu", random_state=0).fit(X)
     >>> dgd.embedding_.shape, dgd.labels_.shape
     ((300, 4), (300,))
     >>> dgd.transform(X[:3]).shape
