@@ -34,8 +34,11 @@ def all_estimators(type_filter=None) -> list[tuple[str, type]]:
     Examples
     --------
     >>> from skdeepclust.utils import all_estimators
-    >>> ("AutoEncoder", ) == tuple(n for n, _ in all_estimators() if n == "AutoEncoder")
-    True
+    >>> [name for name, _ in all_estimators(type_filter="cluster")]
+    ['DECClustering', 'DMAEClustering', 'GMMRepresentation']
+    >>> AutoEncoder = dict(all_estimators())["AutoEncoder"]
+    >>> AutoEncoder(n_components=2)
+    AutoEncoder(n_components=2)
     """
     from sklearn.base import ClassifierMixin, ClusterMixin, DensityMixin, TransformerMixin
 
