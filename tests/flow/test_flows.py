@@ -231,13 +231,25 @@ def test_two_moons_beats_a_gaussian_mixture():
 
 
 def test_early_stopping_keeps_the_best_epoch():
+    # At a constant rate the first epochs of a fit do not depend on max_epochs, so a fit cut
+    # after the best epoch of an early-stopped one holds the parameters of that epoch.
     X, _ = make_moons(300, noise=0.1, random_state=0)
-    flow = NormalizingFlow(n_stages=2, max_epochs=40, early_stopping=True, n_iter_no_change=3,
-                           learning_rate=1e-2, device="cpu", random_state=0).fit(X)
+    kw = {"n_stages": 2, "early_stopping": True, "n_iter_no_change": 3, "learning_rate": 1e-2,
+          "lr_schedule": "constant", "device": "cpu", "random_state": 0}
+    flow = NormalizingFlow(max_epochs=40, **kw).fit(X)
     scores = flow.validation_scores_
-    assert len(scores) == flow.n_iter_ and flow.best_validation_score_ == max(scores)
-    if flow.n_iter_ < 40:
-        assert flow.converged_ and np.argmax(scores) < len(scores) - 2
+    best = int(np.argmax(scores))
+    assert flow.converged_ and len(scores) == flow.n_iter_ < 40
+    assert best < flow.n_iter_ - 1  # the epochs after the best scored worse
+    assert flow.best_validation_score_ == scores[best]
+
+    at_best = NormalizingFlow(max_epochs=best + 1, tol=None, **kw).fit(X)
+    assert at_best.validation_scores_ == scores[: best + 1]  # the same first epochs
+    kept, wanted = flow.module_.state_dict(), at_best.module_.state_dict()
+    assert kept.keys() == wanted.keys()
+    for name in kept:
+        assert torch.equal(kept[name], wanted[name]), name
+    np.testing.assert_array_equal(flow.score_samples(X), at_best.score_samples(X))
 
 
 # ------------------------------------------------------------------ estimator contract extras
