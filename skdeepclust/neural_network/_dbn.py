@@ -9,6 +9,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from .._sparse import SPARSE_FORMATS, as_csr
 from .._torch import seed_from
 from ..base import TorchEstimator
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context, check_is_fitted
@@ -183,7 +184,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A CSR or CSC matrix stays sparse (the first RBM densifies its minibatches).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights, passed to every layer's RBM (see
@@ -193,7 +195,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         -------
         self : DBN
         """
-        X = self._validate_fit_data(X)
+        # sparse X (CSR / CSC) stays sparse: the first RBM densifies its minibatches
+        X = as_csr(self._validate_fit_data(X, accept_sparse=SPARSE_FORMATS))
         layers = self._layer_params()
         rng = check_random_state(self.random_state)
         H = X
@@ -225,13 +228,13 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         H : ndarray of shape (n_samples, hidden_layer_sizes[-1])
         """
-        X = self._validate_predict_data(X)
+        X = self._validate_predict_data(X, accept_sparse=SPARSE_FORMATS)
         for rbm in self.rbms_:
             X = rbm.transform(X)
         return X
@@ -283,4 +286,5 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags

@@ -127,14 +127,14 @@ class RBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         H : ndarray of shape (n_samples, n_components)
         """
-        X = self._validate_predict_data(X)
-        return self._inference(self.module_.prob_h, X)
+        X = self._validate_rows(X)
+        return self._predict_rows(self.module_.prob_h, X)
 
     def inverse_transform(self, X):
         """Visible means E[x | h] of hidden states or probabilities.
@@ -158,14 +158,14 @@ class RBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         k : int, default=1
 
         Returns
         -------
         errors : ndarray of shape (n_samples,)
         """
-        X = self._validate_predict_data(X)
+        X = self._validate_rows(X)
         m = self.module_
 
         def fn(x):
@@ -174,14 +174,14 @@ class RBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 r = m.prob_v(m.prob_h(r))
             return (r - x).pow(2).mean(1)
 
-        return self._inference(fn, X)
+        return self._predict_rows(fn, X)
 
     def gibbs(self, X, k=1, *, random_state=None):
         """Run ``k`` block-Gibbs steps (x -> h -> x) from ``X``; returns visible states.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         k : int, default=1
         random_state : int, RandomState instance or None, default=None
             None continues the estimator's own stream (successive calls differ).
@@ -190,9 +190,9 @@ class RBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         -------
         X_new : ndarray of shape (n_samples, n_features)
         """
-        X = self._validate_predict_data(X)
+        X = self._validate_rows(X)
         g = self._sampling_generator(random_state)
-        return self._inference(lambda x: self.module_.gibbs(x, int(k), None, g), X)
+        return self._predict_rows(lambda x: self.module_.gibbs(x, int(k), None, g), X)
 
     def sample(self, n_samples=1, *, k=1000, method="gibbs", random_state=None):
         """Draw visible samples from the model.
@@ -236,4 +236,5 @@ class RBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags

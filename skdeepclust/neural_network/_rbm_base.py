@@ -7,11 +7,20 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_array
 from torch import Tensor
 
 from .._config import compute_dtype_for
+from .._sparse import (
+    SPARSE_FORMATS,
+    SparseRows,
+    as_csr,
+    chunked_inference,
+    column_moments,
+    stored_values,
+)
 from .._torch import make_generator, seed_from
 from .._training import TrainingResult, train_loop
 from ..base import TorchEstimator
@@ -68,7 +77,9 @@ def auto_learning_rate(n_updates: int, learned_sigma: bool = False) -> float:
 
 def check_binary_visible(X: np.ndarray, allow_probabilities: bool) -> None:
     """Binary visible units read 0/1 data, or values in [0, 1] as probabilities when
-    ``allow_probabilities``; anything else raises a ValueError saying what to do."""
+    ``allow_probabilities``; anything else raises a ValueError saying what to do. A sparse
+    ``X`` is checked on its stored values."""
+    X = stored_values(X)
     if not X.size:
         return
     if allow_probabilities:
@@ -136,7 +147,8 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
     def _n_labels(self) -> int:
         return 0
 
-    def _check_params_vs_input(self, X: np.ndarray) -> None:
+    def _check_params_vs_input(self, X) -> None:
+        n_features = X.shape[1]
         if isinstance(self.learning_rate, dict):
             unknown = set(self.learning_rate) - set(_LEARNING_RATE_KEYS)
             if unknown:
@@ -149,6 +161,7 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
                 raise ValueError(f"learning_rate values must be floats >= 0; got {bad}.")
         if self.visible == "binary":
             check_binary_visible(X, self.allow_probabilities)
+        X = stored_values(X)  # sparse: the stored values (and a 0), never densified
         if self.visible != "binary" and X.size:
             # energies square the inputs: beyond sqrt(max) / 1e4 they overflow the dtype
             compute = np.dtype(compute_dtype_for(X.dtype))
@@ -176,7 +189,7 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
                     "units and binary or Gaussian visible units; use method='pcd'.")
             n = self.n_components
             if self.visible == "binary" and not self._n_labels():
-                n = min(n, X.shape[1])
+                n = min(n, n_features)
             if n > EXACT_AUTO_UNITS:
                 raise ValueError(
                     f"method='exact' enumerates 2**{n} states at every step; it is meant for "
@@ -218,24 +231,52 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
                          learn_sigma=self._learn_sigma)
 
     # ------------------------------------------------------------------ fit hooks
+    def _validate_fit_input(self, X, y, *, reset: bool):
+        if sp.issparse(X):  # CSR or CSC, kept sparse (CSR: minibatches slice rows)
+            X = self._validate_fit_data(X, reset=reset, accept_sparse=SPARSE_FORMATS)
+            return as_csr(X), y
+        return super()._validate_fit_input(X, y, reset=reset)
+
     def _visible(self, X: np.ndarray, y) -> Tensor:
         """The training tensor of the visible layer (on the CPU): ``X``, and the one-hot
-        labels appended for the classifier."""
+        labels appended for the classifier. Sparse ``X``: a CSR matrix (see
+        :meth:`_training_source`)."""
+        if sp.issparse(X):
+            return X
         return torch.as_tensor(_writeable(X))
 
-    def _initialize(self, X, y) -> None:
-        """Build and initialise the module from the training tensor (labels appended)."""
-        self._check_params_vs_input(X)
+    def _labels_onehot(self, y, dtype) -> np.ndarray | None:
+        """The one-hot label units of the classifier's rows (None: no label units)."""
+        return None
+
+    def _training_source(self, X, y):
+        """What :meth:`_run_epochs` reads minibatches from: the visible tensor, or for
+        sparse ``X`` the CSR visible matrix whose rows are densified on the device one
+        minibatch at a time (:class:`~skdeepclust._sparse.SparseRows`)."""
         V = self._visible(X, y)
+        if sp.issparse(V):
+            return SparseRows(V, self._device, self._torch_dtype)
+        return V
+
+    def _initialize(self, X, y) -> None:
+        """Build and initialise the module from the training tensor (labels appended);
+        sparse ``X``: from its column means and variances (no dense copy)."""
+        self._check_params_vs_input(X)
         self._learn_sigma = self._resolve_learn_sigma()
         # updates of the fit (partial_fit: of max_epochs calls like the first), for "auto"
         self._n_updates = count_updates(X.shape[0], self.batch_size, self.max_epochs)
         n_features = X.shape[1]
         module = self._build_module_seeded(lambda: self._make_module(n_features))
-        V = V.to(self._device, self._torch_dtype)
-        g = make_generator(seed_from(self._rng), self._device)
         nl = self._n_labels()
-        data, labels = (V[:, :n_features], V[:, n_features:]) if nl else (V, None)
+        if sp.issparse(X):
+            data = _ColumnMoments(X, self._device, self._torch_dtype)
+            labels = self._labels_onehot(y, X.dtype)
+            if labels is not None:
+                labels = torch.as_tensor(labels).to(self._device, self._torch_dtype)
+        else:
+            V = self._visible(X, y).to(self._device, self._torch_dtype)
+            data, labels = (V[:, :n_features], V[:, n_features:]) if nl else (V, None)
+        g = make_generator(seed_from(self._rng), self._device)
         weight_scale = self.init_weights if isinstance(self.init_weights, (str, Real)) else "auto"
         module.initialize(data, generator=g, weight_scale=weight_scale, centered=self.centered,
                           sigma=self.init_sigma, labels=labels)
@@ -282,7 +323,8 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
 
     def _train(self, X, y, *, partial: bool) -> TrainingResult:
         name = type(self).__name__ + (" (partial_fit)" if partial else "")
-        return self._run_epochs(self._visible(X, y), 1 if partial else self.max_epochs, name)
+        return self._run_epochs(self._training_source(X, y), 1 if partial else self.max_epochs,
+                                name)
 
     def _finish_fit(self, X, y, result, *, partial: bool) -> None:
         if not partial and self.tol is not None:
@@ -290,6 +332,15 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
             owner, phase = getattr(self, "_reported_as", None) or (self, "training")
             self._warn_unconverged(result, owner=owner, phase=phase)
         self._after_fit()
+
+    # ------------------------------------------------------------------ inference
+    def _validate_rows(self, X):
+        """Prediction input: dense, or CSR / CSC kept sparse (see :meth:`_predict_rows`)."""
+        return self._validate_predict_data(X, accept_sparse=SPARSE_FORMATS)
+
+    def _predict_rows(self, fn, X, **kwargs):
+        """:meth:`_inference` of ``fn``; sparse ``X`` densified one chunk at a time."""
+        return chunked_inference(self, fn, X, **kwargs)
 
     def _initial_visible_bias(self, n_features: int) -> np.ndarray | None:
         """The visible bias ``init_visible_bias`` asks for; None keeps the data mean's
@@ -356,9 +407,32 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
         upd.apply(grads, hidden_mean=p_pos.mean(0))
         return p_pos
 
-    def _run_epochs(self, V: Tensor, max_epochs: int, phase: str) -> TrainingResult:
+    def _run_epochs(self, V: Tensor | SparseRows, max_epochs: int,
+                    phase: str) -> TrainingResult:
         generator = self._generator
-        V = V.to(self._device, self._torch_dtype)
+        if isinstance(V, SparseRows):  # CSR rows, densified per minibatch on the device
+            rows = V
+
+            def take(idx: Tensor) -> Tensor:
+                return rows.index_select(0, idx)
+
+            def density() -> float:
+                return float(rows.indices.shape[0]) / max(1, rows.shape[0] * rows.shape[1])
+
+            def pattern():  # the bool rows the sparse kernels read
+                return rows.pattern().index_select
+        else:
+            V = V.to(self._device, self._torch_dtype)
+
+            def take(idx: Tensor) -> Tensor:
+                return V[idx]
+
+            def density() -> float:
+                return float(V.mean())
+
+            def pattern():
+                mask = V.bool()
+                return lambda dim, idx: mask[idx]
         m = self.module_
         batch_size = max(1, min(self.batch_size, V.shape[0]))
         if self._sampler is None:
@@ -372,15 +446,15 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
             # passes). Sparse kernels for the visible products on CPU when the data are
             # exactly binary and mostly zeros (cheaper products): numba
             # kernels when numba imports (compiled on the first update, then cached).
-            mask = None
+            mask = None  # rows -> their bool minibatch, when the sparse kernels run
             if (self._device.type == "cpu" and not self.allow_probabilities
-                    and float(V.mean()) < _SPARSE_DENSITY):
-                mask = V.bool()
+                    and density() < _SPARSE_DENSITY):
+                mask = pattern()
             sampler = self._sampler
 
             def fused(idx: Tensor) -> Tensor:
                 # sparse: the bool rows are all the fused step reads (no float gather)
-                v = V[idx] if mask is None else None
+                v = take(idx) if mask is None else None
                 chain_prob = None
                 if sampler is not None:
                     chain_prob = sampler.hidden_prob
@@ -388,7 +462,8 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
                         chain_prob = upd.binary_hidden_prob(sampler.chains, mask is not None)
                 v_neg, p_neg, loss = upd.fused_step(
                     v, chain_prob, generator, k=self.k,
-                    sparse=None if mask is None else mask[idx], n_loss=_loss_rows(idx.shape[0]))
+                    sparse=None if mask is None else mask(0, idx),
+                    n_loss=_loss_rows(idx.shape[0]))
                 if sampler is not None:
                     sampler.chains, sampler.hidden_prob = v_neg, p_neg
                 if self.method in ("pt", "ipt"):  # beta = 1 chains swept in the fused step
@@ -403,7 +478,7 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
 
             step = fused
         else:
-            step = self._generic_step(V, generator)
+            step = self._generic_step(take, generator)
         suggestion = ("Try a smaller learning_rate (or a per-parameter dict with a smaller "
                       "'sigma' rate), standardize or whiten Gaussian inputs, or compute in "
                       "float64 (skdeepclust.set_config(compute_dtype='float64')).")
@@ -431,11 +506,12 @@ class _BaseRBM(_EnergyEstimatorMixin, TorchEstimator):
             raise
         return self._history
 
-    def _generic_step(self, V: Tensor, generator: torch.Generator):
+    def _generic_step(self, take, generator: torch.Generator):
+        """The generic training step; ``take(idx)`` gives the dense minibatch."""
         m = self.module_
 
         def step(idx: Tensor) -> Tensor:
-            v = V[idx]
+            v = take(idx)
             if self.method == "exact":
                 p_pos = self._exact_step(v)
             else:
@@ -533,6 +609,26 @@ def _parameter_problem(m: RBMModule) -> str | None:
                 unit = " (in units of sigma)" if m.gaussian and name != "hidden_bias" else ""
                 return f"parameter '{name}' reached {peak:.3g}{unit}"
     return None
+
+
+class _ColumnMoments:
+    """Stands in for the training tensor in :meth:`skdeepclust.nn.rbm.RBM.initialize` for
+    sparse ``X``: its ``mean(0)`` and ``std(0, unbiased=False)`` come from the column
+    moments of the sparse matrix (:func:`~skdeepclust._sparse.column_moments`), so the
+    data are never densified. Binary data get the dense path's means (integer column
+    sums divided by ``n_samples``); variances may differ from torch's by rounding."""
+
+    def __init__(self, X: sp.spmatrix, device: torch.device, dtype: torch.dtype) -> None:
+        mean, var = column_moments(X)
+        self.shape = X.shape
+        self._mean = torch.as_tensor(mean).to(device, dtype)
+        self._std = torch.as_tensor(np.sqrt(var)).to(device, dtype)
+
+    def mean(self, dim: int) -> Tensor:
+        return self._mean
+
+    def std(self, dim: int, unbiased: bool = False) -> Tensor:
+        return self._std
 
 
 def _writeable(X) -> np.ndarray:

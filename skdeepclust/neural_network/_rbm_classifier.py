@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from torch import Tensor
 
+from .._sparse import SPARSE_FORMATS, as_csr
 from ..utils._sklearn_compat import _fit_context, validate_data
 from ._rbm_base import _BaseRBM
 from ._rbm_parameters import _inject_doc, _rbm_init
@@ -93,7 +95,7 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights: minibatches draw rows with probabilities
@@ -113,7 +115,7 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
         sample_weight : array-like of shape (n_samples,), default=None
@@ -132,7 +134,9 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
         return self._partial_fit(X, y, sample_weight)
 
     def _validate_fit_input(self, X, y, *, reset: bool):
-        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32])
+        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32],
+                             accept_sparse=SPARSE_FORMATS)
+        X = as_csr(X)  # sparse: CSR (minibatches slice rows)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if not hasattr(self, "classes_"):  # fit: the labels of y
@@ -147,8 +151,13 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
                 f"({self.classes_.tolist()}).")
         return X, y
 
+    def _labels_onehot(self, y, dtype) -> np.ndarray:
+        return np.eye(len(self.classes_), dtype=dtype)[np.searchsorted(self.classes_, y)]
+
     def _visible(self, X: np.ndarray, y) -> Tensor:
-        onehot = np.eye(len(self.classes_), dtype=X.dtype)[np.searchsorted(self.classes_, y)]
+        onehot = self._labels_onehot(y, X.dtype)
+        if sp.issparse(X):  # the label units as more sparse columns
+            return sp.hstack([X, sp.csr_matrix(onehot)], format="csr")
         return torch.as_tensor(np.hstack([X, onehot]))
 
     def predict_log_proba(self, X):
@@ -156,21 +165,21 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        X = self._validate_predict_data(X)
-        return self._inference(self.module_.label_log_proba, X)
+        X = self._validate_rows(X)
+        return self._predict_rows(self.module_.label_log_proba, X)
 
     def predict_proba(self, X):
         """p(y | x) for each class (columns ordered as ``classes_``).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -183,7 +192,7 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -195,4 +204,5 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
+        tags.input_tags.sparse = True
         return tags

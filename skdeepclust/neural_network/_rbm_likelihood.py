@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_array
 
+from .._sparse import SPARSE_FORMATS
 from ..nn import partition as _partition
 from ..utils._sklearn_compat import check_is_fitted, validate_data
 from ._energy_common import warn_unbracketed
@@ -84,16 +86,16 @@ class _RBMLikelihoodMixin:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         F : ndarray of shape (n_samples,)
         """
-        X = self._validate_predict_data(X)
+        X = self._validate_rows(X)
         self._check_likelihood("free_energy")
         m = self._float64_module()
-        return self._inference(lambda x: m.free_energy(x.to(torch.float64)), X)
+        return self._predict_rows(lambda x: m.free_energy(x.to(torch.float64)), X)
 
     def energy(self, X, H):
         """Energy E(x, h) of joint states, the negative log of their unnormalised
@@ -109,7 +111,7 @@ class _RBMLikelihoodMixin:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Visible states.
         H : array-like of shape (n_samples, n_components)
             Hidden states (0/1 for binary hiddens; probabilities give the
@@ -119,7 +121,9 @@ class _RBMLikelihoodMixin:
         -------
         E : ndarray of shape (n_samples,)
         """
-        X = self._validate_predict_data(X)
+        X = self._validate_rows(X)
+        if sp.issparse(X):  # the joint [X, H] input is dense anyway
+            X = X.toarray()
         self._check_likelihood("energy")
         H = check_array(H, dtype=[np.float64, np.float32])
         if H.shape != (X.shape[0], self.n_components):
@@ -155,26 +159,27 @@ class _RBMLikelihoodMixin:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         log_likelihood : ndarray of shape (n_samples,)
         """
-        X = self._validate_predict_data(X)
+        X = self._validate_rows(X)
         self._check_likelihood("score_samples")
         if self.log_partition_ is None:
             self._set_log_partition("ais", **self._lazy_ais)
         lz = self.log_partition_
         m = self._float64_module()
-        return self._inference(lambda x: m.log_unnormalized_visible(x.to(torch.float64)) - lz, X)
+        return self._predict_rows(
+            lambda x: m.log_unnormalized_visible(x.to(torch.float64)) - lz, X)
 
     def score(self, X, y=None):
         """Mean log-likelihood of ``X`` (see :meth:`score_samples`).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : Ignored
 
         Returns
@@ -202,7 +207,7 @@ class _RBMLikelihoodMixin:
             Linearly spaced inverse temperatures.
         k : int, default=1
             Gibbs steps per temperature.
-        X : array-like of shape (n_chains, n_features), default=None
+        X : {array-like, sparse matrix} of shape (n_chains, n_features), default=None
             Reverse AIS: start the runs from these samples (e.g. training data).
         random_state : int, RandomState instance or None, default=None
 
@@ -223,7 +228,10 @@ class _RBMLikelihoodMixin:
         if method == "auto":
             method = "exact" if self._exact_feasible() else "ais"
         if X is not None:
-            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
+                              accept_sparse=SPARSE_FORMATS)
+            if sp.issparse(X):  # n_chains starting states
+                X = X.toarray()
         return self._set_log_partition(method, n_chains=n_chains, n_betas=n_betas, k=k, X=X,
                                        random_state=random_state)
 

@@ -13,12 +13,12 @@ from torch.nn import functional as F
 
 from .._data import streams
 from .._optim import OPTIMIZERS, make_optimizer
+from .._sparse import SparseRows
 from .._training import TrainingResult, train_loop, warn_unconverged
 from ..base import TorchEstimator
 from ..nn.autoencoder import ACTIVATIONS, AutoEncoderModule
 from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
 from ._autoencoder_losses import LOSSES, MEAN_LOSSES, NOISES, penalties
-from ._sparse_rows import SparseRows
 
 __all__ = ["AutoEncoder"]
 
