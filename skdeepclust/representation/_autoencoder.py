@@ -191,7 +191,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     >>> from skdeepclust.representation import AutoEncoder
     >>> X = load_digits().data / 16
     >>> ae = AutoEncoder(n_components=8, hidden_layer_sizes=(32,), max_epochs=5,
-    ...                  device="cpu", random_state=0).fit(X)
+    ...                  tol=None, device="cpu", random_state=0).fit(X)
     >>> ae.transform(X).shape
     (1797, 8)
     >>> ae.inverse_transform(ae.transform(X[:2])).shape
