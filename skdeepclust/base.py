@@ -79,7 +79,14 @@ class TorchEstimator(BaseEstimator):
     after the first, skip steps 2-3 and call ``self._resume_fit(X, y)`` (hook) instead:
     the fitted modules (and the optimizer state when it is kept) carry on, ``n_iter_``
     accumulates. :meth:`_partial_fit` is the body of a family's ``partial_fit`` (one
-    pass over the given rows).
+    pass over the given rows; :class:`PartialFitMixin` provides the public method).
+
+    Data: ``self._training_rows(X)`` gives the hooks the training rows, one tensor for
+    in-memory data or :class:`~skdeepclust._data.StreamedRows` read block by block for a
+    memory map or a lazy array (pass ``shuffle=self._shuffle_for(rows)`` to
+    ``train_loop``). ``self._sample_weight`` holds the validated weights of ``fit(...,
+    sample_weight=...)`` (None when absent or all equal): pass it to ``train_loop``
+    and set ``_supports_sample_weight = True``.
 
     Prediction methods call ``X = self._validate_predict_data(X)`` and
     ``self._inference(fn, X)``, which runs ``fn`` on device batches under
