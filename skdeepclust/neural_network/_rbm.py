@@ -36,6 +36,10 @@ class RBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     and stored in ``log_partition_``; see :meth:`log_partition` for reverse AIS and the
     spread of the estimate).
 
+    ``X`` may be a scipy sparse matrix (CSR or CSC, e.g. a binary bag-of-words): it stays
+    sparse, each training minibatch is densified on the device (binary data: the same model
+    as the dense array, bit for bit) and predictions densify one chunk of rows at a time.
+
     Parameters
     ----------
     n_components : int, default=256

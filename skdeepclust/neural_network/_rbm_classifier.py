@@ -25,7 +25,8 @@ class RBMClassifier(ClassifierMixin, _BaseRBM):
     The visible layer holds the features (binary or Gaussian units) plus one softmax
     unit per class; the joint model p(x, y) is trained generatively like :class:`RBM`.
     :meth:`predict_proba` clamps x and sums the hidden units out exactly:
-    ``p(y | x) = softmax_y(-F(x, e_y))``.
+    ``p(y | x) = softmax_y(-F(x, e_y))``. ``X`` may be a scipy sparse matrix (CSR or CSC):
+    minibatches and prediction chunks are densified one at a time.
 
     Parameters
     ----------

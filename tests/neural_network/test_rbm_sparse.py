@@ -142,3 +142,12 @@ def test_sparse_binary_check_reads_stored_values(binary):
     # other formats (COO, LIL...) are converted to CSR by the validation
     coo = RBM(4, **FAST).fit(sp.coo_matrix(binary))
     np.testing.assert_array_equal(coo.components_, RBM(4, **FAST).fit(binary).components_)
+
+
+def test_sample_weight_and_warm_start_on_csr(binary):
+    w = np.random.RandomState(4).randint(0, 3, binary.shape[0])
+    S = sp.csr_matrix(binary)
+    dense = RBM(8, warm_start=True, **FAST).fit(binary, sample_weight=w).fit(binary)
+    sparse = RBM(8, warm_start=True, **FAST).fit(S, sample_weight=w).fit(S)
+    np.testing.assert_array_equal(sparse.components_, dense.components_)
+    assert sparse.n_iter_ == 6
