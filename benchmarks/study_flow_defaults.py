@@ -31,6 +31,25 @@ Commands (each fit runs on one torch thread; results are appended as JSON lines)
     python benchmarks/study_flow_defaults.py summary --out benchmarks/results/study_flow.jsonl
 
 ``--recipes`` takes names from ``RECIPES`` (``--list`` prints them).
+
+The runs behind the committed results (one process at a time, ``OMP_NUM_THREADS=1``)::
+
+    python benchmarks/study_flow_defaults.py curves --datasets moons circles spiral \
+        --recipes default nostop all_rows --out benchmarks/results/study_flow_curves.jsonl
+    python benchmarks/study_flow_defaults.py recipes --datasets wine moons circles spiral \
+        --recipes scott_0.05 scott_0.1 scott_0.2 --out benchmarks/results/study_flow_recipes.jsonl
+    # (and single-seed circles / wine sweeps of stopping, lr, bins, stages, noise: same file)
+    for s in 0 1 2 3 4; do python benchmarks/study_flow_defaults.py recipes --seeds $s \
+        --datasets spiral correlated8 laplace wine moons circles --recipes kde_0.5 \
+        --out benchmarks/results/study_flow_panel.jsonl; done
+    python benchmarks/study_flow_defaults.py recipes --seeds 0 1 2 3 4 \
+        --datasets moons circles spiral laplace correlated8 --recipes kde_0.5_all_rows \
+        --out benchmarks/results/study_flow_2d.jsonl
+
+The proposed default (``noise="auto"``, see the patch in the report) is ``kde_0.5`` below
+2000 rows and ``kde_0.5_all_rows`` from 2000 rows in up to 16 features; the 2-D file
+names that recipe by its keys (``noise=0.5,noise_rule=kde,...,early_stopping=false``).
+Breast cancer and digits (more than 16 features) are unchanged by it.
 """
 
 from __future__ import annotations
@@ -49,7 +68,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _defaults_density import DATASETS
 
-from skdeepclust._training import train_loop
+from skdeepclust._training import TrainingResult, train_loop
 from skdeepclust.flow import NormalizingFlow
 from skdeepclust.nn import flows as nn_flows
 
@@ -78,6 +97,8 @@ RECIPES: dict[str, dict] = {
     "noise_0.1": {"noise": 0.1},
     "kde_0.7": {"noise": 0.7, "noise_rule": "kde", "noise_max_d": 16},
     "kde_0.5": {"noise": 0.5, "noise_rule": "kde", "noise_max_d": 16},
+    "kde_0.5_all_rows": {"noise": 0.5, "noise_rule": "kde", "noise_max_d": 16,
+                         "early_stopping": False},
     "scott_0.05": {"noise": 0.05, "noise_rule": "scott"},
     "scott_0.1": {"noise": 0.1, "noise_rule": "scott"},
     "scott_0.2": {"noise": 0.2, "noise_rule": "scott"},
@@ -148,9 +169,16 @@ class StudyFlow(NormalizingFlow):
 
     def fit(self, X, y=None):
         self._validate_params()
-        X = self._validate_fit_data(X)
-        rng = np.random.RandomState(self.random_state)
-        generator = self._initialize(X, rng)
+        if hasattr(self, "_fit_template"):  # the template-method base (issue 21)
+            X, _ = self._validate_fit_input(X, None, reset=True)
+            self._start_fit(X)
+            self._history = TrainingResult()
+            self._build(X)
+            rng, generator = self._rng, self._generator
+        else:  # the base of the study's runs (commit 1066a7a)
+            X = self._validate_fit_data(X)
+            rng = np.random.RandomState(self.random_state)
+            generator = self._initialize(X, rng)
         X_all = self._to_tensor(X)
         X_t, X_val = X_all, None
         early = self._early_stopping
@@ -227,6 +255,7 @@ class StudyFlow(NormalizingFlow):
         history = train_loop(
             step, n_samples=n, batch_size=self._batch_size, max_epochs=self._max_epochs,
             generator=generator, optimizer=optimizer, tol=None,
+            result=getattr(self, "_history", None),
             max_grad_norm=self.max_grad_norm, on_epoch_end=on_epoch_end,
         )
         if state["best_params"] is not None:
