@@ -400,9 +400,17 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
             self._warn_after_fit(history)
 
     def _batched(self, fn, X_t: Tensor) -> Tensor:
-        """``fn`` over the rows of ``X_t`` in inference-sized chunks, concatenated."""
+        """``fn`` over the rows of ``X_t`` in inference-sized chunks, written into one
+        preallocated tensor (no list of chunks and concatenated copy: DEC's per-row
+        arrays are its largest memory at scale)."""
         bs = self._inference_batch_size()
-        return torch.cat([fn(X_t[s:s + bs]) for s in range(0, X_t.shape[0], bs)])
+        n, out = X_t.shape[0], None
+        for s in range(0, n, bs):
+            part = fn(X_t[s:s + bs])
+            if out is None:
+                out = part.new_empty((n, *part.shape[1:]))
+            out[s:s + part.shape[0]] = part
+        return out
 
     def _cluster(self, X_t: Tensor, init_labels: np.ndarray, max_epochs: int):
         module = self.module_
@@ -432,12 +440,13 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         def refresh(iteration: int) -> bool | None:
             if iteration % interval:
                 return None
+            state["p"] = None  # the old target goes before the new one is computed
             module.eval()
-            with torch.inference_mode():
+            with torch.no_grad():  # not inference_mode: the target enters the loss
                 q = self._batched(module, X_t)
+                changed = changed_fraction(q.argmax(dim=1))
+                state["p"] = _target_distribution(q, w_t, out=q)  # in place of q
             module.train()
-            changed = changed_fraction(q.argmax(dim=1))
-            state["p"] = _target_distribution(q, w_t).clone()  # out of inference mode
             return iteration > 0 and changed < tol
 
         def step(idx: Tensor) -> Tensor:

@@ -53,7 +53,8 @@ def student_t_log_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> 
     return torch.log_softmax(logits, dim=1)
 
 
-def target_distribution(q: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+def target_distribution(q: Tensor, sample_weight: Tensor | None = None, *,
+                        out: Tensor | None = None) -> Tensor:
     r"""DEC's sharpened auxiliary target :math:`p_{ij}`.
 
     .. math::
@@ -72,6 +73,9 @@ def target_distribution(q: Tensor, sample_weight: Tensor | None = None) -> Tenso
     sample_weight : Tensor of shape (n_samples,), optional
         Weights of the rows in the frequencies :math:`f_j = \sum_i w_i q_{ij}` (a row of
         weight 2 counts as two rows).
+    out : Tensor, optional
+        Where to write the result; ``out=q`` computes it in place of ``q`` (the same
+        values, without the temporaries of an ``n_samples x n_clusters`` array).
 
     Returns
     -------
@@ -82,8 +86,13 @@ def target_distribution(q: Tensor, sample_weight: Tensor | None = None) -> Tenso
     q = q.detach()
     weighted = q if sample_weight is None else q * sample_weight.to(q)[:, None]
     frequency = weighted.sum(dim=0).clamp_min(torch.finfo(q.dtype).tiny)
-    weight = q.pow(2) / frequency
-    return weight / weight.sum(dim=1, keepdim=True)
+    if out is None:
+        weight = q.pow(2) / frequency
+        return weight / weight.sum(dim=1, keepdim=True)
+    if out.data_ptr() != q.data_ptr():
+        out.copy_(q)
+    out.pow_(2).div_(frequency)
+    return out.div_(out.sum(dim=1, keepdim=True))
 
 
 def dec_kl_divergence(p: Tensor, log_q: Tensor, reduction: str = "batchmean") -> Tensor:

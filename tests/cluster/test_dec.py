@@ -259,9 +259,9 @@ def target_shapes(monkeypatch):
     seen = []
     target = _dec._target_distribution
 
-    def spy(q, sample_weight=None):
+    def spy(q, sample_weight=None, **kwargs):
         seen.append(q.shape)
-        return target(q, sample_weight)
+        return target(q, sample_weight, **kwargs)
 
     monkeypatch.setattr(_dec, "_target_distribution", spy)
     return seen
