@@ -52,7 +52,8 @@ def _estimators(batch_size):
             update_interval=3, tol=0.0, n_init=2, device="cpu", random_state=0),
         "NormalizingFlow": NormalizingFlow(
             n_stages=2, hidden_layer_sizes=(8,), batch_size=batch_size, max_epochs=3,
-            early_stopping=False, tol=None, device="cpu", random_state=0),
+            early_stopping=False, tol=None, device="cpu", random_state=0,
+            noise=0.0),  # each rank draws its rows' noise: equal in law, not draw for draw
         # per-sample codes stepped once per epoch by an optimizer the loop does not hold:
         # their gradients are found through the loss's graph and averaged too
         "GMMRepresentation": GMMRepresentation(

@@ -301,12 +301,18 @@ def test_auto_values_resolve_into_private_attributes_only():
     tiny = NormalizingFlow(max_epochs=1, tol=None, device="cpu").fit(X[:40])
     assert not tiny._early_stopping  # 12 validation rows are too few to trust
     assert flow._max_epochs == 2
+    assert 0 < flow._noise < 0.2  # half the cross-validated KDE bandwidth (2-D)
+    flow._resolve_auto(4000, 2)
+    assert not flow._early_stopping  # many rows in low dimension: all rows train
+    flow._resolve_auto(4000, 20)
+    assert flow._early_stopping
     # in high dimension: affine couplings with tanh conditioners, one hidden layer
     Xh = np.random.RandomState(0).randn(100, 20)
     high = NormalizingFlow(max_epochs=1, tol=None, device="cpu", random_state=0).fit(Xh)
     assert (high._coupling, high._activation, high._n_stages) == ("affine", "tanh", 4)
     assert high._hidden_layer_sizes == (64,) and high._learning_rate == 1e-3
     assert high._early_stopping and len(high.validation_scores_) == 1  # 30 rows held out
+    assert high._noise == 0.0  # no minibatch noise above 16 features
     high.set_params(max_epochs="auto")._resolve_auto(100, 20)
     assert high._max_epochs == 500  # 2 steps per epoch: the epoch cap
     # a square number of features >= 64: an image, checkerboard on the (k, k) grid
@@ -388,3 +394,16 @@ def test_disentangling_defaults_recover_factor_levels():
 
     assert r2(blocks[1], F_te[:, 0]) >= 0.9 and r2(blocks[2], F_te[:, 1]) >= 0.9
     assert r2(blocks[1], F_te[:, 1]) <= 0.1 and r2(blocks[2], F_te[:, 0]) <= 0.1
+
+
+def test_minibatch_noise_smooths_and_keeps_explicit_values():
+    X, _ = make_moons(300, noise=0.05, random_state=0)
+    kw = {"n_stages": 2, "hidden_layer_sizes": (32, 32), "max_epochs": 60, "tol": None,
+          "device": "cpu", "random_state": 0}
+    none = NormalizingFlow(noise=0, **kw).fit(X)
+    wide = NormalizingFlow(noise=0.3, **kw).fit(X)
+    assert none._noise == 0.0 and wide._noise == 0.3
+    # a wide smoothing lowers the peak density: the training rows score lower
+    assert wide.score(X) < none.score(X) - 0.1
+    with pytest.raises(ValueError, match="noise"):
+        NormalizingFlow(noise=-1.0, device="cpu").fit(X)
