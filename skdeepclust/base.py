@@ -16,6 +16,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
@@ -227,6 +228,7 @@ class TorchEstimator(BaseEstimator):
     # ------------------------------------------------------------------ fit helpers
     def _validate_fit_data(self, X, *, reset: bool = True, **kwargs) -> np.ndarray:
         """Validate training data with sklearn's rules; returns float32 or float64."""
+        _refuse_sparse(self, X, kwargs)
         kwargs.setdefault("dtype", [np.float64, np.float32])
         return validate_data(self, X, reset=reset, **kwargs)
 
@@ -366,6 +368,7 @@ class TorchEstimator(BaseEstimator):
     def _validate_predict_data(self, X, **kwargs) -> np.ndarray:
         """``check_is_fitted`` then validation against the fitted feature count."""
         check_is_fitted(self)
+        _refuse_sparse(self, X, kwargs)
         kwargs.setdefault("dtype", [np.float64, np.float32])
         return validate_data(self, X, reset=False, **kwargs)
 
@@ -545,6 +548,23 @@ class PartialFitMixin:
             The estimator, trained one more epoch.
         """
         return self._partial_fit(X, y, sample_weight)
+
+
+#: The estimators that take scipy sparse matrices (CSR / CSC); the others' errors name them.
+SPARSE_ESTIMATORS = ("AutoEncoder", "RBM", "RBMClassifier", "DBN")
+
+
+def _refuse_sparse(estimator, X, kwargs) -> None:
+    """Sparse ``X`` where the caller does not pass ``accept_sparse``: a TypeError that names
+    the estimators that take sparse data (scikit-learn's says only "dense data is
+    required")."""
+    if sp.issparse(X) and not kwargs.get("accept_sparse", False):
+        raise TypeError(
+            f"{type(estimator).__name__} does not accept sparse input (got a scipy sparse "
+            f"{X.format.upper()} matrix of shape {X.shape}). The estimators that take sparse "
+            f"data (CSR or CSC) are {', '.join(SPARSE_ESTIMATORS)}: e.g. pass the codes of an "
+            f"AutoEncoder or RBM fitted on X (their transform) to {type(estimator).__name__}, "
+            "or densify X with X.toarray() if n_samples * n_features floats fit in memory.")
 
 
 def _check_weights(sample_weight, X) -> np.ndarray | None:

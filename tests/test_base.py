@@ -438,3 +438,16 @@ def test_training_set_too_large_is_a_memory_error_naming_the_remedy(
     monkeypatch.setattr(torch, "as_tensor", fail)
     with pytest.raises(MemoryError, match=r"shape \(120, 6\) in float32 needs 0 MiB.*float32"):
         ae._to_tensor(X)
+
+
+@pytest.mark.parametrize("name", ["DECClustering", "DMAEClustering", "GMMRepresentation",
+                                  "NormalizingFlow", "DBM"])
+def test_sparse_input_is_refused_with_the_estimators_that_take_it(name):
+    import scipy.sparse as sp
+
+    from skdeepclust.utils import all_estimators
+
+    est = dict(all_estimators())[name]()
+    X = sp.random(20, 6, density=0.3, format="csr", random_state=0)
+    with pytest.raises(TypeError, match="AutoEncoder, RBM, RBMClassifier, DBN"):
+        est.fit(X)

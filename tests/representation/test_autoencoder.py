@@ -411,7 +411,7 @@ def test_sparse_fit_gives_the_dense_fit(sparse_counts, fmt, extra):
 def test_sparse_input_is_never_densified_whole(sparse_counts, monkeypatch):
     import scipy.sparse as sp
 
-    from skdeepclust.representation._sparse_rows import SparseRows
+    from skdeepclust._sparse import SparseRows
 
     X = sp.vstack([sparse_counts] * 10).tocsr()  # 4000 x 60
     shapes = []
