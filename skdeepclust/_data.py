@@ -139,6 +139,9 @@ class StreamedRows:
         self.block_rows = int(block_rows or block_rows_for(X))
         self._start = -1
         self._block: torch.Tensor | None = None
+        # a memory map was validated as numpy when the fit started (sklearn's finiteness
+        # check streams over it); lazy arrays are checked block by block as they are read
+        self._check_finite = not isinstance(X, np.ndarray)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -149,7 +152,7 @@ class StreamedRows:
         if hasattr(part, "compute"):  # dask
             part = part.compute()
         part = np.asarray(part)
-        if part.dtype.kind == "f" and not np.isfinite(part).all():
+        if self._check_finite and part.dtype.kind == "f" and not np.isfinite(part).all():
             where = (f"rows {index.start}-{index.stop - 1}" if isinstance(index, slice)
                      else f"{len(index)} rows from {int(index[0])} to {int(index[-1])}")
             raise ValueError(f"Input X contains NaN or infinity ({where}).")
