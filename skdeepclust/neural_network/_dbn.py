@@ -74,7 +74,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     rbms_ : list of RBM
         The fitted layers, bottom to top.
     loss_curve_ : list of float
-        The layers' reconstruction errors per epoch, concatenated bottom to top.
+        The layers' reconstruction errors per epoch, concatenated bottom to top (after
+        :meth:`partial_fit` calls: the layers' mean per call).
     n_iter_ : int
         Epochs run over all layers.
     converged_ : bool
@@ -217,6 +218,44 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         self.n_iter_ = sum(r.n_iter_ for r in self.rbms_)
         self.converged_ = all(r.converged_ for r in self.rbms_)
         self._sampling_rng = np.random.RandomState(seed_from(rng))
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Train every layer one epoch on ``X``, bottom to top; the first call builds them.
+
+        Each layer's RBM runs its own ``partial_fit`` on the chunk as the layers below
+        transform it (so a layer learns from the lower layers as they are at that call,
+        where :meth:`fit` trains each layer to the end before the next starts). Momentum
+        and persistent chains carry over between calls.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights, passed to every layer's RBM.
+
+        Returns
+        -------
+        self : DBN
+        """
+        first = not hasattr(self, "rbms_")
+        X = as_csr(self._validate_fit_data(X, reset=first, accept_sparse=SPARSE_FORMATS))
+        if first:
+            rng = check_random_state(self.random_state)
+            self.rbms_ = [RBM(**params, device=self.device, random_state=seed_from(rng),
+                              verbose=self.verbose) for params in self._layer_params()]
+            self._sampling_rng = np.random.RandomState(seed_from(rng))
+            self.loss_curve_ = []
+        H = X
+        for rbm in self.rbms_:
+            rbm.partial_fit(H, sample_weight=sample_weight)
+            H = rbm.transform(H)
+        self.loss_curve_.append(float(np.mean([r.loss_curve_[-1] for r in self.rbms_])))
+        self.n_iter_ = len(self.loss_curve_)
+        self.converged_ = False
         return self
 
     @property

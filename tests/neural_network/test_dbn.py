@@ -97,3 +97,23 @@ def test_feature_names_out_need_a_fit():
     dbn.fit(X)
     dbn.set_params(hidden_layer_sizes=(4, 2))
     assert list(dbn.get_feature_names_out()) == [f"dbn{i}" for i in range(3)]
+
+
+def test_partial_fit_trains_every_layer_per_chunk():
+    from sklearn.datasets import load_digits
+
+    X = (load_digits().data > 7).astype(np.float32)
+    dbn = DBN(hidden_layer_sizes=(32, 8), random_state=0)
+    chunks = np.array_split(X, 10)
+    dbn.partial_fit(chunks[0])
+    start = float(np.mean(dbn.rbms_[0].reconstruction_error(X)))
+    for _ in range(3):
+        for chunk in chunks:
+            dbn.partial_fit(chunk)
+    assert dbn.n_iter_ == 31 and len(dbn.loss_curve_) == 31
+    assert [r.n_iter_ for r in dbn.rbms_] == [31, 31]
+    # the bottom layer learned the whole stream: its reconstruction of all rows improved
+    assert float(np.mean(dbn.rbms_[0].reconstruction_error(X))) < 0.8 * start
+    assert dbn.transform(X).shape == (len(X), 8)
+    with pytest.raises(ValueError, match="features"):
+        dbn.partial_fit(X[:, :10])
