@@ -63,6 +63,11 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         default) trains every layer for exactly ``max_epochs`` (see :class:`RBM`'s
         ``tol`` for why the reconstruction error makes a poor default stopping rule).
     n_iter_no_change : int, default=10
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted DBN continues training every layer for
+        ``max_epochs`` more epochs, bottom to top, each on the data as the layers below
+        now transform it (the layers' hyper-parameters follow ``set_params``);
+        ``n_iter_`` and ``loss_curve_`` accumulate. The layer sizes must not change.
     device : str or torch.device, default="auto"
     random_state : int, RandomState instance or None, default=None
         Seeds every layer (each gets its own seed drawn from it) and later ``sample``
@@ -119,6 +124,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         "rbm_params": [dict, list, None],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
     }
 
     _tour = {"params": {}, "data": "binary"}
@@ -126,8 +132,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     def __init__(self, hidden_layer_sizes=(256, 64), *, visible="binary",
                  allow_probabilities=False, method="pcd", k=1, centered=True,
                  learning_rate="auto", momentum=0.0, rbm_params=None, batch_size=100,
-                 max_epochs=50, tol=None, n_iter_no_change=10, device="auto",
-                 random_state=None, verbose=0):
+                 max_epochs=50, tol=None, n_iter_no_change=10, warm_start=False,
+                 device="auto", random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.visible = visible
         self.allow_probabilities = allow_probabilities
@@ -141,6 +147,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         self.max_epochs = max_epochs
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -196,9 +203,12 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         -------
         self : DBN
         """
+        warm = self.warm_start and hasattr(self, "rbms_")
         # sparse X (CSR / CSC) stays sparse: the first RBM densifies its minibatches
-        X = as_csr(self._validate_fit_data(X, accept_sparse=SPARSE_FORMATS))
+        X = as_csr(self._validate_fit_data(X, reset=not warm, accept_sparse=SPARSE_FORMATS))
         layers = self._layer_params()
+        if warm:
+            return self._continue_layers(X, layers, sample_weight)
         rng = check_random_state(self.random_state)
         H = X
         self.rbms_ = []
@@ -218,6 +228,26 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
         self.n_iter_ = sum(r.n_iter_ for r in self.rbms_)
         self.converged_ = all(r.converged_ for r in self.rbms_)
         self._sampling_rng = np.random.RandomState(seed_from(rng))
+        return self
+
+    def _continue_layers(self, X, layers: list[dict], sample_weight) -> DBN:
+        """A warm start: every fitted layer trains on, bottom to top."""
+        if [p["n_components"] for p in layers] != [r.n_components for r in self.rbms_]:
+            raise ValueError(
+                "warm_start=True continues the fitted layers, but hidden_layer_sizes "
+                f"changed to {tuple(p['n_components'] for p in layers)}; fit a new DBN.")
+        H = X
+        for i, (rbm, params) in enumerate(zip(self.rbms_, layers)):
+            rbm.set_params(**params, warm_start=True)
+            rbm._reported_as = (self, f"layer {i + 1} of {len(layers)}")
+            try:
+                rbm.fit(H, sample_weight=sample_weight)
+            finally:
+                del rbm._reported_as
+            H = rbm.transform(H)
+        self.loss_curve_ = [v for rbm in self.rbms_ for v in rbm.loss_curve_]
+        self.n_iter_ = sum(r.n_iter_ for r in self.rbms_)
+        self.converged_ = all(r.converged_ for r in self.rbms_)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)

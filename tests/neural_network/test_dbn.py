@@ -117,3 +117,21 @@ def test_partial_fit_trains_every_layer_per_chunk():
     assert dbn.transform(X).shape == (len(X), 8)
     with pytest.raises(ValueError, match="features"):
         dbn.partial_fit(X[:, :10])
+
+
+def test_warm_start_trains_every_layer_on():
+    from sklearn.datasets import load_digits
+
+    X = (load_digits().data > 7).astype(np.float32)
+    dbn = DBN(hidden_layer_sizes=(16, 8), max_epochs=3, warm_start=True, random_state=0)
+    dbn.fit(X)
+    first = [r.components_.copy() for r in dbn.rbms_]
+    assert dbn.n_iter_ == 6
+    dbn.set_params(max_epochs=0).fit(X)  # no epoch: the fitted layers exactly
+    for before, rbm in zip(first, dbn.rbms_):
+        np.testing.assert_array_equal(before, rbm.components_)
+    dbn.set_params(max_epochs=2).fit(X)
+    assert dbn.n_iter_ == 10 and len(dbn.loss_curve_) == 10
+    assert not np.array_equal(first[0], dbn.rbms_[0].components_)
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        dbn.set_params(hidden_layer_sizes=(16, 4)).fit(X)
