@@ -90,9 +90,11 @@ def output_dtype(X) -> np.dtype:
     return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
-def block_rows_for(X, block_bytes: int = BLOCK_BYTES) -> int:
-    """Rows per block: ``block_bytes`` of rows, whole chunks of a chunked array."""
+def block_rows_for(X, block_bytes: int | None = None) -> int:
+    """Rows per block: ``block_bytes`` (default :data:`BLOCK_BYTES`) of rows, whole
+    chunks of a chunked array."""
     n, d = X.shape
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
     rows = max(1, block_bytes // max(1, d * np.dtype(X.dtype).itemsize))
     chunks = getattr(X, "chunks", None)
     if isinstance(chunks, tuple) and chunks and isinstance(chunks[0], tuple):  # dask
@@ -191,9 +193,3 @@ class StreamedRows:
         if dim != 0:
             raise IndexError("StreamedRows selects rows only (dim=0).")
         return self[idx]
-
-    def chunks(self, rows: int):
-        """Consecutive ``(start, tensor)`` blocks of at most ``rows`` rows, for passes
-        over the whole data (statistics, predictions)."""
-        for start in range(0, self.shape[0], rows):
-            yield start, self[start:start + rows]

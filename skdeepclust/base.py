@@ -292,7 +292,7 @@ class TorchEstimator(BaseEstimator):
         self._dtype = output_dtype(X)
         self._compute_dtype = compute_dtype_for(self._dtype)
         self._rng = check_random_state(self.random_state)
-        self._generator = make_generator(seed_from(self._rng), self._device)
+        self._generator = self._next_generator()
 
     def _next_generator(self) -> torch.Generator:
         """A new torch generator on the device, seeded from ``self._rng`` (for each later
@@ -333,6 +333,19 @@ class TorchEstimator(BaseEstimator):
         if streams(X):
             return StreamedRows(X, device=self._device, dtype=self._torch_dtype)
         return self._to_tensor(X)
+
+    def _batched(self, fn, rows) -> torch.Tensor:
+        """``fn`` over ``rows`` (a training tensor or streamed rows) in inference-sized
+        chunks, written into one preallocated tensor (no list of chunks and concatenated
+        copy); the caller sets the grad mode and the modules' train/eval mode."""
+        bs = self._inference_batch_size()
+        n, out = rows.shape[0], None
+        for s in range(0, n, bs):
+            part = fn(rows[s:s + bs])
+            if out is None:
+                out = part.new_empty((n, *part.shape[1:]))
+            out[s:s + part.shape[0]] = part
+        return out
 
     @staticmethod
     def _shuffle_for(rows) -> bool | int:

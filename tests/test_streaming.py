@@ -122,7 +122,6 @@ def small_blocks(monkeypatch):
     import skdeepclust._data as data
 
     monkeypatch.setattr(data, "BLOCK_BYTES", 64 * 5 * 4)
-    monkeypatch.setattr(data.block_rows_for, "__defaults__", (64 * 5 * 4,))
 
 
 def _never_whole(monkeypatch, n):

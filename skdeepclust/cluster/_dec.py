@@ -399,19 +399,6 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         if not partial:
             self._warn_after_fit(history)
 
-    def _batched(self, fn, X_t: Tensor) -> Tensor:
-        """``fn`` over the rows of ``X_t`` in inference-sized chunks, written into one
-        preallocated tensor (no list of chunks and concatenated copy: DEC's per-row
-        arrays are its largest memory at scale)."""
-        bs = self._inference_batch_size()
-        n, out = X_t.shape[0], None
-        for s in range(0, n, bs):
-            part = fn(X_t[s:s + bs])
-            if out is None:
-                out = part.new_empty((n, *part.shape[1:]))
-            out[s:s + part.shape[0]] = part
-        return out
-
     def _cluster(self, X_t: Tensor, init_labels: np.ndarray, max_epochs: int):
         module = self.module_
         n_samples = X_t.shape[0]

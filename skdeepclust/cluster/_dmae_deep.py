@@ -78,12 +78,9 @@ class DeepModelMixin:
         module = self.autoencoder_.module_
         module.eval()
         with torch.no_grad():
-            chunks = [
-                module.encode(X_t[i : i + self._inference_batch_size()])
-                for i in range(0, X_t.shape[0], self._inference_batch_size())
-            ]
+            codes = self._batched(module.encode, X_t)
         module.train()
-        return torch.cat(chunks)
+        return codes
 
     def _embed(self, x: Tensor) -> Tensor:
         if not hasattr(self, "autoencoder_"):

@@ -218,11 +218,8 @@ class DGDTrainingMixin:
 
     def _components(self, z: Tensor) -> Tensor:
         """Most probable component of each training representation (the tol rule)."""
-        prior = self.module_.prior
-        chunk = self._inference_batch_size()
         with torch.no_grad():
-            return torch.cat([prior.predict(z[i : i + chunk])
-                              for i in range(0, z.shape[0], chunk)])
+            return self._batched(self.module_.prior.predict, z)
 
     def _store_mixture(self) -> None:
         prior = self.module_.prior
