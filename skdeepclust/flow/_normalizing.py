@@ -95,7 +95,9 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     ``early_stopping``            on when the validation split has at least
                                   {min_val} rows, except from {all_rows} rows
                                   when ``d <= {noise_max_d}`` (the noise
-                                  regularises; all rows train)
+                                  regularises; all rows train the whole
+                                  schedule, a fixed budget: no convergence
+                                  warning at its end)
     ``noise``                     {noise_doc}
     ============================  ====================================================
 
@@ -297,6 +299,8 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         # trains over the whole cosine schedule (a 10% split's score is noisier than the
         # differences between late epochs)
         smoothed = d <= _NF_NOISE_MAX_D and n_samples >= _NF_ALL_ROWS
+        # "auto" chose that budget: reaching its end is the plan, not a missed rule
+        self._fixed_budget = smoothed and isinstance(self.early_stopping, str)
         self._early_stopping = bool(
             self._resolved("early_stopping", n_val >= _NF_MIN_VALIDATION and not smoothed)
         )
@@ -433,7 +437,7 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
 
     def _finish_fit(self, X, y, history, *, partial: bool) -> None:
         tol = self.tol
-        if tol is not None and not partial:
+        if tol is not None and not partial and not getattr(self, "_fixed_budget", False):
             early = self._early_stopping
             what = "validation log-likelihood" if early else "training loss"
             warn_unconverged(

@@ -407,3 +407,13 @@ def test_minibatch_noise_smooths_and_keeps_explicit_values():
     assert wide.score(X) < none.score(X) - 0.1
     with pytest.raises(ValueError, match="noise"):
         NormalizingFlow(noise=-1.0, device="cpu").fit(X)
+
+
+def test_the_auto_all_rows_budget_ends_without_a_convergence_warning():
+    # from 2 000 rows in low dimension "auto" trains every row over the whole cosine
+    # schedule: its end is the plan; an explicit early_stopping=False still warns (above)
+    X, _ = make_moons(2000, noise=0.1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        flow = NormalizingFlow(max_epochs=2, device="cpu", random_state=0).fit(X)
+    assert flow.validation_scores_ is None and flow.n_iter_ == 2 and not flow.converged_
