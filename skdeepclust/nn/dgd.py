@@ -38,6 +38,7 @@ __all__ = [
     "NegativeBinomialOutput",
     "OutputDistribution",
     "PoissonOutput",
+    "RecentRowsAdam",
     "RepresentationLayer",
     "RowAdam",
     "sample_gamma",
@@ -144,6 +145,198 @@ class RowAdam:
         update = m.div_(denom).mul_((self.lr / bias1)[:, None])
         self.param.index_add_(0, rows, update, alpha=-1.0)
 
+
+
+def adam_window(betas, dtype: torch.dtype) -> int | None:
+    r"""Steps after which dense Adam no longer moves a row that stopped receiving gradients.
+
+    With a zero gradient a row's Adam moments decay (:math:`m \leftarrow \beta_1 m`,
+    :math:`v \leftarrow \beta_2 v`), so its step shrinks by at least
+    :math:`r = \beta_1 / \sqrt{\beta_2}` per optimizer step. After ``w`` steps all the
+    steps still to come sum to at most :math:`r^w / (1 - r)` times its last own step; ``w``
+    is the first count at which that is below the dtype's machine epsilon, the rounding
+    error of one step. ``None`` when :math:`r \ge 1` (the steps never shrink).
+    """
+    beta1, beta2 = (float(b) for b in betas)
+    if beta1 == 0.0:
+        return 1
+    ratio = beta1 / math.sqrt(beta2) if beta2 > 0 else math.inf
+    if ratio >= 1.0:
+        return None
+    eps = torch.finfo(dtype).eps
+    return max(1, math.ceil(math.log(eps * (1.0 - ratio)) / math.log(ratio)))
+
+
+class RecentRowsAdam:
+    r"""Dense Adam on a matrix whose rows receive sparse gradients, at O(recent rows) a step.
+
+    :class:`torch.optim.Adam` over all rows of the matrix (no weight decay, no AMSGrad),
+    fed a gradient that is zero outside the rows ``step`` receives, except that a row
+    stops stepping ``window`` steps after its last gradient: until then its zero-gradient
+    steps (momentum) are taken exactly as dense Adam takes them, with the global step
+    count in the bias corrections; after that they are below rounding (see
+    :func:`adam_window`) and skipped. The moments of a skipped row are decayed by the
+    skipped steps (:math:`\beta^k`) when it receives a gradient again. When every row
+    receives a gradient at least every ``window`` steps it is dense Adam, step for step.
+
+    The recent rows live in a ring of ``window`` slots of ``batch_size`` rows (their
+    values and moments, contiguous): a step writes the oldest slot's rows back to the
+    matrix, reads its own rows into that slot and runs Adam over the ring, so that it
+    costs O(``batch_size``) random row accesses and O(``window x batch_size``) contiguous
+    work, whatever the number of rows. :meth:`rows` reads current rows; all of ``param``
+    is current after :meth:`flush`; after changing ``param``, call :meth:`reload`.
+
+    Parameters
+    ----------
+    param : Tensor of shape (n_rows, dim)
+        Updated in place (under ``torch.no_grad``).
+    lr : float
+    betas : tuple of float, default=(0.9, 0.999)
+    eps : float, default=1e-8
+    window : int, default=None
+        ``None``: :func:`adam_window` for ``betas`` and the dtype of ``param``.
+    batch_size : int, default=128
+        The most rows one step receives.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepclust.nn.dgd import RecentRowsAdam
+    >>> z = torch.zeros(4, 2)
+    >>> opt = RecentRowsAdam(z, lr=0.1, betas=(0.5, 0.7), window=2, batch_size=1)
+    >>> opt.step(torch.tensor([1]), torch.ones(1, 2))
+    >>> opt.step(torch.tensor([2]), torch.ones(1, 2))  # row 1 moves on (momentum)
+    >>> opt.flush()
+    >>> z[:, 0]
+    tensor([ 0.0000, -0.1519, -0.0869,  0.0000])
+    >>> opt.step(torch.tensor([3]), torch.ones(1, 2))  # row 1 is out of the window
+    >>> opt.flush()
+    >>> z[:, 0]
+    tensor([ 0.0000, -0.1519, -0.1375, -0.0846])
+    """
+
+    def __init__(self, param: Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
+                 window: int | None = None, batch_size: int = 128) -> None:
+        if param.dim() != 2:
+            raise ValueError(
+                f"RecentRowsAdam updates a matrix; got shape {tuple(param.shape)}."
+            )
+        if window is None:
+            window = adam_window(betas, param.dtype)
+        if window is None or window < 1:
+            raise ValueError(
+                f"RecentRowsAdam needs a window of at least one step; got {window} (betas "
+                f"{tuple(betas)} never let a row's steps decay: use dense Adam)."
+            )
+        self.param = param
+        self.lr = float(lr)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        self.eps = float(eps)
+        self.window = w = int(window)
+        self.batch_size = b = int(batch_size)
+        n, dim = param.shape
+        device, dtype = param.device, param.dtype
+        self.exp_avg = torch.zeros_like(param)
+        self.exp_avg_sq = torch.zeros_like(param)
+        self._t = 0
+        # step of each row's last gradient (long ago: never) and its place in the ring;
+        # entry n stands for an empty place of the ring and matches no step
+        self._last = torch.full((n + 1,), -w - 1, dtype=torch.long, device=device)
+        self._last[n] = -(2**62)
+        self._place = torch.zeros(n, dtype=torch.long, device=device)
+        # the ring: slot s (places s*b to s*b + b) holds the rows of a step t, s = t % w
+        self._ring = torch.zeros((3, w * b, dim), dtype=dtype, device=device)  # z, m, v
+        self._ring_grad = torch.zeros((w * b, dim), dtype=dtype, device=device)
+        self._ring_rows = torch.full((w * b,), n, dtype=torch.long, device=device)
+        self._ring_step = torch.full((w, 1), -w - 1, dtype=torch.long, device=device)
+        self._offsets = torch.arange(b, device=device)
+        self._betas = torch.tensor([self.beta1, self.beta2], dtype=dtype, device=device)
+        # the global step count, a float32 tensor as torch's fused Adam keeps it
+        self._state_step = torch.zeros((), dtype=torch.float32, device=device)
+        self._fused = getattr(torch, "_fused_adam_", None)
+        if device.type not in ("cpu", "cuda"):
+            self._fused = None
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps taken (the global count of dense Adam)."""
+        return self._t
+
+    def _live(self) -> tuple[Tensor, Tensor]:
+        """Places in the ring that hold a row's current values, and those rows."""
+        rows = self._ring_rows
+        steps = self._ring_step.expand(-1, self.batch_size).reshape(-1)
+        places = (self._last[rows] == steps).nonzero().squeeze(1)
+        return places, rows[places]
+
+    @torch.no_grad()
+    def rows(self, rows: Tensor) -> Tensor:
+        """The current values of ``param[rows]`` (a copy; those in the ring from there)."""
+        recent = (self._last[rows] > self._t - self.window)[:, None]
+        return torch.where(recent, self._ring[0, self._place[rows]], self.param[rows])
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        """Write the ring's rows (values and moments) back to ``param`` and the moments."""
+        places, rows = self._live()
+        self.param[rows] = self._ring[0, places]
+        self.exp_avg[rows] = self._ring[1, places]
+        self.exp_avg_sq[rows] = self._ring[2, places]
+
+    @torch.no_grad()
+    def reload(self) -> None:
+        """Read the ring's rows again from ``param`` (after ``param`` was changed)."""
+        places, rows = self._live()
+        self._ring[0, places] = self.param[rows]
+
+    @torch.no_grad()
+    def step(self, rows: Tensor, grad: Tensor) -> None:
+        """One dense Adam step with gradient ``grad`` on ``param[rows]`` (distinct rows)
+        and zero elsewhere."""
+        count, w, b = rows.shape[0], self.window, self.batch_size
+        if count > b:
+            raise ValueError(f"RecentRowsAdam steps at most batch_size={b} rows; got {count}.")
+        t = self._t = self._t + 1
+        start = (t % w) * b
+        slot = slice(start, start + b)
+        ring = self._ring[:, slot]
+        # the oldest slot's rows, stepped up to step t - 1: back to the matrix
+        old = self._ring_rows[slot]
+        at = (self._last[old] == self._ring_step[t % w]).nonzero().squeeze(1)
+        back = old[at]
+        self.param[back] = ring[0, at]
+        self.exp_avg[back] = ring[1, at]
+        self.exp_avg_sq[back] = ring[2, at]
+        # this step's rows into the slot: from the ring when still in it, else from the
+        # matrix with their moments decayed by the steps they skipped
+        last = self._last[rows]
+        recent = (last > t - w)[:, None]
+        decay = self._betas.pow((t - w - last).clamp_min_(0).to(self._betas.dtype)[:, None])
+        held = self._ring[:, self._place[rows]]
+        ring[0, :count] = torch.where(recent, held[0], self.param[rows])
+        ring[1, :count] = torch.where(recent, held[1], self.exp_avg[rows] * decay[:, :1])
+        ring[2, :count] = torch.where(recent, held[2], self.exp_avg_sq[rows] * decay[:, 1:])
+        if count < b:
+            ring[:, count:] = 0.0
+            old[count:] = self.param.shape[0]
+        old[:count] = rows
+        self._ring_step[t % w] = t
+        self._place[rows] = self._offsets[:count] + start
+        self._last[rows] = t
+        g = self._ring_grad
+        g[start : start + count] = grad
+        z, m, v = self._ring
+        self._state_step.fill_(t)
+        if self._fused is not None:
+            self._fused([z], [g], [m], [v], [], [self._state_step], lr=self.lr,
+                        beta1=self.beta1, beta2=self.beta2, weight_decay=0.0, eps=self.eps,
+                        amsgrad=False, maximize=False)
+        else:  # torch.optim.Adam's single-tensor update
+            m.lerp_(g, 1.0 - self.beta1)
+            v.mul_(self.beta2).addcmul_(g, g, value=1.0 - self.beta2)
+            denom = (v.sqrt() / math.sqrt(1.0 - self.beta2**t)).add_(self.eps)
+            z.addcdiv_(m, denom, value=-self.lr / (1.0 - self.beta1**t))
+        g[start : start + count] = 0.0
 
 def sample_gamma(shape: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Standard Gamma(shape, 1) draws with an explicit generator (Marsaglia & Tsang 2000).

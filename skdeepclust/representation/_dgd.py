@@ -357,9 +357,11 @@ default="gaussian"
 
     #: ``True`` steps the representations by a per-row Adam
     #: (:class:`~skdeepclust.nn.dgd.RowAdam`): each minibatch step moves only its own rows
-    #: (O(batch) instead of O(n_samples); benchmarks/bench_dgd_sparse.py). Off by default:
-    #: on the defaults panel's 384-D embedding set it clustered worse than dense Adam, for a
-    #: reason not yet understood.
+    #: (benchmarks/bench_dgd_sparse.py). Off by default: on the defaults panel's 384-D
+    #: embedding set it clustered worse than dense Adam, whose rows keep moving with their
+    #: momentum after their own minibatch (about 2.5 times the in-batch step in all at the
+    #: default betas). Dense Adam costs O(batch) a step as well on large data (see
+    #: ``_dgd_training.TrainingRepresentations``).
     _lazy_representations = False
 
     _parameter_constraints: dict = {

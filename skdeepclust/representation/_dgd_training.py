@@ -8,20 +8,27 @@ better component means.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 
 import torch
 from torch import Tensor
 
+from .._distributed import world
 from .._optim import make_optimizer
 from .._torch import to_numpy
 from .._training import train_loop, warn_partition, warn_unconverged
-from ..nn.dgd import DGDModel, RowAdam
+from ..nn.dgd import DGDModel, RecentRowsAdam, RowAdam, adam_window
 from ._dgd_inference import best_starts
 
 #: The tol rule stops no fit before this many optimizer steps: until the decoder is trained,
 #: transform (and so predict) infers representations from an untrained model.
 _MIN_STEPS = 400
+#: Dense Adam over the representations steps all rows at every minibatch; from this many
+#: times the rows a RecentRowsAdam holds (its window x batch_size) on, RecentRowsAdam,
+#: which steps those rows at a fixed cost of a few dozen small operations, is the faster
+#: (measured on one CPU thread: equal at about 15 000 rows at the defaults).
+_RECENT_WINDOWS = 4
 
 
 class TrainingRepresentations:
@@ -30,7 +37,7 @@ class TrainingRepresentations:
     Parameters
     ----------
     z0 : Tensor of shape (n_samples, latent_dim)
-        The starting representations.
+        The starting representations (stepped in place, except with ``lazy``).
     learning_rate : float
     betas : tuple of float
         Adam's learning rate and betas.
@@ -39,9 +46,25 @@ class TrainingRepresentations:
         (:meth:`end_epoch`), instead of after every minibatch.
     lazy : bool
         A per-row Adam (:class:`~skdeepclust.nn.dgd.RowAdam`) on a plain tensor: a
-        minibatch step reads and moves only its own rows. Otherwise a dense Adam over a
-        ``Parameter`` holding every row; stepped per minibatch, its parameter ``group``
-        joins the model's optimizer.
+        minibatch step reads and moves only its own rows. Otherwise dense Adam over all
+        rows, as if on a ``Parameter`` holding every row (a row outside the minibatch has a
+        zero gradient and moves on with its momentum), in one of three ways:
+
+        - per minibatch, on one process, with more rows than ``4 x batch_size`` times
+          the window of :func:`~skdeepclust.nn.dgd.adam_window`:
+          :class:`~skdeepclust.nn.dgd.RecentRowsAdam`, which steps only the rows that had
+          a gradient within that window (the others' steps are below rounding), so that a
+          step costs O(batch) and not O(n_samples);
+        - per minibatch otherwise: the ``Parameter``'s ``group`` joins the model's
+          optimizer (under data-parallel training the loop averages its gradient);
+        - per epoch: one Adam step of the ``Parameter`` at the end of the epoch, with the
+          epoch's gradient summed by the minibatches' rows into one buffer (through the
+          loss's graph, into the ``Parameter``'s own gradient, under data-parallel training).
+    batch_size : int
+        Rows per minibatch (for the choice above).
+    distinct : bool, default=True
+        Whether a minibatch never holds a row twice (``False`` with sample weights, whose
+        rows are drawn with replacement: the gradients of a repeated row are summed).
 
     Attributes
     ----------
@@ -51,49 +74,91 @@ class TrainingRepresentations:
     """
 
     def __init__(self, z0: Tensor, learning_rate: float, betas, *, per_epoch: bool,
-                 lazy: bool):
+                 lazy: bool, batch_size: int, distinct: bool = True):
         self.per_epoch = per_epoch
         self.lazy = lazy
         self.group = None
+        self._optimizer = None
+        self._distinct = distinct
+        self._grad = None  # the epoch's summed gradient (per_epoch, unless on the graph)
+        local = world()[1] == 1
+        window = adam_window(betas, z0.dtype)
         if lazy:
             self.z = z0.clone()
             self._optimizer = RowAdam(self.z, learning_rate, betas)
-            self._grad = torch.zeros_like(self.z) if per_epoch else None
+            if per_epoch:
+                self._grad = torch.zeros_like(self.z)
+            return
+        recent = None if window is None else _RECENT_WINDOWS * window * batch_size
+        if not per_epoch and local and recent is not None and z0.shape[0] > recent:
+            self.z = z0
+            self._optimizer = RecentRowsAdam(self.z, learning_rate, betas, window=window,
+                                             batch_size=batch_size)
+            return
+        self.z = torch.nn.Parameter(z0)
+        group = {"params": [self.z], "lr": learning_rate, "weight_decay": 0.0, "betas": betas}
+        if per_epoch:  # z.grad sums the minibatches' gradients; one step per epoch
+            self._optimizer = make_optimizer("adam", [group], learning_rate=learning_rate)
+            if local:
+                self._grad = torch.zeros_like(z0)
         else:
-            self.z = torch.nn.Parameter(z0)
-            group = {"params": [self.z], "lr": learning_rate, "weight_decay": 0.0,
-                     "betas": betas}
-            if per_epoch:  # z.grad sums the minibatches' gradients; one step per epoch
-                self._optimizer = make_optimizer("adam", [group], learning_rate=learning_rate)
-            else:
-                self.group = group
+            self.group = group
+
+    @property
+    def _on_graph(self) -> bool:
+        """Whether the minibatches' rows are read from the ``Parameter`` (the dense
+        gradient of all rows comes through the loss's graph)."""
+        return isinstance(self.z, torch.nn.Parameter) and (
+            self.group is not None or self._grad is None
+        )
 
     def rows(self, idx: Tensor) -> Tensor:
         """The representations of the rows ``idx``, for the minibatch's loss."""
-        if not self.lazy:
+        if self._on_graph:
             return self.z[idx]
-        zb = self.z[idx].requires_grad_()
-
-        def on_grad(g: Tensor) -> None:  # during backward: nothing else reads z
-            if self.per_epoch:  # sum the minibatches' gradients; one step per epoch
-                self._grad.index_add_(0, idx, g)
-            else:
-                self._optimizer.step(idx, g)
-
-        zb.register_hook(on_grad)
+        if isinstance(self._optimizer, RecentRowsAdam):  # recent rows: in its ring
+            zb = self._optimizer.rows(idx).requires_grad_()
+        else:
+            zb = self.z.detach()[idx].requires_grad_()
+        zb.register_hook(functools.partial(self._on_grad, idx))  # nothing else reads z
         return zb
 
+    def _on_grad(self, idx: Tensor, g: Tensor) -> None:
+        """The minibatch's gradient, during backward: summed (per epoch) or stepped."""
+        if self._grad is not None:
+            self._grad.index_add_(0, idx, g)
+            return
+        if not self._distinct:  # one gradient per row, summed over its repeats
+            idx, inverse = torch.unique(idx, return_inverse=True)
+            g = g.new_zeros((idx.shape[0], g.shape[1])).index_add_(0, inverse, g)
+        self._optimizer.step(idx, g)
+
+    def sync(self) -> None:
+        """Make ``z`` current (the recent rows of :class:`RecentRowsAdam` are held apart)."""
+        if isinstance(self._optimizer, RecentRowsAdam):
+            self._optimizer.flush()
+
+    def changed(self) -> None:
+        """``z`` was changed in place: the recent rows held apart are read again."""
+        if isinstance(self._optimizer, RecentRowsAdam):
+            self._optimizer.reload()
+
     def end_epoch(self) -> None:
-        """The epoch's step of ``per_epoch`` training (nothing otherwise)."""
+        """The epoch's step of ``per_epoch`` training; ``z`` is current afterwards."""
+        self.sync()
         if not self.per_epoch:
             return
         if self.lazy:
             self._optimizer.step(torch.arange(self.z.shape[0], device=self.z.device),
                                  self._grad)
             self._grad.zero_()
-        else:
-            self._optimizer.step()
-            self.z.grad = None
+            return
+        if self._grad is not None:
+            self.z.grad = self._grad
+        self._optimizer.step()
+        self.z.grad = None
+        if self._grad is not None:
+            self._grad.zero_()
 
 
 def reassign(model: DGDModel, z: Tensor, X_t: Tensor, library: Tensor | None,
@@ -131,6 +196,7 @@ class DGDTrainingMixin:
         library = self._library(X_t)
         prior = self.module_.prior
         z0 = torch.as_tensor(Z0, device=self._device, dtype=self._torch_dtype)
+        del Z0  # a float64 array: not kept through training when z0 is a converted copy
         y_t = None if codes is None else torch.as_tensor(codes, device=self._device)
         if library is not None:
             log_lib = torch.log(library.clamp_min(1.0)).to(torch.float64)
@@ -149,6 +215,7 @@ class DGDTrainingMixin:
         reps = TrainingRepresentations(
             z0, self.representation_learning_rate, betas,
             per_epoch=self.representation_step == "epoch", lazy=self._lazy_representations,
+            batch_size=self._batch_size, distinct=self._sample_weight is None,
         )
         z = reps.z
         if reps.group is not None:  # dense Adam stepped per minibatch, with the model
@@ -169,6 +236,7 @@ class DGDTrainingMixin:
             reps.end_epoch()
             if every and (epoch + 1) % every == 0 and epoch + 1 < self._max_epochs:
                 reassign(model, z, X_t, library, y_t, self._inference_batch_size())
+                reps.changed()
             if self.tol is None:
                 return False
             history.append(self._components(z))
@@ -193,9 +261,10 @@ class DGDTrainingMixin:
             "standardize the input, or compute in float64 "
             "(skdeepclust.set_config(compute_dtype='float64')).",
         )
+        reps.sync()  # also after a loop stopped within an epoch
         with torch.no_grad():
             self.embedding_ = to_numpy(z, self._dtype)
-            labels = to_numpy(self._predict_z(z))
+            labels = to_numpy(self._batched(self._predict_z, z))  # n x K x dim temporaries
         self.labels_ = self.classes_[labels] if self._supervised else labels
         return result
 

@@ -762,3 +762,125 @@ def test_pca_initialisation_equals_sklearn_pca_without_a_float64_copy(log1p, mon
     got = _dgd_init.pca_scores(X64, 4, log1p, rng)
     np.testing.assert_array_equal(X64, kept)  # the data is never modified
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+
+
+def _dense_adam_reference(n, k, batches, dtype, window):
+    """RecentRowsAdam and torch's fused dense Adam fed the same minibatch gradients."""
+    from skdeepclust.nn.dgd import RecentRowsAdam
+
+    g = _gen(5)
+    z = torch.randn(n, k, generator=g, dtype=dtype)
+    ref = torch.nn.Parameter(z.clone())
+    dense = torch.optim.Adam([ref], lr=0.05, betas=(0.5, 0.7), fused=True)
+    opt = RecentRowsAdam(z, 0.05, (0.5, 0.7), window=window, batch_size=16)
+    for idx in batches:
+        grad = torch.randn(len(idx), k, generator=g, dtype=dtype)
+        full = torch.zeros(n, k, dtype=dtype)
+        full[idx] = grad
+        ref.grad = full
+        dense.step()
+        opt.step(idx, grad)
+    opt.flush()
+    return z, ref.detach(), opt
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_recent_rows_adam_is_dense_adam_while_rows_stay_in_its_window(dtype):
+    from skdeepclust.nn.dgd import adam_window
+
+    n = 203  # 13 minibatches of 16 per epoch: a row's gradients are <= 25 steps apart
+    perms = [torch.randperm(n, generator=_gen(e)) for e in range(4)]
+    batches = [p[s : s + 16] for p in perms for s in range(0, n, 16)]
+    z, ref, opt = _dense_adam_reference(n, 7, batches, dtype, window=26)
+    # every zero-gradient (momentum) step taken: the same arithmetic, except that the fused
+    # kernel rounds the last few elements of a tensor (past its vector width) its own way
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(z, ref, rtol=eps, atol=eps)
+    assert torch.equal(z[:-2], ref[:-2])
+    assert opt.steps == len(batches)
+    # rows that leave the window: their remaining steps are below rounding
+    window = adam_window((0.5, 0.7), dtype)
+    assert window == (33 if dtype == torch.float32 else 72)
+    n = 3000  # 188 minibatches per epoch, far more than the window
+    batches = [torch.randperm(n, generator=_gen(e))[s : s + 16]
+               for e in range(3) for s in range(0, n, 16)]
+    z, ref, _ = _dense_adam_reference(n, 3, batches, dtype, window=None)
+    torch.testing.assert_close(z, ref, rtol=4 * eps, atol=4 * eps)
+    # a short window cuts real momentum steps
+    z, ref, _ = _dense_adam_reference(n, 3, batches, dtype, window=3)
+    assert (z - ref).abs().max() > 1e-3
+    assert adam_window((0.0, 0.7), dtype) == 1 and adam_window((0.9, 0.5), dtype) is None
+
+
+def test_recent_rows_adam_flush_reload_and_checks():
+    from skdeepclust.nn.dgd import RecentRowsAdam
+
+    z = torch.zeros(5, 2, dtype=F64)
+    opt = RecentRowsAdam(z, lr=0.1, betas=(0.5, 0.7), window=4, batch_size=2)
+    opt.step(torch.tensor([0, 3]), torch.ones(2, 2, dtype=F64))
+    assert torch.equal(z, torch.zeros(5, 2, dtype=F64))  # the rows are held in the ring
+    opt.flush()
+    np.testing.assert_allclose(z[[0, 3]].numpy(), -0.1)
+    z[0] = 7.0  # changed in place (a reassignment): read again before the next step
+    opt.reload()
+    opt.step(torch.tensor([1]), torch.ones(1, 2, dtype=F64))
+    opt.flush()
+    assert z[0, 0] < 7.0 and z[0, 0] > 6.9  # moved on by its momentum from the new value
+    assert torch.equal(z[[2, 4]], torch.zeros(2, 2, dtype=F64))  # never had a gradient
+    with pytest.raises(ValueError, match="at most batch_size=2 rows; got 3"):
+        opt.step(torch.tensor([0, 1, 2]), torch.ones(3, 2, dtype=F64))
+    with pytest.raises(ValueError, match="matrix"):
+        RecentRowsAdam(torch.zeros(3), lr=0.1)
+    with pytest.raises(ValueError, match="never let a row's steps decay"):
+        RecentRowsAdam(z, lr=0.1, betas=(0.9, 0.5))
+
+
+def _recent_rows(monkeypatch, window):
+    """Train the representations with RecentRowsAdam at any size, with this window."""
+    from skdeepclust.representation import _dgd_training
+
+    monkeypatch.setattr(_dgd_training, "_RECENT_WINDOWS", 0)
+    if window is not None:
+        monkeypatch.setattr(_dgd_training, "adam_window", lambda betas, dtype: window)
+
+
+def _fit_state(model):
+    return [model.embedding_, model.means_, model.covariances_, model.weights_,
+            np.asarray(model.loss_curve_), model.labels_]
+
+
+@pytest.mark.parametrize("extra", [{}, {"reassign_every": 2}, {"sample_weight": True}])
+def test_recent_rows_training_equals_dense_adam_training(monkeypatch, extra):
+    # 180 rows in minibatches of 8: a row's gradients are at most 45 steps apart. With a
+    # window of 46 steps the ring takes every momentum step of dense Adam: the same model,
+    # up to the rounding of the last elements of z (see the test above), which training
+    # carries on into the other parameters
+    X, _, _ = _mixture_data(60, seed=1)
+    params = dict(FAST, max_epochs=4, batch_size=8, reassign_every=extra.get("reassign_every"))
+    weight = None
+    if extra.get("sample_weight"):  # rows drawn with replacement: repeated in a minibatch
+        weight = np.random.default_rng(0).integers(0, 3, X.shape[0]).astype(float)
+    dense = GMMRepresentation(**params).fit(X, sample_weight=weight)
+    _recent_rows(monkeypatch, 46)
+    recent = GMMRepresentation(**params).fit(X, sample_weight=weight)
+    for a, b in zip(_fit_state(dense), _fit_state(recent)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # the window of the defaults (33 steps in float32) skips steps below rounding only
+    _recent_rows(monkeypatch, None)
+    auto = GMMRepresentation(**params).fit(X, sample_weight=weight)
+    np.testing.assert_allclose(auto.embedding_, dense.embedding_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(auto.labels_, dense.labels_)
+
+
+def test_epoch_step_sums_the_gradients_off_the_graph_exactly(monkeypatch):
+    # representation_step="epoch" on one process sums each minibatch's gradient into one
+    # buffer instead of a dense gradient of all rows per minibatch: the same numbers
+    from skdeepclust.representation import _dgd_training
+
+    X, _, _ = _mixture_data(40, seed=2)
+    params = dict(FAST, max_epochs=3, batch_size=16, representation_step="epoch")
+    buffered = GMMRepresentation(**params).fit(X)
+    monkeypatch.setattr(_dgd_training, "world", lambda: (0, 2))  # the data-parallel path
+    on_graph = GMMRepresentation(**params).fit(X)
+    for a, b in zip(_fit_state(buffered), _fit_state(on_graph)):
+        np.testing.assert_array_equal(a, b)
