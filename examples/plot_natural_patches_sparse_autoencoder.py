@@ -135,17 +135,19 @@ plt.show()
 # (14 x 14 patches, 196-400, PyDeep's initialisation and per-unit update restriction, 20
 # epochs on 40,000 whitened training patches, 30,000 test patches). PyDeep publishes no
 # figures for this tutorial, only its filters ("impressively similar to the results
-# produced by ICA or GRBMs"); the benchmark's, with ICA on the same patches:
+# produced by ICA or GRBMs"); the benchmark's, with ICA and PyDeep's GB-RBM on the same
+# patches (``--models grbm sae --epochs 50``: 50 GB-RBM epochs, where its likelihood
+# peaks on these patches):
 #
-# ==============================================  =========  ===========  ==============
-# figure (14 x 14 test patches)                   sparse AE  ICA          random filters
-# ==============================================  =========  ===========  ==============
+# ==============================================  =========  ========  ======  ==========
+# figure (14 x 14 test patches)                   sparse AE  ICA       GB-RBM  random
+# ==============================================  =========  ========  ======  ==========
 # reconstruction error (zero reconstruction 198)  79.2
 # mean hidden activation (target 0.001)           0.028
-# best-match abs. cosine with an ICA filter       0.53       0.69 (a)     0.21
-# localised filters (see the benchmark)           76 %       91 %         0 %
-# orientation selectivity (median)                0.77       0.89         0.49
-# ==============================================  =========  ===========  ==============
+# best-match abs. cosine with an ICA filter       0.53       0.69 (a)  0.43    0.21
+# localised filters (see the benchmark)           76 %       91 %      62 %    0 %
+# orientation selectivity (median)                0.77       0.89      0.74    0.49
+# ==============================================  =========  ========  ======  ==========
 #
 # (a) A second ICA run (another seed) against the first.
 #
