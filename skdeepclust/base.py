@@ -334,11 +334,12 @@ class TorchEstimator(BaseEstimator):
             return StreamedRows(X, device=self._device, dtype=self._torch_dtype)
         return self._to_tensor(X)
 
-    def _batched(self, fn, rows) -> torch.Tensor:
+    def _batched(self, fn, rows, chunk_rows: int | None = None) -> torch.Tensor:
         """``fn`` over ``rows`` (a training tensor or streamed rows) in inference-sized
-        chunks, written into one preallocated tensor (no list of chunks and concatenated
-        copy); the caller sets the grad mode and the modules' train/eval mode."""
-        bs = self._inference_batch_size()
+        chunks (at most ``chunk_rows`` rows when given), written into one preallocated
+        tensor (no list of chunks and concatenated copy); the caller sets the grad mode
+        and the modules' train/eval mode."""
+        bs = min(self._inference_batch_size(), chunk_rows or np.iinfo(np.int64).max)
         n, out = rows.shape[0], None
         for s in range(0, n, bs):
             part = fn(rows[s:s + bs])

@@ -18,7 +18,10 @@ def _squared_distances(z: Tensor, centers: Tensor) -> Tensor:
     # Explicit differences rather than the ||z||^2 - 2 z.c + ||c||^2 expansion: each row is
     # computed on its own (results do not depend on the batch) and there is no cancellation
     # when the points sit far from the origin.
-    return (z.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(dim=-1)
+    diff = z.unsqueeze(1) - centers.unsqueeze(0)
+    # Squared in place when no gradient needs the differences (inference): the same
+    # values, without a second n x K x d temporary.
+    return (diff.pow(2) if diff.requires_grad else diff.pow_(2)).sum(dim=-1)
 
 
 def student_t_log_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> Tensor:
@@ -54,7 +57,7 @@ def student_t_log_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> 
 
 
 def target_distribution(q: Tensor, sample_weight: Tensor | None = None, *,
-                        out: Tensor | None = None) -> Tensor:
+                        out: Tensor | None = None, frequency: Tensor | None = None) -> Tensor:
     r"""DEC's sharpened auxiliary target :math:`p_{ij}`.
 
     .. math::
@@ -76,6 +79,11 @@ def target_distribution(q: Tensor, sample_weight: Tensor | None = None, *,
     out : Tensor, optional
         Where to write the result; ``out=q`` computes it in place of ``q`` (the same
         values, without the temporaries of an ``n_samples x n_clusters`` array).
+    frequency : Tensor of shape (n_clusters,), optional
+        The soft cluster frequencies :math:`f_j`, when they were computed elsewhere: on
+        the whole data set, while ``q`` holds the assignments of some of its rows (a
+        minibatch), whose targets are then the rows of the full-data :math:`P`.
+        ``sample_weight`` is then not used.
 
     Returns
     -------
@@ -84,8 +92,10 @@ def target_distribution(q: Tensor, sample_weight: Tensor | None = None, *,
     """
     assert q.ndim == 2, "'q' should be a matrix."
     q = q.detach()
-    weighted = q if sample_weight is None else q * sample_weight.to(q)[:, None]
-    frequency = weighted.sum(dim=0).clamp_min(torch.finfo(q.dtype).tiny)
+    if frequency is None:
+        weighted = q if sample_weight is None else q * sample_weight.to(q)[:, None]
+        frequency = weighted.sum(dim=0)
+    frequency = frequency.to(q).clamp_min(torch.finfo(q.dtype).tiny)
     if out is None:
         weight = q.pow(2) / frequency
         return weight / weight.sum(dim=1, keepdim=True)
