@@ -13,7 +13,6 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_array
 from torch import Tensor
 
-from .._data import StreamedRows
 from .._optim import OPTIMIZERS, make_optimizer
 from .._torch import seed_from
 from .._training import train_loop, warn_partition, warn_unconverged
@@ -34,65 +33,13 @@ from ._nested_autoencoder import (
     checked_autoencoder,
     default_autoencoder,
 )
+from ._restarts import AUTO_RESTARTS, MedoidRestartsMixin
 
 __all__ = ["DECClustering"]
 
-#: The initial centres and the embedding scale come from at most this many rows: a
-#: uniform random sample of a larger data set (whose embedding would otherwise be held
-#: whole for k-means).
-INIT_MAX_ROWS = 2**19
-
-#: Rows per chunk (at most) of the inference passes over streamed rows. Matrix products
-#: run at full speed on this many rows, and each chunk's temporaries stay a few MiB: the
-#: memory one pass frees is reused by the next instead of new memory being mapped.
-STREAM_CHUNK_ROWS = 8192
-
-#: Rows of ``Z`` per block in the passes over the embedding that must not build
-#: ``n_samples``-sized temporaries (nearest centres, column spreads).
-_BLOCK_ROWS = 65_536
-
-
-def _nearest(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """The nearest centre of each row of ``Z``, a block of rows at a time (each row on
-    its own: the same labels as one pass, without its ``n x K x d`` temporary)."""
-    labels = np.empty(Z.shape[0], dtype=np.intp)
-    for s in range(0, Z.shape[0], _BLOCK_ROWS):
-        block = Z[s:s + _BLOCK_ROWS]
-        labels[s:s + _BLOCK_ROWS] = ((block[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
-    return labels
-
-
-def _column_std(Z: np.ndarray) -> np.ndarray:
-    """``np.std(Z, axis=0, dtype=np.float64)`` bit for bit, without its two
-    ``n_samples x d`` float64 temporaries.
-
-    numpy sums a C-ordered array along axis 0 row after row; this sums the same way, a
-    block of rows at a time, each block's first row carrying the running total.
-    """
-    n = Z.shape[0]
-
-    def running_sum(transform) -> np.ndarray:
-        total = np.zeros(Z.shape[1])
-        for s in range(0, n, _BLOCK_ROWS):
-            block = transform(Z[s:s + _BLOCK_ROWS])
-            block[0] += total
-            total = np.add.reduce(block, axis=0)
-        return total
-
-    mean = running_sum(lambda b: b.astype(np.float64)) / n
-
-    def squared_deviation(block: np.ndarray) -> np.ndarray:
-        x = np.subtract(block, mean)  # float64
-        return np.square(x, out=x)
-
-    return np.sqrt(running_sum(squared_deviation) / n)
-
-
 def _kmeans_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int,
                  sample_weight: np.ndarray | None = None):
-    # copy_x=False: k-means centres Z in place (and restores it up to rounding) instead
-    # of copying it; the centres and labels are the same.
-    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed, copy_x=False)
+    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
     km.fit(Z, sample_weight=sample_weight)
     return km.cluster_centers_, km.labels_
 
@@ -104,16 +51,17 @@ def _random_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int,
         p = None  # too few weighted rows to draw distinct centres from
     rows = np.random.RandomState(seed).choice(Z.shape[0], n_clusters, replace=False, p=p)
     centers = Z[rows]
-    return centers, _nearest(Z, centers)
+    labels = ((Z[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+    return centers, labels
 
 
 #: Centre initialisations: name -> f(embedding, n_clusters, n_init, seed, sample_weight)
-#: -> (centres, labels). They may modify the embedding (k-means centres it in place).
+#: -> (centres, labels).
 INITS = {"kmeans": _kmeans_init, "random": _random_init}
 
 
-class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin,
-                    TransformerMixin, TorchEstimator):
+class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeaturesOutMixin,
+                    ClusterMixin, TransformerMixin, TorchEstimator):
     r"""Deep embedded clustering (DEC) and improved DEC (IDEC).
 
     DEC pretrains an autoencoder, places cluster centres in its embedding with k-means,
@@ -140,9 +88,11 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         - ``"auto"``: ``"passthrough"`` for data with fewer than 32 features (tabular
           data, where a 5-unit code compresses little and the autoencoder only adds
           seed-to-seed variance: DEC on the standardised features starts from, and stays
-          at least as good as, k-means), ``None`` otherwise and for IDEC (whose
-          reconstruction needs a decoder). Resolved in ``fit`` into ``autoencoder_`` (``None``
-          when passed through).
+          at least as good as, k-means), ``None`` otherwise. IDEC too clusters the
+          features themselves there: their identity "autoencoder" reconstructs them
+          exactly, so the reconstruction term is zero and IDEC is DEC with IDEC's
+          optimizer. Resolved in ``fit`` into ``autoencoder_`` (``None`` when passed
+          through).
         - ``None``: pretrain
           :func:`~skdeepclust.cluster._nested_autoencoder.default_autoencoder`: the DEC network
           d-500-500-2000-10 from 5 000 rows on, a d-w-w-5 network (``w`` four times the
@@ -167,11 +117,19 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
     init : {"kmeans", "random"} or array-like, default="kmeans"
         Initial centres in the embedding: k-means with ``n_init`` restarts (DEC's choice),
         ``n_clusters`` distinct embedded points drawn at random, or given centres of shape
-        ``(n_clusters, n_components)``. On more than 524 288 rows (``INIT_MAX_ROWS``) the
-        centres and ``embedding_scale``'s spread come from a uniform random sample of
-        that many rows, so that the start's memory stops growing with the data.
+        ``(n_clusters, n_components)``.
     n_init : int, default=20
         Restarts of the initial k-means (scikit-learn's own default is a single run).
+    n_restarts : int or "auto", default="auto"
+        Number of complete fits (pretraining, k-means start and clustering phase), each
+        from its own seed; the model kept is the *medoid*, the fit whose labels agree
+        best with the other fits' (highest mean adjusted Rand index, in
+        ``restart_agreement_``). On small data the accuracy depends mostly on the
+        pretraining seed, and agreement between independent fits sorts out the poor
+        ones where no criterion of one fit can. ``"auto"`` is 5 when the fit pretrains
+        its own default autoencoder on fewer than 5 000 rows (a few seconds each), and 1
+        otherwise (large data, where one pretraining costs minutes and varies less, a
+        given or passed-through embedding). Costs ``n_restarts`` times one fit.
     update_interval : int, "auto" or "batch", default="auto"
         Minibatch steps between two refreshes of the target :math:`P` on the full data.
         ``"auto"`` is about half an epoch, ``ceil(n_samples / batch_size) / 2`` (140 steps
@@ -179,11 +137,6 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         soft assignments instead (as the pyagc head and clustpy do): no pass over the full
         data, so the clustering phase is markedly cheaper on large data, at about the same
         accuracy; choose it when the clustering phase dominates the fit time.
-        A fit on streamed rows (a memory map, dask, h5py, zarr) keeps no
-        ``n_samples x n_clusters`` target: each refresh stores a frozen copy of the
-        network and the soft cluster frequencies, and each step recomputes its
-        minibatch's rows of :math:`P` from that copy (the same target up to rounding, for
-        one more forward pass of the encoder per step).
     tol : float, default=1e-3
         Stop when the fraction of labels that changed between two target updates is below
         ``tol`` (checked at each update; with ``update_interval="batch"``, once per epoch,
@@ -224,7 +177,8 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         autoencoder left at ``device="auto"`` follows this one.
     random_state : int, RandomState instance or None, default=None
         Controls the pretraining (when the nested autoencoder has no ``random_state`` of
-        its own), the initial k-means and the minibatch order.
+        its own), the initial k-means, the minibatch order and the seeds of the
+        ``n_restarts`` fits.
     verbose : int, default=0
         1 shows a progress bar per phase.
 
@@ -243,6 +197,12 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         Epochs of the clustering phase run (a stopped epoch counts as one).
     converged_ : bool
         Whether the ``tol`` rule stopped training.
+    n_restarts_ : int
+        Complete fits run (``n_restarts`` resolved; fewer when Ctrl-C stopped them).
+    restart_agreement_ : ndarray of float, one per fit
+        Each fit's mean adjusted Rand index with the other fits' labels; the kept fit
+        has the largest. Values well below 1 say that the clustering of this data is
+        unstable across seeds.
     loss_curve_ : list of float
         Clustering-phase loss per epoch.
     n_features_in_ : int
@@ -293,6 +253,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         "embedding_scale": [Interval(Real, 0, None, closed="neither"), None],
         "init": [StrOptions(set(INITS)), "array-like"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        **MedoidRestartsMixin._restart_constraints,
         "update_interval": [Interval(Integral, 1, None, closed="left"),
                             StrOptions({"auto", "batch"})],
         "tol": [Interval(Real, 0, 1, closed="both")],
@@ -315,6 +276,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         embedding_scale=1.0,
         init="kmeans",
         n_init=20,
+        n_restarts="auto",
         update_interval="auto",
         tol=1e-3,
         reconstruction_weight=0.0,
@@ -335,6 +297,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         self.embedding_scale = embedding_scale
         self.init = init
         self.n_init = n_init
+        self.n_restarts = n_restarts
         self.update_interval = update_interval
         self.tol = tol
         self.reconstruction_weight = reconstruction_weight
@@ -350,6 +313,11 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
+    def _auto_restarts(self, n_samples: int, n_features: int) -> int:
+        default = self.autoencoder is None or (
+            self.autoencoder == "auto" and n_features >= AUTO_MIN_FEATURES)
+        return AUTO_RESTARTS if default and n_samples < SMALL_DATA_ROWS else 1
+
     def _check_params_vs_input(self, X: np.ndarray) -> None:
         n_samples = X.shape[0]
         if n_samples < self.n_clusters:
@@ -364,7 +332,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         """Pretrain or copy the autoencoder; returns ``(encoder, decoder)`` modules."""
         spec = self.autoencoder
         if isinstance(spec, str) and spec == "auto":
-            few = X.shape[1] < AUTO_MIN_FEATURES and self.reconstruction_weight == 0
+            few = X.shape[1] < AUTO_MIN_FEATURES
             spec = "passthrough" if few else None
         if isinstance(spec, str):  # "passthrough"
             self.autoencoder_ = None
@@ -380,22 +348,23 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         decoder = network.decoder if self.reconstruction_weight > 0 else None
         return network.encoder, decoder
 
-    def _initial_centers(self, Z: np.ndarray, sample_weight: np.ndarray | None):
+    def _initial_centers(self, Z: np.ndarray):
         seed = seed_from(self._rng)
         if isinstance(self.init, str):
-            return INITS[self.init](Z, self.n_clusters, self.n_init, seed, sample_weight)
+            return INITS[self.init](Z, self.n_clusters, self.n_init, seed, self._sample_weight)
         centers = check_array(self.init, dtype=[np.float64, np.float32])
         if centers.shape != (self.n_clusters, Z.shape[1]):
             raise ValueError(
                 f"init has shape {centers.shape}, but it should be (n_clusters, n_components) "
                 f"= ({self.n_clusters}, {Z.shape[1]})."
             )
-        return centers, _nearest(Z, centers)
+        labels = ((Z[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+        return centers, labels
 
     def _embedding_scale(self, Z: np.ndarray) -> float:
         if self.embedding_scale is None:
             return 1.0
-        spread = float(np.mean(_column_std(Z)))
+        spread = float(np.mean(np.std(Z, axis=0, dtype=np.float64)))
         if not np.isfinite(spread) or spread <= 0:
             return 1.0
         return float(self.embedding_scale) / spread
@@ -432,22 +401,10 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))
         encoder, decoder = self._resolve_autoencoder(X)
         X_t = self._training_rows(X)
-        embed = encoder or torch.nn.Identity()
-        n_samples, weights = X_t.shape[0], self._sample_weight
-        chunk = self._chunk_rows(X_t)
         with torch.inference_mode():
-            if n_samples <= INIT_MAX_ROWS:
-                Z0 = self._batched(embed, X_t, chunk).cpu().numpy()
-            else:  # a sample of the rows (sorted: streamed rows are read in order)
-                rng = np.random.default_rng(seed_from(self._rng))
-                rows = np.sort(rng.choice(n_samples, INIT_MAX_ROWS, replace=False))
-                weights = None if weights is None else weights[rows]
-                rows = torch.as_tensor(rows, device=self._device)
-                Z0 = self._batched(lambda idx: embed(X_t[idx]), rows, chunk).cpu().numpy()
-        scale = self._embedding_scale(Z0)  # first: the k-means start centres Z0 in place
-        centers, labels = self._initial_centers(Z0, weights)
-        if n_samples <= INIT_MAX_ROWS:  # else the labels of all rows are computed in _train
-            self._init_labels = labels
+            Z0 = self._batched(encoder or torch.nn.Identity(), X_t).cpu().numpy()
+        centers, self._init_labels = self._initial_centers(Z0)
+        scale = self._embedding_scale(Z0)
         head = DECClusterHead(self.n_clusters, Z0.shape[1], self.alpha,
                               device=self._device, dtype=self._torch_dtype)
         head.reset_cluster_centers(torch.as_tensor(np.asarray(centers) * scale))
@@ -459,48 +416,27 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
 
     def _train(self, X, y, *, partial: bool):
         X_t = self._training_rows(X)
-        history = self._cluster(X_t, 1 if partial else self.max_epochs)
+        init_labels = self.__dict__.pop("_init_labels", None)
+        if init_labels is None:  # a warm start or a later partial_fit: where it stands
+            init_labels = self._labels(X_t)
+        history = self._cluster(X_t, init_labels, 1 if partial else self.max_epochs)
         self.labels_ = self._labels(X_t)
         return history
-
-    @staticmethod
-    def _chunk_rows(X_t) -> int | None:
-        """The largest inference chunk of a pass over the training rows (streamed rows:
-        :data:`STREAM_CHUNK_ROWS`; in memory: the working-memory budget's)."""
-        return STREAM_CHUNK_ROWS if isinstance(X_t, StreamedRows) else None
 
     def _finish_fit(self, X, y, history, *, partial: bool) -> None:
         if not partial:
             self._warn_after_fit(history)
 
-    #: Whether a streamed fit recomputes its targets from a snapshot of the network
-    #: (``False``: it stores the full target, as an in-memory fit does; for tests).
-    _snapshot_streamed_target = True
-
-    def _cluster(self, X_t: Tensor, max_epochs: int):
+    def _cluster(self, X_t: Tensor, init_labels: np.ndarray, max_epochs: int):
         module = self.module_
-        init_labels = self.__dict__.pop("_init_labels", None)
-        if init_labels is None:  # a warm start, a later partial_fit, a sampled start
-            init_labels = self._labels(X_t)
         n_samples = X_t.shape[0]
         interval = self._update_interval(n_samples)
         gamma = self._clustering_weight()
         lam = float(self.reconstruction_weight)
-        recon = LOSSES[self.autoencoder_.loss] if lam > 0 else None
+        # IDEC on passed-through features ("auto", few features): the identity
+        # reconstructs exactly, the reconstruction term is zero
+        recon = LOSSES[self.autoencoder_.loss] if lam > 0 and module.decoder is not None else None
         state = {"p": None, "labels": torch.as_tensor(init_labels, device=self._device)}
-        del init_labels  # the state holds them (compactly, below, for streamed rows)
-        # Streamed rows: no n_samples x n_clusters target in memory. Each refresh copies
-        # the network into a frozen snapshot and keeps the labels (compactly) and the
-        # soft cluster frequencies; a step recomputes its rows' targets from the snapshot
-        # (the rows of the stored target up to rounding, one more encoder pass per step).
-        snapshot = None
-        if (isinstance(X_t, StreamedRows) and self.update_interval != "batch"
-                and self._snapshot_streamed_target):
-            snapshot = copy.deepcopy(module).eval().requires_grad_(False)
-            for p in snapshot.parameters():
-                p.grad = None
-            compact = torch.int16 if self.n_clusters <= torch.iinfo(torch.int16).max else None
-            state["labels"] = state["labels"].to(compact or torch.int32)
         weights = self._sample_weight
         w_t = None if weights is None else torch.as_tensor(weights, device=self._device)
         tol = float(self.tol)
@@ -518,38 +454,15 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
         def epoch_end(epoch: int, loss: float) -> bool:
             return changed_fraction(state["epoch_labels"].clone()) < tol
 
-        def refresh_snapshot() -> float:
-            """Snapshot the network; labels and frequencies in one chunked pass."""
-            for dst, src in zip(snapshot.parameters(), module.parameters()):
-                dst.copy_(src)
-            for dst, src in zip(snapshot.buffers(), module.buffers()):
-                dst.copy_(src)
-            labels, changed = state["labels"], 0
-            frequency = torch.zeros(self.n_clusters, dtype=torch.float64, device=self._device)
-            chunk = min(self._inference_batch_size(), STREAM_CHUNK_ROWS)
-            for s in range(0, n_samples, chunk):
-                q = snapshot(X_t[s:s + chunk])
-                new = q.argmax(dim=1)
-                changed += int((new != labels[s:s + chunk]).sum())
-                labels[s:s + chunk] = new
-                if w_t is not None:
-                    q = q * w_t[s:s + chunk, None].to(q)
-                frequency += q.sum(dim=0)
-            state["frequency"] = frequency
-            return changed / n_samples
-
         def refresh(iteration: int) -> bool | None:
             if iteration % interval:
                 return None
             state["p"] = None  # the old target goes before the new one is computed
             module.eval()
             with torch.no_grad():  # not inference_mode: the target enters the loss
-                if snapshot is not None:
-                    changed = refresh_snapshot()
-                else:
-                    q = self._batched(module, X_t)
-                    changed = changed_fraction(q.argmax(dim=1))
-                    state["p"] = _target_distribution(q, w_t, out=q)  # in place of q
+                q = self._batched(module, X_t)
+                changed = changed_fraction(q.argmax(dim=1))
+                state["p"] = _target_distribution(q, w_t, out=q)  # in place of q
             module.train()
             return iteration > 0 and changed < tol
 
@@ -561,10 +474,6 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
                 q = log_q.detach().exp()
                 state["epoch_labels"][idx] = q.argmax(dim=1)
                 p = _target_distribution(q, None if w_t is None else w_t[idx])
-            elif snapshot is not None:
-                with torch.no_grad():
-                    q_ref = snapshot(x)
-                    p = _target_distribution(q_ref, frequency=state["frequency"], out=q_ref)
             else:
                 p = state["p"][idx]
             loss = gamma * dec_kl_divergence(p, log_q)
@@ -597,7 +506,7 @@ class DECClustering(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMix
     def _labels(self, X_t: Tensor) -> np.ndarray:
         self.module_.eval()
         with torch.inference_mode():
-            return self._batched(self.module_.cluster, X_t, self._chunk_rows(X_t)).cpu().numpy()
+            return self._batched(self.module_.cluster, X_t).cpu().numpy()
 
     def _warn_after_fit(self, history) -> None:
         phase = "IDEC clustering" if self.reconstruction_weight > 0 else "DEC clustering"

@@ -243,11 +243,12 @@ def test_recovers_well_separated_blobs_exactly(blobs, kind):
 
 def test_digits_at_the_defaults_well_above_kmeans(digits):
     X, y = digits
-    dec = DECClustering(10, device="cpu", random_state=0).fit(X)
+    # one of the n_restarts="auto" fits (5 here; the medoid rule: test_restarts.py)
+    dec = DECClustering(10, n_restarts=1, device="cpu", random_state=0).fit(X)
     acc = cluster_accuracy(y, dec.labels_)
     km = cluster_accuracy(y, KMeans(10, n_init=20, random_state=0).fit_predict(X))
     assert km < 0.80
-    # the defaults panel: 0.862 +- 0.020 over seeds 0-4 (worst 0.822), 0.874 at seed 0
+    # one fit: 0.874 at seed 0; over 12 seeds 0.864 +- 0.024 (worst 0.799)
     assert acc >= 0.84, acc
     assert dec.converged_
     assert dec.autoencoder_.n_components == 5 and dec._batch_size == 64
@@ -301,7 +302,8 @@ def test_batch_target_uses_only_minibatches(blobs, blobs_ae, target_shapes):
 
 def test_batch_target_digits_accuracy(digits):
     X, y = digits
-    dec = DECClustering(10, update_interval="batch", device="cpu", random_state=0).fit(X)
+    dec = DECClustering(10, update_interval="batch", n_restarts=1, device="cpu",
+                        random_state=0).fit(X)
     acc = cluster_accuracy(y, dec.labels_)
     # 0.873 here; k-means on X: < 0.80; the default full-data target: 0.874
     assert acc >= 0.84, acc
@@ -509,7 +511,12 @@ def test_auto_autoencoder_passes_few_features_through():
     dec = DECClustering(3, max_epochs=5, device="cpu", random_state=0).fit(X)
     assert dec.autoencoder == "auto" and dec.autoencoder_ is None  # DEC on X itself
     assert cluster_accuracy(y, dec.labels_) > 0.93  # KMeans: 0.966
-    # IDEC needs a decoder: "auto" pretrains the default autoencoder whatever the width
+    # IDEC too: the features reconstruct themselves, the reconstruction term is zero
+    idec = DECClustering(3, reconstruction_weight=1.0, device="cpu", random_state=0).fit(X)
+    assert idec.autoencoder_ is None and idec.n_restarts_ == 1
+    km = KMeans(3, n_init=10, random_state=0).fit_predict(X)
+    assert cluster_accuracy(y, idec.labels_) >= cluster_accuracy(y, km)
+    # an autoencoder given to IDEC is pretrained and its decoder kept
     idec = DECClustering(3, reconstruction_weight=1.0, max_epochs=1, device="cpu",
                          random_state=0)
     monkey = _nested_autoencoder.default_autoencoder(*X.shape, max_epochs=1)
