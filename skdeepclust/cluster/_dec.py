@@ -13,6 +13,7 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_array
 from torch import Tensor
 
+from .._data import StreamedRows
 from .._optim import OPTIMIZERS, make_optimizer
 from .._torch import seed_from
 from .._training import train_loop, warn_partition, warn_unconverged
@@ -37,9 +38,62 @@ from ._restarts import AUTO_RESTARTS, MedoidRestartsMixin
 
 __all__ = ["DECClustering"]
 
+#: The initial centres and the embedding scale come from at most this many rows: a
+#: uniform random sample of a larger data set (whose embedding would otherwise be held
+#: whole for k-means).
+INIT_MAX_ROWS = 2**19
+
+#: Rows per chunk (at most) of the inference passes over streamed rows. Matrix products
+#: run at full speed on this many rows, and each chunk's temporaries stay a few MiB: the
+#: memory one pass frees is reused by the next instead of new memory being mapped.
+STREAM_CHUNK_ROWS = 8192
+
+#: Rows of ``Z`` per block in the passes over the embedding that must not build
+#: ``n_samples``-sized temporaries (nearest centres, column spreads).
+_BLOCK_ROWS = 65_536
+
+
+def _nearest(Z: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """The nearest centre of each row of ``Z``, a block of rows at a time (each row on
+    its own: the same labels as one pass, without its ``n x K x d`` temporary)."""
+    labels = np.empty(Z.shape[0], dtype=np.intp)
+    for s in range(0, Z.shape[0], _BLOCK_ROWS):
+        block = Z[s:s + _BLOCK_ROWS]
+        labels[s:s + _BLOCK_ROWS] = ((block[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+    return labels
+
+
+def _column_std(Z: np.ndarray) -> np.ndarray:
+    """``np.std(Z, axis=0, dtype=np.float64)`` bit for bit, without its two
+    ``n_samples x d`` float64 temporaries.
+
+    numpy sums a C-ordered array along axis 0 row after row; this sums the same way, a
+    block of rows at a time, each block's first row carrying the running total.
+    """
+    n = Z.shape[0]
+
+    def running_sum(transform) -> np.ndarray:
+        total = np.zeros(Z.shape[1])
+        for s in range(0, n, _BLOCK_ROWS):
+            block = transform(Z[s:s + _BLOCK_ROWS])
+            block[0] += total
+            total = np.add.reduce(block, axis=0)
+        return total
+
+    mean = running_sum(lambda b: b.astype(np.float64)) / n
+
+    def squared_deviation(block: np.ndarray) -> np.ndarray:
+        x = np.subtract(block, mean)  # float64
+        return np.square(x, out=x)
+
+    return np.sqrt(running_sum(squared_deviation) / n)
+
+
 def _kmeans_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int,
                  sample_weight: np.ndarray | None = None):
-    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
+    # copy_x=False: k-means centres Z in place (and restores it up to rounding) instead
+    # of copying it; the centres and labels are the same.
+    km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed, copy_x=False)
     km.fit(Z, sample_weight=sample_weight)
     return km.cluster_centers_, km.labels_
 
@@ -51,12 +105,11 @@ def _random_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int,
         p = None  # too few weighted rows to draw distinct centres from
     rows = np.random.RandomState(seed).choice(Z.shape[0], n_clusters, replace=False, p=p)
     centers = Z[rows]
-    labels = ((Z[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
-    return centers, labels
+    return centers, _nearest(Z, centers)
 
 
 #: Centre initialisations: name -> f(embedding, n_clusters, n_init, seed, sample_weight)
-#: -> (centres, labels).
+#: -> (centres, labels). They may modify the embedding (k-means centres it in place).
 INITS = {"kmeans": _kmeans_init, "random": _random_init}
 
 
@@ -117,7 +170,9 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
     init : {"kmeans", "random"} or array-like, default="kmeans"
         Initial centres in the embedding: k-means with ``n_init`` restarts (DEC's choice),
         ``n_clusters`` distinct embedded points drawn at random, or given centres of shape
-        ``(n_clusters, n_components)``.
+        ``(n_clusters, n_components)``. On more than 524 288 rows (``INIT_MAX_ROWS``) the
+        centres and ``embedding_scale``'s spread come from a uniform random sample of
+        that many rows, so that the start's memory stops growing with the data.
     n_init : int, default=20
         Restarts of the initial k-means (scikit-learn's own default is a single run).
     n_restarts : int or "auto", default="auto"
@@ -137,6 +192,11 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         soft assignments instead (as the pyagc head and clustpy do): no pass over the full
         data, so the clustering phase is markedly cheaper on large data, at about the same
         accuracy; choose it when the clustering phase dominates the fit time.
+        A fit on streamed rows (a memory map, dask, h5py, zarr) keeps no
+        ``n_samples x n_clusters`` target: each refresh stores a frozen copy of the
+        network and the soft cluster frequencies, and each step recomputes its
+        minibatch's rows of :math:`P` from that copy (the same target up to rounding, for
+        one more forward pass of the encoder per step).
     tol : float, default=1e-3
         Stop when the fraction of labels that changed between two target updates is below
         ``tol`` (checked at each update; with ``update_interval="batch"``, once per epoch,
@@ -348,23 +408,22 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         decoder = network.decoder if self.reconstruction_weight > 0 else None
         return network.encoder, decoder
 
-    def _initial_centers(self, Z: np.ndarray):
+    def _initial_centers(self, Z: np.ndarray, sample_weight: np.ndarray | None):
         seed = seed_from(self._rng)
         if isinstance(self.init, str):
-            return INITS[self.init](Z, self.n_clusters, self.n_init, seed, self._sample_weight)
+            return INITS[self.init](Z, self.n_clusters, self.n_init, seed, sample_weight)
         centers = check_array(self.init, dtype=[np.float64, np.float32])
         if centers.shape != (self.n_clusters, Z.shape[1]):
             raise ValueError(
                 f"init has shape {centers.shape}, but it should be (n_clusters, n_components) "
                 f"= ({self.n_clusters}, {Z.shape[1]})."
             )
-        labels = ((Z[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
-        return centers, labels
+        return centers, _nearest(Z, centers)
 
     def _embedding_scale(self, Z: np.ndarray) -> float:
         if self.embedding_scale is None:
             return 1.0
-        spread = float(np.mean(np.std(Z, axis=0, dtype=np.float64)))
+        spread = float(np.mean(_column_std(Z)))
         if not np.isfinite(spread) or spread <= 0:
             return 1.0
         return float(self.embedding_scale) / spread
@@ -401,10 +460,22 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))
         encoder, decoder = self._resolve_autoencoder(X)
         X_t = self._training_rows(X)
+        embed = encoder or torch.nn.Identity()
+        n_samples, weights = X_t.shape[0], self._sample_weight
+        chunk = self._chunk_rows(X_t)
         with torch.inference_mode():
-            Z0 = self._batched(encoder or torch.nn.Identity(), X_t).cpu().numpy()
-        centers, self._init_labels = self._initial_centers(Z0)
-        scale = self._embedding_scale(Z0)
+            if n_samples <= INIT_MAX_ROWS:
+                Z0 = self._batched(embed, X_t, chunk).cpu().numpy()
+            else:  # a sample of the rows (sorted: streamed rows are read in order)
+                rng = np.random.default_rng(seed_from(self._rng))
+                rows = np.sort(rng.choice(n_samples, INIT_MAX_ROWS, replace=False))
+                weights = None if weights is None else weights[rows]
+                rows = torch.as_tensor(rows, device=self._device)
+                Z0 = self._batched(lambda idx: embed(X_t[idx]), rows, chunk).cpu().numpy()
+        scale = self._embedding_scale(Z0)  # first: the k-means start centres Z0 in place
+        centers, labels = self._initial_centers(Z0, weights)
+        if n_samples <= INIT_MAX_ROWS:  # else the labels of all rows are computed in _train
+            self._init_labels = labels
         head = DECClusterHead(self.n_clusters, Z0.shape[1], self.alpha,
                               device=self._device, dtype=self._torch_dtype)
         head.reset_cluster_centers(torch.as_tensor(np.asarray(centers) * scale))
@@ -416,19 +487,29 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
 
     def _train(self, X, y, *, partial: bool):
         X_t = self._training_rows(X)
-        init_labels = self.__dict__.pop("_init_labels", None)
-        if init_labels is None:  # a warm start or a later partial_fit: where it stands
-            init_labels = self._labels(X_t)
-        history = self._cluster(X_t, init_labels, 1 if partial else self.max_epochs)
+        history = self._cluster(X_t, 1 if partial else self.max_epochs)
         self.labels_ = self._labels(X_t)
         return history
+
+    @staticmethod
+    def _chunk_rows(X_t) -> int | None:
+        """The largest inference chunk of a pass over the training rows (streamed rows:
+        :data:`STREAM_CHUNK_ROWS`; in memory: the working-memory budget's)."""
+        return STREAM_CHUNK_ROWS if isinstance(X_t, StreamedRows) else None
 
     def _finish_fit(self, X, y, history, *, partial: bool) -> None:
         if not partial:
             self._warn_after_fit(history)
 
-    def _cluster(self, X_t: Tensor, init_labels: np.ndarray, max_epochs: int):
+    #: Whether a streamed fit recomputes its targets from a snapshot of the network
+    #: (``False``: it stores the full target, as an in-memory fit does; for tests).
+    _snapshot_streamed_target = True
+
+    def _cluster(self, X_t: Tensor, max_epochs: int):
         module = self.module_
+        init_labels = self.__dict__.pop("_init_labels", None)
+        if init_labels is None:  # a warm start, a later partial_fit, a sampled start
+            init_labels = self._labels(X_t)
         n_samples = X_t.shape[0]
         interval = self._update_interval(n_samples)
         gamma = self._clustering_weight()
@@ -437,6 +518,19 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         # reconstructs exactly, the reconstruction term is zero
         recon = LOSSES[self.autoencoder_.loss] if lam > 0 and module.decoder is not None else None
         state = {"p": None, "labels": torch.as_tensor(init_labels, device=self._device)}
+        del init_labels  # the state holds them (compactly, below, for streamed rows)
+        # Streamed rows: no n_samples x n_clusters target in memory. Each refresh copies
+        # the network into a frozen snapshot and keeps the labels (compactly) and the
+        # soft cluster frequencies; a step recomputes its rows' targets from the snapshot
+        # (the rows of the stored target up to rounding, one more encoder pass per step).
+        snapshot = None
+        if (isinstance(X_t, StreamedRows) and self.update_interval != "batch"
+                and self._snapshot_streamed_target):
+            snapshot = copy.deepcopy(module).eval().requires_grad_(False)
+            for p in snapshot.parameters():
+                p.grad = None
+            compact = torch.int16 if self.n_clusters <= torch.iinfo(torch.int16).max else None
+            state["labels"] = state["labels"].to(compact or torch.int32)
         weights = self._sample_weight
         w_t = None if weights is None else torch.as_tensor(weights, device=self._device)
         tol = float(self.tol)
@@ -454,15 +548,38 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         def epoch_end(epoch: int, loss: float) -> bool:
             return changed_fraction(state["epoch_labels"].clone()) < tol
 
+        def refresh_snapshot() -> float:
+            """Snapshot the network; labels and frequencies in one chunked pass."""
+            for dst, src in zip(snapshot.parameters(), module.parameters()):
+                dst.copy_(src)
+            for dst, src in zip(snapshot.buffers(), module.buffers()):
+                dst.copy_(src)
+            labels, changed = state["labels"], 0
+            frequency = torch.zeros(self.n_clusters, dtype=torch.float64, device=self._device)
+            chunk = min(self._inference_batch_size(), STREAM_CHUNK_ROWS)
+            for s in range(0, n_samples, chunk):
+                q = snapshot(X_t[s:s + chunk])
+                new = q.argmax(dim=1)
+                changed += int((new != labels[s:s + chunk]).sum())
+                labels[s:s + chunk] = new
+                if w_t is not None:
+                    q = q * w_t[s:s + chunk, None].to(q)
+                frequency += q.sum(dim=0)
+            state["frequency"] = frequency
+            return changed / n_samples
+
         def refresh(iteration: int) -> bool | None:
             if iteration % interval:
                 return None
             state["p"] = None  # the old target goes before the new one is computed
             module.eval()
             with torch.no_grad():  # not inference_mode: the target enters the loss
-                q = self._batched(module, X_t)
-                changed = changed_fraction(q.argmax(dim=1))
-                state["p"] = _target_distribution(q, w_t, out=q)  # in place of q
+                if snapshot is not None:
+                    changed = refresh_snapshot()
+                else:
+                    q = self._batched(module, X_t)
+                    changed = changed_fraction(q.argmax(dim=1))
+                    state["p"] = _target_distribution(q, w_t, out=q)  # in place of q
             module.train()
             return iteration > 0 and changed < tol
 
@@ -474,6 +591,10 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
                 q = log_q.detach().exp()
                 state["epoch_labels"][idx] = q.argmax(dim=1)
                 p = _target_distribution(q, None if w_t is None else w_t[idx])
+            elif snapshot is not None:
+                with torch.no_grad():
+                    q_ref = snapshot(x)
+                    p = _target_distribution(q_ref, frequency=state["frequency"], out=q_ref)
             else:
                 p = state["p"][idx]
             loss = gamma * dec_kl_divergence(p, log_q)
@@ -506,7 +627,7 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
     def _labels(self, X_t: Tensor) -> np.ndarray:
         self.module_.eval()
         with torch.inference_mode():
-            return self._batched(self.module_.cluster, X_t).cpu().numpy()
+            return self._batched(self.module_.cluster, X_t, self._chunk_rows(X_t)).cpu().numpy()
 
     def _warn_after_fit(self, history) -> None:
         phase = "IDEC clustering" if self.reconstruction_weight > 0 else "DEC clustering"
