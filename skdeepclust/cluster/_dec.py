@@ -38,6 +38,10 @@ from ._restarts import AUTO_RESTARTS, MedoidRestartsMixin
 
 __all__ = ["DECClustering"]
 
+#: ``n_restarts="auto"`` restarts on data with at most this many values (n_samples x
+#: n_features; 8x8 digits: 115 008), where one fit of the small-data recipe takes seconds.
+RESTARTS_MAX_VALUES = 2**18
+
 #: The initial centres and the embedding scale come from at most this many rows: a
 #: uniform random sample of a larger data set (whose embedding would otherwise be held
 #: whole for k-means).
@@ -182,9 +186,11 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         ``restart_agreement_``). On small data the accuracy depends mostly on the
         pretraining seed, and agreement between independent fits sorts out the poor
         ones where no criterion of one fit can. ``"auto"`` is 5 when the fit pretrains
-        its own default autoencoder on fewer than 5 000 rows (a few seconds each), and 1
-        otherwise (large data, where one pretraining costs minutes and varies less, a
-        given or passed-through embedding). Costs ``n_restarts`` times one fit.
+        its own default autoencoder on data of fewer than 5 000 rows and at most 2**18
+        values (``n_samples * n_features``; 8x8 digits: 115 008), where one fit takes a
+        few seconds, and 1 otherwise (larger data, where one pretraining costs minutes
+        and varies less; a given or passed-through embedding). Costs ``n_restarts``
+        times one fit.
     update_interval : int, "auto" or "batch", default="auto"
         Minibatch steps between two refreshes of the target :math:`P` on the full data.
         ``"auto"`` is about half an epoch, ``ceil(n_samples / batch_size) / 2`` (140 steps
@@ -376,7 +382,8 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
     def _auto_restarts(self, n_samples: int, n_features: int) -> int:
         default = self.autoencoder is None or (
             self.autoencoder == "auto" and n_features >= AUTO_MIN_FEATURES)
-        return AUTO_RESTARTS if default and n_samples < SMALL_DATA_ROWS else 1
+        cheap = n_samples < SMALL_DATA_ROWS and n_samples * n_features <= RESTARTS_MAX_VALUES
+        return AUTO_RESTARTS if default and cheap else 1
 
     def _check_params_vs_input(self, X: np.ndarray) -> None:
         n_samples = X.shape[0]

@@ -32,6 +32,7 @@ def test_medoid_index_picks_the_labeling_the_others_agree_with():
     ({}, (1797, 64), AUTO_RESTARTS),                  # pretrains its default autoencoder
     ({"autoencoder": None}, (1797, 16), AUTO_RESTARTS),
     ({"reconstruction_weight": 1.0}, (500, 64), AUTO_RESTARTS),  # IDEC
+    ({}, (3000, 384), 1),                             # over 2**18 values: one fit
     ({"reconstruction_weight": 1.0}, (500, 8), 1),  # IDEC on the features themselves
     ({}, (500, 8), 1),                                # few features: DEC on X itself
     ({}, (20_000, 784), 1),                           # large data: one pretraining
