@@ -236,21 +236,24 @@ class RecentRowsAdam:
         self.batch_size = b = int(batch_size)
         n, dim = param.shape
         device, dtype = param.device, param.dtype
-        self.exp_avg = torch.zeros_like(param)
-        self.exp_avg_sq = torch.zeros_like(param)
         self._t = 0
-        # step of each row's last gradient (long ago: never) and its place in the ring;
-        # entry n stands for an empty place of the ring and matches no step
-        self._last = torch.full((n + 1,), -w - 1, dtype=torch.long, device=device)
-        self._last[n] = -(2**62)
-        self._place = torch.zeros(n, dtype=torch.long, device=device)
+        # each row's value and moments side by side (one random access reads all three);
+        # current for the rows outside the ring
+        self._state = torch.zeros((n, 3, dim), dtype=dtype, device=device)
+        self._state[:, 0] = param
+        # each row's last gradient step (long ago: never) and place in the ring; row n
+        # stands for an empty place of the ring and matches no step
+        self._meta = torch.zeros((n + 1, 2), dtype=torch.long, device=device)
+        self._meta[:, 0] = -w - 1
+        self._meta[n, 0] = -(2**62)
         # the ring: slot s (places s*b to s*b + b) holds the rows of a step t, s = t % w
         self._ring = torch.zeros((3, w * b, dim), dtype=dtype, device=device)  # z, m, v
         self._ring_grad = torch.zeros((w * b, dim), dtype=dtype, device=device)
         self._ring_rows = torch.full((w * b,), n, dtype=torch.long, device=device)
-        self._ring_step = torch.full((w, 1), -w - 1, dtype=torch.long, device=device)
+        self._ring_step = [-w - 1] * w
         self._offsets = torch.arange(b, device=device)
-        self._betas = torch.tensor([self.beta1, self.beta2], dtype=dtype, device=device)
+        self._betas = torch.tensor([1.0, self.beta1, self.beta2], dtype=dtype, device=device)
+        self._read = None  # (rows, step, their state and meta) of the last rows() call
         # the global step count, a float32 tensor as torch's fused Adam keeps it
         self._state_step = torch.zeros((), dtype=torch.float32, device=device)
         self._fused = getattr(torch, "_fused_adam_", None)
@@ -262,32 +265,53 @@ class RecentRowsAdam:
         """Optimizer steps taken (the global count of dense Adam)."""
         return self._t
 
+    @property
+    def exp_avg(self) -> Tensor:
+        """First moments, shape (n_rows, dim) (current after :meth:`flush`)."""
+        return self._state[:, 1]
+
+    @property
+    def exp_avg_sq(self) -> Tensor:
+        """Second moments, shape (n_rows, dim) (current after :meth:`flush`)."""
+        return self._state[:, 2]
+
     def _live(self) -> tuple[Tensor, Tensor]:
         """Places in the ring that hold a row's current values, and those rows."""
         rows = self._ring_rows
-        steps = self._ring_step.expand(-1, self.batch_size).reshape(-1)
-        places = (self._last[rows] == steps).nonzero().squeeze(1)
-        return places, rows[places]
+        steps = torch.tensor(self._ring_step, device=rows.device)
+        steps = steps.repeat_interleave(self.batch_size)
+        places = (self._meta[:, 0].index_select(0, rows) == steps).nonzero().squeeze(1)
+        return places, rows.index_select(0, places)
+
+    def _gather(self, rows: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The state of ``rows`` as of the last step, and whether it is in the ring."""
+        state = self._state.index_select(0, rows)
+        meta = self._meta.index_select(0, rows)
+        in_ring = meta[:, 0] > self._t - self.window
+        return state, meta[:, 0], meta[:, 1], in_ring
 
     @torch.no_grad()
     def rows(self, rows: Tensor) -> Tensor:
         """The current values of ``param[rows]`` (a copy; those in the ring from there)."""
-        recent = (self._last[rows] > self._t - self.window)[:, None]
-        return torch.where(recent, self._ring[0, self._place[rows]], self.param[rows])
+        read = self._gather(rows)
+        self._read = (rows, self._t, read)  # the next step, on these rows, reuses it
+        state, _, place, in_ring = read
+        return torch.where(in_ring[:, None], self._ring[0].index_select(0, place), state[:, 0])
 
     @torch.no_grad()
     def flush(self) -> None:
-        """Write the ring's rows (values and moments) back to ``param`` and the moments."""
+        """Make ``param`` (and the moments) current: the ring's rows written back."""
         places, rows = self._live()
-        self.param[rows] = self._ring[0, places]
-        self.exp_avg[rows] = self._ring[1, places]
-        self.exp_avg_sq[rows] = self._ring[2, places]
+        self._state.index_copy_(0, rows, self._ring.index_select(1, places).transpose(0, 1))
+        self.param.copy_(self._state[:, 0])
 
     @torch.no_grad()
     def reload(self) -> None:
-        """Read the ring's rows again from ``param`` (after ``param`` was changed)."""
+        """Read ``param`` again (after it was changed in place)."""
         places, rows = self._live()
-        self._ring[0, places] = self.param[rows]
+        self._state[:, 0] = self.param
+        self._ring[0].index_copy_(0, places, self.param.index_select(0, rows))
+        self._read = None
 
     @torch.no_grad()
     def step(self, rows: Tensor, grad: Tensor) -> None:
@@ -296,33 +320,34 @@ class RecentRowsAdam:
         count, w, b = rows.shape[0], self.window, self.batch_size
         if count > b:
             raise ValueError(f"RecentRowsAdam steps at most batch_size={b} rows; got {count}.")
+        read = self._read
+        if read is None or read[0] is not rows or read[1] != self._t:
+            read = (rows, self._t, self._gather(rows))
+        self._read = None
+        state, last, place, in_ring = read[2]
         t = self._t = self._t + 1
         start = (t % w) * b
-        slot = slice(start, start + b)
-        ring = self._ring[:, slot]
-        # the oldest slot's rows, stepped up to step t - 1: back to the matrix
-        old = self._ring_rows[slot]
-        at = (self._last[old] == self._ring_step[t % w]).nonzero().squeeze(1)
-        back = old[at]
-        self.param[back] = ring[0, at]
-        self.exp_avg[back] = ring[1, at]
-        self.exp_avg_sq[back] = ring[2, at]
-        # this step's rows into the slot: from the ring when still in it, else from the
-        # matrix with their moments decayed by the steps they skipped
-        last = self._last[rows]
-        recent = (last > t - w)[:, None]
-        decay = self._betas.pow((t - w - last).clamp_min_(0).to(self._betas.dtype)[:, None])
-        held = self._ring[:, self._place[rows]]
-        ring[0, :count] = torch.where(recent, held[0], self.param[rows])
-        ring[1, :count] = torch.where(recent, held[1], self.exp_avg[rows] * decay[:, :1])
-        ring[2, :count] = torch.where(recent, held[2], self.exp_avg_sq[rows] * decay[:, 1:])
+        # this step's rows: their values and moments from the ring when they are in it
+        # (read before their slot is reused), else from the state, the moments decayed
+        # by the steps the rows skipped
+        skipped = (t - w - last).clamp_min_(0).to(state.dtype)
+        decay = self._betas.pow(skipped[:, None])[:, :, None]  # (count, 3, 1): 1, b1^k, b2^k
+        held = self._ring.index_select(1, place)
+        new = torch.where(in_ring[None, :, None], held, (state * decay).transpose(0, 1))
+        # the oldest slot's rows, stepped up to step t - 1: back to the state
+        old = self._ring_rows[start : start + b]
+        at = (self._meta[:, 0].index_select(0, old) == self._ring_step[t % w])
+        at = at.nonzero().squeeze(1)
+        self._state.index_copy_(0, old.index_select(0, at),
+                                self._ring.index_select(1, at + start).transpose(0, 1))
+        self._ring[:, start : start + count] = new
         if count < b:
-            ring[:, count:] = 0.0
+            self._ring[:, start + count : start + b] = 0.0
             old[count:] = self.param.shape[0]
         old[:count] = rows
         self._ring_step[t % w] = t
-        self._place[rows] = self._offsets[:count] + start
-        self._last[rows] = t
+        meta = torch.stack([torch.full_like(rows, t), self._offsets[:count] + start], 1)
+        self._meta.index_copy_(0, rows, meta)
         g = self._ring_grad
         g[start : start + count] = grad
         z, m, v = self._ring

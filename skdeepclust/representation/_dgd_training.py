@@ -27,8 +27,8 @@ _MIN_STEPS = 400
 #: Dense Adam over the representations steps all rows at every minibatch; from this many
 #: times the rows a RecentRowsAdam holds (its window x batch_size) on, RecentRowsAdam,
 #: which steps those rows at a fixed cost of a few dozen small operations, is the faster
-#: (measured on one CPU thread: equal at about 15 000 rows at the defaults).
-_RECENT_WINDOWS = 4
+#: (measured on one CPU thread: equal at about 25 000 rows at the defaults).
+_RECENT_WINDOWS = 6
 
 
 class TrainingRepresentations:
@@ -50,7 +50,7 @@ class TrainingRepresentations:
         rows, as if on a ``Parameter`` holding every row (a row outside the minibatch has a
         zero gradient and moves on with its momentum), in one of three ways:
 
-        - per minibatch, on one process, with more rows than ``4 x batch_size`` times
+        - per minibatch, on one process, with more rows than ``6 x batch_size`` times
           the window of :func:`~skdeepclust.nn.dgd.adam_window`:
           :class:`~skdeepclust.nn.dgd.RecentRowsAdam`, which steps only the rows that had
           a gradient within that window (the others' steps are below rounding), so that a
@@ -231,6 +231,8 @@ class DGDTrainingMixin:
         window = int(self.n_iter_no_change)
         n_batches = -(-n // min(self._batch_size, n))
         history = deque(maxlen=window + 1)  # the partition at the end of each epoch
+        # held in the smallest integer type (window + 1 of them: n x 8 bytes each in int64)
+        label_dtype = torch.int16 if prior.means.shape[0] <= 2**15 else torch.int32
 
         def on_epoch_end(epoch: int, loss: float) -> bool:
             reps.end_epoch()
@@ -239,7 +241,7 @@ class DGDTrainingMixin:
                 reps.changed()
             if self.tol is None:
                 return False
-            history.append(self._components(z))
+            history.append(self._components(z).to(label_dtype))
             if len(history) <= window or (epoch + 1) * n_batches < _MIN_STEPS:
                 return False
             return bool(torch.mean((history[0] != history[-1]).double()) <= self.tol)
