@@ -410,6 +410,7 @@ class DMAEClustering(
 
     def _initialize(self, X, y) -> None:
         self._check_params_vs_input(X)
+        self._optimizer = None  # one left by earlier partial_fit calls: the old model's
         deep = self._deep = self._autoencoder_spec(X.shape) is not None
         for stale in ("autoencoder_", "pretrain_loss_curve_"):  # from an earlier deep fit
             self.__dict__.pop(stale, None)
@@ -493,9 +494,12 @@ class DMAEClustering(
             if ae_params:
                 groups.append({"params": ae_params, "lr": self._learning_rate})
             ae_module.train()
-        self._optimizer = make_optimizer(
-            self.optimizer, groups, learning_rate=self._learning_rate
-        )
+        # partial_fit calls share one optimizer (its moments carry on); a fit, or a call
+        # after unpickling, starts a new one
+        if not partial or self.__dict__.get("_optimizer") is None:
+            self._optimizer = make_optimizer(
+                self.optimizer, groups, learning_rate=self._learning_rate
+            )
 
         def step(idx: Tensor) -> Tensor:
             return self._objective(X_t[idx], training=True).mean()
@@ -529,7 +533,8 @@ class DMAEClustering(
             suggestion="Try a smaller learning_rate or alpha, standardize X, or "
                        "compute in float64 (skdeepclust.set_config(compute_dtype='float64')).",
         )
-        self._optimizer = None
+        if not partial:
+            self._optimizer = None
         if best["state"] is not None and history.loss_curve[-1] > best["loss"]:
             self.module_.load_state_dict(best["state"])
         self.best_loss_ = min(history.loss_curve) if history.loss_curve else math.nan
@@ -556,6 +561,56 @@ class DMAEClustering(
                     "learning_rate, init='kmeans', or learn_mixing=False"),
         )
 
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Train one epoch of the clustering phase over ``X``; the first call initialises.
+
+        The first call does on its chunk what :meth:`fit` does before the clustering
+        phase, from that chunk alone: it resolves the "auto" values from the chunk's size
+        (``learning_rate``: 1e-4 for a chunk under 5 000 rows where a fit on the whole
+        data would take 1e-5; the autoencoder of ``autoencoder="auto"``), pretrains the
+        autoencoder on the chunk, starts the mixture from ``init`` on the chunk's codes
+        and trains it alone for ``mixture_epochs`` on them. Every call then runs one
+        epoch over its rows; the optimizer's state (Adam's moments) carries over between
+        calls and keeps the first call's learning rate. The number of features is fixed
+        by the first call.
+
+        What a stream needs, and why one call per chunk cannot match :meth:`fit`:
+
+        - **an embedding learnt from the whole stream.** Pretraining on the first chunk
+          alone gives a poorer embedding than pretraining on all the data, and the joint
+          phase, at its small learning rate, does not relearn it. Pretrain the
+          autoencoder first by its own ``partial_fit`` over the chunks, as many passes as
+          its ``max_epochs``, and pass it fitted as ``autoencoder``.
+        - **a start from more than one chunk.** The deep model's joint phase only refines
+          the partition it starts from, so the result is about as good as the start, and
+          ``init`` and the mixture epochs see only the first chunk's codes. Give centres
+          computed over the stream (e.g. k-means over a sample of the codes of several
+          chunks, in the autoencoder's code space) as ``init`` when the first chunk is
+          small or unrepresentative.
+        - **the whole data's learning rate.** Set ``learning_rate`` to the value
+          :meth:`fit` would resolve for the whole data rather than leave ``"auto"`` to the
+          first chunk's size.
+
+        ``benchmarks/bench_partial_fit.py`` measures both routes against :meth:`fit`
+        (results in ``benchmarks/results/partial_fit_*.json``): the streamed pretraining
+        closes part of the gap; the start on one chunk is the rest.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row of the chunk (see :meth:`fit`).
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+        """
+        return super().partial_fit(X, y, sample_weight)
 
     # ------------------------------------------------------------------ inference
     def _head(self, x: Tensor) -> Tensor:
