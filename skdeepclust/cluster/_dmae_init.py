@@ -127,6 +127,8 @@ def initialize_mixture(est, H_t: Tensor, sample_weight: np.ndarray | None = None
         centers = H_t[perm[:K].to(H_t.device)]
     else:
         centers = torch.as_tensor(np.asarray(est.init, dtype=np.float64))
+        if getattr(est, "_normalized", False):  # given in the code space, as
+            centers = centers / est.code_scale_  # cluster_centers_: normalise them
     with torch.no_grad():
         head.centers.copy_(centers.to(head.centers))
     if not head.has_precision:

@@ -83,3 +83,20 @@ def test_partial_fit_after_unpickling_builds_a_new_optimizer(name):
     loaded.partial_fit(X[CHUNKS[1]])
     assert loaded._optimizer is not None and loaded.n_iter_ == 2
     np.testing.assert_array_equal(loaded.labels_, loaded.predict(X[CHUNKS[1]]))
+
+
+def test_dmae_given_centres_are_in_the_code_space():
+    # The recipe for a stream passes centres computed on the autoencoder's codes as
+    # ``init``: they are read in the space of ``cluster_centers_`` (the codes), not in the
+    # normalised codes the mixture sees (``normalize_codes``).
+    from skdeepclust import AutoEncoder
+
+    ae = AutoEncoder(n_components=2, hidden_layer_sizes=(8,), max_epochs=5, tol=None,
+                     batch_size=32, random_state=0).fit(X)
+    codes = ae.transform(X)
+    centres = np.stack([codes[Y == k].mean(0) for k in range(3)])
+    est = DMAEClustering(3, autoencoder=ae, init=centres, mixture_epochs=0, max_epochs=0,
+                         random_state=0).fit(X)
+    assert est.code_scale_ != pytest.approx(1.0, abs=0.05)  # the case that matters
+    np.testing.assert_allclose(est.cluster_centers_, centres, rtol=1e-5, atol=1e-6)
+    assert adjusted_rand_score(Y, est.predict(X)) > 0.95
