@@ -693,9 +693,11 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
           sharpened per chunk rather than over the data, and one chunk's rows per
           refresh, make each pass move the partition less than an epoch of :meth:`fit`.
 
-        ``benchmarks/bench_partial_fit.py`` measures both routes against :meth:`fit`
-        (results in ``benchmarks/results/partial_fit_*.json``): the streamed pretraining
-        closes most, not all, of the gap.
+        ``benchmarks/bench_partial_fit.py`` measures these routes against :meth:`fit`
+        (results in ``benchmarks/results/partial_fit_*.json``): the default first call
+        stays well short of the fit, the streamed pretraining closes most of the gap, and
+        centres from the stream as well (``+ streamed pretraining and init``) most of
+        what remains; the per-chunk target is the rest.
 
         Parameters
         ----------

@@ -588,13 +588,14 @@ class DMAEClustering(
           computed over the stream (e.g. k-means over a sample of the codes of several
           chunks, in the autoencoder's code space) as ``init`` when the first chunk is
           small or unrepresentative.
-        - **the whole data's learning rate.** Set ``learning_rate`` to the value
-          :meth:`fit` would resolve for the whole data rather than leave ``"auto"`` to the
-          first chunk's size.
+        - **the whole data's learning rate.** ``"auto"`` follows the first chunk's size:
+          set ``learning_rate`` to the value :meth:`fit` resolves for the whole data to
+          train at the fit's rate.
 
-        ``benchmarks/bench_partial_fit.py`` measures both routes against :meth:`fit`
+        ``benchmarks/bench_partial_fit.py`` measures these routes against :meth:`fit`
         (results in ``benchmarks/results/partial_fit_*.json``): the streamed pretraining
-        closes part of the gap; the start on one chunk is the rest.
+        closes part of the gap, and centres from the stream
+        (``+ streamed pretraining and init``) most of the rest.
 
         Parameters
         ----------
