@@ -73,8 +73,10 @@ moons, spiral), ``lr_schedule=constant,learning_rate=0.001``,
 ``noise_factor=0.25`` and ``0.75``, ``activation=tanh``, ``activation=silu``,
 ``batch_size=512`` (also moons, spiral), ``activation=tanh,batch_size=512`` (also moons,
 spiral), ``activation=tanh,batch_size=1024``, ``activation=tanh,n_bins=16``,
-``n_stages=6``, ``epochs_factor=1.6``, ``activation=silu,batch_size=512`` (spiral), and
-the default with ``random_state`` 1 and 2 on the seed-0 data (initialisation spread).
+``n_stages=6``, ``epochs_factor=1.6``, ``activation=silu,batch_size=512`` (spiral),
+``coupling=affine``, ``learning_rate=0.001``, ``learning_rate=0.01`` (also moons and
+spiral seed 0, circles seed 1), and the default with ``random_state=1`` (circles,
+spiral) and ``random_state=2`` (circles) on the seed-0 data (initialisation spread).
 """
 
 from __future__ import annotations
