@@ -597,22 +597,31 @@ def _check_weights(sample_weight, X) -> np.ndarray | None:
 def _blockwise(method):
     """Let ``method(X)`` take a dask array: it then returns a dask array whose blocks are
     ``method`` applied to the blocks of rows of ``X`` (dask-ml's ``ParallelPostFit``,
-    built in). Other input goes to ``method`` unchanged."""
+    built in). Other input goes to ``method`` unchanged.
+
+    The estimator is one key of the graph (``dask.delayed``) that every block's task
+    depends on: a distributed scheduler serialises each task on its own, so an estimator
+    inside every task would be pickled, sent and unpickled once per block (with its
+    fitted attributes, e.g. ``labels_``) instead of once per worker.
+    """
 
     @functools.wraps(method)
     def wrapper(self, X, *args, **kwargs):
         if not _is_dask_array(X):
             return method(self, X, *args, **kwargs)
+        import dask
+
         X = X.rechunk({1: -1}) if X.ndim == 2 else X
         probe = method(self, np.asarray(X[:2].compute()), *args, **kwargs)
         probe = np.asarray(probe)
 
-        def block(b):
-            return np.asarray(method(self, b, *args, **kwargs))
+        def block(b, estimator):
+            return np.asarray(method(estimator, b, *args, **kwargs))
 
         chunks = (X.chunks[0], *((s,) for s in probe.shape[1:]))
-        return X.map_blocks(block, dtype=probe.dtype, chunks=chunks,
-                            drop_axis=None if probe.ndim == 2 else 1)
+        return X.map_blocks(block, dask.delayed(self, pure=False), dtype=probe.dtype,
+                            chunks=chunks, drop_axis=None if probe.ndim == 2 else 1,
+                            meta=probe[:0])
 
     wrapper._blockwise = True
     return wrapper

@@ -107,6 +107,28 @@ def test_dask_input_gives_a_dask_output_block_by_block(fitted, which, method):
     np.testing.assert_allclose(out.compute(), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_dask_output_holds_the_estimator_in_one_task(fitted, monkeypatch):
+    # a distributed scheduler serialises each task on its own: the estimator must be
+    # one key that the blocks' tasks depend on, not part of every block's task
+    cloudpickle = pytest.importorskip("cloudpickle")
+    from skdeepclust.base import TorchEstimator
+
+    X, _, dec, _, _, _ = fitted
+    pickled = []
+    original = TorchEstimator.__getstate__
+
+    def counting(self):
+        pickled.append(type(self).__name__)
+        return original(self)
+
+    monkeypatch.setattr(TorchEstimator, "__getstate__", counting)
+    out = dec.predict(da.from_array(X, chunks=(50, X.shape[1])))  # 6 blocks
+    for task in dict(out.__dask_graph__()).values():
+        cloudpickle.dumps(task)
+    assert pickled.count("DECClustering") == 1
+    np.testing.assert_array_equal(out.compute(), dec.predict(X))
+
+
 def test_dask_inverse_transform(fitted):
     X, _, _, ae, _, _ = fitted
     codes = ae.transform(X)
