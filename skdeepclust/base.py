@@ -158,8 +158,7 @@ class TorchEstimator(BaseEstimator):
 
     def _fit_template(self, X, y, *, partial: bool, sample_weight=None) -> TorchEstimator:
         """The steps of every fit (see the class docstring)."""
-        resume = self._has_trained_model() and (
-            partial or bool(getattr(self, "warm_start", False)))
+        resume = self._resumes(partial)
         X, y = self._validate_fit_input(X, y, reset=not resume)
         self._sample_weight = _check_weights(sample_weight, X)
         if self._sample_weight is not None and not self._supports_sample_weight:
@@ -190,6 +189,12 @@ class TorchEstimator(BaseEstimator):
 
     #: Whether ``_train`` passes ``self._sample_weight`` to its training loop.
     _supports_sample_weight = False
+
+    def _resumes(self, partial: bool) -> bool:
+        """Whether this fit continues the fitted model (``partial_fit``, or ``warm_start``)
+        instead of starting anew."""
+        return self._has_trained_model() and (
+            partial or bool(getattr(self, "warm_start", False)))
 
     def _has_trained_model(self) -> bool:
         """Whether a model exists to continue training (``module_`` by default)."""

@@ -79,8 +79,7 @@ class MedoidRestartsMixin:
         return self._auto_restarts(int(n_samples), int(n_features))
 
     def _fit_template(self, X, y, *, partial: bool, sample_weight=None):
-        resume = self._has_trained_model() and (
-            partial or bool(getattr(self, "warm_start", False)))
+        resume = self._resumes(partial)
         n = 1 if partial or resume else self._resolve_restarts(X)
         if n == 1:
             super()._fit_template(X, y, partial=partial, sample_weight=sample_weight)
@@ -100,18 +99,14 @@ class MedoidRestartsMixin:
             candidate = clone(self).set_params(n_restarts=1, random_state=seed)
             with warnings.catch_warnings(record=True) as log:
                 warnings.simplefilter("always")
-                if sample_weight is None:
-                    candidate.fit(X, y)
-                else:
-                    candidate.fit(X, y, sample_weight=sample_weight)
-            if scope is not None and scope.interrupted:  # Ctrl-C: keep what is complete
-                if fits:
-                    break
-                fits.append(candidate)
-                caught.append(log)
+                candidate.fit(X, y, sample_weight=sample_weight)
+            interrupted = scope is not None and scope.interrupted
+            if interrupted and fits:  # Ctrl-C: keep the fits that completed
                 break
             fits.append(candidate)
             caught.append(log)
+            if interrupted:
+                break
         best, agreement = medoid_index([f.labels_ for f in fits])
         params = self.get_params(deep=False)
         for name, value in vars(fits[best]).items():
