@@ -281,8 +281,10 @@ class DisentanglingFlow(_BaseFlow):
             z[:n], z[n:], log_det[:n], log_det[n:], similarity, self.dimensions_per_factor_
         )
 
+    _supports_sample_weight = True
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit on samples with known factor values, drawing pairs that share a factor.
 
         Parameters
@@ -291,15 +293,21 @@ class DisentanglingFlow(_BaseFlow):
         y : array-like of shape (n_samples,) or (n_samples, n_factors)
             Value of each factor for each sample (numbers; categories as codes). The
             residual factor has no column.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample: both members of a pair are drawn in
+            proportion to the weights (see :func:`~skdeepclust.nn.flows.make_factor_pairs`),
+            so an integer weight acts as that many copies of the row and a zero weight
+            leaves it out. An epoch then draws as many pairs as rows have a positive
+            weight (unless ``pairs_per_epoch`` is set).
 
         Returns
         -------
         self : DisentanglingFlow
         """
-        return self._fit_template(X, y, partial=False)
+        return self._fit_template(X, y, partial=False, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch on pairs drawn from ``(X, y)``; the first call builds the flow.
 
         Parameters
@@ -307,12 +315,14 @@ class DisentanglingFlow(_BaseFlow):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_factors)
             As in :meth:`fit`; every call must have the same factors.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`.
 
         Returns
         -------
         self : DisentanglingFlow
         """
-        return self._partial_fit(X, y)
+        return self._partial_fit(X, y, sample_weight)
 
     def _validate_fit_input(self, X, y, *, reset: bool):
         if y is not None and _num_samples(y) != _num_samples(X):
@@ -334,14 +344,23 @@ class DisentanglingFlow(_BaseFlow):
         generator, rho = self._generator, self.target_correlations_
         X_t = self._to_tensor(X)
         Y_t = torch.as_tensor(y, dtype=X_t.dtype, device=X_t.device)
-        self._data_init(X_t, generator)
+        w = self._sample_weight
+        if w is None:
+            self._data_init(X_t, generator)
+            n_rows = X.shape[0]
+        else:
+            w = torch.as_tensor(w, device=X_t.device)
+            kept = torch.nonzero(w > 0).reshape(-1)
+            self._data_init(X_t[kept], generator)  # zero-weight rows take no part
+            n_rows = kept.numel()
 
         def step(idx: Tensor) -> Tensor:
-            a, b, sim = make_factor_pairs(Y_t, idx.shape[0], rho, generator=generator)
+            a, b, sim = make_factor_pairs(Y_t, idx.shape[0], rho, weights=w,
+                                          generator=generator)
             return self._pair_loss(X_t[a], X_t[b], sim)
 
         return self._run_pairs(
-            step, self.pairs_per_epoch or X.shape[0], 1 if partial else self._max_epochs
+            step, self.pairs_per_epoch or n_rows, 1 if partial else self._max_epochs
         )
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -78,9 +78,14 @@ def supervised_factor_loss(
     return nll.mean()
 
 
-def _standardize(y: Tensor) -> Tensor:
-    mean = y.mean(0)
-    std = y.std(0, unbiased=False) if y.shape[0] > 1 else torch.ones_like(mean)
+def _standardize(y: Tensor, weights: Tensor | None = None) -> Tensor:
+    if weights is None:
+        mean = y.mean(0)
+        std = y.std(0, unbiased=False) if y.shape[0] > 1 else torch.ones_like(mean)
+    else:  # the moments of the rows repeated as often as their weights say
+        p = (weights / weights.sum()).to(y.dtype).unsqueeze(1)
+        mean = (p * y).sum(0)
+        std = (p * (y - mean).pow(2)).sum(0).sqrt()
     std = torch.where(std > 0, std, torch.ones_like(std))
     return (y - mean) / std
 
@@ -90,6 +95,7 @@ def make_factor_pairs(
     n_pairs: int,
     correlations: float | Sequence[float] | Tensor = 0.9,
     *,
+    weights: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     r"""Draw pairs of samples that share one factor.
@@ -101,6 +107,11 @@ def make_factor_pairs(
     random). The other factors of ``b`` are left to chance, so the pair's similarity is
     :math:`\rho_k` on factor ``k`` and 0 on the others and on the residual.
 
+    With ``weights``, ``a`` is drawn with probabilities proportional to the weights, the
+    factor values are standardised with the weighted moments, ``b`` is chosen among the
+    rows of positive weight and ties are broken in proportion to the weights: an integer
+    weight acts as that many copies of the row, a zero weight leaves it out.
+
     Parameters
     ----------
     factors : Tensor of shape (n_samples, n_factors)
@@ -109,6 +120,8 @@ def make_factor_pairs(
         Number of pairs.
     correlations : float or sequence of float, default=0.9
         Target correlation :math:`\rho_k` of each factor, in ``[0, 1]``.
+    weights : Tensor of shape (n_samples,), default=None
+        Non-negative weight of each sample (not all zero); ``None``: all equal.
     generator : torch.Generator, default=None
         Source of randomness.
 
@@ -122,32 +135,53 @@ def make_factor_pairs(
     y = factors.reshape(factors.shape[0], -1)
     n, k = y.shape
     dtype = factors.dtype if factors.is_floating_point() else torch.get_default_dtype()
-    y = _standardize(y.to(dtype))
-    rho = torch.as_tensor(correlations, dtype=dtype).reshape(-1).expand(k)
     device = y.device
     gdev = generator.device if generator is not None else device  # draw where the generator is
-    index_a = torch.randint(n, (n_pairs,), generator=generator, device=gdev)
+    if weights is not None:
+        weights = torch.as_tensor(weights, device=device).to(torch.float64).reshape(-1)
+        if weights.shape[0] != n or bool((weights < 0).any()) or not bool(weights.sum() > 0):
+            raise ValueError(
+                f"weights must hold {n} non-negative values, not all zero; got shape "
+                f"{tuple(weights.shape)}."
+            )
+    y = _standardize(y.to(dtype), weights)
+    rho = torch.as_tensor(correlations, dtype=dtype).reshape(-1).expand(k)
+    if weights is None:
+        index_a = torch.randint(n, (n_pairs,), generator=generator, device=gdev)
+    else:
+        index_a = torch.multinomial(weights.to(gdev), n_pairs, replacement=True,
+                                    generator=generator)
     which = torch.randint(k, (n_pairs,), generator=generator, device=gdev)
     noise = torch.randn(n_pairs, generator=generator, dtype=dtype, device=gdev)
     u = torch.rand(n_pairs, generator=generator, dtype=dtype, device=gdev)
     index_a, which, noise, u = (t.to(device) for t in (index_a, which, noise, u))
     rho = rho.to(device)
 
+    # b is chosen among the candidate rows (those of positive weight)
+    rows = None if weights is None else torch.nonzero(weights > 0).reshape(-1)
+    m = n if rows is None else rows.numel()
     index_b = torch.empty_like(index_a)
     for f in range(k):
         sel = torch.nonzero(which == f).reshape(-1)
         if sel.numel() == 0:
             continue
-        values, order = torch.sort(y[:, f])
+        values, order = torch.sort(y[:, f] if rows is None else y[rows, f])
         target = rho[f] * y[index_a[sel], f] + torch.sqrt(1 - rho[f] ** 2) * noise[sel]
         pos = torch.searchsorted(values, target)
-        left = values[(pos - 1).clamp(0, n - 1)]
-        right = values[pos.clamp(0, n - 1)]
+        left = values[(pos - 1).clamp(0, m - 1)]
+        right = values[pos.clamp(0, m - 1)]
         nearest = torch.where((target - left).abs() <= (right - target).abs(), left, right)
         lo = torch.searchsorted(values, nearest, right=False)
         hi = torch.searchsorted(values, nearest, right=True)
-        pick = lo + torch.minimum(torch.floor(u[sel] * (hi - lo)).long(), hi - lo - 1)
-        index_b[sel] = order[pick]
+        if rows is None:  # ties broken uniformly
+            pick = lo + torch.minimum(torch.floor(u[sel] * (hi - lo)).long(), hi - lo - 1)
+            index_b[sel] = order[pick]
+        else:  # ties broken in proportion to the weights
+            cum = torch.cumsum(weights[rows][order], 0)
+            start = torch.where(lo > 0, cum[(lo - 1).clamp_min(0)], torch.zeros_like(cum[lo]))
+            level = start + u[sel].to(cum.dtype) * (cum[hi - 1] - start)
+            pick = torch.searchsorted(cum, level, right=True).clamp(lo, hi - 1)
+            index_b[sel] = rows[order[pick]]
 
     similarity = torch.zeros(n_pairs, k + 1, dtype=dtype, device=device)
     similarity[torch.arange(n_pairs, device=device), which + 1] = rho[which].to(dtype)
