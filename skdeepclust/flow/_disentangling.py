@@ -11,6 +11,7 @@ from sklearn.utils.validation import _num_samples, check_array
 from torch import Tensor
 
 from .._training import TrainingResult
+from ..base import _check_weights
 from ..nn.flows import make_factor_pairs, supervised_factor_loss
 from ..utils._sklearn_compat import Interval, _fit_context
 from ._base import _BaseFlow, _fill_flow_doc
@@ -264,7 +265,8 @@ class DisentanglingFlow(_BaseFlow):
         self.factor_slices_ = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
     # ------------------------------------------------------------------ training
-    def _run_pairs(self, step, n_pairs: int, max_epochs: int) -> TrainingResult:
+    def _run_pairs(self, step, n_pairs: int, max_epochs: int,
+                   sample_weight=None) -> TrainingResult:
         return self._train_flow(
             step,
             n_samples=n_pairs,
@@ -272,6 +274,7 @@ class DisentanglingFlow(_BaseFlow):
             phase="disentangling flow",
             tol=self.tol,
             advice="target_correlations further from 1",
+            sample_weight=sample_weight,
         )
 
     def _pair_loss(self, x_a: Tensor, x_b: Tensor, similarity: Tensor) -> Tensor:
@@ -364,7 +367,7 @@ class DisentanglingFlow(_BaseFlow):
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_pairs(self, X_a, X_b, similarity):
+    def fit_pairs(self, X_a, X_b, similarity, sample_weight=None):
         """Fit on given pairs and their similarity on each factor.
 
         Parameters
@@ -374,6 +377,10 @@ class DisentanglingFlow(_BaseFlow):
         similarity : array-like of shape (n_pairs,) or (n_pairs, n_factors)
             Correlation in ``[0, 1]`` of each pair along each factor (residual excluded,
             it is 0): 1 for "same value", 0 for "unrelated".
+        sample_weight : array-like of shape (n_pairs,), default=None
+            Non-negative weight of each pair: minibatches draw pairs in proportion to
+            their weights (an integer weight acts as that many copies of the pair, a zero
+            weight leaves it out).
 
         Returns
         -------
@@ -398,6 +405,7 @@ class DisentanglingFlow(_BaseFlow):
                 f"similarity must be in [0, 1] (a correlation per factor); got values in "
                 f"[{S.min():.4g}, {S.max():.4g}]."
             )
+        weights = _check_weights(sample_weight, X_a)
         dims = self._resolve_dimensions(X_a.shape[1], S.shape[1])
         self._start_fit(X_a)
         self._history = TrainingResult()
@@ -407,12 +415,13 @@ class DisentanglingFlow(_BaseFlow):
         A, B = self._to_tensor(X_a), self._to_tensor(X_b)
         S = np.column_stack([np.zeros(S.shape[0]), S])
         S_t = torch.as_tensor(S, dtype=A.dtype, device=A.device)
-        self._data_init(torch.cat([A, B]), self._generator)
+        kept = slice(None) if weights is None else torch.as_tensor(weights > 0, device=A.device)
+        self._data_init(torch.cat([A[kept], B[kept]]), self._generator)
 
         def step(idx: Tensor) -> Tensor:
             return self._pair_loss(A[idx], B[idx], S_t[idx])
 
-        self._store_history(self._run_pairs(step, A.shape[0], self._max_epochs))
+        self._store_history(self._run_pairs(step, A.shape[0], self._max_epochs, weights))
         del self._generator, self._history
         return self
 

@@ -80,3 +80,23 @@ def test_equal_weights_are_the_unweighted_fit():
     a = DisentanglingFlow(max_epochs=2, random_state=0).fit(X, y)
     b = DisentanglingFlow(max_epochs=2, random_state=0).fit(X, y, sample_weight=np.full(200, 3.0))
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
+
+
+def test_fit_pairs_zero_weight_pairs_take_no_part():
+    X, y = make_factor_levels(1000, random_state=2)
+    g = torch.Generator().manual_seed(0)
+    a, b, sim = make_factor_pairs(torch.as_tensor(y, dtype=torch.float64), 2000, 0.9, generator=g)
+    a, b, sim = a.numpy(), b.numpy(), sim[:, 1:].numpy()
+    # a second half of pairs with the similarity on the wrong factor, weighted 0
+    wrong = np.concatenate([np.zeros(1000, bool), np.ones(1000, bool)])
+    sim_bad = sim.copy()
+    sim_bad[wrong] = sim[wrong][:, ::-1]
+    params = {"max_epochs": 20, "random_state": 0}
+    weighted = DisentanglingFlow(**params).fit_pairs(X[a], X[b], sim_bad,
+                                                     sample_weight=(~wrong).astype(float))
+    mixed = DisentanglingFlow(**params).fit_pairs(X[a], X[b], sim_bad)
+    r2_weighted, r2_mixed = _factor_r2(weighted, X, y), _factor_r2(mixed, X, y)
+    assert np.all(r2_weighted > 0.9)
+    assert r2_weighted.min() > r2_mixed.min() + 0.05
+    with pytest.raises(ValueError, match="sample_weight"):
+        DisentanglingFlow(max_epochs=1).fit_pairs(X[a], X[b], sim_bad, sample_weight=np.ones(3))
