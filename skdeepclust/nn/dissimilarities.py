@@ -157,44 +157,51 @@ class _QuadraticForms(torch.autograd.Function):
     r""":math:`Q_{ik} = (x_i - m_k)^\top P_k (x_i - m_k)` for symmetric ``P``, shape ``(n, K)``.
 
     The forward and the backward pass work on blocks of centres, so the largest
-    temporary is ``(block, n, d)`` with ``block * n * d`` within ``_QUAD_BLOCK_BYTES``;
-    nothing of size ``n * K * d`` is kept for the backward pass (it is recomputed).
+    temporary is ``(block, n, d)`` with ``block * n * d`` within ``_QUAD_BLOCK_BYTES``.
+    When all centres fit in one block (a training minibatch), the products
+    :math:`P_k (x_i - m_k)` of the forward pass are kept for the backward pass; otherwise
+    nothing of size ``n * K * d`` is kept (it is recomputed).
     """
 
     @staticmethod
-    def forward(ctx, X: Tensor, M: Tensor, P: Tensor) -> Tensor:  # noqa: N803
+    def forward(ctx, X: Tensor, M: Tensor, P: Tensor) -> Tensor:
         n, d = X.shape
         K = M.shape[0]
         out = X.new_empty(n, K)
         step = _quad_block(n, d, X.element_size())
+        VP = None
         for start in range(0, K, step):
             sl = slice(start, start + step)
             V = X.unsqueeze(0) - M[sl].unsqueeze(1)  # (b, n, d)
-            out[:, sl] = (torch.bmm(V, P[sl]) * V).sum(-1).T
-        ctx.save_for_backward(X, M, P)
+            VP = torch.bmm(V, P[sl])
+            out[:, sl] = (VP * V).sum(-1).T
+        keep = step >= K and any(ctx.needs_input_grad[:2])  # a minibatch: one block
+        ctx.save_for_backward(X, M, P, VP if keep else None)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, G: Tensor):  # noqa: N802
-        X, M, P = ctx.saved_tensors
+    def backward(ctx, G: Tensor):
+        X, M, P, kept = ctx.saved_tensors
         n, d = X.shape
         K = M.shape[0]
         need_x, need_m, need_p = ctx.needs_input_grad
         grad_X = torch.zeros_like(X) if need_x else None
         grad_M = torch.empty_like(M) if need_m else None
         grad_P = torch.empty_like(P) if need_p else None
-        step = _quad_block(n, d, X.element_size())
+        step = K if kept is not None else _quad_block(n, d, X.element_size())
         for start in range(0, K, step):
             sl = slice(start, start + step)
             V = X.unsqueeze(0) - M[sl].unsqueeze(1)  # (b, n, d)
             g = G[:, sl].T.unsqueeze(-1)  # (b, n, 1)
             if need_x or need_m:
-                GW = g * torch.bmm(V, P[sl])  # (b, n, d): g_ik P_k (x_i - m_k)
+                VP = kept if kept is not None else torch.bmm(V, P[sl])
+                GW = g * VP  # (b, n, d): g_ik P_k (x_i - m_k)
                 if need_x:
                     grad_X += 2.0 * GW.sum(0)
                 if need_m:
                     grad_M[sl] = -2.0 * GW.sum(1)
+                del GW
             if need_p:
                 grad_P[sl] = torch.bmm(V.transpose(1, 2), g * V)
         return grad_X, grad_M, grad_P
@@ -202,9 +209,11 @@ class _QuadraticForms(torch.autograd.Function):
 
 def _quadratic_forms(X: Tensor, M: Tensor, precision: Tensor) -> Tensor:
     """``(x_i - m_k)^T P_k (x_i - m_k)``, shape ``(n, K)``, without ``(n, K, d)`` tensors."""
-    P = 0.5 * (precision + precision.transpose(-1, -2))  # same quadratic form, symmetric
-    dtype = torch.promote_types(torch.promote_types(X.dtype, M.dtype), P.dtype)
+    dtype = torch.promote_types(torch.promote_types(X.dtype, M.dtype), precision.dtype)
     K, d = M.shape
+    P = precision
+    if not torch.equal(P, P.transpose(-1, -2)):  # same quadratic form, symmetric
+        P = 0.5 * (P + P.transpose(-1, -2))
     P = P.expand(K, d, d).to(dtype)
     return _QuadraticForms.apply(X.to(dtype), M.to(dtype), P.contiguous())
 

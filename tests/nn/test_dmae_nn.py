@@ -1,0 +1,190 @@
+"""The Mahalanobis DMAE head at scale: closed-form precision gradients, the quadratic
+forms by matrix products, chunk-independent inference and the partition initializer."""
+
+import numpy as np
+import pytest
+import torch
+
+from skdeepclust.nn import dissimilarities as dis
+from skdeepclust.nn import dmae as dm
+from skdeepclust.nn.dmae import DissimilarityMixtureAutoencoder, precision_factor_from_partition
+
+
+def _head(K=3, d=5, normalize=True, floor=0.3, scale=1.7, seed=0):
+    torch.manual_seed(seed)
+    head = DissimilarityMixtureAutoencoder(
+        K,
+        d,
+        alpha=2.0,
+        dissimilarity="mahalanobis",
+        normalize_precision=normalize,
+        covariance_floor=floor,
+        covariance_scale=scale,
+        dtype=torch.float64,
+    )
+    with torch.no_grad():
+        head.covariance_raw.normal_(std=0.5)
+        head.centers.normal_()
+        head.mixing_logits.normal_()
+    return head
+
+
+def _autograd_precisions(head):
+    """The precision map written with plain autograd ops (the reference)."""
+    raw = head.covariance_raw
+    factor = raw.tril(-1) + torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
+    cov = head.covariance_scale * (factor @ factor.transpose(-1, -2))
+    eye = torch.eye(raw.shape[-1], dtype=raw.dtype)
+    chol = torch.linalg.cholesky(cov + head.covariance_floor * eye)
+    precision = torch.cholesky_inverse(chol)
+    if head.normalize_precision:
+        precision = (
+            precision * (2 * chol.diagonal(dim1=-2, dim2=-1).log().mean(-1)).exp()[:, None, None]
+        )
+    return precision
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("floor", [0.0, 0.3])
+def test_closed_form_precision_gradient_equals_autograd(normalize, floor):
+    head = _head(normalize=normalize, floor=floor)
+    weights = torch.randn(3, 5, 5, dtype=torch.float64)  # not symmetric on purpose
+    got = head.precisions()
+    ref = _autograd_precisions(head)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got, got.transpose(-1, -2), rtol=0, atol=0)
+    (g,) = torch.autograd.grad((got * weights).sum(), head.covariance_raw)
+    (r,) = torch.autograd.grad((ref * weights).sum(), head.covariance_raw)
+    torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+    if normalize:  # unit determinant
+        torch.testing.assert_close(torch.linalg.det(got), torch.ones(3, dtype=got.dtype))
+
+
+def test_loss_and_gradients_equal_a_direct_per_sample_computation():
+    """The DMAE loss through the matrix-product path against the per-sample formula with
+    the (n, d, d) mixed precisions, values and every parameter's gradient."""
+    head = _head(K=4, d=6)
+    x = torch.randn(30, 6, dtype=torch.float64)
+    loss = head.loss(x).sum()
+    grads = torch.autograd.grad(loss, [head.centers, head.mixing_logits, head.covariance_raw])
+
+    P = _autograd_precisions(head)
+    diff = x[:, None] - head.centers[None]  # (n, K, d)
+    D = torch.einsum("nki,kij,nkj->nk", diff, P, diff)
+    log_pi = torch.log_softmax(head.mixing_logits, 0)
+    log_s = torch.log_softmax(-head.alpha * D + log_pi, -1)
+    s = log_s.exp()
+    r = x - s @ head.centers
+    mixed = torch.einsum("nk,kij->nij", s, P)  # per sample
+    rec = torch.einsum("ni,nij,nj->n", r, mixed, r)
+    ref = (rec - torch.logsumexp(log_s + log_pi, -1) / head.alpha).sum()
+    refs = torch.autograd.grad(ref, [head.centers, head.mixing_logits, head.covariance_raw])
+    torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
+    for g, r_ in zip(grads, refs):
+        torch.testing.assert_close(g, r_, rtol=1e-9, atol=1e-11)
+
+
+def test_quadratic_forms_kept_products_equal_recomputed(monkeypatch):
+    """A minibatch keeps P(x - m) for the backward pass; blocks of centres recompute it:
+    the same gradients."""
+    rng = np.random.RandomState(0)
+    X = torch.from_numpy(rng.randn(20, 5))
+    M = torch.from_numpy(rng.randn(4, 5))
+    A = torch.from_numpy(rng.randn(4, 5, 5))
+    P = A @ A.transpose(-1, -2) + torch.eye(5)
+    W = torch.from_numpy(rng.randn(20, 4))
+
+    def grads():
+        ts = [t.clone().requires_grad_(True) for t in (X, M, P)]
+        (dis._quadratic_forms(*ts) * W).sum().backward()
+        return [t.grad for t in ts]
+
+    kept = grads()
+    monkeypatch.setattr(dis, "_QUAD_BLOCK_BYTES", 1)  # one centre per block, recomputed
+    for g, r in zip(kept, grads()):
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-12)
+
+
+def test_inference_reuses_precisions_until_a_parameter_changes():
+    head = _head()
+    x = torch.randn(7, 5, dtype=torch.float64)
+    with torch.inference_mode():
+        first = head.precisions()
+        assert head.precisions() is first  # chunked inference: computed once
+        before = head.logits(x)
+    with torch.no_grad():
+        head.covariance_raw.mul_(1.1)  # an optimizer step bumps the version
+    with torch.inference_mode():
+        second = head.precisions()
+        assert second is not first
+        torch.testing.assert_close(second, _autograd_precisions(head).detach())
+        assert not torch.allclose(head.logits(x), before)
+    state = head.__getstate__()
+    assert "_precision_cache" not in state  # derived: never pickled
+    # training mode with grad: never the cache
+    assert head.precisions().requires_grad
+
+
+def test_chunked_inference_equals_unchunked(monkeypatch):
+    """Logits, assignments and the loss of a batch do not depend on how many rows or
+    centres are processed at once."""
+    head = _head(K=5, d=8)
+    x = torch.randn(50, 8, dtype=torch.float64)
+    with torch.inference_mode():
+        whole_logits = head.logits(x)
+        whole_loss = head.loss(x)
+        parts = [head.loss(x[s : s + 7]) for s in range(0, 50, 7)]
+        monkeypatch.setattr(dis, "_QUAD_BLOCK_BYTES", 1)
+        blocked_logits = head.logits(x)
+        blocked_loss = head.loss(x)
+    torch.testing.assert_close(torch.cat(parts), whole_loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(blocked_logits, whole_logits, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(blocked_loss, whole_loss, rtol=1e-12, atol=1e-12)
+
+
+def _reference_partition_factors(X, labels, K, reg_covar=1e-6):
+    """The former initializer: a float64 copy of X, one covariance per cluster."""
+    X64 = X.to(torch.float64)
+    d = X.shape[1]
+    eye = torch.eye(d, dtype=torch.float64)
+
+    def cov(p):
+        c = p - p.mean(0, keepdim=True)
+        return c.T @ c / max(p.shape[0] - 1, 1)
+
+    overall = cov(X64)
+    ridge = (reg_covar * overall.diagonal().mean() + torch.finfo(X.dtype).eps) * eye
+    out = []
+    for k in range(K):
+        members = X64[labels == k]
+        c = cov(members) if members.shape[0] >= 2 else overall
+        P = torch.cholesky_inverse(torch.linalg.cholesky(c + ridge))
+        out.append(torch.linalg.cholesky(0.5 * (P + P.T)))
+    return torch.stack(out).to(X.dtype)
+
+
+def test_partition_factors_in_chunks_equal_the_float64_copy(monkeypatch):
+    rng = np.random.RandomState(1)
+    X = torch.from_numpy((rng.randn(300, 4) @ rng.randn(4, 4) + 50).astype(np.float32))
+    labels = torch.from_numpy(rng.randint(3, size=300))
+    labels[:1] = 3  # a cluster of one point: the overall covariance
+    ref = _reference_partition_factors(X, labels, 4)
+    monkeypatch.setattr(dm, "_STATS_CHUNK_BYTES", 8 * 4 * 7)  # chunks of 7 rows
+    got = precision_factor_from_partition(X, labels, 4)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_setters_per_centre_round_trip():
+    head = _head(floor=0.0)
+    rng = np.random.RandomState(2)
+    A = torch.from_numpy(rng.randn(3, 5, 5))
+    S = A @ A.transpose(-1, -2) + torch.eye(5)
+    head.normalize_precision = False
+    head.set_covariances(S)
+    torch.testing.assert_close(head.covariances(), S, rtol=1e-10, atol=1e-10)
+    head.set_precisions(torch.linalg.inv(S))
+    torch.testing.assert_close(head.covariances(), S, rtol=1e-10, atol=1e-10)
+    L = torch.linalg.cholesky(torch.linalg.inv(S))
+    head.set_precision_factor(L)
+    torch.testing.assert_close(head.precisions(), L @ L.transpose(-1, -2), rtol=1e-9, atol=1e-9)
