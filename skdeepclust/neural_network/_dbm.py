@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -29,6 +30,8 @@ __all__ = ["DBM"]
 
 #: ``log_partition`` methods.
 PARTITION_METHODS = ("auto", "exact", "ais")
+#: Keys of ``pretrain_params``.
+PRETRAIN_KEYS = ("learning_rate", "momentum", "l2", "k")
 #: Mean-field sweeps of ``transform`` and ``score_samples`` (block coordinate ascent on
 #: the bound: more sweeps never lower it; on MNIST-sized models it has settled by then).
 INFERENCE_MEAN_FIELD = 50
@@ -91,6 +94,13 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         ``0.01 * sqrt(30000 / updates)`` within [0.01, 0.1]: 0.01 (PyDeep's rate) for
         MNIST with batches of 20 over 10 epochs, larger for a small data set. Lower it
         if training diverges.
+    learning_rate_decay : float, default=0.0
+        Inverse-time decay of the joint training's step size: after ``e`` epochs
+        (fractional within an epoch, counted over warm-started fits and ``partial_fit``
+        calls) the rate is ``learning_rate / (1 + learning_rate_decay * e)``. 0 keeps it
+        constant. The step size must fall for PCD to settle (the persistent chains lag
+        the model); Salakhutdinov & Hinton (2009) decrease it towards 0 over a few
+        hundred epochs: 0.01 to 0.05 halves it after 100 to 20 epochs.
     momentum : float, default=0.0
     l2 : float, default=0.0
         Weight decay on the weights.
@@ -106,6 +116,14 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         and the composed DBM keeps the bottom and top weights and halves the middle ones
         (Salakhutdinov & Hinton 2009, 2012). 0 skips it; centered DBMs train well without
         it (Melchior et al. 2016).
+    pretrain_params : dict, list of dict or None, default=None
+        Settings of the pretraining RBMs, one dict for every layer or a list of one dict
+        per hidden layer (bottom first), with the keys ``learning_rate`` (float or
+        "auto": the ``learning_rate`` rule for ``pretrain_epochs``), ``momentum``
+        (default 0), ``l2`` (weight decay, default 0) and ``k`` (CD-k Gibbs sweeps,
+        default 1). Salakhutdinov & Hinton's MNIST pretraining used a rate of 0.05,
+        momentum 0.9 and weight decay 0.001 (``benchmarks/bench_dbm.py --recipe
+        salakhutdinov`` gives the whole recipe).
     batch_size : int, default=20
     max_epochs : int, default=10
         Epochs of the joint PCD training.
@@ -120,7 +138,11 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         more epochs from the fitted parameters instead of starting anew; ``n_iter_``
         and ``loss_curve_`` accumulate (as in scikit-learn's ``MLPRegressor``). ``X``
         must have the fitted number of features. Pretraining does not run again;
-        momentum and the persistent chains carry over (unless the model was pickled).
+        momentum and the persistent chains carry over (unless the model was pickled or
+        ``n_chains`` changed). A warm ``fit`` or a ``partial_fit`` call trains with the
+        current ``learning_rate``, ``momentum``, ``l2``, ``k`` and ``n_mean_field``, so
+        ``set_params`` between calls runs a schedule (e.g. momentum 0.5 for the first
+        epochs, then 0.9); ``learning_rate_decay`` counts the epochs of all calls.
     device : str or torch.device, default="auto"
     random_state : int, RandomState instance or None, default=None
         Controls the initialisation, minibatch order and every Gibbs draw of training; it
@@ -198,10 +220,12 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         "k": [Interval(Integral, 1, None, closed="left")],
         "n_chains": [Interval(Integral, 1, None, closed="left"), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "learning_rate_decay": [Interval(Real, 0, None, closed="left")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
         "init_weights": [Interval(Real, 0, None, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_params": [dict, list, None],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
@@ -214,8 +238,9 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def __init__(self, n_components=(100, 100), *, visible="binary", hidden="binary",
                  allow_probabilities=False, centered=True, offset_learning_rate=0.01,
-                 n_mean_field=3, k=1, n_chains=None, learning_rate="auto", momentum=0.0,
-                 l2=0.0, init_weights=0.01, pretrain_epochs=0, batch_size=20, max_epochs=10,
+                 n_mean_field=3, k=1, n_chains=None, learning_rate="auto",
+                 learning_rate_decay=0.0, momentum=0.0, l2=0.0, init_weights=0.01,
+                 pretrain_epochs=0, pretrain_params=None, batch_size=20, max_epochs=10,
                  tol=None, n_iter_no_change=10, warm_start=False,
                  device="auto", random_state=None, verbose=0):
         self.n_components = n_components
@@ -228,10 +253,12 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.k = k
         self.n_chains = n_chains
         self.learning_rate = learning_rate
+        self.learning_rate_decay = learning_rate_decay
         self.momentum = momentum
         self.l2 = l2
         self.init_weights = init_weights
         self.pretrain_epochs = pretrain_epochs
+        self.pretrain_params = pretrain_params
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.tol = tol
@@ -264,6 +291,39 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 "'rectified'}).")
         if self.visible == "binary":
             check_binary_visible(X, self.allow_probabilities)
+
+    def _pretrain_settings(self, n_layers: int, n_samples: int) -> list[dict]:
+        """One dict of resolved pretraining settings per hidden layer."""
+        extra = self.pretrain_params
+        if extra is None or isinstance(extra, dict):
+            layers = [dict(extra or {}) for _ in range(n_layers)]
+        else:
+            layers = [dict(d) if isinstance(d, dict) else d for d in extra]
+            if len(layers) != n_layers or not all(isinstance(d, dict) for d in layers):
+                raise ValueError(
+                    f"pretrain_params must be a dict or a list of {n_layers} dicts (one per "
+                    f"hidden layer); got {extra!r}.")
+        out = []
+        for i, d in enumerate(layers):
+            bad = set(d) - set(PRETRAIN_KEYS)
+            if bad:
+                raise ValueError(f"pretrain_params has invalid keys {sorted(bad)} for layer "
+                                 f"{i}; valid keys are {list(PRETRAIN_KEYS)}.")
+            rate = d.get("learning_rate", "auto")
+            if isinstance(rate, str) and rate == "auto":
+                rate = auto_learning_rate(count_updates(n_samples, self.batch_size,
+                                                        self.pretrain_epochs))
+            momentum, l2, k = d.get("momentum", 0.0), d.get("l2", 0.0), d.get("k", 1)
+            if (isinstance(rate, str) or not isinstance(rate, Real) or not rate > 0
+                    or not isinstance(momentum, Real) or not 0 <= momentum < 1
+                    or not isinstance(l2, Real) or not l2 >= 0
+                    or not isinstance(k, Integral) or isinstance(k, bool) or k < 1):
+                raise ValueError(
+                    f"pretrain_params of layer {i} needs learning_rate > 0 or 'auto', "
+                    f"0 <= momentum < 1, l2 >= 0 and an int k >= 1; got {d!r}.")
+            out.append({"learning_rate": float(rate), "momentum": float(momentum),
+                        "l2": float(l2), "k": int(k)})
+        return out
 
     def _auto_rate(self, n_samples: int, epochs: int) -> float:
         if not isinstance(self.learning_rate, str):
@@ -302,15 +362,28 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _resume_fit(self, X, y) -> None:
         self._check_params_vs_input(X)
-        if getattr(self, "_updater", None) is None:  # e.g. after unpickling
-            self._updater = self._make_updater()
+        if not isinstance(self.learning_rate, str):  # "auto" keeps the fitted rate
+            self._learning_rate = float(self.learning_rate)
+        # the current hyper-parameters (schedules via set_params); the chains and the
+        # momentum carry over unless the model was unpickled or n_chains changed
+        old, self._updater = getattr(self, "_updater", None), self._make_updater()
+        if old is not None and old.n_chains == self._updater.n_chains:
+            self._updater.chains, self._updater.velocity = old.chains, old.velocity
 
     def _train(self, X, y, *, partial: bool) -> TrainingResult:
         V = self._to_tensor(X)
         module, upd, g = self.module_, self._updater, self._generator
+        rate, decay = self._learning_rate, float(self.learning_rate_decay)
+        rows = V.shape[0] if self._sample_weight is None else int(
+            (torch.as_tensor(self._sample_weight) > 0).sum())
+        per_epoch = math.ceil(rows / max(1, min(self.batch_size, rows)))
+        done = [float(self._history.n_iter)]  # epochs trained before this call
 
         def step(idx):
             v = V[idx]
+            if decay:
+                upd.learning_rate = rate / (1.0 + decay * done[0])
+                done[0] += 1.0 / per_epoch
             pos = upd.step(v, g)
             n = _loss_rows(v.shape[0])
             with torch.no_grad():
@@ -349,10 +422,10 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _pretrain(self, V, sizes, rng):
         """Layer-wise doubled-weight CD-1 pretraining; returns the composed DBM."""
         L = len(sizes) - 1
-        rate = self._auto_rate(V.shape[0], self.pretrain_epochs)
+        settings = self._pretrain_settings(L, V.shape[0])
         rate_off = self.offset_learning_rate if self.centered else 0.0
         rbms, H = [], V
-        for i in range(L):
+        for i, cfg in enumerate(settings):
             kind = self.visible if i == 0 else "binary"
             shape = (sizes[i], sizes[i + 1])
             rbm = self._build_module_seeded(
@@ -362,11 +435,17 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                            centered=self.centered)
             up, down = _dbm.pretrain_factors(i, L)
             data = H
+            velocity = ([torch.zeros_like(p) for p in (rbm.weights[0], *rbm.biases)]
+                        if cfg["momentum"] else None)
 
-            def step(idx, rbm=rbm, data=data, up=up, down=down, g=g):
+            def step(idx, rbm=rbm, data=data, up=up, down=down, g=g, cfg=cfg,
+                     velocity=velocity):
                 v = data[idx]
-                p = _dbm.pretrain_step(rbm, v, up=up, down=down, learning_rate=rate,
-                                       offset_rate=rate_off, generator=g)
+                p = _dbm.pretrain_step(rbm, v, up=up, down=down,
+                                       learning_rate=cfg["learning_rate"],
+                                       offset_rate=rate_off, generator=g, k=cfg["k"],
+                                       momentum=cfg["momentum"], l2=cfg["l2"],
+                                       velocity=velocity)
                 n = _loss_rows(v.shape[0])
                 with torch.no_grad():
                     rec = rbm.mean(0, [None, p[:n]], down=down)

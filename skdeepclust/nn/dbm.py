@@ -236,16 +236,21 @@ class DBM(nn.Module):
         s = x - self.offsets[i]
         return s / self.sigma**2 if (i == 0 and self.gaussian) else s
 
-    def activation(self, i: int, states, *, up: float = 1.0, down: float = 1.0) -> Tensor:
+    def activation(self, i: int, states, *, up: float = 1.0, down: float = 1.0,
+                   from_below: Tensor | None = None) -> Tensor:
         """Pre-activation of layer ``i`` given its neighbours in ``states`` (a list of the
         layers' states or means; entry ``i`` is not read).
 
         ``b_i + up * s_{i-1}(x_{i-1}) W_{i-1} + down * W_i (x_{i+1} - mu_{i+1})``; the
-        factors are 1 except in the doubled-weight pretraining RBMs.
+        factors are 1 except in the doubled-weight pretraining RBMs. ``from_below`` is
+        ``s_{i-1}(x_{i-1}) W_{i-1}`` when already known (a clamped layer below: mean-field
+        sweeps compute it once).
         """
         a = self.biases[i]
         if i > 0:
-            a = a + up * (self._input(i - 1, states[i - 1]) @ self.weights[i - 1])
+            if from_below is None:
+                from_below = self._input(i - 1, states[i - 1]) @ self.weights[i - 1]
+            a = a + up * from_below
         if i + 1 < self.n_layers:
             a = a + down * ((states[i + 1] - self.offsets[i + 1]) @ self.weights[i].T)
         return a
@@ -321,10 +326,13 @@ class DBM(nn.Module):
                 means.append(start.expand(n, -1))
         else:
             means = [v, *init[1:]]
+        # the clamped visible layer's input to layer 1 is the same in every sweep
+        bottom = self._input(0, v) @ self.weights[0] if n_iter else None
         for _ in range(int(n_iter)):
             for parity in (1, 2):
                 for i in range(parity, self.n_layers, 2):
-                    means[i] = torch.sigmoid(self.activation(i, means))
+                    means[i] = torch.sigmoid(self.activation(
+                        i, means, from_below=bottom if i == 1 else None))
         return means
 
     def _visible_term(self, v: Tensor) -> Tensor:
@@ -388,15 +396,25 @@ class DBM(nn.Module):
         ``beta * T(x) + (1 - beta) * base(x_0) + sum_odd [softplus(beta a) - beta mu a]``
         with ``T`` the even layers' own terms; the odd entries of ``states`` are not read.
         """
-        b = 1.0 if beta is None else beta
+        return self._log_even_at(self._even_parts(states, beta is not None), beta)
+
+    def _even_parts(self, states, base: bool = True):
+        """What ``log_unnormalized_even`` needs at any beta: the even layers' own terms,
+        the base model's term (when ``base``) and the odd layers' activations."""
         own = self._visible_term(states[0])
         for i in range(2, self.n_layers, 2):
             own = own + ((states[i] - self.offsets[i]) * self.biases[i]).sum(-1)
+        acts = [self.activation(i, states) for i in range(1, self.n_layers, 2)]
+        return own, self._base_term(states[0]) if base else None, acts
+
+    def _log_even_at(self, parts, beta=None) -> Tensor:
+        own, base, acts = parts
+        b = 1.0 if beta is None else beta
         out = b * own
         if beta is not None:
-            out = out + (1.0 - b) * self._base_term(states[0])
-        for i in range(1, self.n_layers, 2):
-            ba = b * self.activation(i, states)
+            out = out + (1.0 - b) * base
+        for i, a in zip(range(1, self.n_layers, 2), acts):
+            ba = b * a
             out = out + (softplus(ba) - self.offsets[i] * ba).sum(-1)
         return out
 
@@ -465,8 +483,8 @@ def annealed_importance_sampling(model: DBM, *, n_chains: int = 100, betas=10000
     for t in range(1, n):
         if bar is not None:
             bar.update(1)
-        log_w += (model.log_unnormalized_even(states, b[t])
-                  - model.log_unnormalized_even(states, b[t - 1]))
+        parts = model._even_parts(states)  # shared by both temperatures
+        log_w += model._log_even_at(parts, b[t]) - model._log_even_at(parts, b[t - 1])
         if t < n - 1:
             model.gibbs(states, k, b[t], generator)
     if bar is not None:
@@ -572,30 +590,48 @@ class DBMUpdater:
 
 @torch.no_grad()
 def pretrain_step(model: DBM, v: Tensor, *, up: float, down: float, learning_rate: float,
-                  offset_rate: float, generator=None) -> Tensor:
-    """One CD-1 update of a one-hidden-layer :class:`DBM` (an RBM) whose hidden units
+                  offset_rate: float, generator=None, k: int = 1, momentum: float = 0.0,
+                  l2: float = 0.0, velocity: list[Tensor] | None = None) -> Tensor:
+    """One CD-k update of a one-hidden-layer :class:`DBM` (an RBM) whose hidden units
     read the visibles through ``up * W`` and whose visibles read the hiddens through
     ``down * W``: the doubled-weight RBMs of DBM pretraining (Salakhutdinov & Hinton
-    2009). Returns the hidden means of ``v`` (before the update)."""
+    2009). Returns the hidden means of ``v`` (before the update).
+
+    ``k`` Gibbs sweeps start at the data; ``l2`` is weight decay on ``W``; with
+    ``momentum`` the step goes through ``velocity`` (the caller's zero-initialised
+    tensors shaped as ``W``, ``b_v``, ``b_h``, updated in place:
+    ``velocity = momentum * velocity + learning_rate * gradient``).
+    """
     assert model.n_layers == 2
+    assert not momentum or velocity is not None, "momentum needs the velocity tensors"
     p_pos = model.mean(1, [v, None], up=up)
-    h = _bernoulli(p_pos, generator)
-    v_neg = model.mean(0, [None, h], down=down)
-    if model.visible == "binary":
-        v_neg = _bernoulli(v_neg, generator)
-    else:
-        v_neg = v_neg + model.sigma * torch.randn(v_neg.shape, generator=generator,
-                                                  dtype=v_neg.dtype, device=v_neg.device)
-    p_neg = model.mean(1, [v_neg, None], up=up)
+    p_neg = p_pos
+    for _ in range(int(k)):
+        h = _bernoulli(p_neg, generator)
+        v_neg = model.mean(0, [None, h], down=down)
+        if model.visible == "binary":
+            v_neg = _bernoulli(v_neg, generator)
+        else:
+            v_neg = v_neg + model.sigma * torch.randn(v_neg.shape, generator=generator,
+                                                      dtype=v_neg.dtype, device=v_neg.device)
+        p_neg = model.mean(1, [v_neg, None], up=up)
     mu, lam = model.offsets
     lo_pos, lo_neg = v - mu, v_neg - mu
     if model.gaussian:
         lo_pos, lo_neg = lo_pos * model.trainable, lo_neg * model.trainable
     n = v.shape[0]
     W = model.weights[0]
-    W.add_((lo_pos.T @ (p_pos - lam) - lo_neg.T @ (p_neg - lam)) / n, alpha=learning_rate)
-    model.biases[0].add_(v.mean(0) - v_neg.mean(0), alpha=learning_rate)
-    model.biases[1].add_(p_pos.mean(0) - p_neg.mean(0), alpha=learning_rate)
+    grads = [(lo_pos.T @ (p_pos - lam) - lo_neg.T @ (p_neg - lam)) / n,
+             v.mean(0) - v_neg.mean(0), p_pos.mean(0) - p_neg.mean(0)]
+    if l2:
+        grads[0] = grads[0].sub_(W, alpha=l2)
+    params = (W, model.biases[0], model.biases[1])
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if momentum:
+            velocity[i].mul_(momentum).add_(g, alpha=learning_rate)
+            p.add_(velocity[i])
+        else:
+            p.add_(g, alpha=learning_rate)
     model.update_offsets([v.mean(0), p_pos.mean(0)], offset_rate)
     return p_pos
 
