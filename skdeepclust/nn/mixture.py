@@ -3,6 +3,8 @@ r"""Gaussian-mixture priors over latent representations, with priors on their pa
 This is the latent model of the deep generative decoder (DGD, multiDGD; Schuster & Krogh):
 a Gaussian mixture over per-sample representations whose means carry a *softball* prior,
 whose log-variances carry a Gaussian prior and whose weights carry a Dirichlet prior.
+:class:`GaussianMixturePrior` can also use multivariate Student-t components (a fixed
+number of degrees of freedom), a heavy-tailed mixture that is not in multiDGD.
 
 How the parameter prior is weighted
 -----------------------------------
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -249,12 +252,28 @@ class DirichletPrior(nn.Module):
 
 
 class GaussianMixturePrior(nn.Module):
-    r"""Gaussian mixture over representations, with priors on its parameters.
+    r"""Gaussian (or Student-t) mixture over representations, with priors on its parameters.
 
     .. math::
 
         \log p(z) = \log\sum_k \pi_k\,\mathcal{N}(z;\mu_k,\operatorname{diag}\sigma_k^2),
         \qquad \pi = \operatorname{softmax}(w).
+
+    With ``degrees_of_freedom`` :math:`\nu`, each component is a multivariate Student-t
+    of location :math:`\mu_k` and scale matrix :math:`\Sigma_k` instead,
+
+    .. math::
+
+        \log t_\nu(z;\mu_k,\Sigma_k) = \log\Gamma\!\left(\tfrac{\nu+d}{2}\right)
+        - \log\Gamma\!\left(\tfrac{\nu}{2}\right) - \tfrac{d}{2}\log(\nu\pi)
+        - \tfrac12\log\det\Sigma_k - \tfrac{\nu+d}{2}\log\!\left(1 + \tfrac{m_k(z)}{\nu}
+        \right),
+
+    :math:`m_k(z)` the squared Mahalanobis distance: a Gaussian scale mixture whose tails
+    fall polynomially, so that a few far points do not make a component wide (or a
+    second, wide component around it the most likely fit). It tends to the Gaussian as
+    :math:`\nu \to \infty`; its covariance is :math:`\nu / (\nu - 2)\,\Sigma_k` for
+    :math:`\nu > 2`. All the covariance properties below are those of :math:`\Sigma_k`.
 
     Parameters carry priors (see :meth:`log_prior`): the means a :class:`SoftballPrior`,
     the log-variances :math:`\log\sigma^2` a :class:`GaussianPrior` centred on
@@ -288,6 +307,10 @@ class GaussianMixturePrior(nn.Module):
         Standard deviation of the Gaussian prior on each :math:`\log\sigma^2`.
     dirichlet_alpha : float, default=1.0
         Concentration of the Dirichlet prior on the weights.
+    degrees_of_freedom : float, default=None
+        ``None``: Gaussian components. A number :math:`\nu > 0`: Student-t components
+        with :math:`\nu` degrees of freedom (fixed, not learned); small values give heavy
+        tails (1 is the Cauchy law), large ones are close to the Gaussian.
     generator : torch.Generator, default=None
         Draws the initial means; ``None`` uses the global torch RNG.
 
@@ -322,6 +345,7 @@ class GaussianMixturePrior(nn.Module):
         component_std: float | None = None,
         log_var_prior_std: float = 1.0,
         dirichlet_alpha: float = 1.0,
+        degrees_of_freedom: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -336,6 +360,14 @@ class GaussianMixturePrior(nn.Module):
             component_std = 2.0 * softball_radius / (10.0 * n_components)
         if not component_std > 0:
             raise ValueError(f"component_std={component_std} should be > 0.")
+        if degrees_of_freedom is not None and not degrees_of_freedom > 0:
+            raise ValueError(
+                f"degrees_of_freedom={degrees_of_freedom} should be > 0 (or None for "
+                "Gaussian components)."
+            )
+        self.degrees_of_freedom = (
+            None if degrees_of_freedom is None else float(degrees_of_freedom)
+        )
         self.n_components = int(n_components)
         self.dim = int(dim)
         self.covariance_type = covariance_type
@@ -358,6 +390,11 @@ class GaussianMixturePrior(nn.Module):
             self.scale_offdiag = nn.Parameter(torch.zeros(n_components, dim, dim))
         self.weight_logits = nn.Parameter(torch.zeros(n_components))
         self.register_buffer("log_var_mode", None)
+
+    @property
+    def _nu(self) -> float | None:
+        """The degrees of freedom (None: Gaussian; also for modules pickled before them)."""
+        return self.__dict__.get("degrees_of_freedom")
 
     def anchor_log_var(self) -> None:
         """Centre the log-variance prior of each component on its current ``log_var``.
@@ -447,8 +484,15 @@ class GaussianMixturePrior(nn.Module):
             precision = torch.exp(-self.log_var)  # (K, dim) or (K, 1)
             maha = (diff * diff * precision).sum(-1)  # (n, K)
         log_det = self.log_var.sum(-1) * (self.dim / self.log_var.shape[-1])  # (K,)
-        log_gauss = -0.5 * (maha + log_det + self.dim * _LOG_2PI)
-        return log_gauss + self.log_weights()
+        nu = self._nu
+        if nu is None:
+            log_density = -0.5 * (maha + log_det + self.dim * _LOG_2PI)
+        else:
+            d = self.dim
+            const = (math.lgamma(0.5 * (nu + d)) - math.lgamma(0.5 * nu)
+                     - 0.5 * d * math.log(nu * math.pi))
+            log_density = const - 0.5 * log_det - 0.5 * (nu + d) * torch.log1p(maha / nu)
+        return log_density + self.log_weights()
 
     def log_prob(self, z: Tensor) -> Tensor:
         """Log density :math:`\\log p(z)` of each row, shape (n,). Excludes the prior."""
@@ -496,6 +540,10 @@ class GaussianMixturePrior(nn.Module):
             step = torch.einsum("nij,nj->ni", self.scale_tril[components], eps)
         else:
             step = eps * self.stddevs[components]
+        nu = self._nu
+        if nu is not None:  # t = Gaussian * sqrt(nu / chi2_nu)
+            chi2 = _chi2(components.shape[0], nu, generator).to(step)
+            step = step * torch.sqrt(nu / chi2)[:, None]
         return (self.means[components] + step).detach()
 
     def candidates(
@@ -531,8 +579,22 @@ class GaussianMixturePrior(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"n_components={self.n_components}, dim={self.dim}, "
-            f"covariance_type={self.covariance_type!r}"
+            f"covariance_type={self.covariance_type!r}{self._dof_repr()}"
         )
+
+    def _dof_repr(self) -> str:
+        return "" if self._nu is None else f", degrees_of_freedom={self._nu:g}"
+
+
+def _chi2(n: int, nu: float, generator: torch.Generator | None) -> Tensor:
+    """``n`` chi-square draws with ``nu`` degrees of freedom, float64 on the CPU.
+
+    Drawn by numpy from a seed taken from ``generator`` (torch's gamma sampler takes no
+    generator), so that a seeded generator gives the same draws.
+    """
+    device = generator.device if generator is not None else None
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
+    return torch.as_tensor(np.random.default_rng(seed).chisquare(nu, size=n))
 
 
 class SupervisedGaussianMixturePrior(GaussianMixturePrior):
@@ -564,8 +626,8 @@ class SupervisedGaussianMixturePrior(GaussianMixturePrior):
         As in :class:`GaussianMixturePrior`.
     **kwargs
         ``softball_radius``, ``softball_sharpness``, ``component_std``,
-        ``log_var_prior_std``, ``dirichlet_alpha`` and ``generator``, as in
-        :class:`GaussianMixturePrior` (``component_std=None`` uses the total number of
+        ``log_var_prior_std``, ``dirichlet_alpha``, ``degrees_of_freedom`` and
+        ``generator``, as in :class:`GaussianMixturePrior` (``component_std=None`` uses the total number of
         components).
 
     Examples
@@ -659,5 +721,5 @@ class SupervisedGaussianMixturePrior(GaussianMixturePrior):
         return (
             f"n_classes={self.n_classes}, n_components_per_class="
             f"{self.n_components_per_class}, dim={self.dim}, "
-            f"covariance_type={self.covariance_type!r}"
+            f"covariance_type={self.covariance_type!r}{self._dof_repr()}"
         )

@@ -66,6 +66,9 @@ _RESAMPLE = ("mean", "sample")
 _AUTO_LATENT = 10
 #: max_epochs="auto": about this many optimizer steps, within [20, 100] epochs.
 _AUTO_STEPS = 20_000
+#: degrees_of_freedom="auto" (unsupervised): the Student-t law EM weighs against the
+#: Gaussian has this many degrees of freedom.
+_AUTO_DOF = 5.0
 
 
 class GMMRepresentation(
@@ -138,6 +141,17 @@ class GMMRepresentation(
         volume.
     dirichlet_alpha : float, default=1.0
         Concentration of the Dirichlet prior on the weights (1 is flat).
+    degrees_of_freedom : float, "auto" or None, default="auto"
+        The law of the mixture components. ``None``: Gaussian (multiDGD's mixture). A
+        number ``nu > 0``: multivariate Student-t with ``nu`` degrees of freedom (fixed,
+        not learned), from the EM start to the end of training. A t component's tails
+        fall polynomially, so that a few far samples neither widen it nor make a broad
+        second component around a tight one the most likely fit, the failure of a
+        Gaussian mixture on heavy-tailed data (see Notes). Smaller values give heavier
+        tails; from about 30 on a t is close to a Gaussian. "auto": unsupervised, the EM
+        start fits both a Gaussian mixture and a t mixture with 5 degrees of freedom and
+        keeps the more likely one (the two have the same parameters); supervised,
+        Gaussian. The choice is in ``degrees_of_freedom_``.
     hidden_layer_sizes : tuple of int, default=(100, 100)
         Hidden widths of the decoder.
     activation : str, default="relu"
@@ -160,10 +174,10 @@ default="gaussian"
 (n_samples, latent_dim), default="auto"
         Initial representations: the first ``latent_dim`` principal components, Gaussian
         draws, an autoencoder's codes, or the given array; all are scaled as above. "auto"
-        is "pca". Unsupervised, the mixture then starts from a
-        :class:`~sklearn.mixture.GaussianMixture` of the same covariance type fitted by EM
-        on them (the most likely of 20 starts): means, covariances and weights; supervised,
-        from a k-means partition per class.
+        is "pca". Unsupervised, the mixture then starts from a mixture of the same
+        covariance type fitted by EM on them (the most likely of 20 starts, for each law
+        of ``degrees_of_freedom``; on a random sample of 20 000 rows when there are more):
+        means, covariances and weights; supervised, from a k-means partition per class.
         ``"autoencoder"`` first trains an :class:`~skdeepclust.representation.AutoEncoder`
         with ``latent_dim`` codes, the decoder's hidden widths mirrored, for 50 epochs at
         ``batch_size``: a sigmoid output and cross-entropy for "bernoulli", squared error
@@ -283,7 +297,12 @@ default="gaussian"
         Covariance matrices, shape (n_mixture_components, latent_dim, latent_dim), for
         "full"; variances, shape (n_mixture_components, latent_dim), for "diag" and
         (n_mixture_components,) otherwise (as in :class:`~sklearn.mixture.GaussianMixture`).
+        For Student-t components, their scale matrices (the covariance is
+        ``nu / (nu - 2)`` times the scale matrix for ``nu > 2``).
     weights_ : ndarray of shape (n_mixture_components,)
+    degrees_of_freedom_ : float or None
+        The degrees of freedom of the Student-t components, ``None`` for Gaussian ones
+        (see ``degrees_of_freedom``).
     dispersion_ : ndarray of shape (n_features,)
         Only with ``output_distribution="negative_binomial"``: the learned dispersion
         :math:`r` of each feature (variance :math:`\\mu + \\mu^2 / r`; large :math:`r`
@@ -319,6 +338,14 @@ default="gaussian"
     partition is stable (``tol``) but not before 400 optimizer steps, so that the decoder
     that ``transform`` and ``predict`` rely on is trained. The partition mostly stays that
     of the EM start; the user guide compares it with that pipeline and KMeans.
+
+    **Heavy tails.** On data whose principal components are heavy-tailed, the most likely
+    Gaussian mixture may split the samples by spread (a tight core and a wide halo
+    around it) instead of by cluster: scikit-learn's breast cancer set, standardised,
+    two components (benchmarks/study_gmmrep_breast_cancer.py). Student-t components
+    explain the far samples by their tails instead, and the t mixture is the more likely
+    one there, so ``degrees_of_freedom="auto"`` picks it; on data with Gaussian-like
+    clusters the Gaussian mixture is the more likely, and is kept.
 
     **New data.** There is no encoder: :meth:`transform` (and every method that
     transforms) finds each new sample's representation by an optimisation, slower than
@@ -375,6 +402,8 @@ default="gaussian"
         "component_std": [Interval(Real, 0, None, closed="neither"), None],
         "log_var_prior_std": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "dirichlet_alpha": [Interval(Real, 0, None, closed="neither")],
+        "degrees_of_freedom": [Interval(Real, 0, None, closed="neither"), None,
+                               StrOptions({"auto"})],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "output_distribution": [StrOptions(set(OUTPUT_DISTRIBUTIONS))],
@@ -411,6 +440,7 @@ default="gaussian"
         component_std=None,
         log_var_prior_std="auto",
         dirichlet_alpha=1.0,
+        degrees_of_freedom="auto",
         hidden_layer_sizes=(100, 100),
         activation="relu",
         output_distribution="gaussian",
@@ -446,6 +476,7 @@ default="gaussian"
         self.component_std = component_std
         self.log_var_prior_std = log_var_prior_std
         self.dirichlet_alpha = dirichlet_alpha
+        self.degrees_of_freedom = degrees_of_freedom
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output_distribution = output_distribution
@@ -548,9 +579,11 @@ default="gaussian"
             Z = rng.standard_normal((n, k))
         scale = scale_to_softball(Z, self.softball_radius)
         mixture = None
+        self._degrees_of_freedom = self._component_laws[0]
         if codes is None and self._mixture_init == "em":
-            mixture = em_mixture(Z, n_mixture, self._covariance_type, rng)
-            centers, labels = mixture[0], mixture[3]
+            mixture = em_mixture(Z, n_mixture, self._covariance_type, rng,
+                                 self._component_laws)
+            centers, labels, self._degrees_of_freedom = mixture[0], mixture[3], mixture[4]
         elif codes is None:
             centers, labels = kmeans(Z, n_mixture, rng)
         else:
@@ -588,6 +621,7 @@ default="gaussian"
             "component_std": component_std,
             "log_var_prior_std": self._log_var_prior_std,
             "dirichlet_alpha": self.dirichlet_alpha,
+            "degrees_of_freedom": self._degrees_of_freedom,
         }
         if self._supervised:
             prior = SupervisedGaussianMixturePrior(
@@ -615,6 +649,10 @@ default="gaussian"
         # unsupervised: the mixture starts from EM; supervised: per-class k-means
         self._mixture_init = "kmeans" if self._supervised else "em"
         auto_lv = 0.3 if self._mixture_init == "em" else 0.1
+        # the component laws the EM start chooses from, by likelihood (unsupervised "auto")
+        auto_laws = (None,) if self._supervised else (None, _AUTO_DOF)
+        dof = self.degrees_of_freedom
+        self._component_laws = auto_laws if isinstance(dof, str) else (dof,)
         self._log_var_prior_std = float(self._resolved("log_var_prior_std", auto_lv))
         self._batch_size = int(self._resolved("batch_size", min(128, max(16, n // 8))))
         n_batches = -(-n // self._batch_size)

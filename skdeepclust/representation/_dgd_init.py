@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.linalg import solve_triangular
+from scipy.special import gammaln, logsumexp
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
@@ -24,6 +26,10 @@ INIT_AE_EPOCHS = 50
 _EM_STARTS = 20
 #: EM covariance floor, as a fraction of the mean variance of the representations.
 _EM_REG = 1e-6
+#: EM of the initial mixture runs on a random sample of at most this many rows (the
+#: training refines the mixture on all rows), and labels the rows this many at a time.
+_EM_MAX_ROWS = 20_000
+_EM_LABEL_CHUNK = 8192
 #: Bytes of the float64 chunk of rows of the PCA initialisation, and the widest data it
 #: does by covariance.
 _PCA_CHUNK_BYTES = 16 * 2**20
@@ -205,27 +211,138 @@ def class_kmeans(Z: np.ndarray, codes: np.ndarray, n_classes: int, m: int, rng):
     return centers, dist.argmin(1)
 
 
-def em_mixture(Z: np.ndarray, k: int, covariance_type: str, rng):
-    """A GaussianMixture fitted by EM on the initial representations.
+def em_mixture(Z: np.ndarray, k: int, covariance_type: str, rng, laws=(None,)):
+    """A mixture fitted by EM on the initial representations, and the law of its components.
 
-    The most likely of ``_EM_STARTS`` starts among those whose every component holds more
-    than ``dim`` samples (fewer make its covariance singular: EM's degenerate optimum on
-    an outlier); the most likely overall when none does. Returns means, covariances
-    (scikit-learn's layout for the type), weights and labels.
+    For each law of ``laws`` (``None``: Gaussian components, by scikit-learn's
+    :class:`~sklearn.mixture.GaussianMixture`; a number ``nu``: Student-t components with
+    ``nu`` degrees of freedom, by :func:`t_mixture_em` from the same k-means start), the
+    most likely of ``_EM_STARTS`` starts among those whose every component holds more
+    than ``dim`` samples (fewer make its covariance singular: EM's degenerate optimum on an
+    outlier), the most likely overall when none does; then the most likely of the laws
+    (by the same rule): the maximum-likelihood choice of the degrees of freedom among
+    ``laws``, fair because every law has the same parameters. On more than
+    ``_EM_MAX_ROWS`` rows, EM runs on a random sample of that many rows (a start: the
+    training refines the mixture on all rows), and every row is then labelled by the
+    chosen mixture. Returns means, covariances (scikit-learn's layout for the type; the
+    scale matrices for Student-t components), weights, labels and the law.
     """
     from sklearn.mixture import GaussianMixture
 
+    n = Z.shape[0]
+    sample = Z
+    if n > _EM_MAX_ROWS:
+        rows = np.random.default_rng(seed_from(rng)).choice(n, _EM_MAX_ROWS, replace=False)
+        sample = Z[np.sort(rows)]
+    m = sample.shape[0]
+    reg = _EM_REG * max(float(np.var(sample)), 1e-12)
+    sk_type = _SKLEARN_COVARIANCE[covariance_type]
     best, best_key = None, None
-    for _ in range(_EM_STARTS):
-        gm = GaussianMixture(k, covariance_type=_SKLEARN_COVARIANCE[covariance_type],
-                             reg_covar=_EM_REG * max(float(np.var(Z)), 1e-12),
-                             random_state=seed_from(rng)).fit(Z)
-        labels = gm.predict(Z)
-        counts = np.bincount(labels, minlength=k)
-        key = (bool(counts.min() > min(Z.shape[1], Z.shape[0] // k - 1)), gm.lower_bound_)
-        if best_key is None or key > best_key:
-            best, best_key = (gm.means_, gm.covariances_, gm.weights_, labels), key
-    return best
+    for law in laws:
+        for _ in range(_EM_STARTS):
+            seed = seed_from(rng)
+            if law is None:
+                gm = GaussianMixture(k, covariance_type=sk_type, reg_covar=reg,
+                                     random_state=seed).fit(sample)
+                fitted = (gm.means_, gm.covariances_, gm.weights_)
+            else:
+                fitted = t_mixture_em(sample, k, sk_type, law, reg, seed)
+            log_joint = mixture_log_joint(sample, *fitted, sk_type, law)
+            score = float(logsumexp(log_joint, axis=1).mean())
+            counts = np.bincount(log_joint.argmax(1), minlength=k)
+            key = (bool(counts.min() > min(Z.shape[1], m // k - 1)), score)
+            if best_key is None or key > best_key:
+                best, best_key = (*fitted, law), key
+    means, covariances, weights, law = best
+    labels = np.concatenate([
+        mixture_log_joint(Z[i : i + _EM_LABEL_CHUNK], means, covariances, weights, sk_type,
+                          law).argmax(1)
+        for i in range(0, n, _EM_LABEL_CHUNK)])
+    return means, covariances, weights, labels, law
+
+
+def mixture_log_joint(Z: np.ndarray, means, covariances, weights, covariance_type: str,
+                      nu: float | None) -> np.ndarray:
+    """``log pi_k + log p_k(z)`` of every row and component, shape (n, k).
+
+    Gaussian components for ``nu=None``, Student-t ones with ``nu`` degrees of freedom
+    otherwise; ``covariances`` in scikit-learn's layout for ``covariance_type``.
+    """
+    log_density, _ = _log_density(Z, means, covariances, covariance_type, nu)
+    return log_density + np.log(weights)
+
+
+def _log_density(Z, means, covariances, covariance_type, nu):
+    """Component log densities and squared Mahalanobis distances, both (n, k)."""
+    n, d = Z.shape
+    k = means.shape[0]
+    if covariance_type == "full":
+        maha = np.empty((n, k))
+        log_det = np.empty(k)
+        for j in range(k):
+            chol = np.linalg.cholesky(covariances[j])
+            white = solve_triangular(chol, (Z - means[j]).T, lower=True)
+            maha[:, j] = np.sum(white * white, axis=0)
+            log_det[j] = 2 * np.sum(np.log(np.diag(chol)))
+    else:
+        var = covariances if covariance_type == "diag" else covariances[:, None]
+        var = np.broadcast_to(var, (k, d))
+        precision = 1.0 / var
+        # |z - mu|^2_P = z^2 . P - 2 z . (P mu) + mu^2 . P, without an (n, k, d) tensor
+        maha = (Z * Z) @ precision.T - 2 * Z @ (precision * means).T
+        maha += np.sum(means * means * precision, axis=1)
+        np.maximum(maha, 0.0, out=maha)
+        log_det = np.log(var).sum(1)
+    if nu is None:
+        return -0.5 * (maha + log_det + d * np.log(2 * np.pi)), maha
+    const = gammaln(0.5 * (nu + d)) - gammaln(0.5 * nu) - 0.5 * d * np.log(nu * np.pi)
+    return const - 0.5 * log_det - 0.5 * (nu + d) * np.log1p(maha / nu), maha
+
+
+def t_mixture_em(Z: np.ndarray, k: int, covariance_type: str, nu: float, reg: float,
+                 seed: int, max_iter: int = 100, tol: float = 1e-3):
+    """EM for a mixture of multivariate Student-t laws with ``nu`` degrees of freedom.
+
+    The scale-mixture EM (McLachlan & Peel, *Finite Mixture Models*, 2000, ch. 7) with
+    ``nu`` fixed: the E-step gives responsibilities ``r_ik`` and weights
+    ``u_ik = (nu + d) / (nu + m_ik)`` (``m_ik`` the squared Mahalanobis distance, so that
+    far rows count less), the M-step the ``r u``-weighted means and scatter matrices.
+    Started, as scikit-learn's ``GaussianMixture``, from one k-means partition (seeded by
+    ``seed``); stops when the mean log-likelihood gains less than ``tol``.
+    ``covariance_type`` is scikit-learn's ("full", "diag", "spherical"); ``reg`` is added
+    to the variances. Returns means, scale matrices (scikit-learn's layout) and weights.
+    """
+    n, d = Z.shape
+    labels = KMeans(k, n_init=1, random_state=seed).fit(Z).labels_
+    resp = np.zeros((n, k))
+    resp[np.arange(n), labels] = 1.0
+    u = np.ones((n, k))
+    score = -np.inf
+    for _ in range(max_iter):
+        counts = resp.sum(0) + 10 * np.finfo(float).eps
+        weights = counts / n
+        ru = resp * u
+        means = (ru.T @ Z) / (ru.sum(0) + 10 * np.finfo(float).eps)[:, None]
+        if covariance_type == "full":
+            scale = np.empty((k, d, d))
+            for j in range(k):
+                diff = Z - means[j]
+                scale[j] = (diff * ru[:, j, None]).T @ diff / counts[j]
+                scale[j].flat[:: d + 1] += reg
+        else:  # sum_i ru_ik (z_i - mu_k)^2 per dimension, without an (n, k, d) tensor
+            var = (ru.T @ (Z * Z) - 2 * means * (ru.T @ Z)
+                   + means * means * ru.sum(0)[:, None]) / counts[:, None]
+            var = np.maximum(var, 0.0) + reg
+            scale = var if covariance_type == "diag" else var.mean(1)
+        log_density, maha = _log_density(Z, means, scale, covariance_type, nu)
+        log_joint = log_density + np.log(weights)
+        log_lik = logsumexp(log_joint, axis=1)
+        resp = np.exp(log_joint - log_lik[:, None])
+        u = (nu + d) / (nu + maha)
+        previous, score = score, float(log_lik.mean())
+        if abs(score - previous) < tol:
+            break
+    return means, scale, weights
 
 
 def set_mixture(prior, covariances: np.ndarray, weights: np.ndarray) -> None:

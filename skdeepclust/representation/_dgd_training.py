@@ -301,6 +301,7 @@ class DGDTrainingMixin:
             var = to_numpy(prior.variances, self._dtype).copy()
             self.covariances_ = var if prior.covariance_type == "diagonal" else var[:, 0].copy()
         self.weights_ = to_numpy(prior.weights, self._dtype).copy()
+        self.degrees_of_freedom_ = getattr(prior, "degrees_of_freedom", None)
         if self._supervised:
             self.component_classes_ = self.classes_[to_numpy(prior.component_class)]
         output = self.module_.decoder.output
