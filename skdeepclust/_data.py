@@ -37,9 +37,12 @@ def _is_lazy(X) -> bool:
 
 
 def _is_memory_mapped(X) -> bool:
+    """Whether ``X``'s memory is a file mapping. A copy of a memory map (``mm.copy()``,
+    ``mm[:n] * 1``) keeps the :class:`numpy.memmap` class but lives in memory: numpy
+    gives it no mapping (``_mmap is None``), and it is not streamed."""
     base = X
     while isinstance(base, np.ndarray):
-        if isinstance(base, np.memmap):
+        if isinstance(base, np.memmap) and getattr(base, "_mmap", None) is not None:
             return True
         base = base.base
     return isinstance(base, mmap.mmap)

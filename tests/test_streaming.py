@@ -49,6 +49,21 @@ def test_streamed_rows_index_like_the_tensor(tmp_path):
     assert rows.shape == (95, 4) and len(rows) == 95
 
 
+def test_a_copy_of_a_memory_map_is_in_memory(tmp_path):
+    """``mm[:n].copy()`` keeps numpy's memmap class without a mapping: it is fitted like
+    any in-memory array (one tensor), while the map and its slices and views stream."""
+    X, _ = _blobs(120)
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    assert streams(mm) and streams(mm[10:50]) and streams(np.asarray(mm))
+    copy = mm[:100].copy()
+    assert isinstance(copy, np.memmap) and not streams(copy) and not streams(mm * 1)
+    params = {"max_epochs": 2, "tol": None, "n_init": 1, "device": "cpu", "random_state": 0}
+    a = DMAEClustering(3, autoencoder=None, **params).fit(copy)
+    b = DMAEClustering(3, autoencoder=None, **params).fit(np.array(copy))
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+
+
 def test_a_block_with_nan_names_its_rows(tmp_path):
     X = np.ones((50, 3), dtype=np.float32)
     X[33, 1] = np.nan
