@@ -10,7 +10,9 @@ clustering epochs, and a shallow ``DMAEClustering(n_clusters=20)`` for 3 epochs;
 - ``stream``: ``fit`` on the memory map (the fit reads blocks of rows);
 - ``memory``: ``fit`` on the same rows loaded into memory (``np.load`` without a map);
 - ``memory_small``: ``fit`` on the first ``--small`` rows (default 200,000) in memory,
-  the throughput reference of the issue.
+  the throughput reference of the issue (a plain ``np.ndarray``: a ``.copy()`` of the
+  map is in memory too, but before the fix of ``_data._is_memory_mapped`` it was
+  mistaken for a map and streamed).
 
 Each records the fit's wall time, its throughput (rows times epochs of the clustering
 phase per second, and rows per second of the whole fit; the same per second of process
@@ -19,7 +21,11 @@ programs share), the accuracy (Hungarian ACC)
 on the first ``--small`` rows, and the process's memory: the peak of anonymous memory
 (``RssAnon``, what the process needs) and of file-backed memory (``RssFile``: the
 mapped file's pages, which the kernel can drop) above their values before the fit,
-sampled every 20 ms. Run from the repository root::
+sampled every 20 ms. With ``--split-epochs`` each configuration is also fitted for one
+clustering epoch, in the same process after the first fit, and the record gets the CPU
+seconds per row-epoch of the clustering loop, ``(cpu(E) - cpu(1)) / ((E - 1) * rows)``,
+and the fixed CPU cost of the fit (start, k-means, final labels pass), ``cpu(1)`` minus
+one epoch: the throughput of the whole fit mixes both. Run from the repository root::
 
     OMP_NUM_THREADS=2 python benchmarks/bench_streaming.py [--rows N] [--quick]
 
@@ -116,7 +122,8 @@ def _estimator(name: str):
                           n_init=3, tol=None, random_state=0, device="cpu")
 
 
-def _run(name: str, mode: str, path: str, labels_path: str, small: int, queue) -> None:
+def _run(name: str, mode: str, path: str, labels_path: str, small: int, queue,
+         split_epochs: bool = False) -> None:
     import warnings
 
     from skdeepclust.metrics import cluster_accuracy
@@ -126,7 +133,7 @@ def _run(name: str, mode: str, path: str, labels_path: str, small: int, queue) -
     elif mode == "memory":
         X = np.load(path)
     else:
-        X = np.load(path, mmap_mode="r")[:small].copy()
+        X = np.array(np.load(path, mmap_mode="r")[:small])
     y = np.load(labels_path)
     est = _estimator(name)
     with warnings.catch_warnings():
@@ -138,6 +145,18 @@ def _run(name: str, mode: str, path: str, labels_path: str, small: int, queue) -
             cpu_seconds = time.process_time() - cpu_start
     head = np.asarray(X[:small])
     acc = float(cluster_accuracy(y[:small], est.predict(head)))
+    split = {}
+    if split_epochs:
+        one = _estimator(name).set_params(max_epochs=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cpu_one = time.process_time()
+            one.fit(X)
+            cpu_one = time.process_time() - cpu_one
+        per_row_epoch = (cpu_seconds - cpu_one) / ((est.n_iter_ - 1) * X.shape[0])
+        split = {"fit1_cpu_seconds": cpu_one,
+                 "cpu_us_per_row_epoch": per_row_epoch * 1e6,
+                 "fixed_cpu_seconds": cpu_one - per_row_epoch * X.shape[0]}
     queue.put({
         "estimator": name, "mode": mode, "rows": int(X.shape[0]), "seconds": seconds,
         "epochs": int(est.n_iter_), "rows_per_s": X.shape[0] / seconds,
@@ -146,6 +165,7 @@ def _run(name: str, mode: str, path: str, labels_path: str, small: int, queue) -
         "row_epochs_per_cpu_s": X.shape[0] * max(est.n_iter_, 1) / cpu_seconds,
         "acc_first_rows": acc,
         "anon_mb": peak.rise_mb("RssAnon"), "file_mb": peak.rise_mb("RssFile"),
+        **split,
     })
 
 
@@ -159,6 +179,8 @@ def main() -> None:
                         choices=["stream", "memory", "memory_small"])
     parser.add_argument("--quick", action="store_true", help="200k rows, 20k small")
     parser.add_argument("--data-dir", default=tempfile.gettempdir())
+    parser.add_argument("--split-epochs", action="store_true",
+                        help="also fit one epoch: per-row-epoch and fixed CPU costs")
     parser.add_argument("--out", default="benchmarks/results/streaming_memmap.json")
     args = parser.parse_args()
     if args.quick:
@@ -172,7 +194,7 @@ def main() -> None:
         for mode in args.modes:
             queue = ctx.Queue()
             proc = ctx.Process(target=_run, args=(name, mode, str(path), labels_path,
-                                                  args.small, queue))
+                                                  args.small, queue, args.split_epochs))
             proc.start()
             result = queue.get()
             proc.join()
@@ -185,8 +207,12 @@ def main() -> None:
             r["row_epochs_per_s"] / ref["row_epochs_per_s"] if ref else None)
         r["cpu_throughput_vs_memory_small"] = (
             r["row_epochs_per_cpu_s"] / ref["row_epochs_per_cpu_s"] if ref else None)
+        if ref and "cpu_us_per_row_epoch" in r:
+            r["cpu_per_row_epoch_vs_memory_small"] = (
+                ref["cpu_us_per_row_epoch"] / r["cpu_us_per_row_epoch"])
     print_table(rows, ["estimator", "mode", "rows", "seconds", "epochs",
                        "throughput_vs_memory_small", "cpu_throughput_vs_memory_small",
+                       "cpu_per_row_epoch_vs_memory_small", "fixed_cpu_seconds",
                        "acc_first_rows", "anon_mb", "file_mb"])
     save_json(args.out, {"args": {k: v for k, v in vars(args).items() if k != "data_dir"},
                          "load_average": os.getloadavg(), "results": rows})
