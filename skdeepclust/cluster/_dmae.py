@@ -24,6 +24,8 @@ from ..representation._autoencoder_losses import LOSSES
 from ..utils._sklearn_compat import HasMethods, Interval, Options, StrOptions
 from ._dmae_deep import DeepModelMixin
 from ._dmae_init import (
+    AUTO_ALPHA_DEEP,
+    auto_alpha,
     check_codes_for_kl,
     check_params_vs_input,
     dissimilarity_function,
@@ -94,10 +96,20 @@ class DMAEClustering(
         ``precision`` parameter is called as ``f(X, Y, precision=P)`` and gets learned
         precision matrices ``P`` of shape ``(K, d, d)``. A lambda makes the estimator
         unpicklable.
-    alpha : float, default=100.0
-        Softmax inverse temperature (the replication value of the DMAE paper). Large
-        values give hard, k-means-like assignments; see
-        :func:`skdeepclust.metrics.assignment_sparsity`.
+    alpha : float or "auto", default="auto"
+        Softmax inverse temperature. Large values give hard, k-means-like assignments
+        (see :func:`skdeepclust.metrics.assignment_sparsity`); small ones let boundary
+        points pull several centres and, too small, merge clusters. Its effect depends on
+        the scale of the dissimilarities, so ``"auto"`` resolves in ``fit`` (into
+        ``_alpha``) from the data: 1000 divided by the mean dissimilarity of a sample to
+        its nearest initial centre (on up to 10 000 evenly spaced rows; 100 if that mean
+        is not positive), so that a sample's assignment is soft only within about 0.5 %
+        of that distance from a boundary, whatever the scale or dissimilarity. The deep
+        model with ``normalize_codes`` clusters codes of unit spread and takes 100 (the
+        replication value of the DMAE paper). Softer assignments (a smaller ``alpha``)
+        pull the shallow Euclidean model's centres off the k-means optimum on
+        overlapping clusters (the user guide's DMAE defaults); set a number to choose
+        the sparsity yourself.
     p : float, default=2.0
         Order of ``"minkowski"`` (``> 0``; ``inf`` is Chebyshev).
     interval : float or array-like of shape (n_dims,), default=2.0
@@ -125,8 +137,12 @@ class DMAEClustering(
         ``learning_rate`` (about 1e-2 times the scale of the data) or more epochs.
     init_iter : int, default=100
         Candidate draws of the ``"k-means++"`` seeding.
-    n_init : int, default=10
-        Restarts of the KMeans of ``init="kmeans"``.
+    n_init : int or "auto", default="auto"
+        Restarts of the KMeans of ``init="kmeans"``; the one of lowest inertia is kept.
+        The model refines the partition it starts from, so a poor local optimum of
+        k-means stays a poor result. ``"auto"`` is 30 restarts when the clustered data
+        (``X``, or the codes when deep) holds at most 5 million numbers (rows times
+        dimensions), where they cost about as much as the training, and 10 above.
     precision_init : {"kmeans", "identity"} or array-like, default="kmeans"
         Initial precision matrices of ``"mahalanobis"``: the inverse covariance of each
         cluster of the initial partition (KMeans' clusters for ``init="kmeans"``, else the
@@ -216,7 +232,8 @@ class DMAEClustering(
         for the deep one (its joint fine-tuning is a fixed budget, like the pretraining;
         the loss keeps creeping down at the small joint learning rate long after the
         partition has settled). Under the rule the shallow model ends with the parameters
-        of its lowest-loss epoch (``loss_curve_`` still shows every epoch).
+        of its lowest-loss epoch (``loss_curve_`` still shows every epoch), and with its
+        start when that is lower still (``kept_start_``).
     n_iter_no_change : int or "auto", default="auto"
         The patience of the ``tol`` rule, in epochs. ``"auto"`` resolves into
         ``_n_iter_no_change``: 20 for dissimilarities with learned precisions
@@ -271,6 +288,14 @@ class DMAEClustering(
         Epochs run in the clustering phase.
     converged_ : bool
         Whether the clustering phase stopped by the ``tol`` rule.
+    kept_start_ : bool
+        Shallow model: whether ``fit`` returned the mixture it started from (the KMeans
+        centres with ``init="kmeans"``, uniform mixing weights) because training did not
+        lower the mean objective over the training data below the start's. Minibatch
+        training can end a little above its start when that start is already a minimum
+        of the objective, e.g. the k-means optimum of well-separated clusters; the start
+        is then the better model by the model's own criterion. Always False for the deep
+        model and ``partial_fit``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string feature names.
@@ -310,7 +335,7 @@ class DMAEClustering(
         "warm_start": ["boolean"],
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "dissimilarity": [StrOptions(set(DISSIMILARITIES)), callable],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "p": [Interval(Real, 0, None, closed="neither"), Options(Real, {math.inf})],
         "interval": [Interval(Real, 0, None, closed="neither"), "array-like"],
         "kl_normalization": [StrOptions(set(KL_NORMALIZATIONS)), callable],
@@ -318,7 +343,7 @@ class DMAEClustering(
         "learn_mixing": ["boolean"],
         "init": [StrOptions(set(_INITS)), "array-like"],
         "init_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "precision_init": [StrOptions(set(_PRECISION_INITS)), "array-like"],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
         "autoencoder": [None, StrOptions({"auto"}), HasMethods(["fit", "transform"])],
@@ -342,7 +367,7 @@ class DMAEClustering(
         n_clusters=8,
         *,
         dissimilarity="euclidean",
-        alpha=100.0,
+        alpha="auto",
         p=2.0,
         interval=2.0,
         kl_normalization="softmax_abs",
@@ -350,7 +375,7 @@ class DMAEClustering(
         learn_mixing=True,
         init="kmeans",
         init_iter=100,
-        n_init=10,
+        n_init="auto",
         precision_init="kmeans",
         reg_covar=1e-2,
         autoencoder="auto",
@@ -444,7 +469,7 @@ class DMAEClustering(
             lambda: DissimilarityMixtureAutoencoder(
                 self.n_clusters,
                 n_dims,
-                alpha=self.alpha,
+                alpha=self._resolved("alpha", 1.0),
                 dissimilarity=dissimilarity,
                 learn_mixing=self.learn_mixing,
                 covariance_floor=floor,
@@ -452,6 +477,14 @@ class DMAEClustering(
             ),
         )
         initialize_mixture(self, H_t, weights)
+        if self.alpha != "auto":
+            self._alpha = float(self.alpha)
+        elif self._normalized:  # codes of unit spread: the DMAE replication's value
+            self._alpha = AUTO_ALPHA_DEEP
+        else:
+            self._alpha = auto_alpha(self.module_, H_t, weights)
+        with torch.no_grad():
+            self.module_.alpha.fill_(self._alpha)
 
         self._resolve_training(X)
         self.mixture_loss_curve_ = []
@@ -504,6 +537,10 @@ class DMAEClustering(
         def step(idx: Tensor) -> Tensor:
             return self._objective(X_t[idx], training=True).mean()
 
+        # the shallow model returns its start (the k-means centres of init="kmeans")
+        # when training does not lower the objective on the whole training data
+        start = None if deep or partial else (self._full_objective(X_t), _state(self.module_))
+
         # the shallow model under the tol rule keeps its lowest-loss epoch: a stop after
         # n_iter_no_change epochs without improvement would otherwise return the state
         # at the end of a rising stretch (a few KB: centres, mixing weights, precisions)
@@ -512,8 +549,7 @@ class DMAEClustering(
         def keep_best(epoch: int, loss: float) -> None:
             if loss < best["loss"]:
                 best["loss"] = loss
-                best["state"] = {k: v.detach().clone()
-                                 for k, v in self.module_.state_dict().items()}
+                best["state"] = _state(self.module_)
 
         history = train_loop(
             step,
@@ -537,12 +573,24 @@ class DMAEClustering(
             self._optimizer = None
         if best["state"] is not None and history.loss_curve[-1] > best["loss"]:
             self.module_.load_state_dict(best["state"])
+        self.kept_start_ = bool(start is not None and self._full_objective(X_t) >= start[0])
+        if self.kept_start_:
+            self.module_.load_state_dict(start[1])
         self.best_loss_ = min(history.loss_curve) if history.loss_curve else math.nan
         if self._normalized:  # the inference scale: the spread of the final training codes
             with torch.no_grad():
                 scale = float(spread(self._embed_tensor(X_t)))
             self.code_scale_ = scale if scale > 0 else self.code_scale_
         return history
+
+    def _full_objective(self, X_t) -> float:
+        """The (weighted) mean training objective over all rows ``X_t``."""
+        with torch.no_grad():
+            losses = self._batched(self._objective, X_t).double().cpu()
+        if self._sample_weight is None:
+            return float(losses.mean())
+        w = torch.as_tensor(self._sample_weight, dtype=torch.float64)
+        return float((losses * w).sum() / w.sum())
 
     def _finish_fit(self, X, y, history, *, partial: bool) -> None:
         self.labels_ = self._inference(self._labels, X, out_dtype=None)
@@ -777,3 +825,8 @@ class DMAEClustering(
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _state(module) -> dict:
+    """A copy of ``module``'s parameters and buffers (a few KB for the mixture head)."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}

@@ -104,6 +104,53 @@ def check_codes_for_kl(est, H_t: Tensor) -> None:
         )
 
 
+#: ``alpha="auto"``: ``alpha`` times the mean dissimilarity of a sample to its nearest
+#: initial centre. At this value a point's assignment is soft (a second centre gets over
+#: 1 % of it) only within about 0.5 % of that mean distance from a boundary.
+AUTO_ALPHA_SCALE = 1000.0
+#: ``alpha="auto"`` when the mean nearest-centre dissimilarity is not positive (a
+#: callable that can return negative values): the DMAE replication's value.
+AUTO_ALPHA_FALLBACK = 100.0
+#: ``alpha="auto"`` of the deep model with ``normalize_codes``: codes of unit spread
+#: (the DMAE replication's value).
+AUTO_ALPHA_DEEP = 100.0
+#: ``n_init="auto"``: restarts of the k-means start; ``AUTO_N_INIT_LARGE`` when the
+#: clustered data has more than ``AUTO_N_INIT_MAX_SIZE`` numbers (rows x dimensions).
+AUTO_N_INIT = 30
+AUTO_N_INIT_LARGE = 10
+AUTO_N_INIT_MAX_SIZE = 5_000_000
+#: Rows (evenly spaced) on which ``alpha="auto"`` measures that mean.
+_AUTO_ALPHA_ROWS = 10_000
+
+
+def auto_alpha(head, H_t: Tensor, sample_weight: np.ndarray | None = None) -> float:
+    """``alpha="auto"``: ``AUTO_ALPHA_SCALE`` over the (weighted) mean dissimilarity of
+    the clustered rows ``H_t`` to their nearest initial centre of ``head``.
+
+    Scale-free: multiplying the data (or changing the dissimilarity's unit) leaves the
+    assignments as sparse as before.
+    """
+    n = H_t.shape[0]
+    rows = torch.linspace(0, n - 1, min(n, _AUTO_ALPHA_ROWS)).round().long().unique()
+    with torch.no_grad():
+        nearest = head.dissimilarities(H_t[rows.to(H_t.device)]).min(dim=1).values.double()
+    if sample_weight is None:
+        scale = float(nearest.mean())
+    else:
+        w = torch.as_tensor(np.asarray(sample_weight)[rows.numpy()], dtype=torch.float64)
+        scale = float((nearest.cpu() * w).sum() / w.sum()) if float(w.sum()) > 0 else 0.0
+    if not (scale > 0 and np.isfinite(scale)):
+        return AUTO_ALPHA_FALLBACK
+    return AUTO_ALPHA_SCALE / scale
+
+
+def auto_n_init(n_init, shape: tuple[int, int]) -> int:
+    """Restarts of the k-means start on clustered data of ``shape`` (``"auto"`` resolved)."""
+    if n_init != "auto":
+        return int(n_init)
+    return AUTO_N_INIT if shape[0] * shape[1] <= AUTO_N_INIT_MAX_SIZE else AUTO_N_INIT_LARGE
+
+
 def initialize_mixture(est, H_t: Tensor, sample_weight: np.ndarray | None = None) -> None:
     """Set the initial centres (``init``) and precisions (``precision_init``) of
     ``est.module_`` on the clustered data ``H_t``, drawing from the fit's seeds; the
@@ -114,7 +161,7 @@ def initialize_mixture(est, H_t: Tensor, sample_weight: np.ndarray | None = None
     labels = None
     if isinstance(est.init, str) and est.init == "kmeans":
         H = H_t.detach().cpu().numpy()
-        km = KMeans(K, n_init=est.n_init, random_state=seed_from(rng))
+        km = KMeans(K, n_init=auto_n_init(est.n_init, H.shape), random_state=seed_from(rng))
         km.fit(H, sample_weight=sample_weight)
         centers = torch.as_tensor(km.cluster_centers_)
         labels = torch.as_tensor(km.labels_, dtype=torch.long, device=H_t.device)

@@ -606,13 +606,79 @@ def test_learning_rate_auto_resolves_into_private_attributes(small_digits):
     assert deep._data_spread == pytest.approx(1.0, rel=1e-6)  # the normalised codes
 
 
+@pytest.fixture(scope="module")
+def overlapping_blobs():
+    """Four overlapping isotropic blobs (KMeans ARI 0.79), where soft assignments pull the
+    centres of a Euclidean DMAE off the k-means optimum."""
+    return make_blobs(n_samples=400, centers=4, cluster_std=1.5, random_state=1)
+
+
+def test_alpha_auto_is_scale_free_and_no_worse_than_kmeans(overlapping_blobs):
+    X, y = overlapping_blobs
+    km = adjusted_rand_score(y, KMeans(4, n_init=10, random_state=0).fit(X).labels_)
+    fits = [DMAEClustering(4, autoencoder=None, **FAST).fit(X * scale) for scale in (1.0, 1e-2)]
+    for dmae, scale in zip(fits, (1.0, 1e-2)):
+        assert dmae.alpha == "auto"  # resolved into _alpha, the parameter untouched
+        nearest = dmae.transform(X * scale).min(axis=1).mean()
+        # 1000 over the mean distance to the nearest centre (the start's: close to the end's)
+        assert dmae._alpha * nearest == pytest.approx(1000.0, rel=0.05)
+        assert adjusted_rand_score(y, dmae.labels_) >= km
+        np.testing.assert_array_equal(dmae.labels_, dmae.predict(X * scale))
+    assert fits[1]._alpha == pytest.approx(100 * fits[0]._alpha, rel=1e-4)
+    assert adjusted_rand_score(fits[0].labels_, fits[1].labels_) > 0.98
+    # the former fixed alpha=100 is soft at this scale and ends below KMeans; on the
+    # data divided by 100 it is 100 times softer still
+    soft = DMAEClustering(4, autoencoder=None, alpha=100.0, **FAST).fit(X)
+    assert adjusted_rand_score(y, soft.labels_) < km - 0.01
+    assert soft._alpha == 100.0
+
+
+def test_alpha_auto_falls_back_when_dissimilarities_are_not_positive(blobs, small_digits):
+    X, _ = blobs
+    dmae = DMAEClustering(4, dissimilarity=dot_dissimilarity, max_epochs=0, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the dot product empties clusters: not the point
+        assert dmae.fit(X)._alpha == 100.0
+    X, _ = small_digits
+    deep = DMAEClustering(10, autoencoder=_small_ae(max_epochs=2, tol=None), max_epochs=0,
+                          **FAST)
+    assert deep.fit(X)._alpha == 100.0  # normalised codes: the replication value
+
+
+def test_shallow_fit_keeps_its_start_when_training_does_not_lower_the_objective(blobs):
+    X, y = blobs
+    start = DMAEClustering(4, autoencoder=None, max_epochs=0, **FAST).fit(X)
+    # a learning rate far too large throws the centres off the k-means optimum
+    wild = DMAEClustering(4, autoencoder=None, learning_rate=5.0, max_epochs=3, tol=None,
+                          **FAST).fit(X)
+    assert wild.kept_start_ and wild.n_iter_ == 3 and len(wild.loss_curve_) == 3
+    np.testing.assert_allclose(wild.cluster_centers_, start.cluster_centers_)
+    np.testing.assert_array_equal(wild.labels_, start.labels_)
+    assert wild.score(X) == pytest.approx(start.score(X))
+    assert adjusted_rand_score(y, wild.labels_) > 0.99
+    good = DMAEClustering(4, autoencoder=None, **FAST).fit(X)
+    assert good.score(X) >= start.score(X)
+    assert not DMAEClustering(4, autoencoder=None, **FAST).partial_fit(X).kept_start_
+
+
+def test_n_init_auto():
+    from skdeepclust.cluster._dmae_init import auto_n_init
+
+    assert auto_n_init("auto", (1797, 64)) == 30
+    assert auto_n_init("auto", (70_000, 784)) == 10  # 55 million numbers
+    assert auto_n_init(3, (1797, 64)) == 3
+    with pytest.raises(ValueError, match="n_init"):
+        DMAEClustering(2, n_init="many").fit(np.random.RandomState(0).normal(size=(20, 2)))
+
+
 def test_mahalanobis_at_defaults_learns_the_shape_of_small_anisotropic_blobs(aniso):
-    X, y, transformation = aniso
-    X, y = X[:300], y[:300]
+    X, y, transformation = aniso  # 600 rows: at batch 256, 3 steps an epoch
     assert adjusted_rand_score(y, KMeans(3, n_init=10, random_state=0).fit(X).labels_) < 0.75
     labels = []
-    for scale in (1.0, 1e3):  # the centres' rate and the precision factor follow the scale
-        dmae = DMAEClustering(3, dissimilarity="mahalanobis", **FAST).fit(X * scale)
+    for scale in (1.0, 1e3):  # the centres' rate, the precision factor and alpha follow
+        # the scale; tol is in the units of the loss (squared distances here)
+        dmae = DMAEClustering(3, dissimilarity="mahalanobis", tol=1e-4 * scale**2, **FAST)
+        dmae.fit(X * scale)
         assert adjusted_rand_score(y, dmae.labels_) > 0.9
         assert dmae.converged_
         np.testing.assert_array_equal(dmae.labels_, dmae.predict(X * scale))
