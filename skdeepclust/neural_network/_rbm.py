@@ -31,8 +31,9 @@ class RBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     pseudo-likelihood, :meth:`score_samples` here is the log-likelihood
     ``log p(x) = -F(x) - log Z``: with the exact partition function when the smaller
     binary layer is small (``2**units * (n_features + n_components) <= 2**27``: e.g. 17
-    hidden units for 784 binary pixels, 20 for 64; computed at the end of ``fit``), else with
-    an annealed-importance-sampling estimate of ``log Z`` (computed on the first call
+    hidden units for 784 binary pixels, 20 for 64; computed when first read after ``fit``
+    or ``partial_fit``, so that a stream of ``partial_fit`` calls pays for training only),
+    else with an annealed-importance-sampling estimate of ``log Z`` (computed on the first call
     and stored in ``log_partition_``; see :meth:`log_partition` for reverse AIS and the
     spread of the estimate).
 
@@ -61,7 +62,8 @@ class RBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     sigma_ : ndarray of shape (n_features,) or None
         Standard deviations of Gaussian visibles.
     log_partition_ : float or None
-        log Z used by ``score_samples``; None until known (rectified units: always).
+        log Z used by ``score_samples``; None until known (rectified units: always). An
+        exact value is computed on first read (or by ``score_samples``).
     log_partition_bounds_ : tuple of float or None
         (lower, upper): -3 / +3 standard errors of an AIS estimate; equal for exact.
     log_partition_method_ : str or None

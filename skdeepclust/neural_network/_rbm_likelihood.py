@@ -40,13 +40,54 @@ def temperatures_to_bracket(log_z: float, upper: float, n_chains: int, n_betas: 
     return max(2 * int(n_betas), math.ceil(n_betas * var / target))
 
 
+#: The stored log Z: ``(log_partition_, log_partition_bounds_, log_partition_method_,
+#: exact_pending)``; with ``exact_pending`` the first read of any of the three computes the
+#: exact value (a ``partial_fit`` call costs its training only).
+_LOG_Z_FIELDS = ("log_partition_", "log_partition_bounds_", "log_partition_method_")
+
+
+def _log_z_attribute(i: int, doc: str) -> property:
+    """``log_partition_`` (i = 0), ``_bounds_`` (1) or ``_method_`` (2) of :class:`RBM`,
+    read from ``_log_z``; the exact log Z, when it is pending, is computed on first read."""
+    name = _LOG_Z_FIELDS[i]
+
+    def get(self):
+        state = self.__dict__.get("_log_z")
+        if state is None:
+            if name in self.__dict__:  # pickled by an earlier release
+                return self.__dict__[name]
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if state[3]:
+            self._set_log_partition("exact")
+            state = self._log_z
+        return state[i]
+
+    def set(self, value):
+        state = list(self.__dict__.get("_log_z") or (None, None, None, False))
+        state[i], state[3] = value, False
+        self._log_z = tuple(state)
+
+    return property(get, set, doc=doc)
+
+
 class _RBMLikelihoodMixin:
     """Energies, ``log_partition`` and ``score_samples`` of a fitted :class:`RBM`."""
 
+    log_partition_ = _log_z_attribute(0, "log Z used by ``score_samples`` (or None).")
+    log_partition_bounds_ = _log_z_attribute(1, "(lower, upper) bounds of log Z.")
+    log_partition_method_ = _log_z_attribute(2, "How log Z was computed.")
+
     def _after_fit(self) -> None:
-        """End of fit: the exact log Z when it is cheap (``EXACT_AUTO_COST``), else None
-        until :meth:`score_samples` or :meth:`log_partition` computes it."""
+        """End of fit: the exact log Z is pending when it is cheap (``EXACT_AUTO_COST``),
+        computed on the first read of ``log_partition_`` (or ``score_samples``), else None
+        until :meth:`score_samples` or :meth:`log_partition` estimates it."""
         self._reset_log_partition()
+
+    def _reset_log_partition(self) -> None:
+        """log Z unknown; the exact value pending (computed when read) when it is cheap.
+        Every ``fit`` and ``partial_fit`` ends here: a stream of ``partial_fit`` calls
+        never enumerates states until a score needs them."""
+        self._log_z = (None, None, None, self._exact_feasible())
 
     def _exact_feasible(self) -> bool:
         m = self.module_
@@ -155,7 +196,8 @@ class _RBMLikelihoodMixin:
         slow: its cost is 10000 Gibbs steps of 100 chains, linear in
         ``n_features * n_components`` (minutes for a 784-500 model on one CPU core);
         ``verbose=1`` shows its progress bar. The exact ``log Z`` costs
-        ``2**units * (n_features + n_components)``, computed once at the end of ``fit``.
+        ``2**units * (n_features + n_components)``, computed once after each ``fit`` or
+        ``partial_fit``, by the first call that needs it.
 
         Parameters
         ----------

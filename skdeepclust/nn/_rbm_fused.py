@@ -26,7 +26,6 @@ from torch import Tensor
 from torch.nn import functional as F
 
 if TYPE_CHECKING:
-    from .rbm import RBM
     from .rbm_training import RBMUpdater
 
 #: The fused sparse update forms the weight update V^T H with an embedding bag per visible
@@ -354,24 +353,6 @@ class TorchFusedStep:
         upd.apply({"visible_bias": gb, "hidden_bias": gc}, hidden_mean=pmean)
 
 
-def numba_hidden_prob(K, m: RBM, v: Tensor) -> Tensor:
-    """p(h = 1 | v) of binary states ``v`` (float, 2-d, the dtype of the weights) as sums of
-    the rows of W over the ones of each row, by the kernels ``K``."""
-    W = m.weight
-    Wn = W.detach().numpy()
-    nv, nh = Wn.shape
-    X = (v != 0).contiguous().numpy()
-    cw = (m.hidden_bias - m.visible_offset @ W).contiguous().numpy()
-    out = torch.empty((v.shape[0], nh), dtype=W.dtype)
-    ptr = np.zeros(X.shape[0] + 1, np.int64)
-    idx = np.zeros(max(X.size, 1), np.int32 if X.size < 2**31 else np.int64)
-    ib = np.zeros(max(nv, nh), np.int32)
-    K._csr(X, _words(X), ptr, idx, np.zeros(nv, Wn.dtype))
-    K._bag_sigmoid(out.numpy(), Wn, cw, ptr, idx, ib, ib.view(np.float32),
-                   Wn.dtype == np.float32)
-    return out
-
-
 def numba_buffers(upd: RBMUpdater, B: int, n_ch: int, n_loss: int, params: tuple) -> dict:
     """The NumPy work arrays of :func:`numba_step` for one batch shape, cached on the
     updater."""
@@ -404,7 +385,7 @@ def numba_buffers(upd: RBMUpdater, B: int, n_ch: int, n_loss: int, params: tuple
         ptr=np.zeros(B + 1, np.int64), idx=np.zeros(B * nv, i32),
         nptr=np.zeros(n_ch + 1, np.int64), nidx=np.zeros(n_ch * nv, i32),
         cptr=np.zeros(nv + 1, np.int64), crows=np.zeros(n_all * nv, i32),
-        vbar=np.zeros(nv, dt), dmu=np.zeros(nv, dt), acc=np.zeros(max(nv, nh), dt),
+        vbar=np.zeros(nv, dt), dmu=np.zeros(nv, dt), acc=np.zeros((3, nh), dt),
         muW=np.zeros(nh, dt), cw=np.zeros(nh, dt), dc=np.zeros(nh, dt),
         dlam=np.zeros(nh, dt), pmean=np.zeros(nh, dt), gc=np.zeros(nh, dt),
         p_pos=np.zeros((B, nh), dt), Hc=np.zeros((n_all, nh), dt),

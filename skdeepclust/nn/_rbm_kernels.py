@@ -1,14 +1,14 @@
 """numba kernels of the fused CD / PCD update of a binary-binary RBM on the CPU.
 
-Imported lazily by :meth:`skdeepclust.nn.rbm.RBMUpdater.fused_step` (importing numba costs
-about 0.3 s, so ``import skdeepclust`` never imports this module). Every kernel works in
-place on NumPy views of the torch tensors (zero-copy) and is compiled on first use for
-float32 and float64 (``cache=True``: later processes load the machine code from numba's
+Imported lazily by :meth:`skdeepclust.nn.rbm_training.RBMUpdater.fused_step` (importing
+numba costs about 0.3 s, so ``import skdeepclust`` never imports this module). Every kernel
+works in place on NumPy views of the torch tensors (zero-copy) and is compiled on first use
+for the compute dtype in use, float32 or float64 (``cache=True``: later processes load the machine code from numba's
 cache, next to this file or, when that directory is read-only, in numba's user cache).
 
 The update is split around the two operations that stay in torch: the random numbers (the
 same draws, from the same ``torch.Generator``, as the generic sampler + ``RBMUpdater.step``
-path) and, for fewer than ``_BAG_NEG_MIN_CHAINS`` chains (``rbm.py``), the dense product of
+path) and, for fewer than ``_BAG_NEG_MIN_CHAINS`` chains (``_rbm_fused.py``), the dense product of
 the sampled hiddens (about half ones) with ``W^T``; from that many chains on, only the rows
 ``[dlam; lam; p_loss - lam] W^T`` stay a (small) dense product.
 
@@ -25,9 +25,14 @@ the sampled hiddens (about half ones) with ``W^T``; from that many chains on, on
 * :func:`update`: the chains' hidden probabilities (sums of rows of W), the centered
   statistics, and ``W += lr ((V - mu)^T (H - lam))`` (V = [minibatch; chains]) as, per
   visible unit, a sum of rows of ``H - lam`` over the ones of its column (a transposed CSR
-  built by counting) minus the rank-one ``mu_j B <h - lam>``, fused with weight decay,
-  momentum, the next step's ``mu W`` and (``keep_wt``) the copy W^T in one pass over W;
-  then the bias updates (momentum, sparsity).
+  built by counting; no sum for a column of none or one) minus the rank-one
+  ``mu_j B <h - lam>``, fused with weight decay, momentum and the next step's ``mu W`` in
+  one loop per row of W (one pass over W: on sparse data most rows see no ones), plus
+  (``keep_wt``) the copy W^T; then the bias updates (momentum, sparsity).
+
+The helpers (``_sigmoid``, ``_bag``, ``_csr``) are each compiled for one signature, and only
+the three kernels above are called from Python: a cold numba cache compiles six functions on
+the first fit.
 """
 
 from __future__ import annotations
@@ -46,13 +51,16 @@ _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _OPTS = {"fastmath": _FASTMATH, "nogil": True, "error_model": "numpy", "boundscheck": False}
 
 
-def _jit(func):
+def _jit(func=None, **extra):
     """``njit(cache=True)``; without the on-disk cache when numba finds no writable cache
     directory (neither next to this file nor a user cache dir): compiled per process."""
+    if func is None:
+        return lambda f: _jit(f, **extra)
     try:
-        return njit(cache=True, **_OPTS)(func)
+        return njit(cache=True, **_OPTS, **extra)(func)
     except RuntimeError:  # "cannot cache function ...: no locator available"
-        return njit(cache=False, **_OPTS)(func)
+        return njit(cache=False, **_OPTS, **extra)(func)
+
 
 
 @_jit
@@ -63,7 +71,10 @@ def _sigmoid(x, ib, fb, fast):
     n = x.shape[0]
     if fast:
         for i in range(n):
-            z = min(max(-x[i], np.float32(-87.0)), np.float32(88.0))
+            # -x clipped to [-87, 88] by selects (numba's min / max: two more compilations)
+            z = -x[i]
+            z = z if z > np.float32(-87.0) else np.float32(-87.0)  # noqa: FURB136
+            z = z if z < np.float32(88.0) else np.float32(88.0)  # noqa: FURB136
             k = np.floor(z * np.float32(1.44269504088896341) + np.float32(0.5))
             r = z - k * np.float32(0.693359375) + k * np.float32(2.12194440e-4)
             q = np.float32(1.9875691500e-4)
@@ -129,17 +140,6 @@ def _csr(X, Xw, ptr, idx, counts):
             nnz += x
             counts[j] += x
         ptr[i + 1] = nnz
-
-
-@_jit
-def _bag_sigmoid(out, W, bias, ptr, idx, ib, fb, fast):
-    """out[i] = sigmoid(bias + the sum of the rows of W over the ones of row i)."""
-    for i in range(out.shape[0]):
-        row = out[i]
-        for h in range(row.shape[0]):
-            row[h] = bias[h]
-        _bag(row, W, idx, ptr[i], ptr[i + 1])
-        _sigmoid(row, ib, fb, fast)
 
 
 @_jit
@@ -285,21 +285,30 @@ def update(X, neg, negw, ptr, idx, nptr, nidx, cptr, crows, W, cw, p_pos, p_neg,
     """Chains' hidden probabilities, then the weight and bias updates (in place); with a
     weight update also ``muW = mu W`` of the new weights (the next step's, when nothing
     else changes W or mu in between) and, with ``keep_wt``, ``WT = W^T`` (written column by
-    column in the same pass)."""
+    column in the same pass). ``acc``: a (3, n_hidden) scratch."""
     B, nv = X.shape
     n_ch = neg.shape[0]
     nh = W.shape[1]
     # the ones of the chains (row-major CSR) and column counts of [X; neg]
-    for j in range(nv + 1):
-        cptr[j] = 0
-    _csr(neg, negw, nptr, nidx, cptr[1:])
+    # (the chains' column counts go to gb first: the float counts of positive's _csr, one
+    # compiled signature)
     for j in range(nv):
-        gb[j] = vbar[j] * inv_b - cptr[j + 1] * inv_nch  # <v>_data - <v>_chains
-        cptr[j + 1] += vbar[j]
+        gb[j] = 0
+    _csr(neg, negw, nptr, nidx, gb)
+    cptr[0] = 0
+    for j in range(nv):
+        n_j = np.float64(gb[j])
+        gb[j] = vbar[j] * inv_b - n_j * inv_nch  # <v>_data - <v>_chains
+        cptr[j + 1] = np.int64(n_j + vbar[j])
     for j in range(nv):
         cptr[j + 1] += cptr[j]
     # chains' hidden probabilities with the parameters before this update
-    _bag_sigmoid(p_neg, W, cw, nptr, nidx, ib, fb, fast)
+    for r in range(n_ch):
+        row = p_neg[r]
+        for h in range(nh):
+            row[h] = cw[h]
+        _bag(row, W, nidx, nptr[r], nptr[r + 1])
+        _sigmoid(row, ib, fb, fast)
     # visible bias
     if momentum != 0:
         for j in range(nv):
@@ -336,38 +345,50 @@ def update(X, neg, negw, ptr, idx, nptr, nidx, cptr, crows, W, cw, p_pos, p_neg,
             j = nidx[p]
             crows[cptr[j]] = B + r
             cptr[j] += 1
-    # W += lr / B ((V - mu)^T Hc) = lr / B (sum over the column's rows of Hc - mu_j B gc)
+    # W += lr / B ((V - mu)^T Hc) = lr / B (sum over the column's rows of Hc) + mu_j g2 with
+    # g2 = -lr gc: per visible unit one fused pass over its row of W (and velocity)
     if lr_w != 0:
         alpha = lr_w * inv_b
         decay = lr_w * l2
         keep = one - decay
-        start = 0
+        bag, g2, zrow = acc[0], acc[1], acc[2]
         for h in range(nh):
             muW[h] = 0
+            g2[h] = -lr_w * gc[h]
+            zrow[h] = 0
+        start = ptr[0]  # 0 (an int64 read, not the literal: one signature of _bag)
         for j in range(nv):
             stop = cptr[j]
-            for h in range(nh):
-                acc[h] = 0
-            _bag(acc, Hc, crows, start, stop)
+            if stop == start:  # no ones in the column: the rank-one term only
+                a = zrow
+            elif stop == start + 1:
+                a = Hc[crows[start]]
+            else:
+                a = bag
+                for h in range(nh):
+                    a[h] = 0
+                _bag(a, Hc, crows, start, stop)
             start = stop
-            mB = mu[j] * Bf
+            m = mu[j]
             wj = W[j]
             if momentum != 0:
                 vj = vel_W[j]
                 for h in range(nh):
-                    v = momentum * vj[h] - decay * wj[h] + alpha * (acc[h] - mB * gc[h])
+                    v = momentum * vj[h] - decay * wj[h] + (alpha * a[h] + m * g2[h])
                     vj[h] = v
-                    wj[h] += v
+                    w = wj[h] + v
+                    wj[h] = w
+                    muW[h] += m * w
             elif decay != 0:
                 for h in range(nh):
-                    wj[h] = wj[h] * keep + alpha * (acc[h] - mB * gc[h])
+                    w = wj[h] * keep + (alpha * a[h] + m * g2[h])
+                    wj[h] = w
+                    muW[h] += m * w
             else:
                 for h in range(nh):
-                    wj[h] += alpha * (acc[h] - mB * gc[h])
-            m = mu[j]
-            if m != 0:
-                for h in range(nh):
-                    muW[h] += m * wj[h]
+                    w = wj[h] + (alpha * a[h] + m * g2[h])
+                    wj[h] = w
+                    muW[h] += m * w
             if keep_wt:
                 for h in range(nh):
                     WT[h, j] = wj[h]

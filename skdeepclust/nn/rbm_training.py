@@ -257,18 +257,11 @@ class RBMUpdater:
     def binary_hidden_prob(self, v: Tensor, sparse: bool = True) -> Tensor:
         """p(h = 1 | v) for binary states ``v`` (e.g. the chains' first states).
 
-        With ``sparse`` and the numba kernels available (CPU, float32 / float64) as sums of
-        the rows of W over the ones of each row (the numba path of :meth:`fused_step`);
-        otherwise :meth:`~skdeepclust.nn.rbm.RBM.prob_h`. Equal up to rounding.
+        :meth:`~skdeepclust.nn.rbm.RBM.prob_h`, one dense product (called once per fit,
+        ``sparse`` or not: a numba version would be one more kernel to compile on the first
+        fit for one call).
         """
-        m = self.model
-        W = m.weight
-        kernels = None
-        if sparse and v.dtype == W.dtype and v.ndim == 2:
-            kernels = _rbm_fused.numba_kernels_for(W)
-        if kernels is None:
-            return m.prob_h(v)
-        return _rbm_fused.numba_hidden_prob(kernels, m, v)
+        return self.model.prob_h(v)
 
     @torch.no_grad()
     def apply(self, grads: dict[str, Tensor], hidden_mean: Tensor | None = None) -> None:

@@ -190,6 +190,33 @@ def test_same_seed_same_model_and_pickle_round_trip(bars):
     assert c.n_iter_ == 4 and len(c.loss_curve_) == 4
 
 
+def test_partial_fit_leaves_the_exact_log_partition_to_the_first_score(bars, monkeypatch):
+    """issue 20: a partial_fit call costs its training only; the exact log Z of the model
+    as it stands is computed by the first read (score_samples or log_partition_)."""
+    from skdeepclust.nn import partition
+
+    calls = []
+    exact = partition.log_partition_exact
+    monkeypatch.setattr(partition, "log_partition_exact",
+                        lambda m, **kw: calls.append(1) or exact(m, **kw))
+    rbm = RBM(n_components=5, **FAST)
+    for _ in range(3):
+        rbm.partial_fit(bars)
+    assert calls == []
+    scores = rbm.score_samples(bars[:7])
+    assert len(calls) == 1 and rbm.log_partition_method_ == "exact"
+    lz = rbm.log_partition("exact")
+    assert rbm.log_partition_ == lz and rbm.log_partition_bounds_ == (lz, lz)
+    np.testing.assert_allclose(scores, -rbm.free_energy(bars[:7]) - lz, rtol=1e-12)
+    rbm.partial_fit(bars)  # the stored value belongs to the old model: pending again
+    assert len(calls) == 2
+    lz2 = rbm.log_partition_
+    assert len(calls) == 3 and lz2 != lz
+    assert rbm.score(bars) == pytest.approx(np.mean(-rbm.free_energy(bars) - lz2), rel=1e-12)
+    c = pickle.loads(pickle.dumps(rbm.partial_fit(bars)))  # pending survives pickling
+    assert c.log_partition_ == pytest.approx(c.log_partition("exact"), rel=1e-12)
+
+
 def test_partial_fit_continues(bars):
     rbm = RBM(n_components=5, **FAST)
     for _ in range(3):
