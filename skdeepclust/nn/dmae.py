@@ -115,20 +115,23 @@ class _Precisions(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, raw: Tensor, scale: Tensor, floor: Tensor, normalize: bool) -> Tensor:
-        factor = _covariance_factor(raw)
+        # in place where possible: each (K, d, d) temporary is K * d * d numbers
+        factor = raw.tril(-1)
+        factor.diagonal(dim1=-2, dim2=-1).copy_(raw.diagonal(dim1=-2, dim2=-1).exp())
         d = raw.shape[-1]
         eye = torch.eye(d, dtype=raw.dtype, device=raw.device)
         cov = torch.baddbmm(floor * eye, factor, factor.transpose(-1, -2), alpha=float(scale))
         chol = torch.linalg.cholesky(cov)
         del cov
-        precision = torch.cholesky_inverse(chol)
         if normalize:
             volume = (2 * chol.diagonal(dim1=-2, dim2=-1).log().mean(-1)).exp()
         else:
             volume = torch.ones(raw.shape[0], dtype=raw.dtype, device=raw.device)
+        precision = torch.cholesky_inverse(chol)
         del chol
-        precision = precision * volume[:, None, None]
-        precision = 0.5 * (precision + precision.transpose(-1, -2))
+        precision.mul_(volume[:, None, None])
+        if not torch.equal(precision, precision.transpose(-1, -2)):  # (exact on the CPU)
+            precision = 0.5 * (precision + precision.transpose(-1, -2))
         ctx.normalize = bool(normalize)
         ctx.save_for_backward(factor, precision, volume, scale)
         return precision
@@ -139,18 +142,18 @@ class _Precisions(torch.autograd.Function):
         factor, precision, volume, scale = ctx.saved_tensors
         d = factor.shape[-1]
         # dL/dSigma = (<G, P> P / d - P G P) / v
-        h = -(precision @ (grad @ precision))
+        h = torch.bmm(precision, torch.bmm(grad, precision)).neg_()
         if ctx.normalize:
-            inner = (grad * precision).sum(dim=(-2, -1))
-            h += (inner / d)[:, None, None] * precision
-        h /= volume[:, None, None]
+            inner = (grad * precision).sum(dim=(-2, -1)) / d
+            h.addcmul_(inner[:, None, None], precision)  # fused: no (K, d, d) temporary
+        h.div_(volume[:, None, None])
         h = h + h.transpose(-1, -2)
-        grad_factor = torch.bmm(h, factor) * scale
+        grad_raw = torch.bmm(h, factor)
         del h
-        grad_raw = grad_factor.tril(-1) + torch.diag_embed(
-            grad_factor.diagonal(dim1=-2, dim2=-1) * factor.diagonal(dim1=-2, dim2=-1)
-        )
-        return grad_raw, None, None, None
+        grad_raw.mul_(scale)
+        # raw's strict lower triangle enters C as is, its diagonal through exp
+        grad_raw.diagonal(dim1=-2, dim2=-1).mul_(factor.diagonal(dim1=-2, dim2=-1))
+        return grad_raw.tril_(), None, None, None
 
 
 class DissimilarityMixtureEncoder(nn.Module):
