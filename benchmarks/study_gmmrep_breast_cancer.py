@@ -17,13 +17,27 @@ principal components. This script measures, one torch thread:
   weights of the two classes) and of the most likely one of 5 starts: where the second
   is higher and is not the class split, maximum likelihood prefers another partition;
 - ``kurtosis``: excess kurtosis of the first 10 PCs of each standardised tabular panel set;
-- ``dgd``: the ACC of the fitted ``GMMRepresentation`` with ``latent_dim`` /
-  ``covariance_type`` overridden.
+- ``dgd``: the ACC of the fitted ``GMMRepresentation`` with Gaussian components
+  (``degrees_of_freedom=None``, the defaults before Student-t components) and
+  ``latent_dim`` / ``covariance_type`` overridden.
+
+``--part laws`` measures the fix, Student-t components:
+
+- ``em_laws``: on each panel set (breast cancer, wine, digits, anisotropic and
+  unequal-variance blobs, 384-D embeddings), on the initial representations
+  ``GMMRepresentation`` builds (the first ``min(10, d)`` principal components, scaled), the
+  mean log-likelihood and ARI of the EM start (most likely of 20 starts) for Gaussian
+  components and for Student-t components with 2, 3, 5, 10 and 30 degrees of freedom, and
+  the law ``degrees_of_freedom="auto"`` keeps (the more likely of Gaussian and t(5));
+- ``dgd_laws``: the fitted ``GMMRepresentation(n_components=2)`` on breast cancer with
+  ``degrees_of_freedom`` None, 3, 5, 10 and "auto".
 
 Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/study_gmmrep_breast_cancer.py \\
         --out benchmarks/results/study_gmmrep_breast_cancer.json
+    OMP_NUM_THREADS=1 python benchmarks/study_gmmrep_breast_cancer.py --part laws \\
+        --out benchmarks/results/study_gmmrep_student.json
 """
 
 from __future__ import annotations
@@ -41,6 +55,7 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
+#: The study of the Gaussian mixture: every config with Gaussian components.
 DGD_CONFIGS = [
     {},
     {"latent_dim": 1},
@@ -51,6 +66,58 @@ DGD_CONFIGS = [
     {"covariance_type": "diag"},
     {"latent_dim": 30, "covariance_type": "full"},
 ]
+#: --part laws: the component laws compared (None: Gaussian).
+EM_LAWS = [None, 2.0, 3.0, 5.0, 10.0, 30.0]
+DGD_LAWS = [None, 3.0, 5.0, 10.0, "auto"]
+LAW_SETS = ["breast_cancer", "wine", "digits", "aniso_blobs", "varied_blobs", "emb384"]
+
+
+def laws(seeds: list[int]) -> dict:
+    """The EM start's likelihood and ARI per component law, and the DGD per law."""
+    from _panel import PANEL
+    from scipy.special import logsumexp
+
+    from skdeepclust.representation import GMMRepresentation
+    from skdeepclust.representation._dgd import _AUTO_DOF
+    from skdeepclust.representation._dgd_init import (
+        em_mixture,
+        mixture_log_joint,
+        pca_scores,
+        scale_to_softball,
+    )
+
+    out = {"em_laws": [], "dgd_laws": []}
+    for name in LAW_SETS:
+        X, y = PANEL[name]()
+        k = len(np.unique(y))
+        for seed in seeds:
+            rng = np.random.RandomState(seed)
+            Z = pca_scores(X, min(10, X.shape[1]), False, rng)
+            scale_to_softball(Z, 2.0)
+            row = {"dataset": name, "seed": seed}
+            for law in EM_LAWS:
+                means, covs, weights, labels, _ = em_mixture(
+                    Z, k, "full", np.random.RandomState(seed), (law,))
+                log_lik = logsumexp(mixture_log_joint(Z, means, covs, weights, "full", law), 1)
+                key = "gaussian" if law is None else f"t{law:g}"
+                row[key] = {"loglik": float(log_lik.mean()),
+                            "ari": scores(y, labels)["ari"]}
+            auto = max([None, _AUTO_DOF], key=lambda law: row[
+                "gaussian" if law is None else f"t{law:g}"]["loglik"])
+            row["auto"] = "gaussian" if auto is None else f"t{auto:g}"
+            out["em_laws"].append(row)
+            print(json.dumps(row), flush=True)
+    X, y = PANEL["breast_cancer"]()
+    for law in DGD_LAWS:
+        for seed in seeds:
+            est = GMMRepresentation(n_components=2, degrees_of_freedom=law,
+                                    random_state=seed).fit(X)
+            row = {"degrees_of_freedom": law, "seed": seed,
+                   "degrees_of_freedom_": est.degrees_of_freedom_,
+                   **scores(y, est.labels_)}
+            out["dgd_laws"].append(row)
+            print(json.dumps(row), flush=True)
+    return out
 
 
 def best_gmm(S, k, cov, starts=5):
@@ -66,9 +133,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", default=None)
+    parser.add_argument("--part", choices=["gaussian", "laws"], default="gaussian",
+                        help="the study of the Gaussian mixture, or of the component laws")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
+    if args.part == "laws":
+        out = laws(args.seeds)
+        if args.out:
+            with open(args.out, "w") as fh:
+                json.dump(out, fh, indent=1)
+        return
     X, y = breast_cancer()
     X64 = X.astype(np.float64)
     pca = PCA(30).fit(X64)
@@ -127,7 +202,8 @@ def main() -> None:
 
     for cfg in DGD_CONFIGS:
         for seed in args.seeds:
-            est = GMMRepresentation(n_components=2, random_state=seed, **cfg).fit(X)
+            est = GMMRepresentation(n_components=2, degrees_of_freedom=None,
+                                    random_state=seed, **cfg).fit(X)
             row = {"params": cfg, "seed": seed, "latent_dim": est._latent_dim,
                    "covariance_type": est._covariance_type, **scores(y, est.predict(X))}
             out["dgd"].append(row)

@@ -333,10 +333,11 @@ default="gaussian"
     -----
     **Defaults.** The "auto" values are resolved in :meth:`fit` from the data into
     private attributes (the public parameters keep "auto"); each parameter states its
-    rule. Together they start from PCA and a GaussianMixture fitted by EM on the
-    principal components, and refine both jointly with the decoder, stopping once the
-    partition is stable (``tol``) but not before 400 optimizer steps, so that the decoder
-    that ``transform`` and ``predict`` rely on is trained. The partition mostly stays that
+    rule. Together they start from PCA and a mixture fitted by EM on the principal
+    components (Gaussian or Student-t components, whichever fits them better), and refine
+    both jointly with the decoder, stopping once the partition is stable (``tol``) but not
+    before 400 optimizer steps, so that the decoder that ``transform`` and ``predict`` rely
+    on is trained. The partition mostly stays that
     of the EM start; the user guide compares it with that pipeline and KMeans.
 
     **Heavy tails.** On data whose principal components are heavy-tailed, the most likely
@@ -345,7 +346,11 @@ default="gaussian"
     two components (benchmarks/study_gmmrep_breast_cancer.py). Student-t components
     explain the far samples by their tails instead, and the t mixture is the more likely
     one there, so ``degrees_of_freedom="auto"`` picks it; on data with Gaussian-like
-    clusters the Gaussian mixture is the more likely, and is kept.
+    clusters the Gaussian mixture is the more likely, and is kept. Forcing t components
+    (``degrees_of_freedom=5``) on such data may still cluster a little better (the
+    digits) or a little worse (clusters of very unequal spread in few dimensions, whose
+    boundary samples the tight components' tails take over in training); the
+    benchmarks page has the figures.
 
     **New data.** There is no encoder: :meth:`transform` (and every method that
     transforms) finds each new sample's representation by an optimisation, slower than
