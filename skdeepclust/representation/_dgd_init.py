@@ -279,10 +279,13 @@ def _log_density(Z, means, covariances, covariance_type, nu):
     if covariance_type == "full":
         maha = np.empty((n, k))
         log_det = np.empty(k)
-        for j in range(k):
+        eye = np.eye(d)
+        for j in range(k):  # |L^-1 (z - mu)|^2 by matrix products, as scikit-learn
             chol = np.linalg.cholesky(covariances[j])
-            white = solve_triangular(chol, (Z - means[j]).T, lower=True)
-            maha[:, j] = np.sum(white * white, axis=0)
+            inverse = solve_triangular(chol, eye, lower=True).T  # (L^-1)^T
+            white = Z @ inverse
+            white -= means[j] @ inverse
+            maha[:, j] = np.einsum("ij,ij->i", white, white)
             log_det[j] = 2 * np.sum(np.log(np.diag(chol)))
     else:
         var = covariances if covariance_type == "diag" else covariances[:, None]
@@ -336,8 +339,11 @@ def t_mixture_em(Z: np.ndarray, k: int, covariance_type: str, nu: float, reg: fl
             scale = var if covariance_type == "diag" else var.mean(1)
         log_density, maha = _log_density(Z, means, scale, covariance_type, nu)
         log_joint = log_density + np.log(weights)
-        log_lik = logsumexp(log_joint, axis=1)
-        resp = np.exp(log_joint - log_lik[:, None])
+        top = log_joint.max(axis=1, keepdims=True)
+        resp = np.exp(log_joint - top)
+        total = resp.sum(axis=1, keepdims=True)
+        resp /= total
+        log_lik = top[:, 0] + np.log(total[:, 0])
         u = (nu + d) / (nu + maha)
         previous, score = score, float(log_lik.mean())
         if abs(score - previous) < tol:
