@@ -495,6 +495,37 @@ def test_pickle_round_trip_and_dtypes(blobs, blobs_ae):
     assert np.array_equal(dec64.labels_, dec.labels_)
 
 
+@pytest.mark.parametrize(("params", "expected"), [
+    ({}, _dec.SMALL_CODE_EMBEDDING_SCALE),  # the small-data autoencoder DEC pretrains
+    ({"reconstruction_weight": 1.0}, _dec.SMALL_CODE_EMBEDDING_SCALE),  # IDEC alike
+    ({"autoencoder": "passthrough"}, 1.0),  # the features themselves
+    ({"autoencoder": "user"}, 1.0),  # the user's own network
+    ({"embedding_scale": 3.0, "autoencoder": "user"}, 3.0),  # an explicit value is kept
+    ({"embedding_scale": 3.0, "autoencoder": "passthrough"}, 3.0),
+])
+def test_auto_embedding_scale(params, expected):
+    # the Student's t kernel sees the initial embedding with a mean per-dimension
+    # spread of the resolved embedding_scale
+    X, _ = make_blobs(64, n_features=32, centers=3, random_state=0)
+    X = (X / np.abs(X).max()).astype(np.float32)
+    params = dict(params)
+    if params.get("autoencoder") == "user":
+        params["autoencoder"] = _small_ae(max_epochs=5)
+    dec = DECClustering(3, n_restarts=1, max_epochs=0, device="cpu", random_state=0,
+                        **params).fit(X)
+    assert dec.get_params()["embedding_scale"] == params.get("embedding_scale", "auto")
+    Z = dec.transform(X)  # max_epochs=0: the initial embedding
+    spread = float(dec.module_.scale) * Z.std(axis=0).mean()
+    assert spread == pytest.approx(expected, rel=1e-4)
+
+
+def test_embedding_scale_none_uses_the_raw_embedding(blobs, blobs_ae):
+    X, _ = blobs
+    dec = DECClustering(4, autoencoder=blobs_ae, embedding_scale=None, max_epochs=0,
+                        device="cpu", random_state=0).fit(X)
+    assert float(dec.module_.scale) == 1.0
+
+
 def test_auto_learning_rate_of_adam_is_smaller_on_large_data():
     idec = DECClustering(reconstruction_weight=1.0)
     assert idec._optimizer_settings(70_000) == ("adam", 1e-4)
