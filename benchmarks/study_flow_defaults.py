@@ -67,6 +67,29 @@ into core / flank / tail rows and measures the mass the flow leaks off the data:
     python benchmarks/study_flow_defaults.py diagnose --datasets moons circles spiral \
         --seeds 0 --recipes default --out benchmarks/results/study_flow_diagnose.jsonl
 
+Third study (issue 18): a Gaussian-mixture base (``base="mixture"``). ``base`` fits the
+package's ``NormalizingFlow`` with a recipe and records the test score of the untrained
+flow with its fitted base (what the mixture alone scores) next to the trained one;
+``summary_base`` tabulates them against the panel's best GaussianMixture::
+
+    python benchmarks/study_flow_defaults.py base --datasets moons circles --seeds 0 \
+        --recipes early_stopping=true,noise=0 early_stopping=true,learning_rate=0.001 \
+        early_stopping=true,n_stages=2 --out benchmarks/results/study_flow_base.jsonl
+    python benchmarks/study_flow_defaults.py summary_base \
+        --out benchmarks/results/study_flow_base.jsonl
+
+``study_flow_base.jsonl`` rows 1-9 come from the first version of the base (one
+GaussianMixture, selected on the flow's validation split or on a 20% split of the
+training rows; early stopping still off from 2000 rows), rows 10-13 from the average of
+5 EM fits of the selected structure; later rows name their grid (``base_grid``). The
+shipped version (3-fold cross-validation of the structure, average of 10 EM fits, early
+stopping on with a mixture base) is measured by the panel itself::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_defaults.py --section density \
+        --models "NormalizingFlow()" "best GaussianMixture" \
+        --datasets wine moons circles spiral \
+        --out benchmarks/results/defaults_density_flow_mixture_base.json
+
 Recipes run (``study_flow_average.jsonl``; circles seed 0 unless named): default (also
 moons, spiral), ``lr_schedule=constant,learning_rate=0.001``,
 ``hidden_layer_sizes=[32,32]``, ``optimizer=adamw,weight_decay=0.1`` and ``=1.0``,
@@ -506,6 +529,94 @@ def summary_average(path: str) -> None:
                   f"{np.max([r['cpu_s'] for r in rs]):.1f} |")
 
 
+# ----------------------------------------------------------------------------- base
+#: Recipe keys that override the mixture base's candidate grid (module constants).
+BASE_EXTRA = {"base_covariances": "_NF_BASE_COVARIANCES",
+              "base_components": "_NF_BASE_COMPONENTS", "base_reg": "_NF_BASE_REG_COVAR",
+              "base_members": "_NF_BASE_MEMBERS", "base_folds": "_NF_BASE_FOLDS"}
+
+
+class BaseStudyFlow(NormalizingFlow):
+    """The package's NormalizingFlow, recording the test score of the untrained flow with
+    its fitted base (``init_test_``: with a mixture base, what the mixture alone scores)."""
+
+    def __init__(self, *, record=None, **params):
+        super().__init__(**params)
+        self.record = record
+
+    def _init_base(self, X_t):
+        super()._init_base(X_t)
+        self.init_test_ = None
+        if self.record is not None:
+            with torch.no_grad():
+                self.init_test_ = float(self.module_.log_prob(self.record).mean())
+
+
+def run_base(name: str, seed: int, recipe_name: str) -> dict:
+    """Fit ``NormalizingFlow(random_state=seed, **recipe)`` (the package's own fit) and
+    record its test score, the untrained flow's (mixture base alone) and the fit's CPU
+    time. Keys of ``BASE_EXTRA`` patch the base's candidate grid for this fit."""
+    from skdeepclust.flow import _normalizing
+
+    X_tr, X_te = DATASETS[name](seed)
+    X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)
+    recipe = _parse_recipe(recipe_name)
+    params = {k: v for k, v in recipe.items() if k not in BASE_EXTRA}
+    if "hidden_layer_sizes" in params:
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    saved = {c: getattr(_normalizing, c) for c in BASE_EXTRA.values()}
+    for key, const in BASE_EXTRA.items():
+        if key in recipe:
+            value = recipe[key]
+            setattr(_normalizing, const, tuple(value) if isinstance(value, list) else value)
+    model = BaseStudyFlow(record=torch.as_tensor(X_te),
+                          **{"random_state": seed, "device": "cpu", **params})
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        model.fit(X_tr)
+        fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        grid = {key: getattr(_normalizing, const) for key, const in BASE_EXTRA.items()}
+    finally:
+        for const, value in saved.items():
+            setattr(_normalizing, const, value)
+    base = model.module_.base
+    return {
+        "data": name, "seed": seed, "recipe": recipe_name, "test": float(model.score(X_te)),
+        "init_test": model.init_test_, "train": float(model.score(X_tr)),
+        "gmm": _gmm_reference().get((name, seed)), "best_val": model.best_validation_score_,
+        "epochs": model.n_iter_, "max_epochs": model._max_epochs, "fit_s": fit_s,
+        "cpu_s": cpu_s, "noise": model._noise, "early_stopping": model._early_stopping,
+        "base": None if base is None else base.n_components,
+        "base_grid": grid,
+        "setting": f"{model._coupling} x{model._n_stages} {model._hidden_layer_sizes} "
+                   f"bs={model._batch_size} lr={model._learning_rate:g} base={model._base}",
+    }
+
+
+def summary_base(path: str) -> None:
+    """Per data set and recipe: test LL mean ± sd, worst seed, seeds >= the best GMM, mean
+    difference to it, the untrained flow's (mixture base alone) mean, CPU s."""
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["data"], r["recipe"]), {})[r["seed"]] = r  # reruns win
+    print("| data | recipe | seeds | test LL mean ± sd | worst | >= GMM | minus GMM "
+          "| untrained (base alone) | CPU s mean/max |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (data, recipe), by_seed in sorted(groups.items()):
+        rs = [by_seed[s] for s in sorted(by_seed)]
+        t = np.array([r["test"] for r in rs])
+        gmm = np.array([r["gmm"] if r["gmm"] is not None else np.nan for r in rs])
+        init = [r["init_test"] for r in rs if r["init_test"] is not None]
+        init_s = f"{np.mean(init):.4f}" if init else "-"
+        print(f"| {data} | {recipe} | {len(rs)} | {t.mean():.4f} ± {t.std():.4f} | "
+              f"{t.min():.4f} | {int(np.sum(t >= gmm))}/{len(t)} | "
+              f"{np.nanmean(t - gmm):+.4f} | {init_s} | "
+              f"{np.mean([r['cpu_s'] for r in rs]):.1f}/"
+              f"{np.max([r['cpu_s'] for r in rs]):.1f} |")
+
+
 # ----------------------------------------------------------------------------- truth
 def true_loglik(name: str, X: np.ndarray, n_grid: int = 4000) -> float:
     """Mean log-density of ``X`` under the generating density of a 2-D toy (grid in t)."""
@@ -602,7 +713,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["curves", "recipes", "average", "diagnose", "truth",
-                                       "summary", "summary_average"])
+                                       "summary", "summary_average", "base",
+                                       "summary_base"])
     p.add_argument("--datasets", nargs="*", default=["moons", "circles", "spiral"],
                    choices=list(DATASETS))
     p.add_argument("--seeds", nargs="*", type=int, default=[0])
@@ -621,6 +733,22 @@ def main(argv=None) -> int:
         return 0
     if args.command == "summary_average":
         summary_average(args.out)
+        return 0
+    if args.command == "summary_base":
+        summary_base(args.out)
+        return 0
+    if args.command == "base":
+        for name in args.datasets:
+            for recipe in args.recipes:
+                for seed in args.seeds:
+                    r = run_base(name, seed, recipe)
+                    print(f"{name} seed {seed} {recipe}: test {r['test']:.4f} (GMM "
+                          f"{r['gmm']}) untrained {r['init_test']} base {r['base']} "
+                          f"epochs {r['epochs']}/{r['max_epochs']} {r['cpu_s']:.1f} CPU s "
+                          f"{r['setting']}", flush=True)
+                    if args.out:
+                        with open(args.out, "a") as f:
+                            f.write(json.dumps(r) + "\n")
         return 0
     if args.command == "truth":
         for name in args.datasets:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from numbers import Integral, Real
 
@@ -201,7 +202,8 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
         return Z
 
     def transform(self, X):
-        """Map ``X`` to its code ``z = T(x)`` (standard normal for the training data).
+        """Map ``X`` to its code ``z = T(x)`` (distributed as the base distribution for the
+        training data: standard normal, or the fitted mixture of a mixture base).
 
         Parameters
         ----------
@@ -220,7 +222,7 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Codes, as returned by :meth:`transform` or drawn from ``N(0, I)``.
+            Codes, as returned by :meth:`transform` or drawn from the base distribution.
 
         Returns
         -------
@@ -230,7 +232,8 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
         return self._inference(self.module_.inverse, Z)
 
     def score_samples(self, X):
-        """Exact log-density of each sample: ``log N(T(x); 0, I) + log|det dT/dx|``.
+        """Exact log-density of each sample: ``log q(T(x)) + log|det dT/dx|``, with ``q``
+        the base distribution (``N(0, I)`` or the fitted mixture).
 
         Parameters
         ----------
@@ -272,7 +275,8 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
         return self._inference(lambda x: self.module_(x)[1], X)
 
     def sample(self, n_samples=1, *, random_state=None):
-        """Draw samples: ``inverse_transform(z)`` with ``z ~ N(0, I)``.
+        """Draw samples: ``inverse_transform(z)`` with ``z`` drawn from the base
+        distribution (``N(0, I)``, or the fitted mixture of a mixture base).
 
         Parameters
         ----------
@@ -290,9 +294,13 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
             raise ValueError(f"n_samples={n_samples!r} should be a positive int.")
         rng = check_random_state(self.random_state if random_state is None else random_state)
         generator = make_generator(seed_from(rng), torch.device("cpu"))
-        z = torch.randn(
-            int(n_samples), self.n_features_in_, generator=generator, dtype=self._torch_dtype
-        )
+        with torch.no_grad():
+            if getattr(self.module_, "base", None) is None:
+                z = torch.randn(int(n_samples), self.n_features_in_, generator=generator,
+                                dtype=self._torch_dtype)
+            else:  # a fitted base (NormalizingFlow's mixture): drawn on the CPU
+                base = copy.deepcopy(self.module_.base).to("cpu")
+                z = base.sample(int(n_samples), generator=generator)
         return self._inference(self.module_.inverse, z.numpy(), out_dtype=self._dtype)
 
     @property

@@ -15,6 +15,7 @@ from .._data import StreamedRows
 from .._torch import make_generator, seed_from
 from .._training import nearest_power_of_two, warn_unconverged
 from ..base import PartialFitMixin
+from ..nn.flows import GaussianMixtureBase
 from ..utils._sklearn_compat import Interval, StrOptions
 from ._base import _AUTO, _BaseFlow, _fill_flow_doc
 
@@ -35,6 +36,13 @@ _NF_NOISE_FACTOR = 0.5  # "auto" noise: this share of the cross-validated KDE ba
 _NF_NOISE_MAX_D = _NF_SPLINE_MAX_D  # ... in up to this many features (none above)
 _NF_NOISE_ROWS = 2_000  # rows (a random subset beyond) of the bandwidth's cross-validation
 _NF_ALL_ROWS = 2_000  # from this many rows in d <= _NF_NOISE_MAX_D: no validation split
+_NF_MIXTURE_MAX_D = _NF_SPLINE_MAX_D  # "auto" base: a Gaussian mixture up to this many features
+_NF_BASE_COMPONENTS = (1, 2, 4, 8, 16, 32, 64)  # candidates, at most n_fit / 10
+_NF_BASE_COVARIANCES = ("full", "tied")  # candidate structures (trained as full ones)
+_NF_BASE_REG_COVAR = (1e-6, 1e-3)
+_NF_BASE_ROWS = 10_000  # rows (a random subset beyond) the base mixture is fitted to
+_NF_BASE_FOLDS = 3  # cross-validation folds that select its structure
+_NF_BASE_MEMBERS = 10  # EM fits of the chosen mixture (seeds) averaged into the base
 
 
 def _nf_hidden(n_features: int) -> tuple[int, ...]:
@@ -64,26 +72,88 @@ def _kde_bandwidth(X: np.ndarray, rng: np.random.RandomState) -> float:
     return float(search.best_params_["bandwidth"])
 
 
+def _full_precisions_cholesky(mixture) -> np.ndarray:
+    """A fitted ``GaussianMixture``'s ``precisions_cholesky_`` as ``(K, d, d)`` matrices."""
+    prec, k, d = mixture.precisions_cholesky_, mixture.n_components, mixture.means_.shape[1]
+    if mixture.covariance_type == "full":
+        return prec
+    if mixture.covariance_type == "tied":
+        return np.broadcast_to(prec, (k, d, d)).copy()
+    if mixture.covariance_type == "diag":
+        return np.stack([np.diag(p) for p in prec])
+    return prec[:, None, None] * np.eye(d)  # spherical
+
+
+def _select_mixture(Z: np.ndarray, rng: np.random.RandomState):
+    """The mixture base's ``GaussianMixture`` fits on the codes ``Z``.
+
+    The structure (covariance type, number of components, ``reg_covar``) of the
+    candidate grid ``_NF_BASE_*`` with the best mean held-out log-likelihood over
+    ``_NF_BASE_FOLDS``-fold cross-validation, at most ``n_fit / 10`` components, then
+    ``_NF_BASE_MEMBERS`` fits of it on all of ``Z`` from other initialisations (their
+    average is the base). ``None`` when fewer rows than two components need, or when no
+    candidate fits (the standard normal base stays: the codes are standardized).
+    """
+    from sklearn.mixture import GaussianMixture
+
+    n_fit = len(Z) * (_NF_BASE_FOLDS - 1) // _NF_BASE_FOLDS
+    ks = [k for k in _NF_BASE_COMPONENTS if k <= n_fit // 10]
+    if len(ks) < 2:
+        return None
+    seed = seed_from(rng)
+    folds = np.array_split(rng.permutation(len(Z)), _NF_BASE_FOLDS)
+    best, best_score = None, -np.inf
+    for cov in _NF_BASE_COVARIANCES:
+        for k in ks:
+            for reg in _NF_BASE_REG_COVAR:
+                params = {"n_components": k, "covariance_type": cov, "reg_covar": reg}
+                scores = []
+                for i, held in enumerate(folds):
+                    fit = np.concatenate([f for j, f in enumerate(folds) if j != i])
+                    try:
+                        m = GaussianMixture(**params, random_state=seed).fit(Z[fit])
+                    except ValueError:  # a collapsed component: not a candidate
+                        break
+                    scores.append(m.score(Z[held]))
+                score = np.mean(scores) if len(scores) == len(folds) else -np.inf
+                if np.isfinite(score) and score > best_score:
+                    best, best_score = params, score
+    if best is None:
+        return None
+    members = []
+    for i in range(_NF_BASE_MEMBERS):
+        try:
+            members.append(GaussianMixture(**best, random_state=seed + i).fit(Z))
+        except ValueError:
+            continue
+    return members or None
+
+
 class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     r"""Normalizing flow density estimator trained by maximum likelihood.
 
     An invertible network :math:`T` (ActNorm, Householder reflections and spline, affine
     or additive coupling layers, as in :class:`DisentanglingFlow`) maps data to codes
-    :math:`z = T(x)` that are trained to be standard normal; the density is exact,
-    :math:`\log p(x) = \log N(T(x); 0, I) + \log|\det \partial T / \partial x|`,
-    and so is the inverse. Like :class:`~sklearn.neighbors.KernelDensity` and
+    :math:`z = T(x)` that are trained to follow a base density :math:`q`; the density
+    is exact, :math:`\log p(x) = \log q(T(x)) + \log|\det \partial T / \partial x|`,
+    and so is the inverse. The base is a standard normal, or (``base="mixture"``, the
+    default in up to {mixture_max_d} features) a Gaussian mixture fitted to the codes of
+    the untrained flow and then trained with it: the untrained flow already scores
+    what that mixture scores, and the flow only has to correct it. Like
+    :class:`~sklearn.neighbors.KernelDensity` and
     :class:`~sklearn.mixture.GaussianMixture` it offers ``score_samples``, ``score`` and
-    ``sample``; as a transformer it maps data to Gaussian codes and back.
+    ``sample``; as a transformer it maps data to codes and back.
 
     **Defaults.** Every "auto" parameter is resolved in :meth:`fit` from the number of
     rows ``n`` and of features ``d`` into a private attribute (``_n_stages``,
     ``_coupling``, ``_hidden_layer_sizes``, ``_batch_size``, ``_max_epochs``,
-    ``_learning_rate``, ``_early_stopping``, ``_noise``); the public parameters are never
-    changed:
+    ``_learning_rate``, ``_early_stopping``, ``_noise``, ``_base``); the public
+    parameters are never changed:
 
     ============================  ====================================================
     parameter                     "auto" resolves to
     ============================  ====================================================
+    ``base``                      ``"mixture"`` when ``d <= {mixture_max_d}``, else ``"normal"``
     ``coupling``                  ``"spline"`` when ``d <= {spline_max_d}``, else ``"affine"``
     ``n_stages``                  {stages_doc}
     ``hidden_layer_sizes``        {hidden_doc}
@@ -94,10 +164,10 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     ``max_epochs``                {epochs_doc}
     ``early_stopping``            on when the validation split has at least
                                   {min_val} rows, except from {all_rows} rows
-                                  when ``d <= {noise_max_d}`` (the noise
-                                  regularises; all rows train the whole
-                                  schedule, a fixed budget: no convergence
-                                  warning at its end)
+                                  with a standard normal base when ``d <=
+                                  {noise_max_d}`` (the noise regularises; all
+                                  rows train the whole schedule, a fixed budget:
+                                  no convergence warning at its end)
     ``noise``                     {noise_doc}
     ============================  ====================================================
 
@@ -129,6 +199,24 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         the cosine schedule, counted in the second half of ``max_epochs`` only), and
         keep the parameters of the best epoch. Without it, the same rule applies to the
         training loss and the last epoch's parameters are kept.
+    base : {"auto", "normal", "mixture"}, default="auto"
+        Base distribution of the codes. ``"normal"``: a standard normal.
+        ``"mixture"``: a Gaussian mixture, initialised on the codes of the training rows
+        (validation rows excluded; at most {base_rows} rows, a random subset beyond)
+        under the untrained flow. Its structure (full or tied covariances, 1 to 64
+        components but at most a tenth of the rows, ``reg_covar`` 1e-6 or 1e-3) is the
+        best of {base_folds}-fold cross-validation, and it is the average of
+        {base_members} EM fits of that structure from different initialisations (so it
+        has {base_members} times the chosen number of components, with full
+        covariances); it is then trained jointly with the flow. With early stopping
+        the untrained flow is a candidate too, so the fit never scores below that
+        mixture on the validation rows. A mixture keeps apart the modes that one
+        Gaussian pushed through a flow leaks mass between; it costs a few seconds of
+        EM at the start, and with fewer than 30 training rows (or when no mixture fits)
+        the base stays a standard normal. "auto" is ``"mixture"`` when ``d <=
+        {mixture_max_d}``, else ``"normal"`` (in higher dimension the mixture gains
+        little and its full covariances cost ``d**2`` per component). It is fixed at
+        the first fit: a warm start or ``partial_fit`` trains the fitted base on.
     noise : float or "auto", default="auto"
         Standard deviation of the Gaussian noise added to every training minibatch, as
         a share of each feature's standard deviation (validation rows are never
@@ -158,13 +246,16 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     Attributes
     ----------
     module_ : skdeepclust.nn.flows.FlowSequential
-        The trained flow.
+        The trained flow; its ``base`` is the trained
+        :class:`~skdeepclust.nn.flows.GaussianMixtureBase`, or ``None`` for a standard
+        normal.
     loss_curve_ : list of float
         Mean negative log-likelihood of the training rows per epoch.
     validation_scores_ : list of float or None
         Mean log-likelihood of the validation rows per epoch (early stopping only).
     best_validation_score_ : float or None
-        The best of them; the model keeps that epoch's parameters.
+        The best of them and of the untrained model's; the model keeps those
+        parameters.
     n_iter_ : int
         Epochs run.
     converged_ : bool
@@ -222,6 +313,7 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), _AUTO],
         "lr_schedule": [StrOptions({"cosine", "plateau", "constant"})],
         "noise": [Interval(Real, 0, None, closed="left"), _AUTO],
+        "base": [StrOptions({"auto", "normal", "mixture"})],
     }
 
     _tour = {"params": {}, "data": "unit"}
@@ -249,6 +341,7 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         lr_schedule="cosine",
         early_stopping="auto",
         noise="auto",
+        base="auto",
         validation_fraction="auto",
         tol=1e-4,
         n_iter_no_change=30,
@@ -277,6 +370,7 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         self.lr_schedule = lr_schedule
         self.early_stopping = early_stopping
         self.noise = noise
+        self.base = base
         self.validation_fraction = validation_fraction
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -298,7 +392,11 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         # with many rows in low dimension the minibatch noise regularises: every row
         # trains over the whole cosine schedule (a 10% split's score is noisier than the
         # differences between late epochs)
-        smoothed = d <= _NF_NOISE_MAX_D and n_samples >= _NF_ALL_ROWS
+        # (with a mixture base the untrained flow is already a good model: held-out
+        # early stopping keeps it unless training improves on it)
+        self._base = self._resolved("base", "mixture" if d <= _NF_MIXTURE_MAX_D else "normal")
+        smoothed = (self._base == "normal" and d <= _NF_NOISE_MAX_D
+                    and n_samples >= _NF_ALL_ROWS)
         # "auto" chose that budget: reaching its end is the plan, not a missed rule
         self._fixed_budget = smoothed and isinstance(self.early_stopping, str)
         self._early_stopping = bool(
@@ -333,6 +431,40 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         X = rows.detach().cpu().numpy().astype(np.float64)
         return _NF_NOISE_FACTOR * _kde_bandwidth(X, self._rng)
 
+    def _codes(self, rows) -> np.ndarray:
+        """Codes ``T(x)`` of ``rows`` under the current flow (float64 numpy)."""
+        with torch.no_grad():
+            return self.module_(rows)[0].detach().cpu().numpy().astype(np.float64)
+
+    def _init_base(self, X_t) -> None:
+        """Fit the mixture base (``base="mixture"``) to the codes of the training rows
+        ``X_t`` (never the validation rows) under the untrained flow, set it as
+        ``module_.base`` and rebuild the optimizer to train it with the flow."""
+        self.module_.base = self._base_mixture_params = None
+        if self._base != "mixture":
+            return
+        n = X_t.shape[0]
+        if isinstance(X_t, Tensor):
+            if n > _NF_BASE_ROWS:
+                idx = torch.randperm(n, generator=self._generator, device=self._generator.device)
+                X_t = X_t[idx[:_NF_BASE_ROWS].to(X_t.device)]
+            rows = X_t
+        else:  # streamed: the first rows
+            rows = X_t[0:min(n, _NF_BASE_ROWS)]
+        members = _select_mixture(self._codes(rows), self._rng)
+        if members is None:  # too few rows, or no candidate fits: the standard normal
+            return
+        base = GaussianMixtureBase(sum(m.n_components for m in members), X_t.shape[1])
+        base = base.to(device=self._device, dtype=self._torch_dtype)
+        base.set_parameters(
+            torch.as_tensor(np.concatenate([m.weights_ for m in members]) / len(members)),
+            torch.as_tensor(np.concatenate([m.means_ for m in members])),
+            torch.as_tensor(np.concatenate([_full_precisions_cholesky(m) for m in members])),
+        )
+        self.module_.base = base
+        self._base_mixture_params = [m.get_params() for m in members]
+        self._optimizer = self._make_optimizer()
+
     def _train(self, X, y, *, partial: bool):
         generator = self._generator
         X_all = self._training_rows(X)
@@ -360,7 +492,10 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
                 if weights is not None:
                     order = perm.cpu().numpy()
                     weights, w_val = weights[order[n_val:]], weights[order[:n_val]]
+        resumed = self.__dict__.get("_resumed", False)
         self._data_init(X_t, generator)
+        if not resumed:
+            self._init_base(X_t)
         w_val = (None if w_val is None or not w_val.any()
                  else torch.as_tensor(w_val, device=self._device))
         module = self.module_
@@ -387,15 +522,25 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         schedule, n_epochs = self.lr_schedule, max(self._max_epochs, 1)
         state = {"best": -math.inf, "best_params": None, "misses": 0, "lr_misses": 0}
 
+        def validation_score() -> float:
+            module.eval()
+            with torch.no_grad():
+                log_p = module.log_prob(X_val)
+                score = float(log_p.mean() if w_val is None
+                              else (log_p * w_val).sum() / w_val.sum())
+            module.train()
+            return score
+
+        if early:  # the untrained model (with a mixture base: the mixture) is a candidate
+            score = validation_score()
+            if math.isfinite(score):
+                state["best"] = self.best_validation_score_ = score
+                state["best_params"] = copy.deepcopy(module.state_dict())
+
         def on_epoch_end(epoch: int, loss: float) -> bool:
             # the monitored score: validation log-likelihood, or minus the training loss
             if early:
-                module.eval()
-                with torch.no_grad():
-                    log_p = module.log_prob(X_val)
-                    score = float(log_p.mean() if w_val is None
-                                  else (log_p * w_val).sum() / w_val.sum())
-                module.train()
+                score = validation_score()
                 self.validation_scores_.append(score)
             else:
                 score = -loss
@@ -461,6 +606,10 @@ NormalizingFlow.__doc__ = (
         event_shape='"auto"',
     )
     .replace("{spline_max_d}", str(_NF_SPLINE_MAX_D))
+    .replace("{mixture_max_d}", str(_NF_MIXTURE_MAX_D))
+    .replace("{base_rows}", f"{_NF_BASE_ROWS:,}".replace(",", " "))
+    .replace("{base_folds}", str(_NF_BASE_FOLDS))
+    .replace("{base_members}", str(_NF_BASE_MEMBERS))
     .replace("{stages_doc}", str(_NF_STAGES))
     .replace("{hidden_doc}", "``(64, 64)`` when ``d <= 16``, else ``(min(max(64, d), 512),)``")
     .replace("{lr_doc}", "3e-3 for splines, 1e-3 otherwise (Adam)")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.datasets import make_moons
 from sklearn.exceptions import ConvergenceWarning
@@ -189,7 +190,8 @@ def test_float32_and_float64_fits_agree():
 
 def test_score_samples_is_code_density_plus_log_det():
     X, _ = make_moons(300, noise=0.1, random_state=0)
-    flow = NormalizingFlow(n_stages=2, max_epochs=3, device="cpu", random_state=0).fit(X)
+    flow = NormalizingFlow(n_stages=2, max_epochs=3, base="normal", device="cpu",
+                           random_state=0).fit(X)
     expected = stats.norm.logpdf(flow.transform(X)).sum(1) + flow.log_det_jacobian(X)
     np.testing.assert_allclose(flow.score_samples(X), expected, rtol=1e-10)
     assert flow.score(X) == pytest.approx(np.mean(expected))
@@ -302,7 +304,10 @@ def test_auto_values_resolve_into_private_attributes_only():
     assert not tiny._early_stopping  # 12 validation rows are too few to trust
     assert flow._max_epochs == 2
     assert 0 < flow._noise < 0.2  # half the cross-validated KDE bandwidth (2-D)
+    assert flow._base == "mixture" and flow.module_.base is not None  # d <= 16
     flow._resolve_auto(4000, 2)
+    assert flow._early_stopping  # a mixture base: held-out stopping keeps it or betters it
+    flow.set_params(base="normal")._resolve_auto(4000, 2)
     assert not flow._early_stopping  # many rows in low dimension: all rows train
     flow._resolve_auto(4000, 20)
     assert flow._early_stopping
@@ -399,7 +404,7 @@ def test_disentangling_defaults_recover_factor_levels():
 def test_minibatch_noise_smooths_and_keeps_explicit_values():
     X, _ = make_moons(300, noise=0.05, random_state=0)
     kw = {"n_stages": 2, "hidden_layer_sizes": (32, 32), "max_epochs": 60, "tol": None,
-          "device": "cpu", "random_state": 0}
+          "base": "normal", "device": "cpu", "random_state": 0}
     none = NormalizingFlow(noise=0, **kw).fit(X)
     wide = NormalizingFlow(noise=0.3, **kw).fit(X)
     assert none._noise == 0.0 and wide._noise == 0.3
@@ -410,10 +415,115 @@ def test_minibatch_noise_smooths_and_keeps_explicit_values():
 
 
 def test_the_auto_all_rows_budget_ends_without_a_convergence_warning():
-    # from 2 000 rows in low dimension "auto" trains every row over the whole cosine
-    # schedule: its end is the plan; an explicit early_stopping=False still warns (above)
+    # from 2 000 rows in low dimension "auto" trains a standard normal base's flow on
+    # every row over the whole cosine schedule: its end is the plan; an explicit
+    # early_stopping=False still warns (above)
     X, _ = make_moons(2000, noise=0.1, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        flow = NormalizingFlow(max_epochs=2, device="cpu", random_state=0).fit(X)
+        flow = NormalizingFlow(max_epochs=2, base="normal", device="cpu",
+                               random_state=0).fit(X)
     assert flow.validation_scores_ is None and flow.n_iter_ == 2 and not flow.converged_
+
+
+# ------------------------------------------------------------------ mixture base
+def _mixture_logpdf(base, Z):
+    """Log-density of the rows of Z under a GaussianMixtureBase, by scipy."""
+    weights = base.weights.detach().numpy()
+    means = base.loc.detach().numpy()
+    covs = base.covariances.detach().numpy()
+    return np.log(sum(w * stats.multivariate_normal(m, c).pdf(Z)
+                      for w, m, c in zip(weights, means, covs)))
+
+
+def test_untrained_flow_with_mixture_base_scores_the_selected_mixture():
+    X, _ = make_moons(600, noise=0.08, random_state=0)
+    X_test, _ = make_moons(500, noise=0.08, random_state=1)
+    flow = NormalizingFlow(base="mixture", max_epochs=0, early_stopping=False, tol=None,
+                           device="cpu", random_state=0).fit(X)
+    base = flow.module_.base
+    assert base.n_components > 1  # two curved moons need several Gaussians
+    # the mixture chosen on a split of the codes, refitted on all of them from several
+    # initialisations and averaged: the untrained flow's density is that average's on
+    # the codes times the Jacobian
+    Z, Z_test = flow.transform(X), flow.transform(X_test)
+    members = [GaussianMixture(**p).fit(Z) for p in flow._base_mixture_params]
+    assert len(members) == 10 and len({m.random_state for m in members}) == 10
+    log_p = np.stack([m.score_samples(Z_test) for m in members])
+    expected = logsumexp(log_p, 0) - np.log(10) + flow.log_det_jacobian(X_test)
+    # (float32 codes and mixture parameters: agreement to float32 precision)
+    np.testing.assert_allclose(flow.score_samples(X_test), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(flow.score_samples(X_test),
+                               _mixture_logpdf(base, Z_test) + flow.log_det_jacobian(X_test),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_mixture_base_trains_inverts_and_samples():
+    X, _ = make_moons(600, noise=0.08, random_state=0)
+    X_test, _ = make_moons(1000, noise=0.08, random_state=1)
+    kw = {"n_stages": 2, "hidden_layer_sizes": (16, 16), "max_epochs": 8, "tol": None,
+          "device": "cpu", "random_state": 0}
+    flow = NormalizingFlow(base="mixture", **kw).fit(X)
+    normal = NormalizingFlow(base="normal", **kw).fit(X)
+    assert normal.module_.base is None and flow.module_.base is not None
+    # a short fit from the mixture stays far above one from a single Gaussian
+    assert flow.score(X_test) > normal.score(X_test) + 0.2
+    expected = _mixture_logpdf(flow.module_.base, flow.transform(X_test))
+    np.testing.assert_allclose(flow.score_samples(X_test),
+                               expected + flow.log_det_jacobian(X_test), rtol=1e-5, atol=1e-5)
+    assert np.abs(flow.inverse_transform(flow.transform(X_test)) - X_test).max() < 1e-8
+    samples = flow.sample(4000, random_state=0)
+    np.testing.assert_array_equal(samples, flow.sample(4000, random_state=0))
+    assert not np.array_equal(samples[:5], flow.sample(5, random_state=1))
+    np.testing.assert_allclose(samples.mean(0), X.mean(0), atol=0.1)
+    np.testing.assert_allclose(np.cov(samples.T), np.cov(X.T), atol=0.1)
+    # samples lie on the moons: they score like held-out data
+    assert flow.score(samples) == pytest.approx(flow.score(X_test), abs=0.15)
+
+
+def test_early_stopping_keeps_the_untrained_mixture_when_training_never_helps():
+    X, _ = make_moons(400, noise=0.08, random_state=0)
+    kw = {"base": "mixture", "early_stopping": True, "tol": None, "device": "cpu",
+          "random_state": 0}
+    untrained = NormalizingFlow(max_epochs=0, **kw).fit(X)
+    # a rate this high only makes it worse: every epoch scores below the mixture
+    worse = NormalizingFlow(max_epochs=3, learning_rate=0.3, lr_schedule="constant",
+                            max_grad_norm=1.0, **kw).fit(X)
+    assert max(worse.validation_scores_) < untrained.best_validation_score_
+    assert worse.best_validation_score_ == untrained.best_validation_score_
+    np.testing.assert_array_equal(worse.score_samples(X), untrained.score_samples(X))
+
+
+def test_mixture_base_survives_warm_start_partial_fit_and_pickle():
+    X, _ = make_moons(400, noise=0.08, random_state=0)
+    flow = NormalizingFlow(base="mixture", n_stages=1, max_epochs=2, tol=None,
+                           early_stopping=False, warm_start=True, device="cpu",
+                           random_state=0).fit(X)
+    base = flow.module_.base
+    before = base.loc.detach().clone()
+    flow.fit(X)  # continues: the base is trained on, not selected again
+    assert flow.module_.base is base and not torch.equal(base.loc.detach(), before)
+    assert any(p is base.loc for g in flow._optimizer.param_groups for p in g["params"])
+    copy_ = pickle.loads(pickle.dumps(flow))
+    np.testing.assert_array_equal(copy_.score_samples(X), flow.score_samples(X))
+    np.testing.assert_array_equal(copy_.sample(5, random_state=0), flow.sample(5, random_state=0))
+    streamed = NormalizingFlow(base="mixture", n_stages=1, device="cpu", random_state=0)
+    streamed.partial_fit(X[:200])
+    first = streamed.module_.base
+    streamed.partial_fit(X[200:])
+    assert streamed.module_.base is first and np.isfinite(streamed.score_samples(X)).all()
+
+
+def test_base_auto_and_bad_values():
+    X, _ = make_moons(200, noise=0.1, random_state=0)
+    flow = NormalizingFlow(max_epochs=1, tol=None, device="cpu", random_state=0)
+    flow._resolve_auto(4000, 2)
+    assert flow._base == "mixture" and flow.base == "auto"
+    flow._resolve_auto(4000, 17)
+    assert flow._base == "normal"
+    with pytest.raises(ValueError, match="base"):
+        NormalizingFlow(base="gmm", device="cpu").fit(X)
+    # one row: no mixture can be selected, the base stays a standard normal
+    one = NormalizingFlow(base="mixture", max_epochs=1, tol=None, device="cpu",
+                          random_state=0).fit(X[:1])
+    assert one.module_.base is None and np.isfinite(one.score_samples(X[:1])).all()

@@ -161,6 +161,7 @@ def test_package_exports_every_submodule_name():
             exported.add(name)
     assert exported == set(F.__all__)
     assert {m.__name__.rsplit(".", 1)[1] for m in _flows_submodules()} == {
+        "bases",
         "builder",
         "couplings",
         "factors",
@@ -349,6 +350,121 @@ def test_sample_reproducible_and_invertible():
     assert a.shape == (50, 3) and torch.equal(a, b)
     z = torch.randn(50, 3, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(flow(a)[0], z, atol=1e-4, rtol=0)
+
+
+# ------------------------------------------------------------------ mixture base
+def _mixture(k=3, d=2, seed=0):
+    """A GaussianMixtureBase with random weights, means and full covariances (float64),
+    and the same mixture as numpy arrays (weights, means, covariances)."""
+    rng = np.random.RandomState(seed)
+    weights = rng.dirichlet(np.ones(k))
+    means = rng.normal(0, 2, (k, d))
+    covs = []
+    for _ in range(k):
+        a = rng.normal(size=(d, d))
+        covs.append(a @ a.T + 0.3 * np.eye(d))
+    covs = np.array(covs)
+    # scikit-learn's precisions_cholesky_: P upper triangular, P P^T = inv(cov)
+    prec_chol = np.array([np.linalg.inv(np.linalg.cholesky(c)).T for c in covs])
+    base = F.GaussianMixtureBase(k, d).double()
+    base.set_parameters(torch.as_tensor(weights), torch.as_tensor(means),
+                        torch.as_tensor(prec_chol))
+    return base, weights, means, covs
+
+
+def test_mixture_base_log_prob_matches_scipy():
+    base, weights, means, covs = _mixture(k=3, d=3)
+    z = np.random.RandomState(1).normal(0, 3, (40, 3))
+    expected = np.log(sum(w * stats.multivariate_normal(m, c).pdf(z)
+                          for w, m, c in zip(weights, means, covs)))
+    got = base.log_prob(torch.as_tensor(z)).detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    torch.testing.assert_close(base.covariances, torch.as_tensor(covs), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(base.weights, torch.as_tensor(weights), rtol=1e-12, atol=0)
+
+
+def test_mixture_base_hand_computed_one_dimensional():
+    # 0.25 N(-1, 4) + 0.75 N(2, 0.25) at z = 0: precision Cholesky factors 1/2 and 2
+    base = F.GaussianMixtureBase(2, 1).double()
+    base.set_parameters(torch.tensor([0.25, 0.75], dtype=torch.float64),
+                        torch.tensor([[-1.0], [2.0]], dtype=torch.float64),
+                        torch.tensor([[[0.5]], [[2.0]]], dtype=torch.float64))
+    p = (0.25 * math.exp(-0.5 * 1 / 4) / math.sqrt(2 * math.pi * 4)
+         + 0.75 * math.exp(-0.5 * 4 / 0.25) / math.sqrt(2 * math.pi * 0.25))
+    got = base.log_prob(torch.zeros(1, 1, dtype=torch.float64)).detach()
+    assert float(got) == pytest.approx(math.log(p), rel=1e-12)
+
+
+def test_fresh_mixture_base_is_a_standard_normal():
+    base = F.GaussianMixtureBase(4, 3)
+    z = torch.randn(10, 3)
+    torch.testing.assert_close(base.log_prob(z), F.standard_normal_log_prob(z))
+
+
+def test_mixture_base_samples_follow_the_mixture():
+    base, weights, means, covs = _mixture(k=2, d=2, seed=3)
+    a = base.sample(40_000, generator=torch.Generator().manual_seed(0))
+    b = base.sample(40_000, generator=torch.Generator().manual_seed(0))
+    assert a.shape == (40_000, 2) and a.dtype == torch.float64 and torch.equal(a, b)
+    mean = weights @ means
+    cov = sum(w * (c + np.outer(m - mean, m - mean)) for w, m, c in zip(weights, means, covs))
+    np.testing.assert_allclose(a.mean(0).numpy(), mean, atol=0.05)
+    np.testing.assert_allclose(np.cov(a.numpy().T), cov, atol=0.1)
+    # in 1-D, the draws pass a Kolmogorov-Smirnov test against the mixture's CDF
+    one = F.GaussianMixtureBase(2, 1).double()
+    one.set_parameters(torch.tensor([0.3, 0.7], dtype=torch.float64),
+                       torch.tensor([[-2.0], [1.0]], dtype=torch.float64),
+                       torch.tensor([[[1.0]], [[2.0]]], dtype=torch.float64))
+    draws = one.sample(5000, generator=torch.Generator().manual_seed(1)).numpy()[:, 0]
+
+    def cdf(t):
+        return 0.3 * stats.norm.cdf(t, -2.0, 1.0) + 0.7 * stats.norm.cdf(t, 1.0, 0.5)
+
+    assert stats.kstest(draws, cdf).pvalue > 0.01
+
+
+def test_flow_with_mixture_base_log_prob_sample_and_inverse():
+    flow = _perturbed(F.build_flow(2, coupling="affine", hidden_layer_sizes=(8,)), 0.1).double()
+    base, *_ = _mixture(k=3, d=2)
+    flow.base = base
+    x = torch.randn(30, 2, dtype=torch.float64)
+    z, log_det = flow(x)
+    torch.testing.assert_close(flow.log_prob(x), base.log_prob(z) + log_det)
+    torch.testing.assert_close(flow.inverse(z), x, atol=1e-10, rtol=0)
+    g = torch.Generator().manual_seed(2)
+    samples = flow.sample(500, generator=g)
+    codes = base.sample(500, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(flow(samples)[0], codes, atol=1e-8, rtol=0)
+    # the base trains with the flow, and travels with its state_dict and pickle
+    (-flow.log_prob(x).mean()).backward()
+    for name, p in base.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert {k for k in flow.state_dict() if k.startswith("base.")} == {
+        "base.loc", "base.weight_logits", "base.log_precision_diag", "base.precision_offdiag"}
+    clone = pickle.loads(pickle.dumps(flow))
+    torch.testing.assert_close(clone.log_prob(x), flow.log_prob(x), rtol=0, atol=0)
+
+
+def test_mixture_density_of_a_flow_integrates_to_one_in_2d():
+    flow = _perturbed(F.build_flow(2, coupling="affine", hidden_layer_sizes=(16,)), 0.1)
+    base, *_ = _mixture(k=3, d=2, seed=4)
+    flow = flow.double()
+    flow.base = base
+    grid = torch.linspace(-14, 14, 701, dtype=torch.float64)
+    xx, yy = torch.meshgrid(grid, grid, indexing="ij")
+    pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)
+    with torch.no_grad():
+        density = flow.log_prob(pts).exp()
+    cell = float(grid[1] - grid[0]) ** 2
+    assert abs(float(density.sum()) * cell - 1.0) < 1e-2
+
+
+def test_mixture_base_rejects_bad_parameters():
+    base = F.GaussianMixtureBase(2, 2)
+    with pytest.raises(AssertionError, match="wrong shape"):
+        base.set_parameters(torch.ones(3) / 3, torch.zeros(2, 2), torch.eye(2).expand(2, 2, 2))
+    with pytest.raises(AssertionError, match="positive diagonal"):
+        base.set_parameters(torch.ones(2) / 2, torch.zeros(2, 2), -torch.eye(2).expand(2, 2, 2))
 
 
 # ------------------------------------------------------------------ loss

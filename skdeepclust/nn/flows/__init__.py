@@ -13,6 +13,7 @@ The package is split by concern, and every name below is importable from
 - ``masks``: :func:`heaviside_mask`, :func:`checkerboard_mask`, :func:`rope_order`;
 - ``layers``: the :class:`FlowLayer` interface, :class:`ActNorm`, the permutations,
   :class:`Reflection`, :class:`FlowSequential` and :func:`standard_normal_log_prob`;
+- ``bases``: :class:`GaussianMixtureBase`, a trainable base distribution;
 - ``couplings``: :class:`AdditiveCoupling`, :class:`AffineCoupling`,
   :class:`SplineCoupling` and :func:`soft_clamp`;
 - ``builder``: :func:`build_flow`, the stack the flow estimators fit;
@@ -22,6 +23,7 @@ The package is split by concern, and every name below is importable from
 This package is pure PyTorch: it imports neither scikit-learn nor numpy.
 """
 
+from .bases import GaussianMixtureBase
 from .builder import build_flow
 from .couplings import COUPLINGS, AdditiveCoupling, AffineCoupling, SplineCoupling, soft_clamp
 from .factors import make_factor_pairs, supervised_factor_loss
@@ -47,6 +49,7 @@ __all__ = [
     "CheckerboardPermutation",
     "FlowLayer",
     "FlowSequential",
+    "GaussianMixtureBase",
     "HeavisidePermutation",
     "Permutation",
     "Reflection",

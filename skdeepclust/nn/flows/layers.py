@@ -6,7 +6,7 @@ Every layer maps a flat batch ``x`` of shape ``(batch, n_features)`` to
 exactly (up to floating point). This module holds that interface (:class:`FlowLayer`),
 activation normalization, the fixed permutations, the learned Householder reflections,
 and :class:`FlowSequential`, which chains layers into a density model with a standard
-normal base. The coupling layers are in :mod:`.couplings`.
+normal base or a base module of :mod:`.bases`. The coupling layers are in :mod:`.couplings`.
 
 References
 ----------
@@ -282,8 +282,8 @@ def standard_normal_log_prob(z: Tensor) -> Tensor:
 class FlowSequential(FlowLayer):
     """Chain of flow layers; log-dets add up and the inverse runs in reverse order.
 
-    With a standard normal base distribution it is a density model:
-    :meth:`log_prob` and :meth:`sample`.
+    With a base distribution of the codes (a standard normal unless ``base`` is given)
+    it is a density model: :meth:`log_prob` and :meth:`sample`.
 
     Parameters
     ----------
@@ -291,12 +291,21 @@ class FlowSequential(FlowLayer):
         The layers, applied in order by :meth:`forward`.
     n_features : int
         Number of features of the samples.
+    base : torch.nn.Module or None, default=None
+        Base distribution of the codes: a module with ``log_prob(z)`` and
+        ``sample(n_samples, generator=...)`` (e.g.
+        :class:`~skdeepclust.nn.flows.GaussianMixtureBase`), trained with the layers;
+        ``None`` is a standard normal. It can be set after construction
+        (``flow.base = ...``).
     """
 
-    def __init__(self, layers: Iterable[FlowLayer], n_features: int) -> None:
+    def __init__(
+        self, layers: Iterable[FlowLayer], n_features: int, base: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.n_features = int(n_features)
+        self.base = base
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         log_dets = []
@@ -312,20 +321,35 @@ class FlowSequential(FlowLayer):
             y = layer.inverse(y)
         return y
 
-    def log_prob(self, x: Tensor) -> Tensor:
-        """Exact log-density of ``x`` under the flow with a standard normal base."""
-        z, log_det = self(x)
-        return standard_normal_log_prob(z) + log_det
+    def base_log_prob(self, z: Tensor) -> Tensor:
+        """Log-density of codes ``z`` under the base distribution, shape ``(batch,)``."""
+        base = getattr(self, "base", None)  # flows pickled before bases existed have none
+        return standard_normal_log_prob(z) if base is None else base.log_prob(z)
 
-    def sample(self, n_samples: int, *, generator: torch.Generator | None = None) -> Tensor:
-        """Draw ``n_samples`` points: ``inverse(z)`` with ``z ~ N(0, I)``."""
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Exact log-density of ``x``: base log-density of ``T(x)`` plus the log-det."""
+        z, log_det = self(x)
+        return self.base_log_prob(z) + log_det
+
+    def sample_base(
+        self, n_samples: int, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Draw ``n_samples`` codes from the base distribution (on ``generator``'s device,
+        in the parameters' dtype)."""
+        base = getattr(self, "base", None)
+        if base is not None:
+            return base.sample(n_samples, generator=generator)
         ref = next(iter(self.parameters()), None)
         dtype = ref.dtype if ref is not None else torch.get_default_dtype()
         device = ref.device if ref is not None else None
         if generator is not None:
             device = generator.device
-        z = torch.randn(n_samples, self.n_features, generator=generator, dtype=dtype, device=device)
-        return self.inverse(z)
+        return torch.randn(n_samples, self.n_features, generator=generator, dtype=dtype,
+                           device=device)
+
+    def sample(self, n_samples: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n_samples`` points: ``inverse(z)`` with ``z`` from the base distribution."""
+        return self.inverse(self.sample_base(n_samples, generator=generator))
 
     @torch.no_grad()
     def initialize(self, x: Tensor) -> None:
