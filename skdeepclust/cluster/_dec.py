@@ -174,14 +174,14 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         arbitrary scale an autoencoder happens to learn (an embedding that is too
         contracted makes every ``q_ij`` nearly uniform, and DEC then merges clusters).
         A larger value makes the kernel narrower relative to the clusters, so the soft
-        assignments start sharper. ``"auto"`` is 2 on the 5-unit code of the small-data
-        autoencoder that DEC pretrains by default (``autoencoder="auto"`` or ``None`` on
-        fewer than 5 000 rows), where it lifts the accuracy of a fit at no cost, and 1
-        elsewhere: on passed-through features (where 2 moves DEC back towards k-means'
-        partition), on the large-data network and on an autoencoder of your own. Resolved
-        in ``fit`` (see "How the defaults were chosen" in the user guide). ``None`` uses
-        the raw embedding, as the paper does. ``transform`` and ``cluster_centers_`` stay
-        in the unscaled embedding.
+        assignments start sharper. ``"auto"`` is 2 for DEC on the 5-unit code of the
+        small-data autoencoder it pretrains by default (``autoencoder="auto"`` or ``None``
+        on fewer than 5 000 rows), where it lifts the accuracy of a fit at no cost, and 1
+        elsewhere: IDEC (which gained nothing from 2 there), passed-through features
+        (where 2 moves DEC back towards k-means' partition), the large-data network and
+        an autoencoder of your own. Resolved in ``fit`` (see "How the defaults were
+        chosen" in the user guide). ``None`` uses the raw embedding, as the paper does.
+        ``transform`` and ``cluster_centers_`` stay in the unscaled embedding.
     init : {"kmeans", "random"} or array-like, default="kmeans"
         Initial centres in the embedding: k-means with ``n_init`` restarts (DEC's choice),
         ``n_clusters`` distinct embedded points drawn at random, or given centres of shape
@@ -415,7 +415,8 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         if isinstance(spec, str) and spec == "auto":
             few = X.shape[1] < AUTO_MIN_FEATURES
             spec = "passthrough" if few else None
-        small_default = spec is None and X.shape[0] < SMALL_DATA_ROWS
+        small_default = (spec is None and X.shape[0] < SMALL_DATA_ROWS
+                         and self.reconstruction_weight == 0)
         self._embedding_scale_target = self._resolved(
             "embedding_scale", SMALL_CODE_EMBEDDING_SCALE if small_default else 1.0)
         if isinstance(spec, str):  # "passthrough"
