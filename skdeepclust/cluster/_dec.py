@@ -687,8 +687,8 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         The first call does on its chunk what :meth:`fit` does before the clustering
         phase, from that chunk alone: it resolves the "auto" values from the chunk's size
         (``batch_size``, ``learning_rate``, ``update_interval``, and with
-        ``autoencoder="auto"`` or ``None`` the pretraining recipe: the small-data one for
-        a chunk under 5 000 rows), pretrains the autoencoder on the chunk and places the
+        ``autoencoder="auto"`` or ``None`` the pretraining recipe and ``embedding_scale``:
+        the small-data ones for a chunk under 5 000 rows), pretrains the autoencoder on the chunk and places the
         centres by k-means on the chunk's codes. Every call then runs one epoch over its
         rows, the target :math:`P` computed from the soft assignments of that chunk (at
         the call's start and every ``update_interval`` steps); the optimizer's state (the
