@@ -37,9 +37,9 @@ from ._dmae_learning_rates import head_param_groups, learning_rates, resolve_lea
 __all__ = ["DMAEClustering"]
 
 _INITS = ("k-means++", "kmeans", "random")
-#: ``n_iter_no_change="auto"`` with learned precisions: their loss can rise for a few
-#: epochs while the precisions turn (the user guide's DMAE defaults).
-_AUTO_PATIENCE_PRECISIONS = 20
+#: ``n_iter_no_change="auto"``: the epoch loss can rise for a few epochs while the
+#: precisions turn or the mixing weights move (the user guide's DMAE defaults).
+_AUTO_PATIENCE = 20
 #: Rows of a streamed shallow fit's starting statistics (k-means, scale, precisions).
 _START_SAMPLE_ROWS = 100_000
 _PRECISION_INITS = ("kmeans", "identity")
@@ -236,10 +236,11 @@ class DMAEClustering(
         start when that is lower still (``kept_start_``).
     n_iter_no_change : int or "auto", default="auto"
         The patience of the ``tol`` rule, in epochs. ``"auto"`` resolves into
-        ``_n_iter_no_change``: 20 for dissimilarities with learned precisions
-        (``"mahalanobis"``), whose loss can rise for several epochs while the precisions
-        turn before it falls to a better partition, and 10 otherwise. Raise it when
-        ``loss_curve_`` shows the fit stopping on such a bump.
+        ``_n_iter_no_change``: 20. The epoch loss can rise for several epochs before it
+        falls to a better partition: while learned precisions (``"mahalanobis"``) turn,
+        or while the mixing weights move away from uniform, and a shorter patience stops
+        the fit on that bump, near its start. Raise it when ``loss_curve_`` shows the fit
+        stopping on such a bump.
     warm_start : bool, default=False
         When True, ``fit`` on a fitted model continues training it for ``max_epochs``
         more epochs from the fitted parameters instead of starting anew; ``n_iter_``
@@ -509,12 +510,12 @@ class DMAEClustering(
     def _resolve_training(self, X) -> None:
         """The "auto" values of the training phase (again on a warm start: they follow
         ``set_params``)."""
-        deep, precisions = self._deep, self.module_.dissimilarity.needs_precision
+        deep = self._deep
         self._learning_rate = resolve_learning_rate(self.learning_rate, deep, X.shape[0])
         self._max_epochs = int(self._resolved("max_epochs", 20 if deep else 200))
         self._tol = self._resolved("tol", None if deep else 1e-4)
         self._n_iter_no_change = int(self._resolved(
-            "n_iter_no_change", _AUTO_PATIENCE_PRECISIONS if precisions else 10))
+            "n_iter_no_change", _AUTO_PATIENCE))
 
     def _train(self, X, y, *, partial: bool):
         deep = self._deep

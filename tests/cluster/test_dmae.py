@@ -661,6 +661,22 @@ def test_shallow_fit_keeps_its_start_when_training_does_not_lower_the_objective(
     assert not DMAEClustering(4, autoencoder=None, **FAST).partial_fit(X).kept_start_
 
 
+def test_default_patience_waits_out_the_bump_of_the_mixing_weights():
+    """Breast cancer, seed 2: the epoch loss rises for about ten epochs while the mixing
+    weights leave uniform. A patience of 10 stops on that bump, next to the k-means start;
+    the "auto" patience of 20 waits it out, to a lower objective and a better partition."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    X, y = StandardScaler().fit_transform(data.data).astype(np.float32), data.target
+    dmae = DMAEClustering(2, autoencoder=None, random_state=2, device="cpu").fit(X)
+    short = clone(dmae).set_params(n_iter_no_change=10).fit(X)
+    assert dmae._n_iter_no_change == 20 and dmae.converged_
+    assert short.n_iter_ < dmae.n_iter_
+    assert dmae.score(X) > short.score(X)
+    assert adjusted_rand_score(y, dmae.labels_) > adjusted_rand_score(y, short.labels_)
+
+
 def test_n_init_auto():
     from skdeepclust.cluster._dmae_init import auto_n_init
 
@@ -760,7 +776,7 @@ def test_warns_when_unconverged_or_degenerate(blobs):
     X, _ = blobs
     with pytest.warns(ConvergenceWarning, match=(
             r"DMAEClustering \(DMAE clustering\) stopped at max_epochs=2 before the loss "
-            r"improved by less than tol=0\.0001 for n_iter_no_change=10 epochs; increase "
+            r"improved by less than tol=0\.0001 for n_iter_no_change=20 epochs; increase "
             r"max_epochs, or set tol=None")):
         DMAEClustering(4, max_epochs=2, **FAST).fit(X)
     # a fixed number of epochs (tol=None) or a converged fit says nothing
