@@ -32,12 +32,19 @@ principal components. This script measures, one torch thread:
 - ``dgd_laws``: the fitted ``GMMRepresentation(n_components=2)`` on breast cancer with
   ``degrees_of_freedom`` None, 3, 5, 10 and "auto".
 
+``--part forced`` fits ``GMMRepresentation(degrees_of_freedom=5)`` (t components whatever
+the likelihood says) on the panel sets of ``--datasets``, one JSON line per fit (ACC,
+NMI, ARI), to compare with the defaults' rows of ``bench_defaults.py``.
+
 Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/study_gmmrep_breast_cancer.py \\
         --out benchmarks/results/study_gmmrep_breast_cancer.json
     OMP_NUM_THREADS=1 python benchmarks/study_gmmrep_breast_cancer.py --part laws \\
         --out benchmarks/results/study_gmmrep_student.json
+    OMP_NUM_THREADS=1 python benchmarks/study_gmmrep_breast_cancer.py --part forced \\
+        --datasets digits --seeds 0 1 2 3 4 5 6 7 8 9 10 11 \\
+        --out benchmarks/results/study_gmmrep_forced_t5.jsonl
 """
 
 from __future__ import annotations
@@ -129,15 +136,39 @@ def best_gmm(S, k, cov, starts=5):
     return best
 
 
+def forced(datasets: list[str], seeds: list[int], out: str | None) -> None:
+    """GMMRepresentation with t(5) components forced, one JSON line per fit."""
+    from _panel import PANEL
+
+    from skdeepclust.representation import GMMRepresentation
+
+    for name in datasets:
+        X, y = PANEL[name]()
+        for seed in seeds:
+            est = GMMRepresentation(n_components=len(np.unique(y)), degrees_of_freedom=5.0,
+                                    random_state=seed).fit(X)
+            row = {"dataset": name, "degrees_of_freedom": 5.0, "seed": seed,
+                   **scores(y, est.labels_)}
+            print(json.dumps(row), flush=True)
+            if out:
+                with open(out, "a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", default=None)
-    parser.add_argument("--part", choices=["gaussian", "laws"], default="gaussian",
-                        help="the study of the Gaussian mixture, or of the component laws")
+    parser.add_argument("--part", choices=["gaussian", "laws", "forced"], default="gaussian",
+                        help="the study of the Gaussian mixture, of the component laws, or "
+                        "t(5) components forced")
+    parser.add_argument("--datasets", nargs="*", default=LAW_SETS, help="--part forced")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
+    if args.part == "forced":
+        forced(args.datasets, args.seeds, args.out)
+        return
     if args.part == "laws":
         out = laws(args.seeds)
         if args.out:
