@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.base import (
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    clone,
+)
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_array
 from torch import Tensor
@@ -20,6 +26,7 @@ from .._training import train_loop, warn_partition, warn_unconverged
 from ..base import PartialFitMixin, TorchEstimator
 from ..nn.dec import DECClusterHead, DECNetwork, dec_kl_divergence
 from ..nn.dec import target_distribution as _target_distribution
+from ..representation._autoencoder import AutoEncoder
 from ..representation._autoencoder_losses import LOSSES
 from ..utils._sklearn_compat import (
     HasMethods,
@@ -35,6 +42,7 @@ from ._nested_autoencoder import (
     default_autoencoder,
 )
 from ._restarts import AUTO_RESTARTS, MedoidRestartsMixin
+from ._streamed_pretraining import StreamedPretraining
 
 __all__ = ["DECClustering"]
 
@@ -114,6 +122,17 @@ def _random_init(Z: np.ndarray, n_clusters: int, n_init: int, seed: int,
     rows = np.random.RandomState(seed).choice(Z.shape[0], n_clusters, replace=False, p=p)
     centers = Z[rows]
     return centers, _nearest(Z, centers)
+
+
+def _codes(autoencoder, X) -> np.ndarray:
+    """The codes of ``X`` (a chunk, or the warm-up's sample of rows) as numpy."""
+    return np.asarray(autoencoder.transform(X))
+
+
+def _default_streamed_autoencoder(n_features: int, overrides: dict, rows_per_pass: int):
+    """The default autoencoder for a stream of ``rows_per_pass`` rows per pass, with the
+    estimator's seed, device and verbosity (a module function: the warm-up pickles)."""
+    return default_autoencoder(rows_per_pass, n_features).set_params(**overrides)
 
 
 #: Centre initialisations: name -> f(embedding, n_clusters, n_init, seed, sample_weight)
@@ -276,6 +295,9 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         Epochs of the clustering phase run (a stopped epoch counts as one).
     converged_ : bool
         Whether the ``tol`` rule stopped training.
+    stream_phase_ : str
+        Only after :meth:`partial_fit` with an autoencoder to pretrain: ``"survey"``,
+        ``"pretraining"``, ``"embedding"`` (its warm-up) or ``"clustering"``.
     n_restarts_ : int
         Complete fits run (``n_restarts`` resolved; fewer when Ctrl-C stopped them).
     restart_agreement_ : ndarray of float, one per fit
@@ -486,7 +508,18 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
     def _initialize(self, X, y) -> None:
         self._check_params_vs_input(X)
         self._optimizer = None  # one left by earlier partial_fit calls: the old network's
+        for name in ("_warmup", "_provisional", "stream_phase_", "labels_"):
+            self.__dict__.pop(name, None)  # an earlier stream's
         self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))
+        if self.__dict__.get("_partial_call"):
+            ae = self._streamed_autoencoder(X)
+            if ae is not False:  # an autoencoder to pretrain: the warm-up of partial_fit
+                self._warmup = StreamedPretraining(
+                    ae, functools.partial(_default_streamed_autoencoder, X.shape[1],
+                                          self._nested_overrides(AutoEncoder(), seed_from(
+                                              self._rng))),
+                    max_codes=INIT_MAX_ROWS, seed=seed_from(self._rng))
+                return
         encoder, decoder = self._resolve_autoencoder(X)
         X_t = self._training_rows(X)
         embed = encoder or torch.nn.Identity()
@@ -501,20 +534,108 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
                 weights = None if weights is None else weights[rows]
                 rows = torch.as_tensor(rows, device=self._device)
                 Z0 = self._batched(lambda idx: embed(X_t[idx]), rows, chunk).cpu().numpy()
-        scale = self._embedding_scale(Z0)  # first: the k-means start centres Z0 in place
-        centers, labels = self._initial_centers(Z0, weights)
+        labels = self._place_centers(encoder, decoder, Z0, weights)
         if n_samples <= INIT_MAX_ROWS:  # else the labels of all rows are computed in _train
             self._init_labels = labels
+
+    def _place_centers(self, encoder, decoder, Z0: np.ndarray, weights) -> np.ndarray:
+        """``module_`` from the pretrained networks and centres placed on the codes
+        ``Z0`` (modified: k-means centres them in place); returns ``Z0``'s labels."""
+        scale = self._embedding_scale(Z0)  # first: the k-means start centres Z0 in place
+        centers, labels = self._initial_centers(Z0, weights)
         head = DECClusterHead(self.n_clusters, Z0.shape[1], self.alpha,
                               device=self._device, dtype=self._torch_dtype)
         head.reset_cluster_centers(torch.as_tensor(np.asarray(centers) * scale))
         self.module_ = DECNetwork(encoder, head, decoder, scale=scale)
+        return labels
 
     def _resume_fit(self, X, y) -> None:
         self._check_params_vs_input(X)
         self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))
 
+    # ------------------------------------------------------- partial_fit's warm-up
+    def _partial_fit(self, X, y=None, sample_weight=None):
+        self._partial_call = True  # read by _initialize: a first call may warm up
+        try:
+            return super()._partial_fit(X, y, sample_weight)
+        finally:
+            self.__dict__.pop("_partial_call", None)
+
+    def _resumes(self, partial: bool) -> bool:
+        if "_warmup" in self.__dict__:  # partial_fit continues it; fit starts anew
+            return partial
+        return super()._resumes(partial)
+
+    def _streamed_autoencoder(self, X):
+        """The autoencoder a first ``partial_fit`` call pretrains over the stream: ``None``
+        for the default one (built once the first pass is counted), a clone of an unfitted
+        one given, or ``False`` when there is none to pretrain (passed-through features, a
+        fitted autoencoder: the first call places the centres at once, as before)."""
+        spec = self.autoencoder
+        if isinstance(spec, str) and spec == "auto":
+            spec = "passthrough" if X.shape[1] < AUTO_MIN_FEATURES else None
+        if isinstance(spec, str):
+            return False
+        if spec is None:
+            return None
+        ae = checked_autoencoder(spec, X.shape[1], accepted="'auto', None, 'passthrough'")
+        if hasattr(ae, "module_"):
+            return False
+        ae = clone(ae)
+        ae._validate_params()
+        return ae.set_params(**self._nested_overrides(ae, seed_from(self._rng)))
+
+    def _warm_up(self, X, warm: StreamedPretraining):
+        """One warm-up call of ``partial_fit`` (see its docstring); at the end of the
+        embedding pass, the centres are placed and the clustering phase begins."""
+        self.__dict__.pop("_provisional", None)
+        if not warm.step(X, self._sample_weight, _codes):
+            self.stream_phase_ = warm.phase
+            return self._history
+        ae = self.autoencoder_ = warm.autoencoder
+        small_default = (self.autoencoder in ("auto", None) and warm.rows_per_pass
+                         < SMALL_DATA_ROWS and self.reconstruction_weight == 0)
+        self._embedding_scale_target = self._resolved(
+            "embedding_scale", SMALL_CODE_EMBEDDING_SCALE if small_default else 1.0)
+        network = copy.deepcopy(ae.module_).to(self._device, self._torch_dtype)
+        decoder = network.decoder if self.reconstruction_weight > 0 else None
+        self._place_centers(network.encoder, decoder, np.array(warm.codes.sample()), None)
+        del self._warmup
+        self.stream_phase_ = "clustering"
+        self.labels_ = self._labels(self._training_rows(X))
+        return self._history
+
+    def _network(self) -> DECNetwork:
+        """``module_``, or during the warm-up of ``partial_fit`` a provisional network:
+        the autoencoder's encoder as it is now (none in the first pass of the default
+        one) and centres from a one-start k-means on the codes of the first pass's
+        sample of rows, rebuilt when the autoencoder has trained since."""
+        module = self.__dict__.get("module_")
+        warm = self.__dict__.get("_warmup")
+        if module is not None or warm is None:
+            check_is_fitted(self, "module_")
+            return module
+        key = (warm.phase, warm.rows_pretrained)
+        cached = self.__dict__.get("_provisional")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        rows, encoder = warm.preview.sample(), None
+        if warm.autoencoder is not None and hasattr(warm.autoencoder, "module_"):
+            encoder = copy.deepcopy(warm.autoencoder.module_.encoder).to(
+                self._device, self._torch_dtype)
+            rows = _codes(warm.autoencoder, rows)
+        km = KMeans(self.n_clusters, n_init=1, random_state=0).fit(rows)
+        head = DECClusterHead(self.n_clusters, rows.shape[1], self.alpha,
+                              device=self._device, dtype=self._torch_dtype)
+        head.reset_cluster_centers(torch.as_tensor(km.cluster_centers_))
+        network = DECNetwork(encoder, head, None).eval()
+        self._provisional = (key, network)
+        return network
+
     def _train(self, X, y, *, partial: bool):
+        warm = self.__dict__.get("_warmup")
+        if warm is not None:
+            return self._warm_up(X, warm)
         X_t = self._training_rows(X)
         if not partial:  # a fit (or warm start) starts its own optimizer
             self._optimizer = None
@@ -682,43 +803,60 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
             )
 
     def partial_fit(self, X, y=None, sample_weight=None):
-        """Train one epoch of the clustering phase over ``X``; the first call initialises.
+        """Train on one chunk ``X``: a warm-up step, or one epoch of the clustering phase.
 
-        The first call does on its chunk what :meth:`fit` does before the clustering
-        phase, from that chunk alone: it resolves the "auto" values from the chunk's size
-        (``batch_size``, ``learning_rate``, ``update_interval``, and with
-        ``autoencoder="auto"`` or ``None`` the pretraining recipe and ``embedding_scale``:
-        the small-data ones for a chunk under 5 000 rows), pretrains the autoencoder on the chunk and places the
-        centres by k-means on the chunk's codes. Every call then runs one epoch over its
-        rows, the target :math:`P` computed from the soft assignments of that chunk (at
-        the call's start and every ``update_interval`` steps); the optimizer's state (the
-        SGD momentum) carries over between calls, and ``n_restarts`` does not apply (the
-        one model is continued). The number of features is fixed by the first call.
+        With an autoencoder to pretrain (``autoencoder="auto"`` on 32 features or more,
+        ``None``, or an unfitted ``AutoEncoder``), the first calls reproduce over the
+        stream what :meth:`fit` does before its clustering phase (the **warm-up**,
+        ``stream_phase_`` says where it is); feed the chunks pass after pass, in any
+        order within a pass, as dask-ml's ``Incremental`` does:
 
-        What a stream needs, and why one call per chunk cannot match :meth:`fit`:
+        1. ``"survey"`` (default autoencoder only): the first pass is counted, not
+           trained on. Each chunk's fingerprint (a hash of its values) is kept; the first
+           chunk that comes back ends the pass and gives ``rows_per_pass``. The default
+           autoencoder is then built for that many rows, as :meth:`fit` would build it
+           for the whole data (``default_autoencoder(rows_per_pass, n_features)``). A
+           stream whose chunks never come back ends this pass after 65 536 rows.
+           An unfitted autoencoder you give trains from the first call instead.
+        2. ``"pretraining"``: every call runs ``autoencoder.partial_fit`` on its chunk
+           until the autoencoder has seen ``max_epochs * rows_per_pass`` rows, the
+           epochs :meth:`fit` would pretrain it for (the default one's ``max_epochs``
+           follows from ``rows_per_pass``: about 1 700 minibatch steps below 5 000 rows,
+           7 000 above; 59 passes of 8x8 digits). Set ``autoencoder`` to an unfitted
+           ``AutoEncoder`` with another ``max_epochs`` to change that budget.
+        3. ``"embedding"``: one more pass embeds every chunk with the pretrained
+           autoencoder and keeps a uniform sample of at most 524 288 codes. At its end the
+           centres are placed by ``init`` on that sample (k-means with ``n_init`` starts,
+           as :meth:`fit` on all codes), ``embedding_scale`` is resolved from it (and
+           ``rows_per_pass``), and ``stream_phase_`` becomes ``"clustering"``.
 
-        - **an embedding learnt from the whole stream.** Pretraining on the first chunk
-          alone gives a poorer embedding than pretraining on all the data, and no later
-          call repairs it (the clustering phase refines the partition it starts from; it
-          does not relearn the embedding). Pretrain the autoencoder first by its own
-          ``partial_fit`` over the chunks, as many passes as its ``max_epochs`` (for the
-          default, ``default_autoencoder(n_samples, n_features)`` from
-          ``skdeepclust.cluster._nested_autoencoder`` with the size of the whole data),
-          and pass it fitted as ``autoencoder``: the first call then only embeds its chunk
-          and places the centres.
-        - **a start from more than one chunk.** The k-means start sees only the first
-          chunk's codes: give centres computed over the stream (e.g. k-means over a sample
-          of the codes of several chunks) as ``init`` when the first chunk is small or
-          unrepresentative.
-        - **as many passes over the chunks as fit runs epochs.** A target :math:`P`
-          sharpened per chunk rather than over the data, and one chunk's rows per
-          refresh, make each pass move the partition less than an epoch of :meth:`fit`.
+        A warm-up costs ``max_epochs + 2`` passes (``max_epochs + 1`` with an
+        autoencoder you give), the
+        pretraining ones about an autoencoder epoch each, the counting and embedding ones
+        a hash or a forward pass. Every later call runs one epoch of the clustering phase
+        over its chunk: the target :math:`P` is computed from the soft assignments of
+        that chunk (at the call's start and every ``update_interval`` steps), "auto"
+        values (``batch_size``, ``learning_rate``, ``update_interval``) follow the
+        chunk's size, the optimizer's state (the SGD momentum) carries over between
+        calls; give as many clustering passes as :meth:`fit` runs epochs. ``n_restarts``
+        does not apply (the one model is continued), and ``n_iter_`` and ``loss_curve_``
+        count the clustering epochs only.
 
-        ``benchmarks/bench_partial_fit.py`` measures these routes against :meth:`fit`
-        (results in ``benchmarks/results/partial_fit_*.json``): the default first call
-        stays well short of the fit, the streamed pretraining closes most of the gap, and
-        centres from the stream as well (``+ streamed pretraining and init``) most of
-        what remains; the per-chunk target is the rest.
+        During the warm-up, :meth:`predict`, :meth:`transform`, :meth:`predict_proba`
+        and ``cluster_centers_`` use a provisional model: the autoencoder's encoder as
+        it is now (the identity during the survey) and centres from a one-start k-means
+        on the codes of a uniform sample of at most 1 024 rows of the first pass;
+        ``labels_`` is set from the end of the warm-up on.
+
+        Without an autoencoder to pretrain (features passed through, or a fitted
+        autoencoder) there is no warm-up: the first call places the centres by ``init``
+        on its chunk's codes (give centres computed over the stream as ``init`` when it
+        is small or unrepresentative) and every call is a clustering epoch. A
+        :meth:`fit` discards a warm-up in progress and starts anew. The number of
+        features is fixed by the first call.
+
+        ``benchmarks/bench_partial_fit.py`` measures this route against :meth:`fit`
+        (results in ``benchmarks/results/partial_fit_*.json``).
 
         Parameters
         ----------
@@ -732,7 +870,7 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         Returns
         -------
         self : object
-            The estimator, trained one more epoch.
+            The estimator, one warm-up step or clustering epoch further.
         """
         return super().partial_fit(X, y, sample_weight)
 
@@ -749,7 +887,7 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         Z : ndarray of shape (n_samples, n_components)
         """
         X = self._validate_predict_data(X)
-        return self._inference(self.module_.encode, X)
+        return self._inference(self._network().encode, X)
 
     def predict(self, X):
         """Nearest centre in the embedding (the argmax of :meth:`predict_proba`).
@@ -763,8 +901,7 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         labels : ndarray of shape (n_samples,)
         """
         X = self._validate_predict_data(X)
-        module = self.module_
-        return self._inference(module.cluster, X, out_dtype=None)
+        return self._inference(self._network().cluster, X, out_dtype=None)
 
     def predict_proba(self, X):
         """Soft assignments :math:`Q` (Student's t kernel, rows sum to one).
@@ -778,7 +915,7 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         Q : ndarray of shape (n_samples, n_clusters)
         """
         X = self._validate_predict_data(X)
-        return self._inference(self.module_, X)
+        return self._inference(self._network(), X)
 
     def score(self, X, y=None):
         r"""Minus :math:`\mathrm{KL}(P \| Q)` on ``X``, with :math:`P` computed on ``X``.
@@ -801,15 +938,14 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
     # ------------------------------------------------------------- attributes
     @property
     def cluster_centers_(self) -> np.ndarray:
-        check_is_fitted(self, "module_")
-        return self.module_.cluster_centers.detach().cpu().numpy().copy()
+        return self._network().cluster_centers.detach().cpu().numpy().copy()
 
     @property
     def _n_features_out(self) -> int:
-        return self.module_.head.n_features
+        return self._network().head.n_features
 
     def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "module_")
+        return hasattr(self, "module_") or "_warmup" in self.__dict__
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
