@@ -17,17 +17,63 @@ gives the true log-likelihood (AIS log Z) of the first layer alone. Binary MNIST
     python benchmarks/bench_dbm.py --normal --pretrain 10   # + a normal DBM, pretrained
 
 ``--quick``: 2 epochs and 2,000 AIS temperatures instead of 10 and 10,000.
+
+``--recipe salakhutdinov``: the 784-500-1000 DBM of Salakhutdinov & Hinton (2009), whose
+test lower bound is -84.62 nats, with the schedule of the paper and of the MATLAB code
+released with it (``dbm_mf.m``, ``mf.m``, the pretraining RBMs):
+
+* pretraining: two doubled-weight RBMs (784-500 with doubled visible input, 500-1000 with
+  doubled top-down input), CD-1, batch 100, rate 0.05, momentum 0.9, weight decay 0.001,
+  ``--pretrain-epochs`` per layer (their code: about 100 and 200, the top RBM with CD-k
+  growing over the epochs);
+* joint training of the normal (uncentered) DBM: batch 100, 100 persistent chains, 5
+  Gibbs sweeps per update, mean-field positive phase (10 sweeps from 0.5 here; ``mf.m``
+  starts from a bottom-up pass and runs up to 50 sweeps to a tolerance), rate 0.001
+  divided by 1.000015 every update down to 0.0001 (``exp(-0.009 e)`` after e epochs; here
+  the inverse-time ``1 / (1 + 0.02 e)``: 0.33 at 100 epochs, 0.14 at 300; the paper: "0.005,
+  gradually decreased to 0"), momentum 0.5 for 5 epochs then 0.9, weight decay 0.0002,
+  ``--epochs`` 300 (500 for the paper's figures, by some accounts);
+* evaluation: log Z by AIS with 100 runs and 20,000 temperatures, test bound with the
+  mean-field posterior (50 sweeps);
+* data: MNIST stochastically binarised once (each pixel on with probability its intensity,
+  one fixed draw; their training code draws a new binarisation for every minibatch), the
+  binarisation of the paper's likelihoods. ``--binarize threshold`` gives PyDeep's
+  X / 255 > 0.5 (the data of the RBM and PyDeep rows of benchmarks/README.md), on which
+  likelihoods are several nats higher: not comparable with -84.62.
+
+``--time-budget S`` stops the joint training early so that the whole run (data, pretraining,
+training, AIS and the test bound) ends within about S seconds of wall time: the AIS and
+test-bound costs are measured on the pretrained model first, the AIS temperatures reduced
+(not below 2,000) if 20,000 do not fit, and epochs run while the next one fits.
+``--checkpoint PATH`` pickles the estimator with its persistent chains and momentum after
+pretraining and every ``--checkpoint-every`` epochs; a later run with the same PATH
+continues from it (pretraining is not repeated; ``--epochs`` counts all runs' epochs).
+
+On a lent GPU (one call of at most 10 minutes): copy the data into the checkout first
+(``mkdir -p .gpu && cp ../shared/data/mnist.npz .gpu/ && echo /.gpu/ >> .git/info/exclude``),
+carry ``.gpu``, and run a smoke test, then the budgeted run::
+
+    export PYTHONUNBUFFERED=1 SKDEEPCLUST_MNIST=.gpu/mnist.npz PYTHONPATH=.
+    python3 benchmarks/bench_dbm.py --recipe salakhutdinov --device cuda --n-train 2000 \
+        --n-test 500 --pretrain-epochs 1 --epochs 2 --betas 500 &&
+    python3 benchmarks/bench_dbm.py --recipe salakhutdinov --device cuda --time-budget 480 \
+        --checkpoint $OUT/dbm_salakhutdinov.pkl --out $OUT/dbm_salakhutdinov_gpu.json
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import math
+import pickle
 import sys
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timer, mnist_path, print_table, save_json
@@ -94,6 +140,217 @@ def baselines(args, X_tr, X_te, epochs, n_betas):
     return rows
 
 
+#: Salakhutdinov & Hinton's (2009) MNIST DBM and its schedule (see the module docstring).
+SALAKHUTDINOV = {
+    "n_components": (500, 1000), "centered": False, "batch_size": 100, "n_chains": 100,
+    "k": 5, "n_mean_field": 10, "learning_rate": 0.001, "learning_rate_decay": 0.02,
+    "l2": 2e-4, "init_weights": 0.01,
+    "pretrain_params": {"learning_rate": 0.05, "momentum": 0.9, "l2": 1e-3, "k": 1},
+}
+#: Momentum of the joint training: 0.5 for the first epochs, then 0.9.
+SALAKHUTDINOV_MOMENTUM = (5, 0.5, 0.9)
+#: Their test lower bound (nats), 784-500-1000 DBM, AIS with 20,000 temperatures.
+PAPER_BOUND = -84.62
+
+
+def binarized_mnist(how, seed):
+    """Train (60,000) and test (10,000) MNIST as 0/1: PyDeep's threshold, or one fixed
+    stochastic draw (pixel on with probability its intensity)."""
+    if how == "threshold":
+        X_tr, _ = load_mnist(mnist_path(), subset="train", binarize=True)
+        X_te, _ = load_mnist(mnist_path(), subset="test", binarize=True)
+        return X_tr, X_te
+    rng = np.random.RandomState(seed)
+    out = []
+    for subset in ("train", "test"):
+        X, _ = load_mnist(mnist_path(), subset=subset)
+        out.append((rng.random_sample(X.shape) < X).astype(np.float32))
+    return out
+
+
+def _save_checkpoint(path, dbm, state):
+    """Pickle the estimator with its persistent chains and momentum (which the estimator's
+    own pickle leaves out): what a later run needs to continue the joint training."""
+    upd = getattr(dbm, "_updater", None)
+    cpu = (lambda ts: None if ts is None else [t.detach().cpu() for t in ts])
+    blob = {"estimator": dbm, "state": state,
+            "chains": cpu(upd.chains) if upd else None,
+            "velocity": cpu(upd.velocity) if upd else None}
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_bytes(pickle.dumps(blob))
+    tmp.replace(path)
+
+
+def _load_checkpoint(path):
+    blob = pickle.loads(Path(path).read_bytes())
+    dbm = blob["estimator"]
+    if blob["chains"] is not None:  # the next warm fit carries these over (private API)
+        dev = dbm.module_.weights[0].device
+        dbm._updater = dbm._make_updater()
+        dbm._updater.chains = [t.to(dev) for t in blob["chains"]]
+        dbm._updater.velocity = (None if blob["velocity"] is None
+                                 else [t.to(dev) for t in blob["velocity"]])
+    return dbm, blob["state"]
+
+
+def _sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_salakhutdinov(args):
+    """Pretrain, train jointly within the time budget, then AIS and the test bound."""
+    t0 = time.perf_counter()
+    budget = args.time_budget or math.inf
+    def elapsed():
+        return time.perf_counter() - t0
+
+    X_tr, X_te = binarized_mnist(args.binarize, args.seed)
+    if args.n_train:
+        X_tr = X_tr[:args.n_train]
+    n_test = args.n_test or X_te.shape[0]
+    X_te = X_te[:n_test]
+    params = dict(SALAKHUTDINOV)
+    for name, value in (("learning_rate", args.lr), ("learning_rate_decay", args.lr_decay),
+                        ("n_mean_field", args.mean_field), ("k", args.k)):
+        if value is not None:
+            params[name] = value
+    if args.centered:
+        params["centered"] = True
+    pre = args.pretrain_epochs
+    ckpt = Path(args.checkpoint) if args.checkpoint else None
+    state = {"joint_epochs": 0, "epoch_seconds": [], "epoch_cpu_seconds": [],
+             "pretrain_seconds": None, "pretrain_cpu_seconds": None}
+    if ckpt is not None and ckpt.is_file():
+        dbm, state = _load_checkpoint(ckpt)
+        print(f"[{elapsed():.0f}s] continuing {ckpt} after {state['joint_epochs']} joint "
+              "epochs", flush=True)
+    else:
+        dbm = DBM(**params, pretrain_epochs=pre, max_epochs=0, warm_start=True,
+                  device=args.device, random_state=args.seed, verbose=args.verbose)
+        with Timer() as t:
+            dbm.fit(X_tr)
+            _sync(dbm._device)
+        state["pretrain_seconds"], state["pretrain_cpu_seconds"] = t.seconds, t.cpu_seconds
+        print(f"[{elapsed():.0f}s] pretraining {pre} epochs per layer: {t.seconds:.1f} s "
+              f"({t.cpu_seconds:.1f} CPU s); reconstruction errors "
+              f"{dbm.pretrain_loss_curve_[pre - 1]:.4f} / {dbm.pretrain_loss_curve_[-1]:.4f}"
+              if pre else f"[{elapsed():.0f}s] no pretraining", flush=True)
+        if ckpt is not None:
+            _save_checkpoint(ckpt, dbm, state)
+
+    # what the evaluation will cost, measured on this model
+    probe_betas = 200
+    with Timer() as t_ais, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a timing probe: too few betas
+        dbm.log_partition("ais", n_chains=args.chains, n_betas=probe_betas, random_state=0)
+        _sync(dbm._device)
+    per_beta = t_ais.seconds / probe_betas
+    probe_rows = min(1000, n_test)
+    with Timer() as t_lb:
+        dbm.score_samples(X_te[:probe_rows])
+    per_row = t_lb.seconds / probe_rows
+    eval_rows = n_test + args.eval_train
+    n_betas = args.betas
+    margin = 20.0 + 0.05 * min(budget, 3600)
+    if math.isfinite(budget):
+        room = budget - elapsed() - margin - per_row * eval_rows
+        n_betas = int(max(min(2000, args.betas), min(args.betas, 0.5 * room / per_beta)))
+    # a second AIS run with ais_retry times the temperatures when the first does not
+    # bracket log Z: kept in the reserve when it is cheap (a GPU), else run if time is left
+    retry = per_beta * n_betas * args.ais_retry
+    cheap = args.ais_retry > 1 and retry <= 0.2 * budget
+    reserve = per_beta * n_betas + (retry if cheap else 0.0) + per_row * eval_rows + margin
+    print(f"[{elapsed():.0f}s] AIS {per_beta * 1e3:.2f} ms per temperature, bound "
+          f"{per_row * 1e3:.3f} ms per image: {n_betas} temperatures, "
+          f"{reserve:.0f} s kept for the evaluation", flush=True)
+
+    # joint training, one epoch per warm fit
+    n_start = state["joint_epochs"]
+    stop = "epochs"
+    save_every = max(1, args.checkpoint_every)
+    while state["joint_epochs"] < args.epochs:
+        times = state["epoch_seconds"][-3:]
+        guess = max(times) if times else 0.0
+        if elapsed() + guess + reserve > budget:
+            stop = "time budget"
+            break
+        e = state["joint_epochs"]
+        warm, m0, m1 = SALAKHUTDINOV_MOMENTUM
+        dbm.set_params(max_epochs=1, momentum=m0 if e < warm else m1)
+        with Timer() as t:
+            dbm.fit(X_tr)
+            _sync(dbm._device)
+        state["joint_epochs"] += 1
+        state["epoch_seconds"].append(t.seconds)
+        state["epoch_cpu_seconds"].append(t.cpu_seconds)
+        print(f"[{elapsed():.0f}s] joint epoch {e + 1}: {t.seconds:.2f} s "
+              f"({t.cpu_seconds:.1f} CPU s), reconstruction error {dbm.loss_curve_[-1]:.4f}, "
+              f"rate {dbm._updater.learning_rate:.2e}", flush=True)
+        if ckpt is not None and (state["joint_epochs"] - n_start) % save_every == 0:
+            _save_checkpoint(ckpt, dbm, state)
+    if ckpt is not None:
+        _save_checkpoint(ckpt, dbm, state)
+
+    ais_runs = []
+    while True:
+        with Timer() as t_ais, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            dbm.log_partition("ais", n_chains=args.chains, n_betas=n_betas,
+                              random_state=args.seed)
+            _sync(dbm._device)
+        lo, hi = dbm.log_partition_bounds_
+        ais_runs.append({"n_betas": n_betas, "log_z": dbm.log_partition_, "log_z_lower": lo,
+                         "log_z_upper": hi, "seconds": t_ais.seconds,
+                         "cpu_seconds": t_ais.cpu_seconds})
+        print(f"[{elapsed():.0f}s] AIS {n_betas} temperatures: log Z {dbm.log_partition_:.2f} "
+              f"[{lo:.2f}, {hi:.2f}], {t_ais.seconds:.1f} s", flush=True)
+        for w in caught:
+            print(f"    {w.message}", flush=True)
+        more = n_betas * args.ais_retry
+        if (np.isfinite(lo) or len(ais_runs) > 1 or args.ais_retry <= 1
+                or elapsed() + per_beta * more + per_row * eval_rows + 10 > budget):
+            break
+        n_betas = more
+    with Timer() as t_score:
+        test = float(dbm.score(X_te))
+        train = float(dbm.score(X_tr[:args.eval_train])) if args.eval_train else None
+    device = str(dbm._device)
+    name = torch.cuda.get_device_name(dbm._device) if device.startswith("cuda") else "cpu"
+    row = {"model": "DBM 784-500-1000 (Salakhutdinov & Hinton recipe)",
+           "bound_test": test, "bound_train": train, "paper_bound_test": PAPER_BOUND,
+           "test_minus_paper": test - PAPER_BOUND, "log_z": dbm.log_partition_,
+           "log_z_lower": lo, "log_z_upper": hi, "n_betas": n_betas, "ais_runs": ais_runs,
+           "ais_bracketed": bool(np.isfinite(lo)),
+           "joint_epochs": state["joint_epochs"], "stopped_by": stop,
+           "pretrain_seconds": state["pretrain_seconds"],
+           "pretrain_cpu_seconds": state["pretrain_cpu_seconds"],
+           "joint_seconds": float(sum(state["epoch_seconds"])),
+           "joint_cpu_seconds": float(sum(state["epoch_cpu_seconds"])),
+           "seconds_per_joint_epoch": (float(np.median(state["epoch_seconds"]))
+                                       if state["epoch_seconds"] else None),
+           "ais_seconds": sum(r["seconds"] for r in ais_runs),
+           "ais_cpu_seconds": sum(r["cpu_seconds"] for r in ais_runs),
+           "score_seconds": t_score.seconds, "total_seconds": elapsed(),
+           "device": device, "device_name": name}
+    print(f"\n784-500-1000 DBM, {state['joint_epochs']} joint epochs ({stop}), "
+          f"{pre} pretraining epochs per layer, {args.binarize} binarisation, AIS "
+          f"{args.chains} x {n_betas}, {name}; lower bounds in nats")
+    print_table([row], ["bound_test", "bound_train", "paper_bound_test", "test_minus_paper",
+                        "log_z", "log_z_lower", "log_z_upper", "seconds_per_joint_epoch",
+                        "total_seconds"])
+    recipe = {k: v for k, v in dbm.get_params().items()
+              if k not in ("device", "verbose", "warm_start", "max_epochs", "momentum")}
+    save_json(args.out, {"benchmark": "dbm_mnist_salakhutdinov", "binarize": args.binarize,
+                         "pretrain_epochs": pre, "epochs_asked": args.epochs,
+                         "time_budget": args.time_budget, "n_chains": args.chains,
+                         "seed": args.seed, "n_train": int(X_tr.shape[0]), "n_test": n_test,
+                         "momentum_schedule": SALAKHUTDINOV_MOMENTUM, "recipe": recipe,
+                         "epoch_seconds": state["epoch_seconds"],
+                         "loss_curve": list(dbm.loss_curve_), "rows": [row]})
+    return row
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
@@ -110,8 +367,38 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None)
+    g = p.add_argument_group("--recipe salakhutdinov")
+    g.add_argument("--recipe", choices=("pydeep", "salakhutdinov"), default="pydeep")
+    g.add_argument("--device", default="cpu")
+    g.add_argument("--pretrain-epochs", type=int, default=100,
+                   help="pretraining epochs per layer")
+    g.add_argument("--time-budget", type=float, default=None,
+                   help="seconds for the whole run; the joint training stops early")
+    g.add_argument("--checkpoint", default=None,
+                   help="pickle to continue from (if it exists) and to save to")
+    g.add_argument("--checkpoint-every", type=int, default=10, help="epochs")
+    g.add_argument("--binarize", choices=("stochastic", "threshold"), default="stochastic")
+    g.add_argument("--n-train", type=int, default=None)
+    g.add_argument("--n-test", type=int, default=None)
+    g.add_argument("--eval-train", type=int, default=0,
+                   help="training rows whose bound is also reported")
+    g.add_argument("--lr", type=float, default=None)
+    g.add_argument("--lr-decay", type=float, default=None)
+    g.add_argument("--mean-field", type=int, default=None)
+    g.add_argument("--k", type=int, default=None)
+    g.add_argument("--centered", action="store_true")
+    g.add_argument("--ais-retry", type=int, default=4,
+                   help="when AIS does not bracket log Z, run it again with this many times "
+                        "the temperatures if the time budget allows (1: never)")
+    g.add_argument("--verbose", type=int, default=0)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.recipe == "salakhutdinov":
+        if args.epochs is None:
+            args.epochs = 300
+        if args.betas is None:
+            args.betas = 20000
+        return run_salakhutdinov(args)
     epochs = args.epochs or (2 if args.quick else 10)
     n_betas = args.betas or (2000 if args.quick else 10000)
     X_tr, _ = load_mnist(mnist_path(), subset="train", binarize=True)
