@@ -34,6 +34,12 @@ def _mb(field: str) -> float:
     return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE).group(1)) / 1024.0
 
 
+
+def _package_origin() -> str:
+    """Whether the measured skdeepclust is this checkout's (no machine paths in results)."""
+    here = Path(skdeepclust.__file__).resolve()
+    return "repository" if here.is_relative_to(Path.cwd().resolve()) else "another copy on sys.path"
+
 def measure(n: int, d: int) -> dict:
     import torch
 
@@ -55,7 +61,7 @@ def measure(n: int, d: int) -> dict:
     cpu = time.process_time() - start
     law = mixture[4] if len(mixture) > 4 else None
     return {"n": n, "d": d, "init_cpu_s": cpu, "init_peak_above_mb": _mb("VmHWM") - before,
-            "x_mb": X.nbytes / 2**20, "law": law, "package": skdeepclust.__file__,
+            "x_mb": X.nbytes / 2**20, "law": law, "package": _package_origin(),
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"],
                                      capture_output=True, text=True, check=False).stdout.strip()}
 
