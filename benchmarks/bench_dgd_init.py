@@ -37,13 +37,14 @@ def _mb(field: str) -> float:
 
 def _package_origin() -> str:
     """Whether the measured skdeepclust is this checkout's (no machine paths in results)."""
+    import skdeepclust
+
     here = Path(skdeepclust.__file__).resolve()
     return "repository" if here.is_relative_to(Path.cwd().resolve()) else "another copy on sys.path"
 
 def measure(n: int, d: int) -> dict:
     import torch
 
-    import skdeepclust
     from skdeepclust.representation import GMMRepresentation
 
     torch.set_num_threads(1)
