@@ -7,8 +7,10 @@ is the single-core work; the wall clock also counts waiting for a shared machine
 - ``import skdeepclust``;
 - for the RBM (``RBM(n_components=16)`` on the binarised digits, the tour's setting):
   ``import numba``, the import of the numba kernels module, the first fit on float32 data
-  (it compiles or loads the kernels for float32), a second float32 fit, then a first
-  float64 fit (the kernels for float64);
+  (it compiles or loads the kernels for float32; each numba compilation it ran follows as a
+  ``compile <function>`` record, nested ones marked: their time is inside their caller's),
+  a second float32 fit, then a first float64 fit (float64 data is computed in float32: no
+  new kernels);
 - for the AutoEncoder (defaults on the digits scaled to [0, 1]): ``import torch._dynamo``
   (torch imports it on the first optimizer construction), the first fit, a second fit.
 
@@ -68,9 +70,24 @@ if which == "RBM":
     from skdeepclust import RBM
     Xb = (X > 0.5).astype(np.float32)
     timed("import numba", lambda: __import__("numba"))
+    from numba.core import event
+    compiles = []
+    class Compiles(event.Listener):  # numba's compilations, in the order they finish
+        stack = []
+        def on_start(self, ev):
+            self.stack.append(clock())
+        def on_end(self, ev):
+            (w, c), (w2, c2) = self.stack.pop(), clock()
+            name = ev.data["dispatcher"].py_func.__name__
+            nested = " (nested: in its caller's time)" if self.stack else ""
+            compiles.append({"step": f"  compile {name}{nested}", "wall_s": w2 - w,
+                             "cpu_s": c2 - c})
+    event.register("numba:compile", Compiles())
     timed("import the kernels module", lambda: __import__("skdeepclust.nn._rbm_kernels"))
     fit = lambda data: RBM(n_components=16, random_state=0, device="cpu").fit(data)
     timed("first RBM fit (float32)", lambda: fit(Xb))
+    steps.extend(compiles)
+    compiles.clear()
     timed("second RBM fit (float32)", lambda: fit(Xb))
     timed("first RBM fit (float64)", lambda: fit(Xb.astype(np.float64)))
 else:
@@ -123,7 +140,7 @@ def main() -> None:
     def record(run_name: str, which: str, steps: list[dict]) -> None:
         for step in steps:
             records.append({**common, "run": run_name, "case": which, **step})
-            print(f"{run_name:26}{which:20}{step['step']:30}{step['wall_s']:8.2f} s wall"
+            print(f"{run_name:26}{which:20}{step['step']:44}{step['wall_s']:8.2f} s wall"
                   f"{step['cpu_s']:8.2f} s CPU", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
