@@ -37,6 +37,17 @@ the repository root::
         --estimators AutoEncoder RBM RBMClassifier DECClustering DMAEClustering \
         "DECClustering + streamed pretraining" "DMAEClustering + streamed pretraining"
 
+DECClustering's built-in warm-up against the manual recipe, in one run (results
+``partial_fit_digits_dec_warmup.json``, ``partial_fit_mnist10k_dec_warmup.json``)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --estimators DECClustering \
+        "DECClustering + streamed pretraining and init" \
+        --fit-params '{"DECClustering": {"n_restarts": 1}}' \
+        --out benchmarks/results/partial_fit_digits_dec_warmup.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --data mnist10k --seeds 0 \
+        --estimators DECClustering "DECClustering + streamed pretraining and init" \
+        --out benchmarks/results/partial_fit_mnist10k_dec_warmup.json
+
 ``--data mnist10k``: the first 10 000 MNIST images / 255 (``> 0.5`` for the binary models),
 in 10 chunks of 1 000, with the epoch caps of ``MNIST_SETTINGS`` applied to both routes so
 that a seed costs minutes at one thread; DEC and DMAE get the default large-data

@@ -828,7 +828,9 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
            autoencoder and keeps a uniform sample of at most 524 288 codes. At its end the
            centres are placed by ``init`` on that sample (k-means with ``n_init`` starts,
            as :meth:`fit` on all codes), ``embedding_scale`` is resolved from it (and
-           ``rows_per_pass``), and ``stream_phase_`` becomes ``"clustering"``.
+           ``rows_per_pass``), and ``stream_phase_`` becomes ``"clustering"``. Sample
+           weights weight the pretraining and the clustering epochs; this start on the
+           sample of codes is unweighted.
 
         A warm-up costs ``max_epochs + 2`` passes (``max_epochs + 1`` with an
         autoencoder you give), the
