@@ -571,9 +571,9 @@ def precision_factor_from_partition(
     uses the covariance of all of ``X``.
 
     The statistics are accumulated in float64 (the inverse of a flat cluster's covariance
-    needs it) over chunks of rows, in two passes (means, then centred scatter matrices),
-    so the extra memory is ``K`` scatter matrices and one chunk, not a float64 copy of
-    ``X``.
+    needs it) over chunks of rows, in two passes (means and variances, then one cluster's
+    centred scatter matrix at a time), so the extra memory is a few ``d x d`` matrices
+    and one chunk, not a float64 copy of ``X``.
 
     Parameters
     ----------
@@ -603,27 +603,48 @@ def precision_factor_from_partition(
         for s in range(bounds[k], bounds[k + 1], chunk):
             yield X[order[s : min(s + chunk, bounds[k + 1])]].to(f64)
 
+    # pass 1: per-cluster means, and the total variance (sum of squares about the means
+    # plus the between-cluster part), which sets the ridge
     means = torch.zeros(n_clusters, d, dtype=f64, device=X.device)
+    within = torch.zeros(d, dtype=f64, device=X.device)
     for k in range(n_clusters):
         for part in rows(k):
             means[k] += part.sum(0)
         means[k] /= max(counts[k], 1)
-    mean = (means * torch.tensor(counts, dtype=f64, device=X.device)[:, None]).sum(0) / n
-    scatters = torch.zeros(n_clusters, d, d, dtype=f64, device=X.device)
-    overall = torch.zeros(d, d, dtype=f64, device=X.device)
-    for k in range(n_clusters):
         for part in rows(k):
-            part -= means[k]
-            scatters[k].addmm_(part.T, part)
-        between = (means[k] - mean)[:, None]
-        overall += scatters[k] + counts[k] * (between @ between.T)
-    overall = overall / (n - 1) if n > 1 else eye.clone()
-    scale = overall.diagonal().mean().clamp_min(torch.finfo(dtype).tiny)
+            within += ((part - means[k]) ** 2).sum(0)
+    weights = torch.tensor(counts, dtype=f64, device=X.device)[:, None]
+    mean = (means * weights).sum(0) / n
+    total = within + (weights * (means - mean) ** 2).sum(0)
+    scale = (total.mean() / (n - 1) if n > 1 else torch.ones((), dtype=f64))
+    scale = scale.clamp_min(torch.finfo(dtype).tiny)
     ridge = (reg_covar * scale + torch.finfo(dtype).eps) * eye
+
+    overall = None  # the covariance of all of X, only for clusters under two points
     factors = torch.empty(n_clusters, d, d, dtype=dtype, device=X.device)
-    for k in range(n_clusters):
-        cov = scatters[k] / max(counts[k] - 1, 1) if counts[k] >= 2 else overall
+    for k in range(n_clusters):  # pass 2: one d x d scatter matrix at a time
+        if counts[k] >= 2:
+            cov = torch.zeros(d, d, dtype=f64, device=X.device)
+            for part in rows(k):
+                part -= means[k]
+                cov.addmm_(part.T, part)
+            cov /= counts[k] - 1
+        else:
+            if overall is None:
+                overall = _overall_covariance(X, mean, chunk) if n > 1 else eye.clone()
+            cov = overall
         precision = torch.cholesky_inverse(torch.linalg.cholesky(cov + ridge))
+        del cov
         precision = 0.5 * (precision + precision.T)
         factors[k] = torch.linalg.cholesky(precision).to(dtype)
     return factors
+
+
+def _overall_covariance(X: Tensor, mean: Tensor, chunk: int) -> Tensor:
+    """The covariance of the rows of ``X`` about ``mean``, in float64 chunks."""
+    n, d = X.shape
+    cov = torch.zeros(d, d, dtype=torch.float64, device=X.device)
+    for s in range(0, n, chunk):
+        part = X[s : s + chunk].to(torch.float64) - mean
+        cov.addmm_(part.T, part)
+    return cov / (n - 1)
