@@ -616,7 +616,7 @@ def precision_factor_from_partition(
     weights = torch.tensor(counts, dtype=f64, device=X.device)[:, None]
     mean = (means * weights).sum(0) / n
     total = within + (weights * (means - mean) ** 2).sum(0)
-    scale = (total.mean() / (n - 1) if n > 1 else torch.ones((), dtype=f64))
+    scale = total.mean() / (n - 1) if n > 1 else torch.ones((), dtype=f64)
     scale = scale.clamp_min(torch.finfo(dtype).tiny)
     ridge = (reg_covar * scale + torch.finfo(dtype).eps) * eye
 
