@@ -437,10 +437,7 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         if isinstance(spec, str) and spec == "auto":
             few = X.shape[1] < AUTO_MIN_FEATURES
             spec = "passthrough" if few else None
-        small_default = (spec is None and X.shape[0] < SMALL_DATA_ROWS
-                         and self.reconstruction_weight == 0)
-        self._embedding_scale_target = self._resolved(
-            "embedding_scale", SMALL_CODE_EMBEDDING_SCALE if small_default else 1.0)
+        self._resolve_embedding_scale(spec is None, X.shape[0])
         if isinstance(spec, str):  # "passthrough"
             self.autoencoder_ = None
             return None, None
@@ -454,6 +451,14 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         network = copy.deepcopy(self.autoencoder_.module_).to(self._device, self._torch_dtype)
         decoder = network.decoder if self.reconstruction_weight > 0 else None
         return network.encoder, decoder
+
+    def _resolve_embedding_scale(self, default_autoencoder: bool, n_samples: int) -> None:
+        """``embedding_scale="auto"``: 2 for DEC on the small-data default autoencoder's
+        code (fewer than 5 000 rows), 1 elsewhere."""
+        small_default = (default_autoencoder and n_samples < SMALL_DATA_ROWS
+                         and self.reconstruction_weight == 0)
+        self._embedding_scale_target = self._resolved(
+            "embedding_scale", SMALL_CODE_EMBEDDING_SCALE if small_default else 1.0)
 
     def _initial_centers(self, Z: np.ndarray, sample_weight: np.ndarray | None):
         seed = seed_from(self._rng)
@@ -593,10 +598,7 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
             self.stream_phase_ = warm.phase
             return self._history
         ae = self.autoencoder_ = warm.autoencoder
-        small_default = (self.autoencoder in ("auto", None) and warm.rows_per_pass
-                         < SMALL_DATA_ROWS and self.reconstruction_weight == 0)
-        self._embedding_scale_target = self._resolved(
-            "embedding_scale", SMALL_CODE_EMBEDDING_SCALE if small_default else 1.0)
+        self._resolve_embedding_scale(self.autoencoder in ("auto", None), warm.rows_per_pass)
         network = copy.deepcopy(ae.module_).to(self._device, self._torch_dtype)
         decoder = network.decoder if self.reconstruction_weight > 0 else None
         self._place_centers(network.encoder, decoder, np.array(warm.codes.sample()), None)
