@@ -104,3 +104,15 @@ def test_reservoir_and_fingerprint():
     assert 3_000 < sample.mean() < 7_000  # uniform over the stream, not its head
     assert chunk_fingerprint(X[:10]) == chunk_fingerprint(X[:10].copy())
     assert chunk_fingerprint(X[:10]) != chunk_fingerprint(X[1:11])
+
+
+def test_a_stream_that_never_repeats_ends_its_count(monkeypatch):
+    from skdeepclust.cluster import _streamed_pretraining
+
+    monkeypatch.setattr(_streamed_pretraining, "SURVEY_MAX_ROWS", 200)
+    est = DECClustering(3, random_state=0)
+    est.partial_fit(X[CHUNKS[0]])
+    assert est.stream_phase_ == "survey"
+    est.partial_fit(X[CHUNKS[1]])  # 200 new rows: the pass is taken as counted
+    assert est.stream_phase_ == "pretraining" and est._warmup.rows_per_pass == 200
+    assert est._warmup.autoencoder.max_epochs == default_autoencoder(200, 32).max_epochs
