@@ -221,12 +221,18 @@ default="gaussian"
         "auto": about 20 000 optimizer steps, within 20 to 100 epochs
         (``min(100, max(20, 20000 // n_batches))``), which bounds the cost on large data.
     tol : float or None, default=1e-3
-        Stop when at most a fraction ``tol`` of the training samples changed component
-        (class when supervised) over the last ``n_iter_no_change`` epochs: the partition
-        is stable, as in DEC's rule. ``None`` always runs ``max_epochs``. The loss is no
-        criterion here: with a free representation per sample the decoder keeps fitting
-        individual samples, so the MAP loss creeps down for long after the clusters have
-        settled, by less per epoch than its minibatch noise. Set ``tol=None`` and a larger
+        Stop when at most a fraction ``tol`` of the training samples left the component
+        (class when supervised) they were assigned to with a posterior probability of at
+        least 0.9 over the last ``n_iter_no_change`` epochs: the partition is stable, as
+        in DEC's rule. Samples on the boundary between two components (posterior near
+        1/2) do not count: they switch back and forth under the minibatch noise of the
+        representations for as long as training runs. The rule is not checked while the
+        epoch loss still falls by more than 5% of its descent since the first epoch over
+        the window (the decoder's first phase, in which the partition barely moves).
+        ``None`` always runs ``max_epochs``. The loss is no criterion otherwise: with a
+        free representation per sample the decoder keeps fitting individual samples, so
+        the MAP loss creeps down for long after the clusters have settled, by less per
+        epoch than its minibatch noise. Set ``tol=None`` and a larger
         ``max_epochs`` when the decoder itself matters (``inverse_transform``,
         ``sample``, ``score_samples``): it keeps improving after the partition is stable.
     n_iter_no_change : int, default=10

@@ -24,6 +24,16 @@ from ._dgd_inference import best_starts
 #: The tol rule stops no fit before this many optimizer steps: until the decoder is trained,
 #: transform (and so predict) infers representations from an untrained model.
 _MIN_STEPS = 400
+#: The tol rule counts a row as changed over its window only when the row was assigned
+#: with at least this posterior probability at the window's start: a row on a boundary
+#: between two components (posterior maximum near 1/2) switches back and forth under
+#: the minibatch noise of the representations for as long as training runs, which is no
+#: sign of an unfinished fit (benchmarks/study_gmmrep_convergence.py).
+_CONFIDENT = 0.9
+#: ... and it is not checked while the epoch loss still falls fast: by more than this
+#: share of its whole descent since the first epoch over the window (the decoder's early
+#: phase, in which the representations barely move and the partition looks stable).
+_LOSS_SETTLED = 0.05
 #: Dense Adam over the representations steps all rows at every minibatch; from this many
 #: times the rows a RecentRowsAdam holds (its window x batch_size) on, RecentRowsAdam,
 #: which steps those rows at a fixed cost of a few dozen small operations, is the faster
@@ -181,6 +191,29 @@ def reassign(model: DGDModel, z: Tensor, X_t: Tensor, library: Tensor | None,
             z[rows][better] = best_z[better]
 
 
+def changed_share(start: tuple[Tensor, Tensor], end: tuple[Tensor, Tensor]) -> float:
+    """The share of rows that left the component they were confidently assigned to.
+
+    ``start`` and ``end`` are ``(labels, confident)`` pairs at a window's two ends (see
+    ``_assignments``): a row counts when its label changed and it was confident at the
+    start. Boundary rows, which switch back and forth under the minibatch noise of
+    the representations for as long as training runs, do not count; a drift of the
+    partition, which moves rows out of the components they were clearly in, does.
+    """
+    (before, sure), (after, _) = start, end
+    return float(((before != after) & sure).double().mean())
+
+
+def loss_settled(first: float, start: float, end: float) -> bool:
+    """Whether the epoch loss fell over a window (``start`` to ``end``) by at most
+    ``_LOSS_SETTLED`` of its whole descent since the first epoch (``first``).
+
+    A loss that rose over the window counts as settled; one that falls over the window
+    while above the first epoch's does not.
+    """
+    return start - end <= _LOSS_SETTLED * max(first - end, 0.0)
+
+
 class DGDTrainingMixin:
     """GMMRepresentation's fit hooks that train the initial state and store the result.
 
@@ -230,9 +263,10 @@ class DGDTrainingMixin:
         every = self.reassign_every
         window = int(self.n_iter_no_change)
         n_batches = -(-n // min(self._batch_size, n))
-        history = deque(maxlen=window + 1)  # the partition at the end of each epoch
-        # held in the smallest integer type (window + 1 of them: n x 8 bytes each in int64)
-        label_dtype = torch.int16 if prior.means.shape[0] <= 2**15 else torch.int32
+        # the partition at the end of each epoch, with its confident rows, and the losses
+        history = deque(maxlen=window + 1)
+        losses = deque(maxlen=window + 1)
+        first_loss = []
 
         def on_epoch_end(epoch: int, loss: float) -> bool:
             reps.end_epoch()
@@ -241,10 +275,14 @@ class DGDTrainingMixin:
                 reps.changed()
             if self.tol is None:
                 return False
-            history.append(self._components(z).to(label_dtype))
+            history.append(self._assignments(z))
+            losses.append(loss)
+            first_loss[:] = first_loss or [loss]
             if len(history) <= window or (epoch + 1) * n_batches < _MIN_STEPS:
                 return False
-            return bool(torch.mean((history[0] != history[-1]).double()) <= self.tol)
+            if not loss_settled(first_loss[0], losses[0], loss):
+                return False
+            return changed_share(history[0], history[-1]) <= self.tol
 
 
         result = train_loop(
@@ -276,7 +314,8 @@ class DGDTrainingMixin:
             warn_unconverged(
                 self, result, phase="fit", max_epochs=self._max_epochs,
                 rule=f"the partition was stable (at most tol={self.tol} of the samples "
-                f"changed component over {self.n_iter_no_change} epochs)",
+                f"left a component they were assigned to with probability >= {_CONFIDENT} "
+                f"over {self.n_iter_no_change} epochs)",
                 advice="increase max_epochs, or a larger tol where boundary samples keep "
                 "switching components, or set tol=None to run a fixed number of epochs",
             )
@@ -287,10 +326,20 @@ class DGDTrainingMixin:
                 "covariance_type='full' or init='autoencoder'",
             )
 
-    def _components(self, z: Tensor) -> Tensor:
-        """Most probable component of each training representation (the tol rule)."""
+    def _assignments(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """The tol rule's view of the training representations: each row's most probable
+        component (class when supervised) and whether its posterior reaches
+        ``_CONFIDENT``."""
+
+        def chunk(zc: Tensor) -> Tensor:
+            pmax, label = self._proba_z(zc).max(1)
+            return torch.stack((label.to(pmax.dtype), pmax), 1)
+
         with torch.no_grad():
-            return self._batched(self.module_.prior.predict, z)
+            out = self._batched(chunk, z)
+        # labels in the smallest integer type: window + 1 partitions are held
+        label_dtype = torch.int16 if self.module_.prior.means.shape[0] <= 2**15 else torch.int32
+        return out[:, 0].to(label_dtype), out[:, 1] >= _CONFIDENT
 
     def _store_mixture(self) -> None:
         prior = self.module_.prior

@@ -884,3 +884,45 @@ def test_epoch_step_sums_the_gradients_off_the_graph_exactly(monkeypatch):
     on_graph = GMMRepresentation(**params).fit(X)
     for a, b in zip(_fit_state(buffered), _fit_state(on_graph)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_tol_rule_counts_only_rows_that_leave_a_confident_assignment():
+    from skdeepclust.representation._dgd_training import changed_share
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 0, 1], dtype=torch.int16)
+    sure = torch.tensor([True, True, True, False, False, True, True, True])
+    # row 3 (posterior < 0.9 at the start: a boundary row) and row 4 switch without
+    # counting; rows 1 and 5, assigned with confidence, left their components
+    after = torch.tensor([0, 2, 1, 0, 0, 1, 0, 1], dtype=torch.int16)
+    assert changed_share((labels, sure), (after, sure)) == 2 / 8
+    assert changed_share((labels, sure), (labels, sure)) == 0.0
+    assert changed_share((labels, ~sure), (after, sure)) == 2 / 8  # rows 3 and 4
+
+
+def test_tol_rule_waits_for_the_loss_to_settle():
+    from skdeepclust.representation._dgd_training import loss_settled
+
+    # fell by 300 of its 1 000 since the first epoch over the window: still training
+    assert not loss_settled(100.0, -600.0, -900.0)
+    # by 4 of 1 000 (the decoder's slow creep): settled
+    assert loss_settled(100.0, -896.0, -900.0)
+    # a loss that rose over the window is settled; one that falls while above its first
+    # epoch's is not
+    assert loss_settled(100.0, -900.0, -890.0) and not loss_settled(-5.0, -3.0, -4.0)
+
+
+def test_converged_fit_on_clustered_data_does_not_warn():
+    import warnings
+
+    from sklearn.datasets import make_blobs
+    from sklearn.exceptions import ConvergenceWarning
+
+    # overlapping blobs (some rows near the boundaries) at a noisy representation rate:
+    # the tol rule stops the fit before max_epochs, and nothing warns
+    X, y = make_blobs(600, n_features=8, centers=3, cluster_std=3.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = GMMRepresentation(3, hidden_layer_sizes=(16,), representation_learning_rate=0.2,
+                                  device="cpu", random_state=0).fit(X)
+    assert model.converged_ and model.n_iter_ < model._max_epochs
+    assert adjusted_rand_score(y, model.labels_) > 0.85
