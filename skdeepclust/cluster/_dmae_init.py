@@ -114,8 +114,9 @@ AUTO_ALPHA_FALLBACK = 100.0
 #: ``alpha="auto"`` of the deep model with ``normalize_codes``: codes of unit spread
 #: (the DMAE replication's value).
 AUTO_ALPHA_DEEP = 100.0
-#: ``n_init="auto"``: restarts of the k-means start; ``AUTO_N_INIT_LARGE`` when the
-#: clustered data has more than ``AUTO_N_INIT_MAX_SIZE`` numbers (rows x dimensions).
+#: ``n_init="auto"``: restarts of the shallow model's k-means start;
+#: ``AUTO_N_INIT_LARGE`` when ``X`` has more than ``AUTO_N_INIT_MAX_SIZE`` numbers
+#: (rows x features), and for the deep model's codes.
 AUTO_N_INIT = 30
 AUTO_N_INIT_LARGE = 10
 AUTO_N_INIT_MAX_SIZE = 5_000_000
@@ -144,11 +145,13 @@ def auto_alpha(head, H_t: Tensor, sample_weight: np.ndarray | None = None) -> fl
     return AUTO_ALPHA_SCALE / scale
 
 
-def auto_n_init(n_init, shape: tuple[int, int]) -> int:
+def auto_n_init(n_init, shape: tuple[int, int], deep: bool = False) -> int:
     """Restarts of the k-means start on clustered data of ``shape`` (``"auto"`` resolved)."""
     if n_init != "auto":
         return int(n_init)
-    return AUTO_N_INIT if shape[0] * shape[1] <= AUTO_N_INIT_MAX_SIZE else AUTO_N_INIT_LARGE
+    if deep or shape[0] * shape[1] > AUTO_N_INIT_MAX_SIZE:
+        return AUTO_N_INIT_LARGE
+    return AUTO_N_INIT
 
 
 def initialize_mixture(est, H_t: Tensor, sample_weight: np.ndarray | None = None) -> None:
@@ -161,7 +164,8 @@ def initialize_mixture(est, H_t: Tensor, sample_weight: np.ndarray | None = None
     labels = None
     if isinstance(est.init, str) and est.init == "kmeans":
         H = H_t.detach().cpu().numpy()
-        km = KMeans(K, n_init=auto_n_init(est.n_init, H.shape), random_state=seed_from(rng))
+        n_init = auto_n_init(est.n_init, H.shape, deep=getattr(est, "_deep", False))
+        km = KMeans(K, n_init=n_init, random_state=seed_from(rng))
         km.fit(H, sample_weight=sample_weight)
         centers = torch.as_tensor(km.cluster_centers_)
         labels = torch.as_tensor(km.labels_, dtype=torch.long, device=H_t.device)

@@ -565,7 +565,8 @@ def test_normalized_codes_make_the_deep_loss_scale_invariant(small_digits):
 def test_mixture_epochs_fit_the_mixture_alone_on_the_pretrained_codes(small_digits):
     X, _ = small_digits
     ae = _small_ae(max_epochs=5).fit(X)
-    kw = dict(dissimilarity="mahalanobis", alpha=10.0, max_epochs=0, **FAST)
+    # n_init given: "auto" restarts the shallow model's k-means more than the deep one's
+    kw = dict(dissimilarity="mahalanobis", alpha=10.0, max_epochs=0, n_init=10, **FAST)
     init = DMAEClustering(10, autoencoder=ae, mixture_epochs=0, **kw).fit(X)
     mixed = DMAEClustering(10, autoencoder=ae, mixture_epochs=10, **kw).fit(X)
     # the encoder is untouched (max_epochs=0); the mixture moved and fits the codes better
@@ -682,6 +683,7 @@ def test_n_init_auto():
 
     assert auto_n_init("auto", (1797, 64)) == 30
     assert auto_n_init("auto", (70_000, 784)) == 10  # 55 million numbers
+    assert auto_n_init("auto", (1797, 10), deep=True) == 10  # the codes
     assert auto_n_init(3, (1797, 64)) == 3
     with pytest.raises(ValueError, match="n_init"):
         DMAEClustering(2, n_init="many").fit(np.random.RandomState(0).normal(size=(20, 2)))
