@@ -279,33 +279,36 @@ class DissimilarityMixtureEncoder(nn.Module):
         Symmetric. Their cost (a few ``d x d`` matrix products and a Cholesky factorisation
         per centre) does not depend on the batch; the gradient is computed in closed form
         (:class:`_Precisions`), so training keeps no ``(K, d, d)`` intermediates but the
-        factor and the result. Without autograd (inference), the result is reused until
-        a parameter or buffer it depends on changes, so that chunked inference computes
-        it once.
+        factor and the result. Without autograd (inference, ``torch.no_grad``), the result
+        is reused until a parameter or buffer it depends on changes, so that chunked
+        inference computes it once; the module then holds two ``(K, d, d)`` tensors more
+        (the result, and a copy of the parameter it was computed from).
         """
         if self.covariance_raw is None:
             return None
         raw = self.covariance_raw
         args = (raw, self.covariance_scale, self.covariance_floor)
-        if torch.is_grad_enabled() and raw.requires_grad:
-            return _Precisions.apply(*args, self.normalize_precision)
-        if not torch.is_inference_mode_enabled():
+        if torch.is_grad_enabled():
+            if raw.requires_grad:
+                return _Precisions.apply(*args, self.normalize_precision)
             with torch.no_grad():
                 return _Precisions.apply(*args, self.normalize_precision)
-        # inference: reuse the last result while the parameters are the same tensors at
-        # the same version (an optimizer step, copy_ or load_state_dict bumps it)
-        try:
-            key = (
-                *((t.data_ptr(), t._version, t.dtype, t.device) for t in args),
-                self.normalize_precision,
-            )
-        except RuntimeError:  # inference tensors have no version counter
-            return _Precisions.apply(*args, self.normalize_precision)
+        # no autograd (inference, evaluation passes): reuse the last result while the
+        # parameters hold the same values. Compared by value against a copy: optimizers
+        # update parameters in place without always bumping their version counter.
+        key = (self.normalize_precision, torch.is_inference_mode_enabled(),
+               float(self.covariance_scale), float(self.covariance_floor))
         cached = self.__dict__.get("_precision_cache")
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if (
+            cached is not None
+            and cached[0] == key
+            and cached[1].dtype == raw.dtype
+            and cached[1].device == raw.device
+            and torch.equal(cached[1], raw)
+        ):
+            return cached[2]
         precision = _Precisions.apply(*args, self.normalize_precision)
-        self.__dict__["_precision_cache"] = (key, precision)
+        self.__dict__["_precision_cache"] = (key, raw.detach().clone(), precision)
         return precision
 
     def __getstate__(self):

@@ -112,13 +112,16 @@ def test_inference_reuses_precisions_until_a_parameter_changes():
         first = head.precisions()
         assert head.precisions() is first  # chunked inference: computed once
         before = head.logits(x)
-    with torch.no_grad():
-        head.covariance_raw.mul_(1.1)  # an optimizer step bumps the version
+    with torch.no_grad():  # an update that does not bump the version counter
+        head.covariance_raw.data.mul_(1.1)
     with torch.inference_mode():
         second = head.precisions()
         assert second is not first
         torch.testing.assert_close(second, _autograd_precisions(head).detach())
         assert not torch.allclose(head.logits(x), before)
+    with torch.no_grad():  # evaluation passes without autograd reuse it too
+        third = head.precisions()
+        assert head.precisions() is third and not third.is_inference()
     state = head.__getstate__()
     assert "_precision_cache" not in state  # derived: never pickled
     # training mode with grad: never the cache
