@@ -296,8 +296,12 @@ class DissimilarityMixtureEncoder(nn.Module):
         # no autograd (inference, evaluation passes): reuse the last result while the
         # parameters hold the same values. Compared by value against a copy: optimizers
         # update parameters in place without always bumping their version counter.
-        key = (self.normalize_precision, torch.is_inference_mode_enabled(),
-               float(self.covariance_scale), float(self.covariance_floor))
+        key = (
+            self.normalize_precision,
+            torch.is_inference_mode_enabled(),
+            float(self.covariance_scale),
+            float(self.covariance_floor),
+        )
         cached = self.__dict__.get("_precision_cache")
         if (
             cached is not None
