@@ -15,9 +15,30 @@ a fresh subprocess. The old formulas are copied here as the reference, so one ru
 both sides. Where the old Mahalanobis step would not fit (``n * d * d`` floats several
 times over), it runs on ``--old-rows-cap`` rows and the record says so.
 
+Two more sections, each its own run (``--section``):
+
+- ``loop``: a shallow ``DMAEClustering`` epoch (batch 256, K centres, Adam, given centres
+  and identity precisions so that the start costs nothing) against a bare torch loop that
+  does the same matrix products with plain autograd and ``torch.optim.Adam``: for
+  ``"euclidean"`` the distances ``|x|^2 - 2 x.c + |c|^2``, for ``"mahalanobis"`` the
+  precisions from the same parametrisation (``Sigma_k = c C_k C_k^T + eps I``, Cholesky,
+  its inverse, unit determinant) and the quadratic forms ``(x - m_k) P_k (x - m_k)`` as
+  batched products.
+  The estimator's CPU seconds per epoch are the difference of fits of ``E`` and ``1``
+  epochs; the bare loop's the time of ``E - 1`` epochs; interleaved in one process.
+- ``inference``: ``predict`` and ``score`` of a fitted shallow Mahalanobis model (a
+  KMeans start with the partition's precisions, no training epoch) on ``n`` rows: CPU
+  seconds per row and the peak resident set above X during the call (``VmHWM`` reset
+  before it), each ``n`` in a fresh process, next to the fit's own start (KMeans,
+  precisions from the partition).
+
 Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_scaling_dmae.py --out benchmarks/results/dmae_kernels.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_scaling_dmae.py --section loop --dims 784 \
+        --n 5000 --out benchmarks/results/dmae_loop_d784.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_scaling_dmae.py --section inference --dims 784 \
+        --rows 5000 20000 --out benchmarks/results/dmae_inference_d784.json
 """
 
 from __future__ import annotations
@@ -26,10 +47,12 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 VARIANTS = ("euclidean_old", "euclidean_new", "mahalanobis_old", "mahalanobis_new")
 
@@ -123,6 +146,167 @@ def _child_time(old: str, new: str, n_old: int, n: int, d: int, k: int, repeats:
     return best
 
 
+# ------------------------------------------------------------------ section "loop"
+def _synthetic(n: int, d: int, k: int, seed: int = 0):
+    """MNIST-shaped blobs in [0, 1]^d, float32, and the true centres."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0.1, 0.9, size=(k, d)).astype(np.float32)
+    y = rng.integers(k, size=n)
+    X = np.clip(centres[y] + rng.normal(0, 0.1, (n, d)).astype(np.float32), 0, 1)
+    return X.astype(np.float32), centres
+
+
+def _bare_epoch_factory(X, centres, dissimilarity: str, alpha: float, batch: int, lr: float):
+    """One epoch of the DMAE loss with plain torch ops and ``torch.optim.Adam``."""
+    import torch
+
+    n, d = X.shape
+    k = centres.shape[0]
+    x_all = torch.as_tensor(X)
+    variance = float(x_all.var(0, unbiased=False).mean())
+    floor = 1e-2 * variance
+    C = torch.nn.Parameter(torch.as_tensor(centres).clone())
+    logits = torch.nn.Parameter(torch.zeros(k))
+    params = [C, logits]
+    raw = None
+    if dissimilarity == "mahalanobis":
+        raw = torch.nn.Parameter(torch.zeros(k, d, d))
+        params.append(raw)
+    opt = torch.optim.Adam(params, lr=lr)
+    eye = torch.eye(d)
+    gen = torch.Generator().manual_seed(0)
+
+    def precisions():
+        F = raw.tril(-1) + torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
+        chol = torch.linalg.cholesky(variance * (F @ F.transpose(-1, -2)) + floor * eye)
+        vol = (2 * chol.diagonal(dim1=-2, dim2=-1).log().mean(-1)).exp()
+        return torch.cholesky_inverse(chol) * vol[:, None, None]
+
+    def loss(x):
+        log_pi = torch.log_softmax(logits, 0)
+        if raw is None:
+            D = ((x * x).sum(1, keepdim=True) - 2 * x @ C.T + (C * C).sum(1)).clamp_min(0)
+            D = D.clamp_min(1e-12).sqrt()
+        else:
+            P = precisions()
+            V = x.unsqueeze(0) - C.unsqueeze(1)  # (K, n, d)
+            D = (torch.bmm(V, P) * V).sum(-1).T
+        log_s = torch.log_softmax(-alpha * D + log_pi, -1)
+        s = log_s.exp()
+        r = x - s @ C
+        if raw is None:
+            rec = (r * r).sum(1).clamp_min(1e-12).sqrt()
+        else:
+            rP = torch.matmul(r.unsqueeze(0), P)  # (K, n, d)
+            rec = (s.T * (rP * r.unsqueeze(0)).sum(-1)).sum(0)
+        return (rec - torch.logsumexp(log_s + log_pi, -1) / alpha).mean()
+
+    def epoch():
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n, batch):
+            opt.zero_grad(set_to_none=True)
+            loss(x_all[order[start : start + batch]]).backward()
+            opt.step()
+
+    return epoch
+
+
+def _child_loop(dissimilarity: str, n: int, d: int, k: int, epochs: int) -> dict:
+    import warnings
+
+    import torch
+
+    from skdeepclust.cluster import DMAEClustering
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    X, centres = _synthetic(n, d, k)
+    alpha, batch, lr = 100.0, 256, 1e-2
+
+    def ours(e):
+        est = DMAEClustering(
+            k, dissimilarity=dissimilarity, alpha=alpha, autoencoder=None, init=centres,
+            precision_init="identity", batch_size=batch, learning_rate=lr, max_epochs=e,
+            tol=None, device="cpu", random_state=0,
+        )
+        c0 = time.process_time()
+        est.fit(X)
+        return time.process_time() - c0
+
+    bare = _bare_epoch_factory(X, centres, dissimilarity, alpha, batch, lr)
+    ours(1)  # warm-up
+    bare_runs, ours_runs = [], []
+    for _ in range(2):  # interleaved: both see the same load
+        c0 = time.process_time()
+        for _ in range(epochs - 1):
+            bare()
+        bare_runs.append((time.process_time() - c0) / (epochs - 1))
+        ours_runs.append((ours(epochs) - ours(1)) / (epochs - 1))
+    ours_s, bare_s = min(ours_runs), min(bare_runs)
+    return {"dissimilarity": dissimilarity, "n": n, "d": d, "K": k, "batch_size": batch,
+            "ours_cpu_s_per_epoch": ours_s, "bare_cpu_s_per_epoch": bare_s,
+            "ours_over_bare": ours_s / bare_s,
+            "ours_us_per_sample_epoch": ours_s / n * 1e6}
+
+
+# ------------------------------------------------------------- section "inference"
+def _status_mb(field: str) -> float:
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE).group(1)) / 1024.0
+
+
+def _reset_peak() -> None:
+    """Return freed heap pages to the system (so that a call's temporaries show in the
+    resident set instead of reusing pages the process already holds), then reset the peak."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc
+        pass
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _child_inference(n: int, d: int, k: int) -> dict:
+    import warnings
+
+    import torch
+
+    from skdeepclust.cluster import DMAEClustering
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    X, _ = _synthetic(n, d, k)
+
+    def make():
+        return DMAEClustering(k, dissimilarity="mahalanobis", autoencoder=None, n_init=1,
+                              max_epochs=0, tol=None, device="cpu", random_state=0)
+
+    make().fit(X[:300])  # libraries loaded
+    record = {"n": n, "d": d, "K": k, "x_mb": X.nbytes / 2**20}
+    _reset_peak()
+    base = _status_mb("VmRSS")
+    c0 = time.process_time()
+    est = make().fit(X)  # KMeans start, precisions of its partition, labels_ pass
+    record["fit_start_cpu_s"] = time.process_time() - c0
+    record["fit_start_peak_above_x_mb"] = _status_mb("VmHWM") - base
+    for name in ("predict", "score"):
+        method = getattr(est, name)
+        method(X[:300])
+        _reset_peak()
+        base = _status_mb("VmRSS")
+        c0 = time.process_time()
+        method(X)
+        record[f"{name}_cpu_us_per_row"] = (time.process_time() - c0) / n * 1e6
+        record[f"{name}_peak_above_x_mb"] = _status_mb("VmHWM") - base
+    record["target_mb"] = 0.5 * record["x_mb"] + 300.0
+    return record
+
+
 def _run_child(args: list, env: dict) -> dict:
     cmd = [sys.executable, __file__, "--child", *map(str, args)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -138,11 +322,25 @@ def main() -> None:
     parser.add_argument("--old-rows-cap", type=int, default=250,
                         help="rows for the old Mahalanobis step at d = 784 (n*d*d floats)")
     parser.add_argument("--out", default="benchmarks/results/dmae_kernels.json")
+    parser.add_argument("--section", choices=["kernels", "loop", "inference"],
+                        default="kernels")
+    parser.add_argument("--dissimilarities", nargs="+", default=["euclidean", "mahalanobis"],
+                        help="section loop: the dissimilarities")
+    parser.add_argument("--epochs", type=int, default=2,
+                        help="section loop: the long fit's epochs (per-epoch = E vs 1)")
+    parser.add_argument("--rows", type=int, nargs="+", default=[5000, 20000],
+                        help="section inference: the row counts")
+    parser.add_argument("--label", default=None, help="tag stored with the results")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
-        if kind == "memory":
+        if kind == "loop":
+            dissimilarity, n, d, k, epochs = rest
+            print(json.dumps(_child_loop(dissimilarity, *map(int, (n, d, k, epochs)))))
+        elif kind == "inference":
+            print(json.dumps(_child_inference(*map(int, rest))))
+        elif kind == "memory":
             variant, n, d, k = rest
             print(json.dumps(_child_memory(variant, int(n), int(d), int(k))))
         else:
@@ -151,6 +349,9 @@ def main() -> None:
         return
 
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if args.section != "kernels":
+        _other_section(args, env)
+        return
     records = []
     for d in args.dims:
         row = {"d": d, "n": args.n, "K": args.k}
@@ -195,6 +396,39 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpus": os.cpu_count()},
         "repeats": args.repeats,
+        "records": records,
+    }
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as fh:
+            json.dump(result, fh, indent=2)
+
+
+def _other_section(args, env: dict) -> None:
+    records = []
+    for d in args.dims:
+        if args.section == "loop":
+            for dissimilarity in args.dissimilarities:
+                rec = _run_child(["loop", dissimilarity, args.n, d, args.k, args.epochs], env)
+                print(f"loop d={d} {dissimilarity:12s} ours {rec['ours_cpu_s_per_epoch']:.3f} s"
+                      f" / bare {rec['bare_cpu_s_per_epoch']:.3f} s per epoch = "
+                      f"{rec['ours_over_bare']:.2f}x", flush=True)
+                records.append(rec)
+        else:
+            for n in args.rows:
+                rec = _run_child(["inference", n, d, args.k], env)
+                print(f"inference d={d} n={n}: " + ", ".join(
+                    f"{key} {value:.4g}" for key, value in rec.items()
+                    if key not in ("n", "d", "K")), flush=True)
+                records.append(rec)
+    result = {
+        "benchmark": f"bench_scaling_dmae --section {args.section}",
+        "label": args.label,
+        "command": "OMP_NUM_THREADS=1 python " + " ".join(sys.argv),
+        "dtype": "float32",
+        "threads": 1,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpus": os.cpu_count()},
         "records": records,
     }
     if args.out:
