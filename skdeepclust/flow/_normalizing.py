@@ -36,7 +36,10 @@ _NF_NOISE_FACTOR = 0.5  # "auto" noise: this share of the cross-validated KDE ba
 _NF_NOISE_MAX_D = _NF_SPLINE_MAX_D  # ... in up to this many features (none above)
 _NF_NOISE_ROWS = 2_000  # rows (a random subset beyond) of the bandwidth's cross-validation
 _NF_ALL_ROWS = 2_000  # from this many rows in d <= _NF_NOISE_MAX_D: no validation split
-_NF_MIXTURE_MAX_D = _NF_SPLINE_MAX_D  # "auto" base: a Gaussian mixture up to this many features
+# "auto" base: a Gaussian mixture in up to _NF_MIXTURE_MAX_D features below _NF_ALL_ROWS
+# rows, and in up to _NF_MIXTURE_MAX_D_MANY_ROWS features from there on
+_NF_MIXTURE_MAX_D = _NF_SPLINE_MAX_D
+_NF_MIXTURE_MAX_D_MANY_ROWS = 2
 _NF_BASE_COMPONENTS = (1, 2, 4, 8, 16, 32, 64)  # candidates, at most n_fit / 10
 _NF_BASE_COVARIANCES = ("full", "tied")  # candidate structures (trained as full ones)
 _NF_BASE_REG_COVAR = (1e-6, 1e-3)
@@ -137,7 +140,7 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     :math:`z = T(x)` that are trained to follow a base density :math:`q`; the density
     is exact, :math:`\log p(x) = \log q(T(x)) + \log|\det \partial T / \partial x|`,
     and so is the inverse. The base is a standard normal, or (``base="mixture"``, the
-    default in up to {mixture_max_d} features) a Gaussian mixture fitted to the codes of
+    default in low dimension) a Gaussian mixture fitted to the codes of
     the untrained flow and then trained with it: the untrained flow already scores
     what that mixture scores, and the flow only has to correct it. Like
     :class:`~sklearn.neighbors.KernelDensity` and
@@ -153,7 +156,9 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     ============================  ====================================================
     parameter                     "auto" resolves to
     ============================  ====================================================
-    ``base``                      ``"mixture"`` when ``d <= {mixture_max_d}``, else ``"normal"``
+    ``base``                      ``"mixture"`` when ``d <= {mixture_max_d}`` below
+                                  {all_rows} rows and when ``d <= {mixture_max_d_many}``
+                                  from there on, else ``"normal"``
     ``coupling``                  ``"spline"`` when ``d <= {spline_max_d}``, else ``"affine"``
     ``n_stages``                  {stages_doc}
     ``hidden_layer_sizes``        {hidden_doc}
@@ -214,9 +219,13 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         Gaussian pushed through a flow leaks mass between; it costs a few seconds of
         EM at the start, and with fewer than 30 training rows (or when no mixture fits)
         the base stays a standard normal. "auto" is ``"mixture"`` when ``d <=
-        {mixture_max_d}``, else ``"normal"`` (in higher dimension the mixture gains
-        little and its full covariances cost ``d**2`` per component). It is fixed at
-        the first fit: a warm start or ``partial_fit`` trains the fitted base on.
+        {mixture_max_d}`` with fewer than {all_rows} rows (where the mixture's head
+        start matters most) and when ``d <= {mixture_max_d_many}`` from there on (where it
+        is close to the truth), else ``"normal"``: with many rows in several dimensions
+        a flow from a standard normal base, trained on every row, goes well beyond any
+        mixture, and starting from one then only costs the validation rows and the
+        mixture's ``d**2`` per component. It is fixed at the first fit: a warm start or
+        ``partial_fit`` trains the fitted base on.
     noise : float or "auto", default="auto"
         Standard deviation of the Gaussian noise added to every training minibatch, as
         a share of each feature's standard deviation (validation rows are never
@@ -394,7 +403,8 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         # differences between late epochs)
         # (with a mixture base the untrained flow is already a good model: held-out
         # early stopping keeps it unless training improves on it)
-        self._base = self._resolved("base", "mixture" if d <= _NF_MIXTURE_MAX_D else "normal")
+        max_d = _NF_MIXTURE_MAX_D if n_samples < _NF_ALL_ROWS else _NF_MIXTURE_MAX_D_MANY_ROWS
+        self._base = self._resolved("base", "mixture" if d <= max_d else "normal")
         smoothed = (self._base == "normal" and d <= _NF_NOISE_MAX_D
                     and n_samples >= _NF_ALL_ROWS)
         # "auto" chose that budget: reaching its end is the plan, not a missed rule
@@ -607,6 +617,7 @@ NormalizingFlow.__doc__ = (
     )
     .replace("{spline_max_d}", str(_NF_SPLINE_MAX_D))
     .replace("{mixture_max_d}", str(_NF_MIXTURE_MAX_D))
+    .replace("{mixture_max_d_many}", str(_NF_MIXTURE_MAX_D_MANY_ROWS))
     .replace("{base_rows}", f"{_NF_BASE_ROWS:,}".replace(",", " "))
     .replace("{base_folds}", str(_NF_BASE_FOLDS))
     .replace("{base_members}", str(_NF_BASE_MEMBERS))

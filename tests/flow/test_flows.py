@@ -519,8 +519,12 @@ def test_base_auto_and_bad_values():
     flow = NormalizingFlow(max_epochs=1, tol=None, device="cpu", random_state=0)
     flow._resolve_auto(4000, 2)
     assert flow._base == "mixture" and flow.base == "auto"
-    flow._resolve_auto(4000, 17)
+    flow._resolve_auto(1000, 16)
+    assert flow._base == "mixture"
+    flow._resolve_auto(1000, 17)
     assert flow._base == "normal"
+    flow._resolve_auto(4000, 8)  # many rows in several dimensions: a standard normal
+    assert flow._base == "normal" and not flow._early_stopping
     with pytest.raises(ValueError, match="base"):
         NormalizingFlow(base="gmm", device="cpu").fit(X)
     # one row: no mixture can be selected, the base stays a standard normal
