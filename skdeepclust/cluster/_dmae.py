@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from numbers import Integral, Real
 
@@ -11,17 +13,22 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     ClusterMixin,
     TransformerMixin,
+    clone,
 )
+from sklearn.cluster import KMeans
 from torch import Tensor
 
 from .._data import StreamedRows
 from .._optim import OPTIMIZERS, make_optimizer
+from .._torch import build_seeded, seed_from
 from .._training import train_loop, warn_partition, warn_unconverged
 from ..base import PartialFitMixin, TorchEstimator
 from ..nn.dissimilarities import DISSIMILARITIES, KL_NORMALIZATIONS
 from ..nn.dmae import DissimilarityMixtureAutoencoder
+from ..representation._autoencoder import AutoEncoder
 from ..representation._autoencoder_losses import LOSSES
 from ..utils._sklearn_compat import HasMethods, Interval, Options, StrOptions
+from ._dec import INIT_MAX_ROWS, _codes, _default_streamed_autoencoder
 from ._dmae_deep import DeepModelMixin
 from ._dmae_init import (
     AUTO_ALPHA_DEEP,
@@ -33,6 +40,7 @@ from ._dmae_init import (
     spread,
 )
 from ._dmae_learning_rates import head_param_groups, learning_rates, resolve_learning_rate
+from ._streamed_pretraining import StreamedPretraining
 
 __all__ = ["DMAEClustering"]
 
@@ -289,6 +297,10 @@ class DMAEClustering(
         fitted autoencoder was given).
     n_iter_ : int
         Epochs run in the clustering phase.
+    stream_phase_ : str
+        Only after :meth:`partial_fit` of the deep model with an autoencoder to
+        pretrain: ``"survey"``, ``"pretraining"``, ``"embedding"`` (its warm-up) or
+        ``"clustering"``.
     converged_ : bool
         Whether the clustering phase stopped by the ``tol`` rule.
     kept_start_ : bool
@@ -440,8 +452,18 @@ class DMAEClustering(
         self._check_params_vs_input(X)
         self._optimizer = None  # one left by earlier partial_fit calls: the old model's
         deep = self._deep = self._autoencoder_spec(X.shape) is not None
-        for stale in ("autoencoder_", "pretrain_loss_curve_"):  # from an earlier deep fit
-            self.__dict__.pop(stale, None)
+        for stale in ("autoencoder_", "pretrain_loss_curve_", "module_", "_warmup",
+                      "_provisional_key", "_stream_rows", "stream_phase_", "labels_"):
+            self.__dict__.pop(stale, None)  # from an earlier deep fit or stream
+        if deep and self.__dict__.get("_partial_call"):
+            ae = self._streamed_autoencoder(X)
+            if ae is not False:  # an autoencoder to pretrain: the warm-up of partial_fit
+                self._warmup = StreamedPretraining(
+                    ae, functools.partial(_default_streamed_autoencoder, X.shape[1],
+                                          self._nested_overrides(AutoEncoder(), seed_from(
+                                              self._rng))),
+                    max_codes=INIT_MAX_ROWS, seed=seed_from(self._rng))
+                return
         X_t = self._training_rows(X)
         weights = self._sample_weight
         if deep:
@@ -452,6 +474,17 @@ class DMAEClustering(
             H_t, weights = self._start_sample(X_t, weights)
         else:
             H_t = X_t
+        self._start_mixture(H_t, weights, deep)
+        self._resolve_training(X)
+        self.mixture_loss_curve_ = []
+        if deep and self.mixture_epochs > 0 and head_param_groups(self.module_, 1.0, 1.0):
+            self.mixture_loss_curve_ = self._fit_mixture(self._scaled_codes)
+        del self._scaled_codes
+
+    def _start_mixture(self, H_t: Tensor, weights, deep: bool) -> None:
+        """``code_scale_``, ``module_`` with its initial centres and precisions, and
+        ``alpha`` on the clustered rows ``H_t`` (the codes when deep); keeps the scaled
+        codes in ``_scaled_codes`` for the mixture epochs."""
         self._normalized = deep and self.normalize_codes
         self.code_scale_ = float(spread(H_t)) if self._normalized else 1.0
         if self.code_scale_ <= 0:
@@ -488,11 +521,7 @@ class DMAEClustering(
             self._alpha = auto_alpha(self.module_, H_t, weights)
         with torch.no_grad():
             self.module_.alpha.fill_(self._alpha)
-
-        self._resolve_training(X)
-        self.mixture_loss_curve_ = []
-        if deep and self.mixture_epochs > 0 and head_param_groups(self.module_, 1.0, 1.0):
-            self.mixture_loss_curve_ = self._fit_mixture(H_t)
+        self._scaled_codes = H_t
 
     def _start_sample(self, X_t: StreamedRows, weights):
         """A streamed shallow fit computes its starting statistics (scale, k-means
@@ -513,13 +542,17 @@ class DMAEClustering(
         """The "auto" values of the training phase (again on a warm start: they follow
         ``set_params``)."""
         deep = self._deep
-        self._learning_rate = resolve_learning_rate(self.learning_rate, deep, X.shape[0])
+        n_samples = self.__dict__.get("_stream_rows", X.shape[0])  # a stream: its pass
+        self._learning_rate = resolve_learning_rate(self.learning_rate, deep, n_samples)
         self._max_epochs = int(self._resolved("max_epochs", 20 if deep else 200))
         self._tol = self._resolved("tol", None if deep else 1e-4)
         self._n_iter_no_change = int(self._resolved(
             "n_iter_no_change", _AUTO_PATIENCE))
 
     def _train(self, X, y, *, partial: bool):
+        warm = self.__dict__.get("_warmup")
+        if warm is not None:
+            return self._warm_up(X, warm)
         deep = self._deep
         X_t = self._training_rows(X)
         groups = head_param_groups(self.module_, *learning_rates(
@@ -596,6 +629,8 @@ class DMAEClustering(
         return float((losses * w).sum() / w.sum())
 
     def _finish_fit(self, X, y, history, *, partial: bool) -> None:
+        if "_warmup" in self.__dict__:  # labels_ from the end of the warm-up on
+            return
         self.labels_ = self._inference(self._labels, X, out_dtype=None)
         if partial:
             return
@@ -613,40 +648,155 @@ class DMAEClustering(
         )
 
 
+    # ------------------------------------------------------- partial_fit's warm-up
+    def _partial_fit(self, X, y=None, sample_weight=None):
+        self._partial_call = True  # read by _initialize: a first call may warm up
+        try:
+            return super()._partial_fit(X, y, sample_weight)
+        finally:
+            self.__dict__.pop("_partial_call", None)
+
+    def _resumes(self, partial: bool) -> bool:
+        if "_warmup" in self.__dict__:  # partial_fit continues it; fit starts anew
+            return partial
+        return super()._resumes(partial)
+
+    def _streamed_autoencoder(self, X):
+        """The autoencoder a first ``partial_fit`` call of the deep model pretrains over
+        the stream: ``None`` for the default one (built once the first pass is counted),
+        a clone of an unfitted one given, or ``False`` for a fitted one (the first call
+        then places the centres at once, as before)."""
+        if isinstance(self.autoencoder, str):  # "auto" on 32 features or more
+            return None
+        ae = self._autoencoder_spec(X.shape)
+        ae = getattr(ae, "estimator", ae)  # FrozenEstimator
+        if hasattr(ae, "module_"):
+            return False
+        ae = clone(ae)
+        ae._validate_params()
+        return ae.set_params(**self._nested_overrides(ae, seed_from(self._rng)))
+
+    def _warm_up(self, X, warm: StreamedPretraining):
+        """One warm-up call of ``partial_fit`` (see its docstring); at the end of the
+        embedding pass the mixture is started as :meth:`fit` starts it on all codes."""
+        if not warm.step(X, self._sample_weight, _codes):
+            self.stream_phase_ = warm.phase
+            self._provisional(warm)
+            return self._history
+        ae = warm.autoencoder
+        self._adopt_nested(ae)
+        self.autoencoder_ = ae
+        self.pretrain_loss_curve_ = list(getattr(ae, "loss_curve_", []))
+        self._deep, self._stream_rows = True, warm.rows_per_pass
+        H_t = torch.as_tensor(np.array(warm.codes.sample()), device=self._device,
+                              dtype=self._torch_dtype)
+        self._start_mixture(H_t, None, True)
+        self._resolve_training(X)
+        self.mixture_loss_curve_ = []
+        if self.mixture_epochs > 0 and head_param_groups(self.module_, 1.0, 1.0):
+            weights, self._sample_weight = self._sample_weight, None  # the chunk's
+            try:
+                self.mixture_loss_curve_ = self._fit_mixture(self._scaled_codes)
+            finally:
+                self._sample_weight = weights
+        del self._scaled_codes, self._warmup
+        self.__dict__.pop("_provisional_key", None)
+        self.stream_phase_ = "clustering"
+        return self._history
+
+    def _provisional(self, warm: StreamedPretraining) -> None:
+        """During the warm-up, a provisional model for inference: the autoencoder as at
+        the end of its last pass of pretraining (none in the first pass of the default
+        one) and centres from a one-start k-means on the (scaled) codes of the first
+        pass's sample of rows; rebuilt once per pass."""
+        passes = warm.rows_pretrained // warm.rows_per_pass if warm.rows_per_pass else 0
+        key = (warm.phase, warm.first_pass_rows if warm.phase == "survey" else passes)
+        if self.__dict__.get("_provisional_key") == key:
+            return
+        self._provisional_key = key
+        self.__dict__.pop("autoencoder_", None)
+        rows = torch.as_tensor(np.array(warm.preview.sample()), device=self._device,
+                               dtype=self._torch_dtype)
+        ae = warm.autoencoder
+        self._deep = ae is not None and hasattr(ae, "module_")
+        if self._deep:
+            self.autoencoder_ = copy.deepcopy(ae)
+            self._adopt_nested(self.autoencoder_)
+            rows = self._embed_tensor(rows)
+        self._normalized = self._deep and self.normalize_codes
+        scale = float(spread(rows)) if self._normalized else 1.0
+        self.code_scale_ = scale if scale > 0 else 1.0
+        rows = rows / self.code_scale_
+        km = KMeans(self.n_clusters, n_init=1, random_state=0).fit(rows.cpu().numpy())
+        variance = float(rows.var(dim=0, unbiased=False).mean()) if len(rows) > 1 else 1.0
+        self._data_spread = math.sqrt(variance if variance > 0 else 1.0)
+        module = build_seeded(lambda: DissimilarityMixtureAutoencoder(
+            self.n_clusters, rows.shape[1], alpha=1.0,
+            dissimilarity=dissimilarity_function(self), learn_mixing=self.learn_mixing,
+            covariance_scale=variance if variance > 0 else 1.0,
+        ), seed=0, device=self._device, dtype=self._torch_dtype)
+        with torch.no_grad():
+            module.centers.copy_(torch.as_tensor(km.cluster_centers_).to(module.centers))
+            if self.alpha != "auto":
+                alpha = float(self.alpha)
+            elif self._normalized:
+                alpha = AUTO_ALPHA_DEEP
+            else:
+                alpha = auto_alpha(module, rows)
+            module.alpha.fill_(alpha)
+        self.module_ = module.eval()
+
     def partial_fit(self, X, y=None, sample_weight=None):
-        """Train one epoch of the clustering phase over ``X``; the first call initialises.
+        """Train on one chunk ``X``: a warm-up step, or one epoch of the clustering phase.
 
-        The first call does on its chunk what :meth:`fit` does before the clustering
-        phase, from that chunk alone: it resolves the "auto" values from the chunk's size
-        (``learning_rate``: 1e-4 for a chunk under 5 000 rows where a fit on the whole
-        data would take 1e-5; the autoencoder of ``autoencoder="auto"``), pretrains the
-        autoencoder on the chunk, starts the mixture from ``init`` on the chunk's codes
-        and trains it alone for ``mixture_epochs`` on them. Every call then runs one
-        epoch over its rows; the optimizer's state (Adam's moments) carries over between
-        calls and keeps the first call's learning rate. The number of features is fixed
-        by the first call.
+        The deep model with an autoencoder to pretrain (``autoencoder="auto"`` on 32
+        features or more, or an unfitted ``AutoEncoder``) first reproduces over the
+        stream what :meth:`fit` does before its clustering phase (the **warm-up**,
+        ``stream_phase_`` says where it is), as ``DECClustering.partial_fit`` does;
+        feed the chunks pass after pass, in any order within a pass:
 
-        What a stream needs, and why one call per chunk cannot match :meth:`fit`:
+        1. ``"survey"`` (``autoencoder="auto"`` only): the first pass is counted, not
+           trained on; the first chunk that comes back (by a hash of its values) ends it
+           and gives ``rows_per_pass``, and the default autoencoder is built for that
+           many rows, as :meth:`fit` builds it for the whole data. A stream whose chunks
+           never come back ends this pass after 65 536 rows. An unfitted autoencoder
+           you give trains from the first call instead.
+        2. ``"pretraining"``: every call runs ``autoencoder.partial_fit`` on its chunk
+           until the autoencoder has seen ``max_epochs * rows_per_pass`` rows, the
+           epochs :meth:`fit` would pretrain it for. Give an unfitted ``AutoEncoder``
+           with another ``max_epochs`` to change that budget.
+        3. ``"embedding"``: one more pass embeds every chunk and keeps a uniform sample
+           of at most 524 288 codes. At its end the mixture starts on that sample as
+           :meth:`fit` starts it on all codes: ``code_scale_`` is their spread (with
+           ``normalize_codes``), ``init`` places the centres in the scaled code space,
+           the mixture trains alone on them for ``mixture_epochs``, the "auto"
+           ``learning_rate`` follows ``rows_per_pass``, and ``stream_phase_`` becomes
+           ``"clustering"``. This start is unweighted; sample weights weight the
+           pretraining and the clustering epochs.
 
-        - **an embedding learnt from the whole stream.** Pretraining on the first chunk
-          alone gives a poorer embedding than pretraining on all the data, and the joint
-          phase, at its small learning rate, does not relearn it. Pretrain the
-          autoencoder first by its own ``partial_fit`` over the chunks, as many passes as
-          its ``max_epochs``, and pass it fitted as ``autoencoder``.
-        - **a start from more than one chunk.** The deep model's joint phase only refines
-          the partition it starts from, so the result is about as good as the start, and
-          ``init`` and the mixture epochs see only the first chunk's codes. Give centres
-          computed over the stream (e.g. k-means over a sample of the codes of several
-          chunks, in the autoencoder's code space) as ``init`` when the first chunk is
-          small or unrepresentative.
-        - **the whole data's learning rate.** ``"auto"`` follows the first chunk's size:
-          set ``learning_rate`` to the value :meth:`fit` resolves for the whole data to
-          train at the fit's rate.
+        A warm-up costs the autoencoder's ``max_epochs + 2`` passes (``max_epochs + 1``
+        with an autoencoder you give): the pretraining ones an autoencoder epoch each,
+        the counting and embedding ones a hash or a forward pass. Every later call runs
+        one epoch of the joint clustering phase over its chunk (give as many clustering
+        passes as :meth:`fit` runs epochs); the optimizer's state (Adam's moments)
+        carries over between calls. ``n_iter_`` and ``loss_curve_`` count the
+        clustering epochs only. During the warm-up the inference methods and
+        ``cluster_centers_`` use a provisional model: the autoencoder as at the end of
+        its last pretraining pass (the input itself during the survey) and centres
+        from a one-start k-means on the codes of a uniform sample of at most 1 024 rows
+        of the first pass; ``labels_`` is set from the end of the warm-up on. A
+        :meth:`fit` discards a warm-up in progress and starts anew.
+
+        Without an autoencoder to pretrain (the shallow model, or a fitted autoencoder)
+        there is no warm-up: the first call does on its chunk what :meth:`fit` does
+        before the clustering phase, from that chunk alone (the "auto" values from the
+        chunk's size, ``init`` and the mixture epochs on the chunk's codes), and every
+        call is a clustering epoch. Give centres computed over the stream as ``init``
+        when that first chunk is small or unrepresentative. The number of features is
+        fixed by the first call.
 
         ``benchmarks/bench_partial_fit.py`` measures these routes against :meth:`fit`
-        (results in ``benchmarks/results/partial_fit_*.json``): the streamed pretraining
-        closes part of the gap, and centres from the stream
-        (``+ streamed pretraining and init``) most of the rest.
+        (results in ``benchmarks/results/partial_fit_*.json``).
 
         Parameters
         ----------
@@ -660,7 +810,7 @@ class DMAEClustering(
         Returns
         -------
         self : object
-            The estimator, trained one more epoch.
+            The estimator, one warm-up step or clustering epoch further.
         """
         return super().partial_fit(X, y, sample_weight)
 
