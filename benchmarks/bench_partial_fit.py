@@ -15,8 +15,8 @@ read, larger is better:
   ratio means "how much of what the fit learned partial_fit learned");
 - RBMClassifier: accuracy on the training rows.
 
-DECClustering's default route pretrains its autoencoder over the stream itself (the
-warm-up of its ``partial_fit``): the chunks are passed until ``stream_phase_`` says
+DECClustering's and DMAEClustering's default routes pretrain their autoencoder over the
+stream itself (the warm-up of their ``partial_fit``): the chunks are passed until ``stream_phase_`` says
 "clustering" (``warmup_passes``: one counting pass for the default autoencoder, its
 ``max_epochs`` pretraining passes, one embedding pass), then as many clustering passes as
 the fit ran epochs.
@@ -38,7 +38,9 @@ the repository root::
         "DECClustering + streamed pretraining" "DMAEClustering + streamed pretraining"
 
 DECClustering's built-in warm-up against the manual recipe, in one run (results
-``partial_fit_digits_dec_warmup.json``, ``partial_fit_mnist10k_dec_warmup.json``)::
+``partial_fit_digits_dec_warmup.json``, ``partial_fit_mnist10k_dec_warmup.json``; DMAE's
+warm-up: ``--estimators DMAEClustering --out
+benchmarks/results/partial_fit_digits_dmae_warmup.json``)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --estimators DECClustering \
         "DECClustering + streamed pretraining and init" \
@@ -207,7 +209,7 @@ def run(name, seed, data="digits", params=None):
         extra = {"classes": np.unique(y)} if supervised else {}
         start = time.perf_counter()
         warmup_passes, passes_left = 0, passes
-        if base == "DECClustering" and "streamed" not in name:
+        if base in ("DECClustering", "DMAEClustering") and "streamed" not in name:
             # its built-in warm-up: passes until the clustering phase begins
             while warmup_passes < 1000:
                 for rows in chunks:

@@ -659,6 +659,8 @@ class DMAEClustering(
     def _resumes(self, partial: bool) -> bool:
         if "_warmup" in self.__dict__:  # partial_fit continues it; fit starts anew
             return partial
+        if not partial:  # a warm start resolves its "auto" values from its own rows
+            self.__dict__.pop("_stream_rows", None)
         return super()._resumes(partial)
 
     def _streamed_autoencoder(self, X):
