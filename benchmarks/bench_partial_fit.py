@@ -40,7 +40,9 @@ the repository root::
 DECClustering's built-in warm-up against the manual recipe, in one run (results
 ``partial_fit_digits_dec_warmup.json``, ``partial_fit_mnist10k_dec_warmup.json``; DMAE's
 warm-up: ``--estimators DMAEClustering --out
-benchmarks/results/partial_fit_digits_dmae_warmup.json``)::
+benchmarks/results/partial_fit_digits_dmae_warmup.json``, against the manual recipe
+``"DMAEClustering + streamed pretraining and init"`` in
+``partial_fit_digits_dmae_warmup_vs_recipe.json``)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --estimators DECClustering \
         "DECClustering + streamed pretraining and init" \

@@ -453,7 +453,8 @@ class DMAEClustering(
         self._optimizer = None  # one left by earlier partial_fit calls: the old model's
         deep = self._deep = self._autoencoder_spec(X.shape) is not None
         for stale in ("autoencoder_", "pretrain_loss_curve_", "module_", "_warmup",
-                      "_provisional_key", "_stream_rows", "stream_phase_", "labels_"):
+                      "_provisional_key", "_stream_rows", "_scale_rows", "stream_phase_",
+                      "labels_"):
             self.__dict__.pop(stale, None)  # from an earlier deep fit or stream
         if deep and self.__dict__.get("_partial_call"):
             ae = self._streamed_autoencoder(X)
@@ -486,6 +487,7 @@ class DMAEClustering(
         ``alpha`` on the clustered rows ``H_t`` (the codes when deep); keeps the scaled
         codes in ``_scaled_codes`` for the mixture epochs."""
         self._normalized = deep and self.normalize_codes
+        self._scale_rows = H_t.shape[0]  # the rows behind code_scale_ (partial_fit pools)
         self.code_scale_ = float(spread(H_t)) if self._normalized else 1.0
         if self.code_scale_ <= 0:
             self.code_scale_ = 1.0
@@ -616,8 +618,21 @@ class DMAEClustering(
         if self._normalized:  # the inference scale: the spread of the final training codes
             with torch.no_grad():
                 scale = float(spread(self._embed_tensor(X_t)))
+            if partial and scale > 0:  # a chunk's spread alone is noisy: pool them
+                scale = self._pooled_scale(scale, X_t.shape[0])
             self.code_scale_ = scale if scale > 0 else self.code_scale_
         return history
+
+    def _pooled_scale(self, scale: float, n_rows: int) -> float:
+        """``partial_fit``'s inference scale: the code variance averaged over the rows
+        behind ``code_scale_`` and this chunk's (over about one pass of a stream whose
+        pass is known from the warm-up, over every row seen otherwise)."""
+        seen = self.__dict__.get("_scale_rows", 0)
+        window = self.__dict__.get("_stream_rows") or seen + n_rows
+        weight = n_rows / min(seen + n_rows, window)
+        self._scale_rows = seen + n_rows
+        old = self.code_scale_**2
+        return math.sqrt(old + weight * (scale**2 - old))
 
     def _full_objective(self, X_t) -> float:
         """The (weighted) mean training objective over all rows ``X_t``."""
@@ -693,6 +708,7 @@ class DMAEClustering(
         H_t = torch.as_tensor(np.array(warm.codes.sample()), device=self._device,
                               dtype=self._torch_dtype)
         self._start_mixture(H_t, None, True)
+        self._scale_rows = warm.rows_per_pass  # a uniform sample of a whole pass
         self._resolve_training(X)
         self.mixture_loss_curve_ = []
         if self.mixture_epochs > 0 and head_param_groups(self.module_, 1.0, 1.0):
@@ -781,8 +797,10 @@ class DMAEClustering(
         the counting and embedding ones a hash or a forward pass. Every later call runs
         one epoch of the joint clustering phase over its chunk (give as many clustering
         passes as :meth:`fit` runs epochs); the optimizer's state (Adam's moments)
-        carries over between calls. ``n_iter_`` and ``loss_curve_`` count the
-        clustering epochs only. During the warm-up the inference methods and
+        carries over between calls; with ``normalize_codes``, ``code_scale_`` averages
+        the code variance of the chunks (over about one pass after a warm-up, over all
+        chunks otherwise), not the last chunk's alone. ``n_iter_`` and ``loss_curve_``
+        count the clustering epochs only. During the warm-up the inference methods and
         ``cluster_centers_`` use a provisional model: the autoencoder as at the end of
         its last pretraining pass (the input itself during the survey) and centres
         from a one-start k-means on the codes of a uniform sample of at most 1 024 rows

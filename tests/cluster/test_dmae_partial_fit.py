@@ -107,3 +107,20 @@ def test_no_warmup_without_an_autoencoder_to_pretrain(case):
     est = DMAEClustering(3, autoencoder=ae, max_epochs=3, random_state=0)
     est.partial_fit(data[CHUNKS[0]])
     assert not hasattr(est, "stream_phase_") and est.n_iter_ == 1
+
+
+def test_code_scale_pools_the_chunks():
+    # the inference scale of normalize_codes is the spread of the codes of the stream,
+    # not of the last chunk alone (small chunks of 2-d codes: a noisy spread)
+    ae = _ae().fit(X)
+    est = DMAEClustering(3, autoencoder=ae, learning_rate=1e-7, random_state=0)
+    chunks = np.array_split(np.random.RandomState(1).permutation(len(X)), 12)
+    scales = []
+    for _ in range(2):
+        for rows in chunks:
+            est.partial_fit(X[rows])
+            scales.append(est.code_scale_)
+    codes = est.embed(X)
+    whole = float(np.sqrt(codes.var(0).mean()))
+    assert est.code_scale_ == pytest.approx(whole, rel=0.05)
+    assert np.ptp(scales[len(chunks):]) < 0.05 * whole
