@@ -548,11 +548,9 @@ class PartialFitMixin:
         The first call does on ``X`` what :meth:`fit` does before its training phase
         (resolving the "auto" sizes, pretraining and placing centres where the model
         has them), so make it a representative chunk; every call then runs one epoch
-        over its rows, and the number of features is fixed by the first (DEC with an
-        autoencoder to pretrain warms up over the stream instead: see its own
-        ``partial_fit``). For DMAE on a stream, pretrain its autoencoder first by its own
-        ``partial_fit`` over the chunks and pass it fitted: the first call then only
-        places the centres (``benchmarks/README.md`` compares the routes with ``fit``).
+        over its rows, and the number of features is fixed by the first (DEC and DMAE
+        with an autoencoder to pretrain warm up over the stream instead: see their own
+        ``partial_fit``; ``benchmarks/README.md`` compares the routes with ``fit``).
         The optimizer
         state carries over between calls (it is not pickled). For a stream of chunks,
         or dask-ml's ``Incremental``.
