@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import math
 from numbers import Integral, Real
 
@@ -13,7 +12,6 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     ClusterMixin,
     TransformerMixin,
-    clone,
 )
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_array
@@ -26,7 +24,6 @@ from .._training import train_loop, warn_partition, warn_unconverged
 from ..base import PartialFitMixin, TorchEstimator
 from ..nn.dec import DECClusterHead, DECNetwork, dec_kl_divergence
 from ..nn.dec import target_distribution as _target_distribution
-from ..representation._autoencoder import AutoEncoder
 from ..representation._autoencoder_losses import LOSSES
 from ..utils._sklearn_compat import (
     HasMethods,
@@ -42,7 +39,7 @@ from ._nested_autoencoder import (
     default_autoencoder,
 )
 from ._restarts import AUTO_RESTARTS, MedoidRestartsMixin
-from ._streamed_pretraining import StreamedPretraining
+from ._streamed_pretraining import StreamedPretraining, StreamWarmupMixin
 
 __all__ = ["DECClustering"]
 
@@ -129,19 +126,14 @@ def _codes(autoencoder, X) -> np.ndarray:
     return np.asarray(autoencoder.transform(X))
 
 
-def _default_streamed_autoencoder(n_features: int, overrides: dict, rows_per_pass: int):
-    """The default autoencoder for a stream of ``rows_per_pass`` rows per pass, with the
-    estimator's seed, device and verbosity (a module function: the warm-up pickles)."""
-    return default_autoencoder(rows_per_pass, n_features).set_params(**overrides)
-
-
 #: Centre initialisations: name -> f(embedding, n_clusters, n_init, seed, sample_weight)
 #: -> (centres, labels). They may modify the embedding (k-means centres it in place).
 INITS = {"kmeans": _kmeans_init, "random": _random_init}
 
 
-class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeaturesOutMixin,
-                    ClusterMixin, TransformerMixin, TorchEstimator):
+class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
+                    ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin,
+                    TorchEstimator):
     r"""Deep embedded clustering (DEC) and improved DEC (IDEC).
 
     DEC pretrains an autoencoder, places cluster centres in its embedding with k-means,
@@ -516,15 +508,8 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         for name in ("_warmup", "_provisional", "stream_phase_", "labels_"):
             self.__dict__.pop(name, None)  # an earlier stream's
         self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))
-        if self.__dict__.get("_partial_call"):
-            ae = self._streamed_autoencoder(X)
-            if ae is not False:  # an autoencoder to pretrain: the warm-up of partial_fit
-                self._warmup = StreamedPretraining(
-                    ae, functools.partial(_default_streamed_autoencoder, X.shape[1],
-                                          self._nested_overrides(AutoEncoder(), seed_from(
-                                              self._rng))),
-                    max_codes=INIT_MAX_ROWS, seed=seed_from(self._rng))
-                return
+        if self._begin_warmup(X, INIT_MAX_ROWS):  # partial_fit pretrains over the stream
+            return
         encoder, decoder = self._resolve_autoencoder(X)
         X_t = self._training_rows(X)
         embed = encoder or torch.nn.Identity()
@@ -559,18 +544,6 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         self._batch_size = int(self._resolved("batch_size", auto_batch_size(X.shape[0])))
 
     # ------------------------------------------------------- partial_fit's warm-up
-    def _partial_fit(self, X, y=None, sample_weight=None):
-        self._partial_call = True  # read by _initialize: a first call may warm up
-        try:
-            return super()._partial_fit(X, y, sample_weight)
-        finally:
-            self.__dict__.pop("_partial_call", None)
-
-    def _resumes(self, partial: bool) -> bool:
-        if "_warmup" in self.__dict__:  # partial_fit continues it; fit starts anew
-            return partial
-        return super()._resumes(partial)
-
     def _streamed_autoencoder(self, X):
         """The autoencoder a first ``partial_fit`` call pretrains over the stream: ``None``
         for the default one (built once the first pass is counted), a clone of an unfitted
@@ -586,9 +559,7 @@ class DECClustering(MedoidRestartsMixin, PartialFitMixin, ClassNamePrefixFeature
         ae = checked_autoencoder(spec, X.shape[1], accepted="'auto', None, 'passthrough'")
         if hasattr(ae, "module_"):
             return False
-        ae = clone(ae)
-        ae._validate_params()
-        return ae.set_params(**self._nested_overrides(ae, seed_from(self._rng)))
+        return self._autoencoder_to_pretrain(ae)
 
     def _warm_up(self, X, warm: StreamedPretraining):
         """One warm-up call of ``partial_fit`` (see its docstring); at the end of the

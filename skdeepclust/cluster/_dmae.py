@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import math
 from numbers import Integral, Real
 
@@ -13,22 +12,20 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     ClusterMixin,
     TransformerMixin,
-    clone,
 )
 from sklearn.cluster import KMeans
 from torch import Tensor
 
 from .._data import StreamedRows
 from .._optim import OPTIMIZERS, make_optimizer
-from .._torch import build_seeded, seed_from
+from .._torch import build_seeded
 from .._training import train_loop, warn_partition, warn_unconverged
 from ..base import PartialFitMixin, TorchEstimator
 from ..nn.dissimilarities import DISSIMILARITIES, KL_NORMALIZATIONS
 from ..nn.dmae import DissimilarityMixtureAutoencoder
-from ..representation._autoencoder import AutoEncoder
 from ..representation._autoencoder_losses import LOSSES
 from ..utils._sklearn_compat import HasMethods, Interval, Options, StrOptions
-from ._dec import INIT_MAX_ROWS, _codes, _default_streamed_autoencoder
+from ._dec import INIT_MAX_ROWS, _codes
 from ._dmae_deep import DeepModelMixin
 from ._dmae_init import (
     AUTO_ALPHA_DEEP,
@@ -40,7 +37,7 @@ from ._dmae_init import (
     spread,
 )
 from ._dmae_learning_rates import head_param_groups, learning_rates, resolve_learning_rate
-from ._streamed_pretraining import StreamedPretraining
+from ._streamed_pretraining import StreamedPretraining, StreamWarmupMixin
 
 __all__ = ["DMAEClustering"]
 
@@ -54,8 +51,8 @@ _PRECISION_INITS = ("kmeans", "identity")
 
 
 class DMAEClustering(
-    DeepModelMixin, PartialFitMixin, ClassNamePrefixFeaturesOutMixin, ClusterMixin,
-    TransformerMixin, TorchEstimator
+    DeepModelMixin, StreamWarmupMixin, PartialFitMixin, ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin, TransformerMixin, TorchEstimator
 ):
     r"""Dissimilarity mixture autoencoder (DMAE) clustering, shallow or deep.
 
@@ -456,15 +453,8 @@ class DMAEClustering(
                       "_provisional_key", "_stream_rows", "_scale_rows", "stream_phase_",
                       "labels_"):
             self.__dict__.pop(stale, None)  # from an earlier deep fit or stream
-        if deep and self.__dict__.get("_partial_call"):
-            ae = self._streamed_autoencoder(X)
-            if ae is not False:  # an autoencoder to pretrain: the warm-up of partial_fit
-                self._warmup = StreamedPretraining(
-                    ae, functools.partial(_default_streamed_autoencoder, X.shape[1],
-                                          self._nested_overrides(AutoEncoder(), seed_from(
-                                              self._rng))),
-                    max_codes=INIT_MAX_ROWS, seed=seed_from(self._rng))
-                return
+        if deep and self._begin_warmup(X, INIT_MAX_ROWS):  # partial_fit pretrains first
+            return
         X_t = self._training_rows(X)
         weights = self._sample_weight
         if deep:
@@ -664,18 +654,9 @@ class DMAEClustering(
 
 
     # ------------------------------------------------------- partial_fit's warm-up
-    def _partial_fit(self, X, y=None, sample_weight=None):
-        self._partial_call = True  # read by _initialize: a first call may warm up
-        try:
-            return super()._partial_fit(X, y, sample_weight)
-        finally:
-            self.__dict__.pop("_partial_call", None)
-
     def _resumes(self, partial: bool) -> bool:
-        if "_warmup" in self.__dict__:  # partial_fit continues it; fit starts anew
-            return partial
-        if not partial:  # a warm start resolves its "auto" values from its own rows
-            self.__dict__.pop("_stream_rows", None)
+        if not partial and "_warmup" not in self.__dict__:
+            self.__dict__.pop("_stream_rows", None)  # a warm start resolves "auto" anew
         return super()._resumes(partial)
 
     def _streamed_autoencoder(self, X):
@@ -689,9 +670,7 @@ class DMAEClustering(
         ae = getattr(ae, "estimator", ae)  # FrozenEstimator
         if hasattr(ae, "module_"):
             return False
-        ae = clone(ae)
-        ae._validate_params()
-        return ae.set_params(**self._nested_overrides(ae, seed_from(self._rng)))
+        return self._autoencoder_to_pretrain(ae)
 
     def _warm_up(self, X, warm: StreamedPretraining):
         """One warm-up call of ``partial_fit`` (see its docstring); at the end of the

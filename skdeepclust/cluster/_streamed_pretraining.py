@@ -1,6 +1,6 @@
 """The warm-up of a deep clusterer's ``partial_fit``: streamed pretraining of its autoencoder.
 
-A deep clusterer (DEC; DMAE can adopt it) fitted by ``partial_fit`` over chunks first needs
+A deep clusterer (DEC, DMAE) fitted by ``partial_fit`` over chunks first needs
 what :meth:`fit` does before its clustering phase: an autoencoder pretrained on the whole
 data and initial centres from the codes of the whole data. :class:`StreamedPretraining`
 does both over the stream, one chunk per call, in three steps:
@@ -17,17 +17,24 @@ does both over the stream, one chunk per call, in three steps:
    start then uses, as ``fit`` uses the codes of all rows).
 
 A stream that never repeats a chunk ends its first pass after :data:`SURVEY_MAX_ROWS`
-rows. The state pickles with its estimator.
+rows. The state pickles with its estimator. :class:`StreamWarmupMixin` is the estimators'
+side: when a warm-up starts, and how ``partial_fit`` and ``fit`` treat one in progress.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 
 import numpy as np
+from sklearn.base import clone
 
-__all__ = ["PREVIEW_ROWS", "SURVEY_MAX_ROWS", "StreamedPretraining"]
+from .._torch import seed_from
+from ..representation._autoencoder import AutoEncoder
+from ._nested_autoencoder import default_autoencoder
+
+__all__ = ["PREVIEW_ROWS", "SURVEY_MAX_ROWS", "StreamWarmupMixin", "StreamedPretraining"]
 
 #: A stream whose chunks never come back ends its first pass after this many rows.
 SURVEY_MAX_ROWS = 2**16
@@ -148,3 +155,55 @@ class StreamedPretraining:
         self.codes.add(embed(self.autoencoder, X))
         self.rows_embedded += X.shape[0]
         return self.rows_embedded >= self.rows_per_pass
+
+
+def default_streamed_autoencoder(n_features: int, overrides: dict, rows_per_pass: int):
+    """The default autoencoder for a stream of ``rows_per_pass`` rows per pass, with the
+    estimator's seed, device and verbosity (a module function: the warm-up pickles)."""
+    return default_autoencoder(rows_per_pass, n_features).set_params(**overrides)
+
+
+class StreamWarmupMixin:
+    """The warm-up of ``partial_fit`` on the estimator's side (DEC, DMAE; before
+    :class:`~skdeepclust.base.TorchEstimator` in the bases).
+
+    ``partial_fit`` marks its call so that the estimator's ``_initialize`` can start a
+    warm-up (:meth:`_begin_warmup`) instead of placing its centres; while one is in
+    progress (``_warmup``) ``partial_fit`` continues it and ``fit`` starts anew. The
+    estimator provides ``_streamed_autoencoder(X)``: the autoencoder to pretrain (see
+    :meth:`_autoencoder_to_pretrain`), ``None`` for the default one, ``False`` for none.
+    """
+
+    def _partial_fit(self, X, y=None, sample_weight=None):
+        self._partial_call = True  # read by _initialize: a first call may warm up
+        try:
+            return super()._partial_fit(X, y, sample_weight)
+        finally:
+            self.__dict__.pop("_partial_call", None)
+
+    def _resumes(self, partial: bool) -> bool:
+        if "_warmup" in self.__dict__:  # partial_fit continues it; fit starts anew
+            return partial
+        return super()._resumes(partial)
+
+    def _begin_warmup(self, X, max_codes: int) -> bool:
+        """In a first ``partial_fit`` call with an autoencoder to pretrain, start the
+        warm-up (``_warmup``, keeping a sample of at most ``max_codes`` codes) and return
+        True; otherwise False (the caller initialises as :meth:`fit` does)."""
+        if not self.__dict__.get("_partial_call"):
+            return False
+        ae = self._streamed_autoencoder(X)
+        if ae is False:
+            return False
+        default = functools.partial(default_streamed_autoencoder, X.shape[1],
+                                    self._nested_overrides(AutoEncoder(), seed_from(self._rng)))
+        self._warmup = StreamedPretraining(ae, default, max_codes=max_codes,
+                                           seed=seed_from(self._rng))
+        return True
+
+    def _autoencoder_to_pretrain(self, ae):
+        """A clone of the unfitted autoencoder ``ae`` with the estimator's seed, device
+        and verbosity, for the warm-up to pretrain."""
+        ae = clone(ae)
+        ae._validate_params()
+        return ae.set_params(**self._nested_overrides(ae, seed_from(self._rng)))
