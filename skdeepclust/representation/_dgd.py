@@ -365,6 +365,14 @@ default="gaussian"
     and at what cost. ``embedding_`` comes from the joint optimisation and is not equal
     to ``transform(X_train)``.
 
+    **No partial_fit.** The representations are parameters of the training rows, learned
+    jointly with the decoder and the mixture over many epochs, so this model cannot learn
+    from a stream one pass at a time as the minibatch learners do (a row seen in one pass
+    would keep a barely trained representation). For more rows than fit in memory, fit on
+    a representative sample and :meth:`transform` or :meth:`predict` the rest (in chunks,
+    or block by block on a dask array); ``warm_start=True`` continues a fit on the same
+    rows.
+
     ``score_samples`` is the log joint density ``log p(x, z*)`` at the optimised
     representation ``z*`` (what DGD maximises), not the marginal likelihood ``log p(x)``.
 
