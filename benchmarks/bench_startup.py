@@ -1,6 +1,6 @@
 """Where the first fit's time goes in a fresh process (issue 22, "first use").
 
-Each run is one fresh Python process (one torch thread) that times, in order, the steps a
+Each run is one fresh Python process (one torch thread, ``--threads``) that times, in order, the steps a
 new user's first script goes through, by wall clock and by process CPU time (the CPU time
 is the single-core work; the wall clock also counts waiting for a shared machine):
 
@@ -26,6 +26,7 @@ imported) it loads what the first compiled.
 Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_startup.py
+    python benchmarks/bench_startup.py --threads 2 --repeat 3   # the issue's "2 cores"
 
 Records are appended to ``benchmarks/results/startup.jsonl`` (``--out``), one per step.
 """
@@ -62,7 +63,7 @@ if len(sys.argv) > 2 and sys.argv[2] == "shared":
     from skdeepclust._numba_cache import install_cache_locator
     install_cache_locator()
 import numpy as np, torch
-torch.set_num_threads(1)
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 from sklearn.datasets import load_digits
 X = (load_digits().data / 16.0).astype(np.float32)
 which = sys.argv[1]
@@ -101,9 +102,12 @@ print(json.dumps(steps))
 """
 
 
+THREADS = 1
+
+
 def run(which: str, cache_dir: str | None, *, path: str | None = None, shared: bool = False,
         shared_dir: str | None = None) -> list[dict]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
     env.pop("NUMBA_CACHE_DIR", None)
     if cache_dir:
         env["NUMBA_CACHE_DIR"] = cache_dir
@@ -131,10 +135,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="benchmarks/results/startup.jsonl")
     parser.add_argument("--label", default="")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of each fresh process (the issue's target is on 2 cores)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the cold / warm / fresh sequence this many times")
     args = parser.parse_args()
+    global THREADS
+    THREADS = args.threads
     common = {"label": args.label, "python": platform.python_version(),
               "machine": platform.machine(), "cpus": os.cpu_count(),
-              "load_1min": os.getloadavg()[0], "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+              "threads": args.threads, "load_1min": os.getloadavg()[0], "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     records = []
 
     def record(run_name: str, which: str, steps: list[dict]) -> None:
@@ -143,12 +153,15 @@ def main() -> None:
             print(f"{run_name:26}{which:20}{step['step']:44}{step['wall_s']:8.2f} s wall"
                   f"{step['cpu_s']:8.2f} s CPU", flush=True)
 
+    for repeat in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = os.path.join(tmp, "numba-cache")
+            record("cold", "RBM", run("RBM", cache))
+            record("warm", "RBM", run("RBM", cache))
+            record("fresh", "AutoEncoder", run("AutoEncoder", cache))
+            if repeat == 0:
+                record("fresh", "AutoEncoder+dynamo", run("AutoEncoder+dynamo", cache))
     with tempfile.TemporaryDirectory() as tmp:
-        cache = os.path.join(tmp, "numba-cache")
-        record("cold", "RBM", run("RBM", cache))
-        record("warm", "RBM", run("RBM", cache))
-        record("fresh", "AutoEncoder", run("AutoEncoder", cache))
-        record("fresh", "AutoEncoder+dynamo", run("AutoEncoder+dynamo", cache))
         for shared in (False, True):
             tag = "shared cache" if shared else "numba default"
             shared_dir = os.path.join(tmp, f"shared-{shared}")
