@@ -148,10 +148,14 @@ class GMMRepresentation(
         fall polynomially, so that a few far samples neither widen it nor make a broad
         second component around a tight one the most likely fit, the failure of a
         Gaussian mixture on heavy-tailed data (see Notes). Smaller values give heavier
-        tails; from about 30 on a t is close to a Gaussian. "auto": unsupervised, the EM
-        start fits both a Gaussian mixture and a t mixture with 5 degrees of freedom and
-        keeps the more likely one (the two have the same parameters); supervised,
-        Gaussian. The choice is in ``degrees_of_freedom_``.
+        tails; from about 30 on a t is close to a Gaussian. "auto": unsupervised, the law
+        that predicts unseen representations better, Gaussian or t with 5 degrees of
+        freedom: the starting representations are split into halves at random (twice),
+        a mixture of each law is fitted by EM on one half and scored by the
+        log-likelihood of the other (cross-validated likelihood; the two laws have the
+        same parameters), and the EM start then fits the winner on all rows; when a half
+        would hold fewer than 2 rows per component, the more likely law in-sample.
+        Supervised, Gaussian. The choice is in ``degrees_of_freedom_``.
     hidden_layer_sizes : tuple of int, default=(100, 100)
         Hidden widths of the decoder.
     activation : str, default="relu"
@@ -175,7 +179,7 @@ default="gaussian"
         Initial representations: the first ``latent_dim`` principal components, Gaussian
         draws, an autoencoder's codes, or the given array; all are scaled as above. "auto"
         is "pca". Unsupervised, the mixture then starts from a mixture of the same
-        covariance type fitted by EM on them (the most likely of 20 starts, for each law
+        covariance type fitted by EM on them (the most likely of 20 starts, of the law
         of ``degrees_of_freedom``; on a random sample of 20 000 rows when there are more):
         means, covariances and weights; supervised, from a k-means partition per class.
         ``"autoencoder"`` first trains an :class:`~skdeepclust.representation.AutoEncoder`
@@ -340,7 +344,8 @@ default="gaussian"
     **Defaults.** The "auto" values are resolved in :meth:`fit` from the data into
     private attributes (the public parameters keep "auto"); each parameter states its
     rule. Together they start from PCA and a mixture fitted by EM on the principal
-    components (Gaussian or Student-t components, whichever fits them better), and refine
+    components (Gaussian or Student-t components, whichever predicts held-out
+    components better), and refine
     both jointly with the decoder, stopping once the partition is stable (``tol``) but not
     before 400 optimizer steps, so that the decoder that ``transform`` and ``predict`` rely
     on is trained. The partition mostly stays that
@@ -350,13 +355,16 @@ default="gaussian"
     Gaussian mixture may split the samples by spread (a tight core and a wide halo
     around it) instead of by cluster: scikit-learn's breast cancer set, standardised,
     two components (benchmarks/study_gmmrep_breast_cancer.py). Student-t components
-    explain the far samples by their tails instead, and the t mixture is the more likely
-    one there, so ``degrees_of_freedom="auto"`` picks it; on data with Gaussian-like
-    clusters the Gaussian mixture is the more likely, and is kept. Forcing t components
-    (``degrees_of_freedom=5``) on such data may still cluster a little better (the
-    digits) or a little worse (clusters of very unequal spread in few dimensions, whose
-    boundary samples the tight components' tails take over in training); the
-    benchmarks page has the figures.
+    explain the far samples by their tails instead, and the t mixture predicts held-out
+    samples better there, so ``degrees_of_freedom="auto"`` picks it. The held-out
+    likelihood also picks t where full covariances are estimated from few samples per
+    parameter (a Gaussian's covariances then follow the samples they were fitted on), and
+    Gaussian components on data with Gaussian-like clusters and enough samples per
+    component, where t components cluster a little worse (clusters of very unequal
+    spread in few dimensions, whose boundary samples the tight components' tails take
+    over in training); the benchmarks page has the figures. The in-sample likelihood
+    is no fair judge here: it favours whichever law follows the fitted samples more
+    closely.
 
     **New data.** There is no encoder: :meth:`transform` (and every method that
     transforms) finds each new sample's representation by an optimisation, slower than

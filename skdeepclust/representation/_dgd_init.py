@@ -214,51 +214,112 @@ def class_kmeans(Z: np.ndarray, codes: np.ndarray, n_classes: int, m: int, rng):
 def em_mixture(Z: np.ndarray, k: int, covariance_type: str, rng, laws=(None,)):
     """A mixture fitted by EM on the initial representations, and the law of its components.
 
-    For each law of ``laws`` (``None``: Gaussian components, by scikit-learn's
-    :class:`~sklearn.mixture.GaussianMixture`; a number ``nu``: Student-t components with
-    ``nu`` degrees of freedom, by :func:`t_mixture_em` from the same k-means start), the
-    most likely of ``_EM_STARTS`` starts among those whose every component holds more
-    than ``dim`` samples (fewer make its covariance singular: EM's degenerate optimum on an
-    outlier), the most likely overall when none does; then the most likely of the laws
-    (by the same rule): the maximum-likelihood choice of the degrees of freedom among
-    ``laws``, fair because every law has the same parameters. On more than
-    ``_EM_MAX_ROWS`` rows, EM runs on a random sample of that many rows (a start: the
-    training refines the mixture on all rows), and every row is then labelled by the
-    chosen mixture. Returns means, covariances (scikit-learn's layout for the type; the
-    scale matrices for Student-t components), weights, labels and the law.
+    Each law of ``laws`` is ``None`` (Gaussian components, by scikit-learn's
+    :class:`~sklearn.mixture.GaussianMixture`) or a number ``nu`` (Student-t components
+    with ``nu`` degrees of freedom, by :func:`t_mixture_em` from the same k-means start).
+    With several laws, :func:`choose_law` first picks the one that predicts unseen rows
+    best (2-fold cross-validated likelihood). The chosen law is then fitted from
+    ``_EM_STARTS`` starts on all rows, and the most likely start is kept among those whose
+    every component holds more than ``dim`` samples (fewer make its covariance singular:
+    EM's degenerate optimum on an outlier), the most likely overall when none does. On
+    more than ``_EM_MAX_ROWS`` rows, EM runs on a random sample of that many rows (a
+    start: the training refines the mixture on all rows), and every row is then labelled
+    by the chosen mixture. Returns means, covariances (scikit-learn's layout for the type;
+    the scale matrices for Student-t components), weights, labels and the law.
     """
-    from sklearn.mixture import GaussianMixture
-
     n = Z.shape[0]
     sample = Z
     if n > _EM_MAX_ROWS:
         rows = np.random.default_rng(seed_from(rng)).choice(n, _EM_MAX_ROWS, replace=False)
         sample = Z[np.sort(rows)]
-    m = sample.shape[0]
     reg = _EM_REG * max(float(np.var(sample)), 1e-12)
     sk_type = _SKLEARN_COVARIANCE[covariance_type]
+    if len(laws) > 1:
+        chosen = choose_law(sample, k, sk_type, laws, reg, rng)
+        laws = laws if chosen is _TOO_FEW_ROWS else (chosen,)
     best, best_key = None, None
     for law in laws:
-        for _ in range(_EM_STARTS):
-            seed = seed_from(rng)
-            if law is None:
-                gm = GaussianMixture(k, covariance_type=sk_type, reg_covar=reg,
-                                     random_state=seed).fit(sample)
-                fitted = (gm.means_, gm.covariances_, gm.weights_)
-            else:
-                fitted = t_mixture_em(sample, k, sk_type, law, reg, seed)
-            log_joint = mixture_log_joint(sample, *fitted, sk_type, law)
-            score = float(logsumexp(log_joint, axis=1).mean())
-            counts = np.bincount(log_joint.argmax(1), minlength=k)
-            key = (bool(counts.min() > min(Z.shape[1], m // k - 1)), score)
-            if best_key is None or key > best_key:
-                best, best_key = (*fitted, law), key
+        fitted, key = _most_likely(sample, k, sk_type, law, reg, rng, _EM_STARTS)
+        if best_key is None or key > best_key:
+            best, best_key = (*fitted, law), key
     means, covariances, weights, law = best
     labels = np.concatenate([
         mixture_log_joint(Z[i : i + _EM_LABEL_CHUNK], means, covariances, weights, sk_type,
                           law).argmax(1)
         for i in range(0, n, _EM_LABEL_CHUNK)])
     return means, covariances, weights, labels, law
+
+
+def _fit_law(sample: np.ndarray, k: int, sk_type: str, law, reg: float, seed: int):
+    """One EM fit of a mixture of ``law`` components: means, covariances, weights."""
+    if law is None:
+        from sklearn.mixture import GaussianMixture
+
+        gm = GaussianMixture(k, covariance_type=sk_type, reg_covar=reg,
+                             random_state=seed).fit(sample)
+        return gm.means_, gm.covariances_, gm.weights_
+    return t_mixture_em(sample, k, sk_type, law, reg, seed)
+
+
+def _most_likely(sample: np.ndarray, k: int, sk_type: str, law, reg: float, rng,
+                 n_starts: int):
+    """The most likely of ``n_starts`` EM fits (see :func:`em_mixture`), and its rank key.
+
+    The key is (every component holds more than ``min(dim, rows // k - 1)`` rows, mean
+    log-likelihood): a fit with a near-empty component ranks below every other.
+    """
+    m, dim = sample.shape
+    best, best_key = None, None
+    for _ in range(n_starts):
+        fitted = _fit_law(sample, k, sk_type, law, reg, seed_from(rng))
+        log_joint = mixture_log_joint(sample, *fitted, sk_type, law)
+        score = float(logsumexp(log_joint, axis=1).mean())
+        counts = np.bincount(log_joint.argmax(1), minlength=k)
+        key = (bool(counts.min() > min(dim, m // k - 1)), score)
+        if best_key is None or key > best_key:
+            best, best_key = fitted, key
+    return best, best_key
+
+
+#: choose_law's answer when the halves are too small to fit ``k`` components.
+_TOO_FEW_ROWS = object()
+#: choose_law: random halvings of the rows, EM starts per law and half (the most likely
+#: is kept), and the fewest rows per component a half must have.
+_CV_SPLITS = 2
+_CV_STARTS = 3
+_CV_MIN_ROWS = 2
+
+
+def choose_law(sample: np.ndarray, k: int, sk_type: str, laws, reg: float, rng):
+    """The law of ``laws`` whose mixture predicts unseen rows best.
+
+    Cross-validated likelihood (P. Smyth, "Model selection for probabilistic clustering
+    using cross-validated likelihood", Statistics and Computing 10, 2000), over
+    ``_CV_SPLITS`` random halvings of the rows: on each half, each law's mixture is the
+    most likely of ``_CV_STARTS`` EM starts and is scored by the log-likelihood of the
+    other half's rows; the law with the highest total wins. The laws have the same
+    parameters, so the held-out likelihood compares them fairly, and unlike the in-sample
+    likelihood it counts against a law whose fit follows the rows it was fitted on (a
+    Gaussian's covariances stretched by its far rows, or estimated from few rows per
+    parameter) rather than the data's shape. Returns ``_TOO_FEW_ROWS`` when a half has
+    fewer than ``_CV_MIN_ROWS`` rows per component (the caller then compares the laws
+    in-sample).
+    """
+    m = sample.shape[0]
+    if m // 2 < _CV_MIN_ROWS * k:
+        return _TOO_FEW_ROWS
+    draw = np.random.default_rng(seed_from(rng))
+    totals = np.zeros(len(laws))
+    for _ in range(_CV_SPLITS):
+        order = draw.permutation(m)
+        halves = (order[: m // 2], order[m // 2 :])
+        for i, law in enumerate(laws):
+            for fit_rows, test_rows in (halves, halves[::-1]):
+                fitted, _ = _most_likely(sample[fit_rows], k, sk_type, law, reg, rng,
+                                         _CV_STARTS)
+                log_joint = mixture_log_joint(sample[test_rows], *fitted, sk_type, law)
+                totals[i] += float(logsumexp(log_joint, axis=1).sum())
+    return laws[int(np.argmax(totals))]
 
 
 def mixture_log_joint(Z: np.ndarray, means, covariances, weights, covariance_type: str,

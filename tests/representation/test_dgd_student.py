@@ -1,16 +1,18 @@
-"""GMMRepresentation's Student-t components: the EM start, the law chosen by likelihood."""
+"""GMMRepresentation's Student-t components: the EM start, the law chosen by held-out likelihood."""
 
 import warnings
 
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.datasets import load_breast_cancer, make_blobs
+from sklearn.datasets import load_breast_cancer, load_digits, make_blobs
+from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
 from skdeepclust.representation import GMMRepresentation, _dgd_init
 from skdeepclust.representation._dgd_init import (
+    choose_law,
     em_mixture,
     mixture_log_joint,
     t_mixture_em,
@@ -60,8 +62,8 @@ def test_t_mixture_em_recovers_heavy_tailed_clusters(covariance_type):
     assert weights.sum() == pytest.approx(1.0)
 
 
-def test_em_start_keeps_the_more_likely_law():
-    # Gaussian clusters: the Gaussian mixture is the more likely; t clusters: the t mixture
+def test_em_start_keeps_the_law_that_predicts_held_out_rows_better():
+    # Gaussian clusters: the Gaussian mixture; t clusters: the t mixture
     X, _ = make_blobs(400, n_features=3, centers=3, random_state=0)
     rng = np.random.RandomState(0)
     assert em_mixture(X, 3, "full", rng, (None, 5.0))[4] is None
@@ -69,6 +71,42 @@ def test_em_start_keeps_the_more_likely_law():
     *_, labels, law = em_mixture(X, 2, "full", rng, (None, 5.0))
     assert law == 5.0 and labels.shape == (600,)
     assert adjusted_rand_score(y, labels) > 0.9
+
+
+def _most_likely_score(Z, k, law):
+    reg = 1e-6 * np.var(Z)
+    _, (_, score) = _dgd_init._most_likely(Z, k, "full", law, reg,
+                                           np.random.RandomState(0), 3)
+    return score
+
+
+def test_law_is_chosen_out_of_sample_not_in_sample():
+    # The digits' first ten principal components: 10 full covariances (65 parameters
+    # each) from about 180 rows per component. The Gaussian mixture fits these rows
+    # better, the t mixture predicts the rows it was not fitted on better: the held-out
+    # choice takes t.
+    Z = PCA(10, random_state=0).fit_transform(load_digits().data / 16.0)
+    assert _most_likely_score(Z, 10, None) > _most_likely_score(Z, 10, 5.0)
+    reg = 1e-6 * np.var(Z)
+    assert choose_law(Z, 10, "full", (None, 5.0), reg, np.random.RandomState(0)) == 5.0
+
+
+def test_law_is_chosen_in_sample_when_halves_are_too_small(monkeypatch):
+    fitted = []
+    real = _dgd_init._fit_law
+
+    def spy(sample, *args):
+        fitted.append(sample.shape[0])
+        return real(sample, *args)
+
+    monkeypatch.setattr(_dgd_init, "_fit_law", spy)
+    X, _ = make_blobs(10, n_features=2, centers=3, random_state=0)
+    rng = np.random.RandomState(0)
+    assert choose_law(X, 3, "full", (None, 5.0), 1e-6, rng) is _dgd_init._TOO_FEW_ROWS
+    assert fitted == []
+    em_mixture(X, 3, "full", rng, (None, 5.0))
+    # both laws from every start on all 10 rows
+    assert fitted == [10] * (2 * _dgd_init._EM_STARTS)
 
 
 def test_em_start_runs_on_a_sample_of_large_data(monkeypatch):
@@ -96,8 +134,8 @@ def _breast_cancer():
 
 def test_defaults_split_breast_cancer_by_class_not_by_spread():
     # The most likely Gaussian mixture on its heavy-tailed principal components is a
-    # tight core inside a wide halo (ARI about 0.14); the t mixture is more likely there,
-    # so "auto" takes it, and the classes come out (ARI about 0.8; KMeans 0.66).
+    # tight core inside a wide halo (ARI about 0.14); the t mixture predicts held-out rows
+    # better there (and is also the more likely in-sample), so "auto" takes it, and the classes come out (ARI about 0.8; KMeans 0.66).
     X, y = _breast_cancer()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -112,7 +150,8 @@ def test_defaults_split_breast_cancer_by_class_not_by_spread():
 
 
 def test_auto_keeps_gaussian_components_on_gaussian_clusters():
-    X, y = make_blobs(300, n_features=4, centers=3, random_state=1)
+    # (at 300 rows, about 1 in 8 random halvings of these clusters prefers t)
+    X, y = make_blobs(600, n_features=4, centers=3, random_state=1)
     model = GMMRepresentation(3, hidden_layer_sizes=(16,), max_epochs=2, tol=None,
                               device="cpu", random_state=0).fit(X)
     assert model.degrees_of_freedom_ is None and model.degrees_of_freedom == "auto"
