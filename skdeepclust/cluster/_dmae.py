@@ -22,7 +22,7 @@ from .._torch import build_seeded
 from .._training import train_loop, warn_partition, warn_unconverged
 from ..base import PartialFitMixin, TorchEstimator
 from ..nn.dissimilarities import DISSIMILARITIES, KL_NORMALIZATIONS
-from ..nn.dmae import DissimilarityMixtureAutoencoder
+from ..nn.dmae import DissimilarityMixtureAutoencoder, precision_factor_from_partition
 from ..representation._autoencoder_losses import LOSSES
 from ..utils._sklearn_compat import HasMethods, Interval, Options, StrOptions
 from ._dec import INIT_MAX_ROWS, _codes
@@ -34,6 +34,7 @@ from ._dmae_init import (
     check_params_vs_input,
     dissimilarity_function,
     initialize_mixture,
+    resolve_volume,
     spread,
 )
 from ._dmae_learning_rates import head_param_groups, learning_rates, resolve_learning_rate
@@ -45,6 +46,14 @@ _INITS = ("k-means++", "kmeans", "random")
 #: ``n_iter_no_change="auto"``: the epoch loss can rise for a few epochs while the
 #: precisions turn or the mixing weights move (the user guide's DMAE defaults).
 _AUTO_PATIENCE = 20
+#: ``max_epochs="auto"`` of the shallow model: at least ``_AUTO_EPOCHS_SHALLOW`` epochs and
+#: enough for ``_AUTO_STEPS_SHALLOW`` minibatch steps (small data sets take few steps per
+#: epoch), at most ``_AUTO_EPOCHS_SHALLOW_MAX``; a ceiling, the ``tol`` rule stops first.
+_AUTO_EPOCHS_SHALLOW = 200
+_AUTO_STEPS_SHALLOW = 3000
+_AUTO_EPOCHS_SHALLOW_MAX = 1000
+#: ``max_epochs="auto"`` of the deep model's joint phase.
+_AUTO_EPOCHS_DEEP = 20
 #: Rows of a streamed shallow fit's starting statistics (k-means, scale, precisions).
 _START_SAMPLE_ROWS = 100_000
 _PRECISION_INITS = ("kmeans", "identity")
@@ -79,12 +88,16 @@ class DMAEClustering(
       (``dissimilarity="mahalanobis"``, ``alpha=10``) is the one to try first.
 
     With ``dissimilarity="mahalanobis"`` every centre carries a precision matrix
-    :math:`P_k = L_k L_k^\top` (the DMAE covariance variant), constrained to unit
-    determinant so that the loss, which has no log-determinant term, cannot shrink it to
-    zero; the model then learns each cluster's shape and orientation.
+    :math:`P_k = L_k L_k^\top` (the DMAE covariance variant). Without a log-determinant
+    term in the loss the precision is constrained to unit determinant, so that the loss
+    cannot shrink it to zero, and the model learns each cluster's shape and orientation
+    but gives every cluster the same volume; with ``volume`` (on by default where the
+    data has many rows per cluster and dimension) each dissimilarity gets the
+    log-determinant term of a Gaussian's density, :math:`D_{ik} = (h_i-\theta_k)^\top
+    P_k (h_i-\theta_k) - \log\det(c P_k)`, and each cluster learns its size as well.
 
     The parameters are listed in three groups: the mixture (``n_clusters`` to
-    ``reg_covar``) for both models; the **deep model** (``autoencoder`` to
+    ``volume``) for both models; the **deep model** (``autoencoder`` to
     ``mixture_learning_rate``), which the shallow model ignores; and the training of
     the clustering phase (``optimizer`` on), whose ``"auto"`` values differ between the
     two models. The :ref:`user guide <clustering>` says how the defaults were chosen.
@@ -162,13 +175,36 @@ class DMAEClustering(
         precision bounded along directions without variance (e.g. the always-blank
         pixels of digits), where a cluster could otherwise concentrate its precision and
         absorb every sample. Ignored by dissimilarities without precisions.
+    volume : bool or "auto", default="auto"
+        Whether each cluster learns its own volume (the determinant of its covariance)
+        as well as its shape. ``True`` leaves the precisions' determinant free and adds
+        :math:`-\log\det(c P_k)` to the dissimilarity to centre :math:`k` (``c``: the
+        average feature variance of the clustered data, which makes the term and the
+        quadratic form scale-free), the log-determinant term of a Gaussian's negative
+        log-density; under the near-hard assignments of the default ``alpha`` the loss is
+        then the classification likelihood of a full-covariance Gaussian mixture, which
+        separates clusters of unequal spread that a shared volume cuts like k-means.
+        ``False`` constrains every precision to unit determinant (shape and orientation
+        only). It needs a dissimilarity with precisions (``"mahalanobis"`` or a callable
+        with a ``precision`` parameter). ``"auto"`` resolves in ``fit`` (into
+        ``_volume``) to ``True`` for the shallow ``"mahalanobis"`` model on data with at
+        least 20 rows per cluster and per feature (``n_samples >= 20 * n_clusters *
+        n_features``), where every cluster's covariance and volume rest on many rows,
+        and ``False`` otherwise: with fewer rows per dimension (tabular sets of a few
+        hundred rows, 8x8 digits) the free volumes fitted the noise of the covariance
+        estimates and lost to the unit determinant, and the deep model's encoder could
+        shrink a cluster's codes to gain volume.
     autoencoder : "auto", None or AutoEncoder, default="auto"
         Chooses the model: ``None`` is the shallow model, an autoencoder the deep one
         (the parameters from here to ``mixture_learning_rate`` apply to it alone).
         ``"auto"`` follows :class:`DECClustering`'s rule: the shallow model for data with
         fewer than 32 features (where a small code compresses little), otherwise the deep
-        model with DECClustering's default autoencoder sized to ``X`` (a d-w-w-5 ReLU
-        network below 5 000 rows, the DEC network d-500-500-2000-10 above). Pass an
+        model with DECClustering's default autoencoder sized to ``X`` (a d-w-w-c ReLU
+        network below 5 000 rows, the DEC network d-500-500-2000-10 above), whose
+        small-data code has ``c = ceil(n_features / 24)`` units, at least 5 (DEC's) and
+        at most 16: a code that compresses much more than that loses cluster structure
+        that the mixture cannot recover (384-D embeddings: k-means on 5-unit codes
+        about 0.9 accuracy, on 16-unit codes as on ``X``). Pass an
         :class:`~skdeepclust.representation.AutoEncoder` to choose the architecture, code
         size (its ``n_components``) and pretraining yourself: an unfitted one is cloned
         and pretrained on ``X`` (on this estimator's ``device``), a fitted one is copied
@@ -214,8 +250,11 @@ class DMAEClustering(
     max_epochs : int or "auto", default="auto"
         Epochs of the clustering phase (the joint phase when deep; ``0`` keeps the
         initial centres, after the ``mixture_epochs`` when deep). ``"auto"`` resolves
-        into ``_max_epochs``: 200 for the shallow model (a ceiling: its ``tol`` rule
-        usually stops it well before), 20 for the deep one, whose joint
+        into ``_max_epochs``: for the shallow model 200, or more on small data sets,
+        enough for 3 000 minibatch steps (at most 1 000 epochs); a ceiling, its ``tol``
+        rule usually stops it well before (a ``"mahalanobis"`` model with ``volume``
+        on 1 500 rows of 2-D blobs took about 300 epochs of 6 steps); 20 for the deep
+        one, whose joint
         phase at its small learning rate only refines the partition of the mixture
         epochs while each epoch costs a pass of the autoencoder.
     learning_rate : float or "auto", default="auto"
@@ -279,16 +318,25 @@ class DMAEClustering(
     mixing_weights_ : ndarray of shape (n_clusters,)
         Mixing weights; they sum to one.
     precisions_ : ndarray of shape (n_clusters, n_dims, n_dims)
-        Precision matrices (unit determinant) of ``"mahalanobis"`` or of a callable with
-        a ``precision`` parameter; absent otherwise.
+        Precision matrices of ``"mahalanobis"`` or of a callable with a ``precision``
+        parameter (unit determinant unless ``volume``); absent otherwise.
     covariances_ : ndarray of shape (n_clusters, n_dims, n_dims)
-        Their inverses (shape-normalised covariances); absent without precisions.
+        Their inverses (shape-normalised covariances unless ``volume``, then the
+        clusters' covariances); absent without precisions.
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample (``predict`` on the training data).
     loss_curve_ : list of float
         Clustering-phase objective per epoch.
     mixture_loss_curve_ : list of float
         DMAE loss per ``mixture_epochs`` epoch (deep model; empty otherwise).
+    shape_loss_curve_ : list of float
+        Shallow model with ``volume``: the DMAE loss per epoch of the unit-determinant
+        model that ``fit`` trains first (shapes only, to its ``tol`` rule); the
+        precisions, volumes included, then restart from the covariances of its
+        partition and ``loss_curve_`` follows the model with volumes from there. Free
+        volumes trained from the k-means start can settle on a partition with one
+        broad cluster over two true ones (2-D anisotropic blobs: 1 seed in 3), which the
+        shapes learned first avoid. Empty otherwise (and after ``partial_fit``).
     pretrain_loss_curve_ : list of float
         The autoencoder's pretraining loss per epoch (deep model only; empty when a
         fitted autoencoder was given).
@@ -358,6 +406,7 @@ class DMAEClustering(
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "precision_init": [StrOptions(set(_PRECISION_INITS)), "array-like"],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
+        "volume": ["boolean", StrOptions({"auto"})],
         "autoencoder": [None, StrOptions({"auto"}), HasMethods(["fit", "transform"])],
         "clustering_weight": [Interval(Real, 0, None, closed="left")],
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
@@ -390,6 +439,7 @@ class DMAEClustering(
         n_init="auto",
         precision_init="kmeans",
         reg_covar=1e-2,
+        volume="auto",
         autoencoder="auto",
         clustering_weight=1.0,
         reconstruction_weight=1.0,
@@ -421,6 +471,7 @@ class DMAEClustering(
         self.n_init = n_init
         self.precision_init = precision_init
         self.reg_covar = reg_covar
+        self.volume = volume
         self.autoencoder = autoencoder
         self.clustering_weight = clustering_weight
         self.reconstruction_weight = reconstruction_weight
@@ -467,7 +518,7 @@ class DMAEClustering(
             H_t = X_t
         self._start_mixture(H_t, weights, deep)
         self._resolve_training(X)
-        self.mixture_loss_curve_ = []
+        self.mixture_loss_curve_, self.shape_loss_curve_ = [], []
         if deep and self.mixture_epochs > 0 and head_param_groups(self.module_, 1.0, 1.0):
             self.mixture_loss_curve_ = self._fit_mixture(self._scaled_codes)
         del self._scaled_codes
@@ -493,6 +544,7 @@ class DMAEClustering(
         variance = variance if variance > 0 and math.isfinite(variance) else 1.0
         self._data_spread = math.sqrt(variance)
         floor = self.reg_covar * variance if dissimilarity.needs_precision else 0.0
+        self._volume = resolve_volume(self, H_t.shape[0], n_dims, deep)
         self.module_ = self._build_module_seeded(
             lambda: DissimilarityMixtureAutoencoder(
                 self.n_clusters,
@@ -500,6 +552,7 @@ class DMAEClustering(
                 alpha=self._resolved("alpha", 1.0),
                 dissimilarity=dissimilarity,
                 learn_mixing=self.learn_mixing,
+                volume=self._volume,
                 covariance_floor=floor,
                 covariance_scale=variance,
             ),
@@ -513,7 +566,22 @@ class DMAEClustering(
             self._alpha = auto_alpha(self.module_, H_t, weights)
         with torch.no_grad():
             self.module_.alpha.fill_(self._alpha)
+        if self._volume and not deep:  # fit starts with the unit-determinant model
+            self._shape_stage_rows = H_t
+            self._shape_alpha = self._unit_determinant_alpha(H_t, weights)
         self._scaled_codes = H_t
+
+    def _unit_determinant_alpha(self, H_t: Tensor, weights) -> float:
+        """``alpha`` of the unit-determinant model of the volume's shape stage (its
+        quadratic forms are in squared units of the data, not dimensionless)."""
+        if self.alpha != "auto":
+            return float(self.alpha)
+        head = self.module_
+        head.volume, head.normalize_precision = False, True
+        try:
+            return auto_alpha(head, H_t, weights)
+        finally:
+            head.volume, head.normalize_precision = True, False
 
     def _start_sample(self, X_t: StreamedRows, weights):
         """A streamed shallow fit computes its starting statistics (scale, k-means
@@ -536,7 +604,13 @@ class DMAEClustering(
         deep = self._deep
         n_samples = self.__dict__.get("_stream_rows", X.shape[0])  # a stream: its pass
         self._learning_rate = resolve_learning_rate(self.learning_rate, deep, n_samples)
-        self._max_epochs = int(self._resolved("max_epochs", 20 if deep else 200))
+        if deep:
+            auto_epochs = _AUTO_EPOCHS_DEEP
+        else:
+            steps_per_epoch = math.ceil(max(n_samples, 1) / self.batch_size)
+            auto_epochs = min(_AUTO_EPOCHS_SHALLOW_MAX, max(
+                _AUTO_EPOCHS_SHALLOW, math.ceil(_AUTO_STEPS_SHALLOW / steps_per_epoch)))
+        self._max_epochs = int(self._resolved("max_epochs", auto_epochs))
         self._tol = self._resolved("tol", None if deep else 1e-4)
         self._n_iter_no_change = int(self._resolved(
             "n_iter_no_change", _AUTO_PATIENCE))
@@ -545,8 +619,36 @@ class DMAEClustering(
         warm = self.__dict__.get("_warmup")
         if warm is not None:
             return self._warm_up(X, warm)
-        deep = self._deep
         X_t = self._training_rows(X)
+        start_rows = self.__dict__.pop("_shape_stage_rows", None)
+        if start_rows is not None and not partial:  # volume: unit determinant first
+            self.shape_loss_curve_ = self._shape_stage(X_t, start_rows)
+        return self._clustering_phase(X_t, partial=partial, result=self._history)
+
+    def _shape_stage(self, X_t, start_rows) -> list:
+        """``volume`` (shallow fit): train the unit-determinant model (shapes only) to its
+        ``tol`` rule, then restart the precisions, volumes included, from the covariances
+        of its partition of ``start_rows`` (the rows the start was computed on); the
+        clustering phase then trains the model with volumes from there."""
+        head = self.module_
+        head.volume, head.normalize_precision = False, True
+        with torch.no_grad():
+            head.alpha.fill_(self._shape_alpha)
+        try:
+            history = self._clustering_phase(
+                X_t, partial=False, result=None, phase="DMAE clustering (shapes)")
+        finally:
+            head.volume, head.normalize_precision = True, False
+        with torch.no_grad():
+            labels = self._batched(self._labels, start_rows)
+            head.set_precision_factor(
+                precision_factor_from_partition(start_rows, labels, self.n_clusters))
+            head.alpha.fill_(self._alpha)
+        return list(history.loss_curve)
+
+    def _clustering_phase(self, X_t, *, partial: bool, result, phase="DMAE clustering"):
+        """The clustering phase's epochs (the joint phase when deep) on ``X_t``."""
+        deep = self._deep
         groups = head_param_groups(self.module_, *learning_rates(
             self.learning_rate, self._learning_rate, self._data_spread))
         if deep:
@@ -588,12 +690,12 @@ class DMAEClustering(
             sample_weight=self._sample_weight,
             generator=self._generator,
             optimizer=self._optimizer,
-            phase="DMAE clustering",
+            phase=phase,
             verbose=self.verbose,
             tol=self._tol,
             n_iter_no_change=self._n_iter_no_change,
             on_epoch_end=None if deep or self._tol is None or partial else keep_best,
-            result=self._history,
+            result=result,
             suggestion="Try a smaller learning_rate or alpha, standardize X, or "
                        "compute in float64 (skdeepclust.set_config(compute_dtype='float64')).",
         )
@@ -730,6 +832,7 @@ class DMAEClustering(
         module = build_seeded(lambda: DissimilarityMixtureAutoencoder(
             self.n_clusters, rows.shape[1], alpha=1.0,
             dissimilarity=dissimilarity_function(self), learn_mixing=self.learn_mixing,
+            volume=resolve_volume(self, rows.shape[0], rows.shape[1], self._deep),
             covariance_scale=variance if variance > 0 else 1.0,
         ), seed=0, device=self._device, dtype=self._torch_dtype)
         with torch.no_grad():

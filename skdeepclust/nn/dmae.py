@@ -73,6 +73,10 @@ class DMOutput(NamedTuple):
     component_precisions : Tensor of shape (K, d, d) or None
         The precision matrices :math:`P_k` of the centres (``None`` without precisions).
         The loss mixes them per sample without building :attr:`precisions`.
+    component_volumes : Tensor of shape (K,) or None
+        The log-volume terms :math:`\\log\\det(\\Sigma_k / c)` that a head with
+        ``volume=True`` adds to each centre's dissimilarity (``None`` otherwise); the
+        loss mixes them with the assignments.
     """
 
     assignments: Tensor
@@ -80,6 +84,7 @@ class DMOutput(NamedTuple):
     centroids: Tensor
     log_mixing: Tensor
     component_precisions: Tensor | None
+    component_volumes: Tensor | None = None
 
     @property
     def precisions(self) -> Tensor | None:
@@ -180,6 +185,16 @@ class DissimilarityMixtureEncoder(nn.Module):
         to fixed mixers; here the mixing weights are normalised, see the module notes.)
     normalize_precision : bool, default=True
         Constrain every precision matrix to unit determinant (see the module notes).
+        Ignored with ``volume=True``.
+    volume : bool, default=False
+        Let every precision matrix keep its determinant and add the log-volume
+        :math:`\log\det(\Sigma_k / c) = -\log\det(c P_k)` (``c`` =
+        ``covariance_scale``) to each centre's dissimilarity: the log-determinant term
+        of a Gaussian's negative log-density, so that under hard assignments the DMAE
+        loss is the classification likelihood of a Gaussian mixture whose clusters have
+        their own size (volume) as well as shape. The term stops the precisions from
+        shrinking to zero as the unit determinant does otherwise; the covariance floor
+        bounds them from above. Needs a dissimilarity with precisions.
     covariance_floor : float, default=0.0
         :math:`\epsilon` added to the diagonal of every covariance (in squared units of
         the data) before it is inverted.
@@ -204,6 +219,8 @@ class DissimilarityMixtureEncoder(nn.Module):
         Zeros = identity.
     """
 
+    volume: bool = False  # modules pickled before the parameter existed
+
     def __init__(
         self,
         n_clusters: int,
@@ -216,6 +233,7 @@ class DissimilarityMixtureEncoder(nn.Module):
         learn_mixing: bool = True,
         learn_precision: bool = True,
         normalize_precision: bool = True,
+        volume: bool = False,
         covariance_floor: float = 0.0,
         covariance_scale: float = 1.0,
         dtype: torch.dtype | None = None,
@@ -225,7 +243,13 @@ class DissimilarityMixtureEncoder(nn.Module):
         self.n_clusters = int(n_clusters)
         self.n_features = int(n_features)
         self.dissimilarity = get_dissimilarity(dissimilarity, **(dissimilarity_params or {}))
-        self.normalize_precision = bool(normalize_precision)
+        self.volume = bool(volume)
+        if self.volume and not self.dissimilarity.needs_precision:
+            raise ValueError(
+                f"volume=True needs a dissimilarity with precision matrices; "
+                f"{self.dissimilarity.name!r} has none."
+            )
+        self.normalize_precision = bool(normalize_precision) and not self.volume
         factory = {"dtype": dtype, "device": device}
         self.register_buffer("alpha", torch.tensor(float(alpha), **factory))
         self.register_buffer("covariance_floor", torch.tensor(float(covariance_floor), **factory))
@@ -378,19 +402,49 @@ class DissimilarityMixtureEncoder(nn.Module):
         factor = torch.linalg.cholesky(covariance / float(self.covariance_scale))
         return factor.tril(-1) + torch.diag(factor.diagonal().log())
 
+    def log_volumes(self, precision: Tensor | None = None) -> Tensor | None:
+        """The log-volume terms :math:`-\\log\\det(c P_k)`, shape ``(K,)``, that
+        ``volume=True`` adds to the dissimilarities (``None`` without that term).
+
+        ``precision`` (the result of :meth:`precisions`) saves recomputing it; the
+        gradient flows through it.
+        """
+        if not self.volume:
+            return None
+        if precision is None:
+            precision = self.precisions()
+        chol = torch.linalg.cholesky(precision)
+        log_det = 2 * chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+        return -(log_det + self.n_features * self.covariance_scale.log())
+
     # ---------------------------------------------------------------- forward
-    def dissimilarities(self, x: Tensor, precision: Tensor | None = None) -> Tensor:
+    def dissimilarities(
+        self,
+        x: Tensor,
+        precision: Tensor | None = None,
+        volumes: Tensor | None = None,
+        *,
+        with_volume: bool = True,
+    ) -> Tensor:
         """Dissimilarities ``D(x_i, theta_k)`` to every centre, shape ``(n, K)``.
 
-        ``precision`` (the result of :meth:`precisions`) saves recomputing it.
+        ``precision`` (the result of :meth:`precisions`) and ``volumes`` (of
+        :meth:`log_volumes`) save recomputing them. With ``volume=True`` the
+        log-volume of each centre is added unless ``with_volume=False``.
         """
         if precision is None and self.has_precision:
             precision = self.precisions()
-        return self.dissimilarity.pairwise(x, self.centers, precision)
+        d = self.dissimilarity.pairwise(x, self.centers, precision)
+        if self.volume and with_volume:
+            d = d + (self.log_volumes(precision) if volumes is None else volumes)
+        return d
 
-    def logits(self, x: Tensor, precision: Tensor | None = None) -> Tensor:
+    def logits(
+        self, x: Tensor, precision: Tensor | None = None, volumes: Tensor | None = None
+    ) -> Tensor:
         """Assignment logits :math:`-\\alpha D + \\log\\pi`, shape ``(n, K)``."""
-        return -self.alpha * self.dissimilarities(x, precision) + self.log_mixing_weights()
+        d = self.dissimilarities(x, precision, volumes)
+        return -self.alpha * d + self.log_mixing_weights()
 
     def forward(self, x: Tensor) -> Tensor:
         """Soft assignments :math:`s_{ik}`, shape ``(n, K)``; rows sum to one."""
@@ -400,6 +454,7 @@ class DissimilarityMixtureEncoder(nn.Module):
         return (
             f"n_clusters={self.n_clusters}, n_features={self.n_features}, "
             f"alpha={float(self.alpha):g}, dissimilarity={self.dissimilarity!r}"
+            + (", volume=True" if self.volume else "")
         )
 
 
@@ -431,12 +486,13 @@ class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
 
     def forward(self, x: Tensor) -> DMOutput:  # type: ignore[override]
         precision = self.precisions()  # once: the logits and the loss share it
-        logits = self.logits(x, precision)
+        volumes = self.log_volumes(precision)
+        logits = self.logits(x, precision, volumes)
         log_s = torch.log_softmax(logits, dim=-1)
         s = log_s.exp()
         centroids = s @ self.centers
         log_mixing = torch.logsumexp(log_s + self.log_mixing_weights(), dim=-1)
-        return DMOutput(s, log_s, centroids, log_mixing, precision)
+        return DMOutput(s, log_s, centroids, log_mixing, precision, volumes)
 
     def loss(self, x: Tensor, output: DMOutput | None = None) -> Tensor:
         """Per-sample DMAE loss, shape ``(n,)`` (see :func:`dmae_loss`)."""
@@ -452,6 +508,9 @@ def dmae_loss(
     alpha: Tensor | float,
 ) -> Tensor:
     r"""Per-sample DMAE loss :math:`d(x_i, \tilde\mu_i; \tilde P_i) - \log(\tilde\pi_i)/\alpha`.
+
+    With log-volume terms :math:`v_k` (``output.component_volumes``, a head with
+    ``volume=True``) the loss adds their soft-assigned mean :math:`\sum_k s_{ik} v_k`.
 
     For ``"kullback_leibler"`` the mixing term is dropped, as in the source:
     :math:`\ell_i = \sum_j P_{ij}\log P_{ij} - P_{ij}\log \tilde Q_{ij}` with
@@ -476,6 +535,8 @@ def dmae_loss(
         rec = dissimilarity.mixture_rowwise(
             x, output.centroids, output.assignments, output.component_precisions
         )
+    if output.component_volumes is not None:
+        rec = rec + output.assignments @ output.component_volumes
     if dissimilarity.name == "kullback_leibler":
         return rec
     return rec - output.log_mixing / alpha

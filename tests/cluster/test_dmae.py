@@ -350,7 +350,7 @@ def test_mahalanobis_separates_anisotropic_blobs_kmeans_cannot(aniso):
     km = KMeans(3, n_init=10, random_state=0).fit(X)
     assert adjusted_rand_score(y, km.labels_) < 0.7
     dmae = DMAEClustering(3, dissimilarity="mahalanobis", alpha=10.0, learning_rate=1e-2,
-                          batch_size=64, max_epochs=100, **FAST).fit(X)
+                          batch_size=64, max_epochs=100, volume=False, **FAST).fit(X)
     assert adjusted_rand_score(y, dmae.labels_) >= 0.95
     P, C = dmae.precisions_, dmae.covariances_
     assert P.shape == C.shape == (3, 2, 2)
@@ -458,13 +458,15 @@ def precision_dissimilarity(X, Y, precision):
 
 
 @pytest.mark.usefixtures("compute_in_input_dtype")
-def test_user_callable_with_precision_learns_precisions(aniso):
-    X, y, _ = aniso
-    dmae = DMAEClustering(3, dissimilarity=precision_dissimilarity, alpha=10.0,
-                          learning_rate=1e-2, batch_size=64, max_epochs=5, **FAST).fit(X)
-    ref = DMAEClustering(3, dissimilarity="mahalanobis", alpha=10.0,
-                         learning_rate=1e-2, batch_size=64, max_epochs=5, **FAST).fit(X)
+@pytest.mark.parametrize("volume", [False, True])
+def test_user_callable_with_precision_learns_precisions(aniso, volume):
+    X, _, _ = aniso
+    kw = dict(alpha=10.0, volume=volume, learning_rate=1e-2, batch_size=64, max_epochs=5,
+              **FAST)
+    dmae = DMAEClustering(3, dissimilarity=precision_dissimilarity, **kw).fit(X)
+    ref = DMAEClustering(3, dissimilarity="mahalanobis", **kw).fit(X)
     np.testing.assert_allclose(dmae.precisions_, ref.precisions_, rtol=1e-8)
+    assert dmae._volume is volume and ref._volume is volume
 
 
 def test_user_callable_dissimilarity_and_pickle(blobs):
@@ -944,3 +946,43 @@ def test_feature_names_out_need_a_fit():
     dmae.fit(X)
     dmae.set_params(n_clusters=5)  # without a refit the names follow the fitted model
     assert list(dmae.get_feature_names_out()) == [f"dmaeclustering{i}" for i in range(3)]
+
+
+def test_volume_separates_unequal_variance_blobs_the_unit_determinant_merges():
+    """Blobs of standard deviation 1, 2.5 and 0.5: with a shared volume (unit-determinant
+    precisions) the Mahalanobis model cuts them like k-means; with each cluster's
+    log-volume (volume="auto" on 100 rows per cluster and feature) it finds them, and the
+    learned covariances have the clusters' sizes."""
+    X, y = make_blobs(300, centers=3, cluster_std=[1.0, 2.5, 0.5], random_state=170)
+    assert adjusted_rand_score(y, KMeans(3, n_init=10, random_state=0).fit_predict(X)) < 0.75
+    shared = DMAEClustering(3, dissimilarity="mahalanobis", volume=False, **FAST).fit(X)
+    assert adjusted_rand_score(y, shared.labels_) < 0.8
+    np.testing.assert_allclose(np.linalg.det(shared.precisions_), 1.0, rtol=1e-6)
+    dmae = DMAEClustering(3, dissimilarity="mahalanobis", **FAST).fit(X)
+    assert dmae._volume is True and dmae.converged_
+    assert len(dmae.shape_loss_curve_) > 0  # the unit-determinant stage ran first
+    assert adjusted_rand_score(y, dmae.labels_) > 0.93
+    np.testing.assert_array_equal(dmae.labels_, dmae.predict(X))
+    true_dets = sorted(np.linalg.det(np.cov(X[y == k].T)) for k in range(3))
+    np.testing.assert_allclose(np.log(sorted(np.linalg.det(dmae.covariances_))),
+                               np.log(true_dets), atol=0.4)
+
+
+def test_volume_auto_resolution_and_bad_input():
+    rng = np.random.RandomState(0)
+    few = rng.normal(size=(60, 3))  # 60 < 20 * 2 clusters * 3 features
+    kw = dict(max_epochs=2, tol=None, **FAST)
+    assert not DMAEClustering(2, dissimilarity="mahalanobis", **kw).fit(few)._volume
+    assert DMAEClustering(2, dissimilarity="mahalanobis", volume=True, **kw).fit(few)._volume
+    many = rng.normal(size=(240, 3))
+    assert DMAEClustering(2, dissimilarity="mahalanobis", **kw).fit(many)._volume
+    assert not DMAEClustering(2, **kw).fit(many)._volume  # no precisions
+    ae = AutoEncoder(n_components=2, hidden_layer_sizes=(8,), max_epochs=1, tol=None,
+                     device="cpu", random_state=0)
+    deep = DMAEClustering(2, dissimilarity="mahalanobis", autoencoder=ae, mixture_epochs=1,
+                          **kw).fit(many)
+    assert not deep._volume  # the encoder could shrink a cluster to gain volume
+    with pytest.raises(ValueError, match="volume=True needs a dissimilarity"):
+        DMAEClustering(2, volume=True, **kw).fit(many)
+    with pytest.raises(ValueError, match="volume"):
+        DMAEClustering(2, dissimilarity="mahalanobis", volume="yes", **kw).fit(many)

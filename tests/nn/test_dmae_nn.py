@@ -191,3 +191,52 @@ def test_setters_per_centre_round_trip():
     L = torch.linalg.cholesky(torch.linalg.inv(S))
     head.set_precision_factor(L)
     torch.testing.assert_close(head.precisions(), L @ L.transpose(-1, -2), rtol=1e-9, atol=1e-9)
+
+
+def test_log_volume_term_against_a_hand_computation():
+    """volume=True: D_ik = (x-θ_k)' P_k (x-θ_k) - log det(c P_k), with P_k = Σ_k^{-1}
+    keeping its determinant, and the DMAE loss adds Σ_k s_ik (-log det(c P_k))."""
+    c = 2.0
+    head = DissimilarityMixtureAutoencoder(
+        2,
+        2,
+        alpha=3.0,
+        dissimilarity="mahalanobis",
+        volume=True,
+        covariance_scale=c,
+        dtype=torch.float64,
+    )
+    cov = torch.tensor([[[4.0, 1.0], [1.0, 2.0]], [[0.25, 0.0], [0.0, 1.0]]], dtype=torch.float64)
+    with torch.no_grad():
+        head.set_covariances(cov)
+        head.centers.copy_(torch.tensor([[0.0, 0.0], [3.0, 1.0]]))
+    x = torch.tensor([[1.0, -1.0], [2.5, 1.5], [0.0, 4.0]], dtype=torch.float64)
+    # by hand: det(Σ_0) = 7, det(Σ_1) = 0.25, so -log det(c P_k) = log(det Σ_k / c^2)
+    expected_volumes = torch.tensor([np.log(7.0 / 4.0), np.log(0.25 / 4.0)], dtype=torch.float64)
+    torch.testing.assert_close(head.log_volumes(), expected_volumes)
+    P = torch.linalg.inv(cov)
+    torch.testing.assert_close(head.precisions(), P)  # the determinant is kept
+    diff = x[:, None, :] - head.centers[None]
+    q = torch.einsum("nki,kij,nkj->nk", diff, P, diff)
+    D = head.dissimilarities(x)
+    torch.testing.assert_close(D, q + expected_volumes)
+    torch.testing.assert_close(head.dissimilarities(x, with_volume=False), q)
+    out = head(x)
+    s = torch.softmax(-3.0 * D + head.log_mixing_weights(), dim=1)
+    torch.testing.assert_close(out.assignments, s)
+    # the loss: mixed quadratic form about the soft centroid, mixed volumes, mixing term
+    r = x - s @ head.centers
+    mixed = torch.einsum("nk,kij->nij", s, P)
+    rec = torch.einsum("ni,nij,nj->n", r, mixed, r) + s @ expected_volumes
+    torch.testing.assert_close(head.loss(x, out), rec - out.log_mixing / 3.0)
+    # the gradient flows into the covariance parameters through the volumes
+    head.zero_grad()
+    head.log_volumes().sum().backward()
+    assert head.covariance_raw.grad.abs().sum() > 0
+
+
+def test_volume_needs_a_dissimilarity_with_precisions():
+    with pytest.raises(ValueError, match="volume=True needs a dissimilarity"):
+        DissimilarityMixtureAutoencoder(2, 2, dissimilarity="euclidean", volume=True)
+    head = DissimilarityMixtureAutoencoder(2, 2, dissimilarity="mahalanobis")
+    assert head.log_volumes() is None and head(torch.zeros(1, 2)).component_volumes is None
