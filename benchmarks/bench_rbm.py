@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -115,6 +117,69 @@ def _module_from_sklearn(skl, X) -> RBMModule:
     return m
 
 
+def machine_info() -> dict:
+    """The CPU (``/proc/cpuinfo``'s model name and whether it has AVX-512 and its bf16
+    dot products), numpy's BLAS (threadpoolctl: library, version, the kernels it picked)
+    and torch's (MKL / oneDNN versions, the CPU capability its kernels use): what a
+    BernoulliRBM-vs-ours ratio depends on, recorded next to it."""
+    from threadpoolctl import threadpool_info
+
+    info = {"cpu": platform.processor() or platform.machine(), "avx512f": None,
+            "avx512_bf16": None}
+    with contextlib.suppress(OSError):
+        text = Path("/proc/cpuinfo").read_text()
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and info.get("cpu_model") is None:
+                info["cpu_model"] = value.strip()
+            elif key.strip() in ("cpu family", "model") and key.strip() not in info:
+                info[key.strip()] = value.strip()  # (AMD family 25: Zen 3 / Zen 4)
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                info["avx512f"] = "avx512f" in flags
+                info["avx512_bf16"] = "avx512_bf16" in flags
+                break
+    # numpy's own BLAS (what BernoulliRBM's products run on): its build record, and the
+    # kernels threadpoolctl sees it pick (the library loaded from numpy's folder)
+    with contextlib.suppress(Exception):
+        dep = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["numpy_blas_build"] = (f"{dep.get('name')} {dep.get('version')}: "
+                                    f"{dep.get('openblas configuration', '')}".strip(": "))
+    blas = [d for d in threadpool_info() if d.get("user_api") == "blas"]
+    own = [d for d in blas if "numpy" in str(d.get("filepath", ""))] or blas[:1]
+    info["numpy_blas"] = "; ".join(
+        f"{d.get('internal_api')} {d.get('version')} ({d.get('architecture')} kernels, "
+        f"{d.get('threading_layer')})" for d in own) or "unknown"
+    info["other_blas"] = [f"{d.get('prefix')}: {d.get('internal_api')} {d.get('version')}"
+                          for d in blas if d not in own]
+    config = torch.__config__.show()
+    torch_blas = []
+    for line in config.splitlines():
+        line = line.strip(" -")
+        if line.startswith(("Intel(R) oneAPI Math Kernel Library", "Intel(R) MKL-DNN",
+                            "OpenBLAS", "CPU capability usage")):
+            torch_blas.append(line.replace("Intel(R) oneAPI Math Kernel Library", "MKL")
+                              .replace(" for Intel(R) 64 architecture applications", "")
+                              .replace("Intel(R) MKL-DNN", "oneDNN"))
+    blas_info = [x for x in config.replace(",", " ").split() if x.startswith("BLAS_INFO=")]
+    info["torch_blas"] = "; ".join(blas_info + torch_blas) or "unknown"
+    import sklearn
+
+    info.update(numpy=np.__version__, sklearn=sklearn.__version__)
+    return info
+
+
+def machine_line(info: dict) -> str:
+    """:func:`machine_info` in one line, printed next to the throughput table."""
+    isa = ("AVX-512" + (" (bf16)" if info.get("avx512_bf16") else "")
+           if info.get("avx512f") else "no AVX-512")
+    fam = (f" (family {info['cpu family']} model {info['model']})"
+           if "cpu family" in info and "model" in info else "")
+    return (f"CPU: {info.get('cpu_model') or info.get('cpu')}{fam}, {isa}; numpy "
+            f"{info.get('numpy')} BLAS: {info.get('numpy_blas')}; torch "
+            f"{torch.__version__}: {info.get('torch_blas')}")
+
+
 def bench_sklearn(args, results):
     """Training throughput and AIS test LL: ours vs BernoulliRBM at equal settings.
 
@@ -186,7 +251,10 @@ def bench_sklearn(args, results):
           f"torch threads, best of {repeat}); test LL by AIS ({betas} betas, 100 chains)")
     print_table(rows, ["model", "samples/s", "samples/CPU-s", "speed-up (CPU)", "wall s",
                        "AIS log Z", "AIS LL test"])
+    info = machine_info()
+    print(machine_line(info))
     results["sklearn"] = rows
+    results["sklearn_machine"] = info
 
 
 def bench_grbm2d(args, results):
@@ -657,7 +725,12 @@ def main(argv=None):
             stack.enter_context(threadpool_limits(args.threads))
         for name in args.bench:
             BENCHES[name](args, results)
-    save_json(args.json, {"args": vars(args), "results": results})
+    payload = {"args": vars(args), "results": results}
+    if "sklearn_machine" in results:  # the CPU and BLAS in the file's machine record
+        payload["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
+                              "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                              **results.pop("sklearn_machine")}
+    save_json(args.json, payload)
 
 
 if __name__ == "__main__":

@@ -43,14 +43,34 @@ _USE_NUMBA = True
 _KERNELS = None  # the kernels module once imported; False when numba is unavailable
 _NUMBA_DTYPES = (torch.float32, torch.float64)
 #: From this many chains on, the numba step computes the chains' negative visible input
-#: h W^T as sums of rows of a contiguous copy of W^T over the ones of the sampled hiddens
-#: (the copy is refreshed in the weight update's pass over W); below, as a dense mm.
-#: Measured on 784-500 binary MNIST, one thread, centered PCD fit, CPU ms per update dense
-#: / sums: 3.11 / 3.58 at 40 chains, 6.70 / 6.93 at 100, 12.71 / 12.65 at 200, 24.45 /
-#: 23.48 at 400, 61.6 / 59.1 at 1000 (alone, the product takes 1.99 / 1.42 ms at 100 rows
-#: and 19.3 / 14.3 ms at 1000, but the copy, the extra pass for [dlam; lam; loss rows] and
-#: the second 1.5 MB matrix in cache eat most of it).
-_BAG_NEG_MIN_CHAINS = 256
+#: h W^T as sums of rows of a group table of W^T (``_rbm_kernels.table``: for each four
+#: hidden units the 15 nonzero sums of their rows of W^T; one row per group with a one,
+#: 117 rows instead of 250 ones at half ones), built each update from a contiguous copy
+#: of W^T; below (or when the table would exceed ``_TABLE_MAX_BYTES``), as a dense mm.
+#: Measured on 784-500 binary MNIST, one thread, 1000 chains, ms per update: dense mm 8.5,
+#: sums of rows of W^T over the ones 9.4 (+ 1.5 to keep the copy W^T in the weight
+#: step's pass), table 5.4 + 0.2 (copy) + 0.1-0.5 (build); at 100 chains the table does
+#: not beat the 1.0 ms mm.
+_TABLE_NEG_MIN_CHAINS = 256
+#: The hidden inputs v W of the minibatch and of the chains are sums of rows of a group
+#: table of W (four visible units per group; MNIST's ones cluster: 104 ones but 45 groups
+#: per row; 1000 rows: 2.3 ms over the ones, 1.2 ms over the table) when the rows saved
+#: on the batch (ones minus groups, times 1 + chains / batch) exceed this many times the
+#: table's rows (its build writes 3.75 times W: at batch 100 it did not pay);
+#: negative: never. Considered (the groups counted) from ``_TABLE_MIN_ROWS`` rows of
+#: minibatch + chains on, and only up to ``_TABLE_MAX_BYTES``.
+_TABLE_COST = 10.0
+_TABLE_MIN_ROWS = 400
+_TABLE_MAX_BYTES = 64 << 20
+#: The weight update sums the rows of the centered hidden statistics per pattern of four
+#: visible units (``_rbm_kernels.group_sums``: 132k instead of 255k rows of 500 at batch
+#: 1000 with 1000 chains, 8.1 -> 5 ms) when the rows saved on the minibatch and chains
+#: (ones minus groups) exceed this many times the group table's rows (the same counts as
+#: ``_TABLE_COST``); negative: never.
+_GROUP_UPDATE_COST = 10.0
+#: Rows of the pattern sums (code - 1) whose codes have bit k set, for k = 0, 1, 2, 3.
+_PATTERN_ROWS = np.array([c - 1 for k in range(4) for c in range(1, 16) if c >> k & 1],
+                         np.int32)
 
 
 def _words(X: np.ndarray) -> np.ndarray:
@@ -366,21 +386,32 @@ def numba_buffers(upd: RBMUpdater, B: int, n_ch: int, n_loss: int, params: tuple
     nv, nh = W.shape
     kw = {"dtype": W.dtype}
     n_all = B + n_ch
-    # rows of Hv: [dlam; h_chains - lam; p_loss - lam], or with bag_neg [dlam; lam;
+    ng_v, ng_h = -(-nv // 4), -(-nh // 4)  # groups of the tables (four units each)
+    fits = 15 * max(ng_v * nh, ng_h * nv) * W.element_size() <= _TABLE_MAX_BYTES
+    # rows of Hv: [dlam; h_chains - lam; p_loss - lam], or with tab_neg [dlam; lam;
     # p_loss - lam] (Av: those rows times W^T, then the chains' rows by the kernel)
-    bag_neg = n_ch >= _BAG_NEG_MIN_CHAINS
-    n_hv = 2 + n_loss if bag_neg else 1 + n_ch + n_loss
+    tab_neg = n_ch >= _TABLE_NEG_MIN_CHAINS and fits
+    tab_vis = _TABLE_COST >= 0 and fits and n_all >= _TABLE_MIN_ROWS
+    n_hv = 2 + n_loss if tab_neg else 1 + n_ch + n_loss
     t = {"Uh": torch.empty((n_ch, nh), **kw), "Uv": torch.empty((n_ch, nv), **kw),
          "Hv": torch.empty((n_hv, nh), **kw),
-         "Av": torch.empty((1 + n_ch + n_loss + bag_neg, nv), **kw)}
+         "Av": torch.empty((1 + n_ch + n_loss + tab_neg, nv), **kw),
+         "WT": torch.empty((nh, nv) if tab_neg else (1, 1), **kw),
+         "TWT": torch.empty((15 * ng_h, nv) if tab_neg else (0, 1), **kw),
+         "TW": torch.empty((15 * ng_v, nh) if tab_vis else (0, 1), **kw)}
     t["Av_d"] = t["Av"][:n_hv]
-    buf = {"t": t, **{k: v.numpy() for k, v in t.items()},
-           "params": tuple(p.detach().numpy() for p in params), "bag_neg": bag_neg,
-           "WT": np.zeros((nh, nv) if bag_neg else (1, 1), t["Uh"].numpy().dtype),
-           "hptr": np.zeros(n_ch + 1, np.int64),
-           "hidx": np.zeros(n_ch * nh if bag_neg else 1, np.int32)}
-    i32 = np.int32 if n_all * nv < 2**31 else np.int64
     dt = t["Uh"].numpy().dtype
+    i32 = np.int32 if n_all * nv < 2**31 else np.int64
+    buf = {"t": t, **{k: v.numpy() for k, v in t.items()},
+           "params": tuple(p.detach().numpy() for p in params), "tab_neg": tab_neg,
+           "tab_vis": tab_vis, "hptr": np.zeros(n_ch + 1, np.int64),
+           "hidx": np.zeros(n_ch * ng_h if tab_neg else 1, np.int32),
+           "gptr": np.zeros(n_all + 1, np.int64),
+           "gidx": np.zeros(n_all * ng_v if tab_vis else 1, i32),
+           "bptr": np.zeros(15 * ng_v + 1 if tab_vis else 1, np.int64),
+           "brows": np.zeros(n_all * ng_v if tab_vis else 1, i32),
+           "S": np.zeros((15, nh), dt), "kidx": _PATTERN_ROWS.astype(i32),
+           "A": np.zeros((nv, nh) if tab_vis else (1, 1), dt)}
     buf.update(
         ptr=np.zeros(B + 1, np.int64), idx=np.zeros(B * nv, i32),
         nptr=np.zeros(n_ch + 1, np.int64), nidx=np.zeros(n_ch * nv, i32),
@@ -428,20 +459,29 @@ def numba_step(upd: RBMUpdater, K, sparse: Tensor, chain_prob: Tensor | None, ge
     # mu W from the last update's pass over W, unless a torch op changed W or mu since
     # (in-place torch ops bump a tensor's version; the kernels' numpy writes do not)
     have_muW = buf.get("muW_version") == (W._version, mu_t._version)
-    bag_neg, WT = buf["bag_neg"], buf["WT"]
-    if bag_neg and buf.get("WT_version") != W._version:  # the copy W^T is stale
-        np.copyto(WT, Wn.T)
+    tab_neg, tab_vis, TW = buf["tab_neg"], buf["tab_vis"], buf["TW"]
+    gptr, gidx = buf["gptr"], buf["gidx"]
+    use_tw = False
+    if tab_vis:  # the group table of W pays when the rows saved outweigh its rows
+        n_groups, n_ones = K.codes(X, _words(X), gptr, gidx, 0)
+        use_tw = (n_ones - n_groups) * (1 + n_ch / B) > _TABLE_COST * TW.shape[0]
+        if use_tw:
+            K.table(buf["TW"], Wn)
     K.positive(X, _words(X), Wn, c, mu, lam, hp, buf["Uh"], dt(rv), dt(rh), tv == "D",
                th == "D", one, dt(1.0 / B), fast, have_muW, buf["ptr"], buf["idx"],
                buf["vbar"], buf["dmu"], buf["muW"], buf["cw"], buf["dc"], buf["dlam"], p_pos,
-               buf["pmean"], buf["Hv"], n_loss, ib, fb, bag_neg, buf["hptr"], buf["hidx"])
-    # dense: the sampled hiddens are ~50 % ones (with bag_neg only [dlam; lam; loss rows])
+               buf["pmean"], buf["Hv"], n_loss, ib, fb, tab_neg, use_tw, TW, gptr, gidx)
+    # dense: the sampled hiddens are ~50 % ones (with tab_neg only [dlam; lam; loss rows])
     torch.mm(t["Hv"], W.T, out=t["Av_d"])
+    if tab_neg:  # the group table of W^T (from a contiguous copy: torch's blocked transpose)
+        K.table(buf["TWT"], t["WT"].copy_(W.T).numpy())
+        K.hidden_codes(buf["Uh"], hp, buf["hptr"], buf["hidx"])
     v_neg = torch.empty((n_ch, nv), dtype=W.dtype)
     neg = buf["neg"]
     loss = K.negative_visible(buf["Av"], b, buf["Uv"], X, neg, v_neg.numpy(), n_loss, one,
                               fast, bool(rv or rh), lam, buf["dlam"], c, buf["dc"], mu,
-                              buf["dmu"], ib, fb, bag_neg, WT, buf["hptr"], buf["hidx"])
+                              buf["dmu"], ib, fb, tab_neg, buf["TWT"], buf["hptr"],
+                              buf["hidx"])
     for _ in range(int(k) - 1):
         v_neg = m.sample_v(m.sample_h(v_neg, None, generator), None, generator)
     if k > 1:
@@ -458,17 +498,28 @@ def numba_step(upd: RBMUpdater, K, sparse: Tensor, chain_prob: Tensor | None, ge
             vel[i] = v.numpy()
     sw = upd.sparsity_weight if upd.sparsity_target is not None else 0.0
     st = upd.sparsity_target if upd.sparsity_target is not None else 0.0
+    use_gw = False
+    if tab_vis and (use_tw or lr["weight"]):  # the chains' table rows after the data's
+        n_groups_ch, n_ones_ch = K.codes(neg, buf["negw"], gptr, gidx, B)
+        use_gw = bool(lr["weight"]) and (
+            n_ones + n_ones_ch - n_groups - n_groups_ch > _GROUP_UPDATE_COST * TW.shape[0])
     p_neg = torch.empty((n_ch, nh), dtype=W.dtype)
-    K.update(X, neg, buf["negw"], buf["ptr"], buf["idx"], buf["nptr"], buf["nidx"],
-             buf["cptr"], buf["crows"], Wn, buf["cw"], p_pos, p_neg.numpy(), lam, mu, b, c,
-             buf["vbar"], buf["Hc"], buf["gc"], buf["gb"], buf["acc"], one, dt(1.0 / B),
-             dt(1.0 / n_ch), dt(B), fast, dt(lr["weight"]), dt(lr["visible_bias"]),
-             dt(lr["hidden_bias"]), dt(mom), dt(upd.l2), vel[0], vel[1], vel[2], dt(sw),
-             dt(st), buf["pmean"], ib, fb, buf["muW"], bag_neg, WT)
-    # buf["muW"] is now mu W of the new weights (unless the weights did not move);
-    # WT is W^T (rewritten in the pass over W, or W did not move)
+    args = (X, neg, buf["negw"], buf["ptr"], buf["idx"], buf["nptr"], buf["nidx"],
+            buf["cptr"], buf["crows"], Wn, buf["cw"], p_pos, p_neg.numpy(), lam, mu, b, c,
+            buf["vbar"], buf["Hc"], buf["gc"], buf["gb"], buf["acc"], one, dt(1.0 / B),
+            dt(1.0 / n_ch), dt(B), fast, dt(lr["weight"]), dt(lr["visible_bias"]),
+            dt(lr["hidden_bias"]), dt(mom), dt(upd.l2), vel[0], vel[1], vel[2], dt(sw),
+            dt(st), buf["pmean"], ib, fb, buf["muW"], use_tw, TW, gptr, gidx, use_gw,
+            buf["A"])
+    if use_gw:  # the statistics, the column sums of the weight step per group, the step
+        K.update(*args, 1)
+        K.group_sums(buf["Hc"], gptr, gidx, B + n_ch, buf["bptr"], buf["brows"], buf["S"],
+                     buf["kidx"], buf["A"])
+        K.update(*args, 2)
+    else:
+        K.update(*args, 0)
+    # buf["muW"] is now mu W of the new weights (unless the weights did not move)
     buf["muW_version"] = (W._version, mu_t._version) if lr["weight"] else None
-    buf["WT_version"] = W._version if bag_neg else None
     upd.negative_hidden_prob = p_neg
     out = torch.tensor(loss, dtype=W.dtype) if n_loss else None
     return v_neg, p_neg, out

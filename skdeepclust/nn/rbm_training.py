@@ -214,7 +214,9 @@ class RBMUpdater:
 
         With ``sparse`` on the CPU (float32 or float64) the step runs numba kernels
         (:mod:`skdeepclust.nn._rbm_kernels`: no index tensors, three kernel calls around
-        the random draws and the dense negative visible product), compiled on first use and
+        the random draws and the dense negative visible product; from a few hundred rows
+        of minibatch + chains on, sums over group tables of W and W^T, which add fewer
+        rows on data whose ones cluster, like images), compiled on first use and
         cached on disk; without numba (or with ``_rbm_fused._USE_NUMBA = False``) the
         torch kernels above run. Both make the same draws as the generic path. The numba
         kernels write the parameters through NumPy views (their version counters do not

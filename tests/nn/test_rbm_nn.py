@@ -467,22 +467,32 @@ def _fused_vs_generic(dtype, n_visible, n_hidden, batch, n_chains, method, cente
 @pytest.mark.parametrize("dtype", [F64, torch.float32])
 @pytest.mark.parametrize(
     "method, centered, momentum, l2, k, batch, n_chains, offset_type",
-    [("pcd", True, 0.0, 0.0, 1, 6, 6, "DD"), ("pcd", False, 0.5, 0.01, 1, 24, 30, "DD"),
-     ("cd", True, 0.9, 0.01, 2, 24, 24, "D0"), ("pcd", True, 0.0, 0.01, 1, 3, 40, "0D"),
+    [("pcd", True, 0.0, 0.0, 1, 6, 6, "DD"), ("pcd", False, 0.5, 0.01, 1, 25, 30, "DD"),
+     ("cd", True, 0.9, 0.01, 2, 25, 25, "D0"), ("pcd", True, 0.0, 0.01, 1, 3, 40, "0D"),
      ("cd", False, 0.0, 0.0, 1, 40, 40, "DD"), ("pcd", True, 0.5, 0.0, 1, 12, 12, "weight"),
-     ("cd", True, 0.0, 0.0, 1, 12, 12, "mu"), ("pcd", True, 0.5, 0.0, 1, 12, 40, "weight")])
+     ("cd", True, 0.0, 0.0, 1, 13, 13, "mu"), ("pcd", True, 0.5, 0.0, 1, 13, 40, "weight"),
+     ("cd", True, 0.0, 0.0, 1, 41, 41, "DD")])
 def test_numba_step_is_the_generic_update(dtype, method, centered, momentum, l2, k, batch,
                                           n_chains, offset_type, monkeypatch):
     # The numba kernels (sparse CPU path): the same draws as the generic sampler + step
     # path and the same parameters up to float rounding, float64 and float32, centered and
     # normal, rows and columns with fewer and more than the bags' 8-row unroll of ones.
     # "weight" / "mu": W (and mu) changed by torch ops between two steps, so the mu W kept
-    # from the last update (and the copy W^T, with 40 chains) must be recomputed. With the
-    # threshold _BAG_NEG_MIN_CHAINS lowered to 32 (256 in use): fewer chains, their h W^T
-    # as a dense mm; 40 chains, as sums of rows of W^T over the ones of the sampled hiddens.
+    # from the last update must be recomputed. With the threshold _TABLE_NEG_MIN_CHAINS
+    # lowered to 32 (256 in use): fewer chains, their h W^T as a dense mm; 40 chains, as
+    # sums of rows of the group table of W^T. The hidden inputs v W: sums of rows of W
+    # over the ones (even batch sizes: _TABLE_COST < 0, no table; 12: a table that never
+    # pays), or of rows of the group table of W (odd: it always pays, _TABLE_COST = 0;
+    # 37 visible units: a partial last group). The weight update per pattern of four
+    # visible units with batch 3, 12, 13 and 41 (_GROUP_UPDATE_COST = 0), else per column.
     if fused_module._numba_kernels() is None:
         pytest.skip("numba is not installed")
-    monkeypatch.setattr(fused_module, "_BAG_NEG_MIN_CHAINS", 32)
+    monkeypatch.setattr(fused_module, "_TABLE_NEG_MIN_CHAINS", 32)
+    monkeypatch.setattr(fused_module, "_TABLE_MIN_ROWS", 0)
+    table_cost = 0.0 if batch % 2 else 1e9 if batch == 12 else -1.0
+    monkeypatch.setattr(fused_module, "_TABLE_COST", table_cost)
+    monkeypatch.setattr(fused_module, "_GROUP_UPDATE_COST",
+                        0.0 if batch in (3, 12, 13, 41) else 1e9)
     touch = offset_type if offset_type in ("weight", "mu") else False
     offset_type = "DD" if touch else offset_type
     n_visible = 37 if batch == 3 else 40  # 40: the CSR builds skip zero 8-byte words
@@ -490,7 +500,8 @@ def test_numba_step_is_the_generic_update(dtype, method, centered, momentum, l2,
                                          centered, momentum, l2, k, offset_type, touch=touch)
     assert hasattr(updaters[1], "_nb_buffers") and not hasattr(updaters[1], "_buffers")
     (buf,) = updaters[1]._nb_buffers.values()
-    assert buf["bag_neg"] == (n_chains >= fused_module._BAG_NEG_MIN_CHAINS)
+    assert buf["tab_neg"] == (n_chains >= fused_module._TABLE_NEG_MIN_CHAINS)
+    assert buf["TW"].shape[0] == (15 * ((n_visible + 3) // 4) if table_cost >= 0 else 0)
     tol = 1e-12 if dtype == F64 else 2e-5
     for name, t in models[0].state_dict().items():
         assert torch.allclose(t, models[1].state_dict()[name], atol=tol, rtol=0), name
