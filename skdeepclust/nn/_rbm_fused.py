@@ -68,9 +68,60 @@ _TABLE_MAX_BYTES = 64 << 20
 #: (ones minus groups) exceed this many times the group table's rows (the same counts as
 #: ``_TABLE_COST``); negative: never.
 _GROUP_UPDATE_COST = 10.0
+#: From this many uniforms per update on, the numba step draws them with the numba
+#: mt19937 of ``_rbm_kernels.uniform`` (torch's numbers from the generator's own state:
+#: 0.8 ns per number against torch.rand's 2.9 here), checked against torch.rand once per
+#: process and dtype (:func:`numba_rng_ok`); below, torch.rand (the kernel is compiled on
+#: the first update with that many draws).
+_NUMBA_RNG_MIN = 32768
+_RNG_OK: dict = {}  # dtype -> whether the numba draws equal torch.rand's in this process
+#: Bytes of a CPU ``torch.Generator``'s state (CPUGeneratorImplState: seed, left (int32
+#: at byte 8), next (uint64 at 16), the 624 mt19937 words as uint64 from byte 24, then the
+#: normal samples' cache).
+_STATE_BYTES = 5056
 #: Rows of the pattern sums (code - 1) whose codes have bit k set, for k = 0, 1, 2, 3.
 _PATTERN_ROWS = np.array([c - 1 for k in range(4) for c in range(1, 16) if c >> k & 1],
                          np.int32)
+
+
+def draw_uniform(K, generator: torch.Generator | None, outs) -> None:
+    """Fill the CPU tensors ``outs`` in turn with torch.rand's numbers from ``generator``
+    (None: torch's default one), by ``K.uniform`` on a copy of its mt19937 state, written
+    back: the generator then stands where torch.rand would have left it."""
+    g = torch.default_generator if generator is None else generator
+    state = g.get_state()  # a copy
+    raw = state.numpy()
+    mt = raw[24:24 + 624 * 8].view(np.uint64).astype(np.uint32)
+    pos = np.array([raw[8:12].view(np.int32)[0], raw[16:24].view(np.uint64)[0]], np.int64)
+    for out in outs:
+        f = out.view(-1).numpy()
+        K.uniform(mt, pos, f.view(np.uint32), f)
+    raw[8:12].view(np.int32)[0] = pos[0]
+    raw[16:24].view(np.uint64)[0] = pos[1]
+    raw[24:24 + 624 * 8].view(np.uint64)[:] = mt
+    g.set_state(state)
+
+
+def numba_rng_ok(K, dtype: torch.dtype) -> bool:
+    """Whether :func:`draw_uniform` makes torch.rand's numbers in this process (checked
+    once per dtype on a private generator, across a twist of the state, with the state
+    after; False, and torch.rand is used, when torch's generator state is laid out
+    otherwise)."""
+    ok = _RNG_OK.get(dtype)
+    if ok is None:
+        ok = False
+        a = torch.Generator().manual_seed(20261206)
+        if a.get_state().numel() == _STATE_BYTES:
+            torch.rand(5, generator=a)
+            b = torch.Generator().set_state(a.get_state())
+            mine = [torch.empty(700, dtype=dtype), torch.empty(3, 5, dtype=dtype)]
+            draw_uniform(K, a, mine)
+            ref = [torch.rand(700, generator=b, dtype=dtype),
+                   torch.rand(3, 5, generator=b, dtype=dtype)]
+            ok = (all(torch.equal(x, y) for x, y in zip(mine, ref))
+                  and torch.equal(torch.rand(9, generator=a), torch.rand(9, generator=b)))
+        _RNG_OK[dtype] = ok
+    return ok
 
 
 def _words(X: np.ndarray) -> np.ndarray:
@@ -451,8 +502,11 @@ def numba_step(upd: RBMUpdater, K, sparse: Tensor, chain_prob: Tensor | None, ge
     tv, th = upd.offset_type
     t = buf["t"]
     # the same draws as the generic path: the chains' hidden states, then visible ones
-    torch.rand((n_ch, nh), generator=generator, out=t["Uh"])
-    torch.rand((n_ch, nv), generator=generator, out=t["Uv"])
+    if n_ch * (nh + nv) >= _NUMBA_RNG_MIN and numba_rng_ok(K, W.dtype):
+        draw_uniform(K, generator, (t["Uh"], t["Uv"]))
+    else:
+        torch.rand((n_ch, nh), generator=generator, out=t["Uh"])
+        torch.rand((n_ch, nv), generator=generator, out=t["Uv"])
     p_pos = buf["p_pos"]
     hp = p_pos if chain_prob is None else np.ascontiguousarray(chain_prob.detach().numpy())
     ib, fb, fast = buf["ib"], buf["fb"], buf["fast"]

@@ -155,6 +155,61 @@ def _csr(X, Xw, ptr, idx, counts):
 
 
 @_jit
+def uniform(mt, pos, w, f):
+    """torch's CPU ``uniform_`` on [0, 1) from an mt19937 state, the same numbers (see
+    ``_rbm_fused.draw_uniform``): ``mt`` the 624 state words, ``pos`` ``[left, next]``
+    (both advanced here). ``f`` (1-D, float32 or float64) is filled through ``w``, the same
+    memory as uint32 words: each float32 from the low 24 bits of one draw, each float64
+    from the low 53 bits of two (the first the high word)."""
+    n = w.shape[0]
+    left = pos[0]
+    nxt = pos[1]
+    i = 0
+    um = np.uint32(0x80000000)
+    lm = np.uint32(0x7FFFFFFF)
+    ma = np.uint32(0x9908B0DF)
+    one = np.uint32(1)
+    zero = np.uint32(0)
+    while i < n:
+        if left == 1:  # the next draw twists the state (mt19937's next_state)
+            for j in range(227):
+                y = ((mt[j] & um) | (mt[j + 1] & lm)) >> one
+                mt[j] = mt[j + 397] ^ y ^ (ma if mt[j + 1] & one else zero)
+            for j in range(227, 623):
+                y = ((mt[j] & um) | (mt[j + 1] & lm)) >> one
+                mt[j] = mt[j - 227] ^ y ^ (ma if mt[j + 1] & one else zero)
+            y = ((mt[623] & um) | (mt[0] & lm)) >> one
+            mt[623] = mt[396] ^ y ^ (ma if mt[0] & one else zero)
+            left = 625
+            nxt = 0
+        c = left - 1
+        if c > n - i:  # noqa: PLR1730 (numba's min: one more compilation)
+            c = n - i
+        src = mt[nxt:nxt + c]
+        dst = w[i:i + c]
+        for k in range(c):  # tempering
+            y = src[k]
+            y ^= y >> np.uint32(11)
+            y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
+            y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
+            y ^= y >> np.uint32(18)
+            dst[k] = y
+        i += c
+        nxt += c
+        left -= c
+    pos[0] = left
+    pos[1] = nxt
+    if f.shape[0] == n:  # float32: (x & (2^24 - 1)) / 2^24, in place
+        for k in range(n):
+            f[k] = (w[k] & np.uint32(0xFFFFFF)) * 5.9604644775390625e-08
+    else:  # float64: ((hi << 32 | lo) & (2^53 - 1)) / 2^53, in place (f[k] is w[2k:2k + 2])
+        mask = np.uint64((1 << 53) - 1)
+        for k in range(f.shape[0]):
+            x = (np.uint64(w[2 * k]) << np.uint64(32)) | np.uint64(w[2 * k + 1])
+            f[k] = (x & mask) * 1.1102230246251565e-16
+
+
+@_jit
 def table(T, S):
     """The group table of the rows of S into T: for each group g of four consecutive rows
     ``S[4g:4g + 4]`` (missing rows of the last group read as zeros), its 15 nonzero subset

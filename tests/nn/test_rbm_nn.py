@@ -489,6 +489,8 @@ def test_numba_step_is_the_generic_update(dtype, method, centered, momentum, l2,
         pytest.skip("numba is not installed")
     monkeypatch.setattr(fused_module, "_TABLE_NEG_MIN_CHAINS", 32)
     monkeypatch.setattr(fused_module, "_TABLE_MIN_ROWS", 0)
+    # the uniforms by the numba mt19937 (torch.rand's numbers) with 40 chains
+    monkeypatch.setattr(fused_module, "_NUMBA_RNG_MIN", 40 * (37 + 9))
     table_cost = 0.0 if batch % 2 else 1e9 if batch == 12 else -1.0
     monkeypatch.setattr(fused_module, "_TABLE_COST", table_cost)
     monkeypatch.setattr(fused_module, "_GROUP_UPDATE_COST",
@@ -509,6 +511,30 @@ def test_numba_step_is_the_generic_update(dtype, method, centered, momentum, l2,
         for name in ("weight", "visible_bias", "hidden_bias"):
             assert torch.allclose(updaters[0].velocity[name], updaters[1].velocity[name],
                                   atol=tol, rtol=0), name
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_numba_uniform_draws_are_torch_rand(dtype):
+    # The numba mt19937 makes torch.rand's numbers from the generator's own state (across
+    # twists of the state, float32 from one draw, float64 from two) and leaves the
+    # generator where torch.rand would.
+    if fused_module._numba_kernels() is None:
+        pytest.skip("numba is not installed")
+    K = fused_module._numba_kernels()
+    assert fused_module.numba_rng_ok(K, dtype)
+    a = torch.Generator().manual_seed(3)
+    b = torch.Generator().manual_seed(3)
+    for n in (1, 623, 624, 1500):
+        mine = [torch.empty(n, dtype=dtype), torch.empty(2, 7, dtype=dtype)]
+        fused_module.draw_uniform(K, a, mine)
+        assert torch.equal(mine[0], torch.rand(n, generator=b, dtype=dtype))
+        assert torch.equal(mine[1], torch.rand(2, 7, generator=b, dtype=dtype))
+    assert torch.equal(torch.rand(1000, generator=a), torch.rand(1000, generator=b))
+    state = torch.get_rng_state()  # the default generator (generator=None)
+    mine = torch.empty(700, dtype=dtype)
+    fused_module.draw_uniform(K, None, [mine])
+    torch.set_rng_state(state)
+    assert torch.equal(mine, torch.rand(700, dtype=dtype))
 
 
 @pytest.mark.parametrize("off", ["flag", "missing"])
