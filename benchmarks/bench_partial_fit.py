@@ -9,10 +9,18 @@ read, larger is better:
 
 - clustering (DECClustering, DMAEClustering): cluster accuracy against the digit labels;
 - AutoEncoder: the fraction of the data's variance its reconstructions explain;
-- NormalizingFlow, RBM, DBM: the mean log-likelihood (``score``; the RBM's and DBM's by
-  their AIS / exact partition functions), compared through its excess over a Gaussian
-  with the data's diagonal covariance fitted on the same rows (a baseline, so that the
-  ratio means "how much of what the fit learned partial_fit learned");
+- NormalizingFlow, DisentanglingFlow, RBM, DBM: the mean log-likelihood (``score``; the
+  RBM's and DBM's by their AIS / exact partition functions), compared through its excess
+  over a baseline fitted on the same rows, so that the ratio means "how much of what the
+  fit learned partial_fit learned": for the flows a Gaussian with the data's diagonal
+  covariance, for the binary models independent Bernoulli pixels (a probability mass like
+  theirs; results files before this baseline subtracted the Gaussian density there, whose
+  excess was negative, so that their ratio read inverted: below 1 when partial_fit scored
+  higher). DisentanglingFlow's one factor is the digit label;
+- DBN: the fraction of the data's variance its reconstructions (up to the top layer and
+  back down) explain; its ``fit`` trains the layers one after the other, ``n_iter_``
+  summing their epochs, and each ``partial_fit`` call trains every layer one epoch, so
+  it gets as many passes as one layer's epochs;
 - RBMClassifier: accuracy on the training rows.
 
 DECClustering's and DMAEClustering's default routes pretrain their autoencoder over the
@@ -52,6 +60,21 @@ benchmarks/results/partial_fit_digits_dmae_warmup.json``, against the manual rec
         --estimators DECClustering "DECClustering + streamed pretraining and init" \
         --out benchmarks/results/partial_fit_mnist10k_dec_warmup.json
 
+The estimators measured last (DBN and DisentanglingFlow on digits; DMAE's warm-up, DBN,
+DBM, NormalizingFlow and DisentanglingFlow on MNIST-10k)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --estimators DBN \
+        DisentanglingFlow --out benchmarks/results/partial_fit_digits_dbn_dflow.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --data mnist10k \
+        --estimators DMAEClustering --seeds 0 1 \
+        --out benchmarks/results/partial_fit_mnist10k_dmae_warmup.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --data mnist10k \
+        --estimators DBN DBM NormalizingFlow --seeds 0 \
+        --out benchmarks/results/partial_fit_mnist10k_rest_seed0.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --data mnist10k \
+        --estimators DisentanglingFlow --seeds 0 --per-pass \
+        --out benchmarks/results/partial_fit_mnist10k_dflow_seed0.json
+
 ``--data mnist10k``: the first 10 000 MNIST images / 255 (``> 0.5`` for the binary models),
 in 10 chunks of 1 000, with the epoch caps of ``MNIST_SETTINGS`` applied to both routes so
 that a seed costs minutes at one thread; DEC and DMAE get the default large-data
@@ -85,15 +108,24 @@ def _gaussian_baseline(X: np.ndarray) -> float:
     return float(np.mean(-0.5 * (np.log(2 * np.pi * var) + (X - X.mean(0)) ** 2 / var).sum(1)))
 
 
+def _bernoulli_baseline(X: np.ndarray) -> float:
+    """Mean log-probability of binary rows under independent Bernoulli pixels fitted on
+    them (a probability mass, comparable with the RBM's and DBM's; a Gaussian density is
+    not: on binary data it exceeds theirs, and their excess over it was negative)."""
+    p = np.clip(X.mean(0), 1e-3, 1 - 1e-3)
+    return float(np.mean((X * np.log(p) + (1 - X) * np.log1p(-p)).sum(1)))
+
+
 def _cases():
     from skdeepclust import (
         AutoEncoder,
         DECClustering,
+        DisentanglingFlow,
         DMAEClustering,
         NormalizingFlow,
     )
     from skdeepclust.metrics import cluster_accuracy
-    from skdeepclust.neural_network import DBM, RBM, RBMClassifier
+    from skdeepclust.neural_network import DBM, DBN, RBM, RBMClassifier
 
     def acc(est, X, y):
         return cluster_accuracy(y, est.predict(X))
@@ -104,6 +136,9 @@ def _cases():
 
     def likelihood(est, X, y):
         return est.score(X) - _gaussian_baseline(X)
+
+    def binary_likelihood(est, X, y):
+        return est.score(X) - _bernoulli_baseline(X)
 
     def classifier(est, X, y):
         return float(np.mean(est.predict(X) == y))
@@ -121,9 +156,12 @@ def _cases():
             lambda: DMAEClustering(10), "unit", acc, False),
         "AutoEncoder": (lambda: AutoEncoder(n_components=10), "unit", explained, False),
         "NormalizingFlow": (lambda: NormalizingFlow(), "unit", likelihood, False),
-        "RBM": (lambda: RBM(n_components=16), "binary", likelihood, False),
-        "RBMClassifier": (lambda: RBMClassifier(n_components=64), "binary", classifier, True),
-        "DBM": (lambda: DBM(n_components=(16, 16)), "binary", likelihood, False),
+        "DisentanglingFlow": (lambda: DisentanglingFlow(), "unit", likelihood, "factors"),
+        "RBM": (lambda: RBM(n_components=16), "binary", binary_likelihood, False),
+        "RBMClassifier": (lambda: RBMClassifier(n_components=64), "binary", classifier,
+                          "classes"),
+        "DBM": (lambda: DBM(n_components=(16, 16)), "binary", binary_likelihood, False),
+        "DBN": (lambda: DBN(), "binary", explained, False),
     }
 
 
@@ -140,8 +178,11 @@ MNIST_SETTINGS = {
     "RBM": {"max_epochs": 10},
     "RBMClassifier": {"max_epochs": 10},
     "DBM": {"max_epochs": 10},
+    "DBN": {"max_epochs": 10},
     "NormalizingFlow": {"max_epochs": 10},
+    "DisentanglingFlow": {"max_epochs": 5},
 }
+_FLOWS = ("NormalizingFlow", "DisentanglingFlow")
 
 
 def _load(data: str, kind: str, seed: int, name: str):
@@ -150,7 +191,7 @@ def _load(data: str, kind: str, seed: int, name: str):
 
         X, y = load_digits(return_X_y=True)
         X = (X / 16).astype(np.float32) if kind == "unit" else (X > 7).astype(np.float32)
-        if name == "NormalizingFlow":  # dequantise: digits' pixels take 17 values
+        if name in _FLOWS:  # dequantise: digits' pixels take 17 values
             X = X + np.random.RandomState(seed).uniform(0, 1 / 16, X.shape).astype(np.float32)
         return X, y
     from _panel import mnist10k
@@ -158,7 +199,7 @@ def _load(data: str, kind: str, seed: int, name: str):
     X, y = mnist10k()
     if kind == "binary":
         X = (X > 0.5).astype(np.float32)
-    elif name == "NormalizingFlow":  # dequantise: 256 grey levels
+    elif name in _FLOWS:  # dequantise: 256 grey levels
         X = X + np.random.RandomState(seed).uniform(0, 1 / 256, X.shape).astype(np.float32)
     return X, y
 
@@ -166,7 +207,7 @@ def _load(data: str, kind: str, seed: int, name: str):
 _FITS: dict = {}
 
 
-def run(name, seed, data="digits", params=None):
+def run(name, seed, data="digits", params=None, per_pass=False):
     make, kind, score, supervised = _cases()[name]
     X, y = _load(data, kind, seed, name)
     base = name.split(" + ")[0]
@@ -187,7 +228,8 @@ def run(name, seed, data="digits", params=None):
             full = make().set_params(random_state=seed).fit(*args)
             _FITS[key] = full, time.perf_counter() - start
         full, fit_seconds = _FITS[key]
-        passes = max(1, int(full.n_iter_))
+        # a DBN's n_iter_ sums its layers' epochs; each partial_fit call trains every layer
+        passes = max(1, int(full.n_iter_) // len(getattr(full, "rbms_", [None])))
         chunks = np.array_split(np.random.RandomState(seed).permutation(len(X)), N_CHUNKS)
         inc = make().set_params(random_state=seed)
         if "streamed pretraining" in name:
@@ -208,7 +250,7 @@ def run(name, seed, data="digits", params=None):
                 codes = np.concatenate([ae.transform(X[rows]) for rows in chunks])
                 km = KMeans(inc.n_clusters, n_init=20, random_state=seed).fit(codes)
                 inc.set_params(init=km.cluster_centers_)
-        extra = {"classes": np.unique(y)} if supervised else {}
+        extra = {"classes": np.unique(y)} if supervised == "classes" else {}
         start = time.perf_counter()
         warmup_passes, passes_left = 0, passes
         if base in ("DECClustering", "DMAEClustering") and "streamed" not in name:
@@ -222,15 +264,21 @@ def run(name, seed, data="digits", params=None):
                 warmup_passes += 1
                 if inc.stream_phase_ == "clustering":
                     break
+        curve, scoring = [], 0.0
         for _ in range(passes_left):
             for rows in chunks:
                 inc.partial_fit(X[rows], *((y[rows],) if supervised else ()), **extra)
-        partial_seconds = time.perf_counter() - start
+            if per_pass:  # the score after each pass (its time is not counted)
+                tick = time.perf_counter()
+                curve.append(score(inc, X, y))
+                scoring += time.perf_counter() - tick
+        partial_seconds = time.perf_counter() - start - scoring
         s_full, s_inc = score(full, X, y), score(inc, X, y)
     return {"estimator": name, "data": data, "seed": seed, "passes": passes,
             "warmup_passes": warmup_passes, "fit_score": s_full,
             "partial_fit_score": s_inc, "ratio": s_inc / s_full if s_full else float("nan"),
-            "fit_seconds": fit_seconds, "partial_fit_seconds": partial_seconds}
+            "fit_seconds": fit_seconds, "partial_fit_seconds": partial_seconds,
+            **({"partial_fit_score_per_pass": curve} if per_pass else {})}
 
 
 def main() -> None:
@@ -241,6 +289,8 @@ def main() -> None:
     parser.add_argument("--fit-params", default="{}",
                         help='JSON: parameters of both routes per estimator, e.g. '
                              '\'{"DECClustering": {"n_restarts": 1}}\'')
+    parser.add_argument("--per-pass", action="store_true",
+                        help="also score partial_fit after each (clustering) pass")
     parser.add_argument("--out", default=None,
                         help="default: benchmarks/results/partial_fit_<data>.json")
     args = parser.parse_args()
@@ -252,7 +302,8 @@ def main() -> None:
     rows = []
     for name in args.estimators:
         for seed in args.seeds:
-            rows.append(run(name, seed, args.data, fit_params.get(name.split(" + ")[0])))
+            rows.append(run(name, seed, args.data, fit_params.get(name.split(" + ")[0]),
+                            args.per_pass))
             print(rows[-1], flush=True)
     summary = []
     for name in args.estimators:
