@@ -6,6 +6,7 @@ and scores; one JSON line per measurement on stdout). Run from the repository ro
     OMP_NUM_THREADS=1 python benchmarks/diag_partial_fit.py dflow-chunks --lr 0.01 --seeds 0 1 2 3 4
     OMP_NUM_THREADS=1 python benchmarks/diag_partial_fit.py dflow-chunks --lr 0.001 --seeds 0 1 2
     OMP_NUM_THREADS=1 python benchmarks/diag_partial_fit.py dflow-last-batch
+    OMP_NUM_THREADS=1 python benchmarks/diag_partial_fit.py dflow-pair-pool --seeds 0 1
     OMP_NUM_THREADS=1 python benchmarks/diag_partial_fit.py dbm-rate --seeds 0
     OMP_NUM_THREADS=1 python benchmarks/diag_partial_fit.py nf-actnorm [--actnorm-all-rows]
 
@@ -15,6 +16,9 @@ and scores; one JSON line per measurement on stdout). Run from the repository ro
 - ``dflow-last-batch``: the same flow with ``pairs_per_epoch`` a multiple of the batch
   size (64) or not, in one or two calls per pass, against ``fit`` with as many pairs per
   epoch: what a last minibatch of a few pairs costs.
+- ``dflow-pair-pool``: at the default rate, 10 ``partial_fit`` calls per pass on all rows
+  with ``pairs_per_epoch`` 180 (the pairs of a 180-row chunk, drawn from all rows) or 192
+  (three full minibatches): whether the chunk's rows or the number of calls cost.
 - ``dbm-rate``: DBM on MNIST-10k: the score after passes 1, 2, 5 and 10 of ``partial_fit``
   at its "auto" rate (resolved from the first 1 000-row chunk) and at the rate ``fit``
   resolved from all rows, and ``fit`` at the first rate. The exact log Z is computed where a
@@ -80,6 +84,21 @@ def dflow_last_batch(lr=1e-3, seed=0):
         _print({"lr": lr, "seed": seed, "pairs_per_call": pairs, "calls_per_pass": calls,
                 "last_batch": pairs % 64, "partial_fit": est.score(X) - base,
                 "fit": fit.score(X) - base})
+
+
+def dflow_pair_pool(seeds):
+    from skdeepclust import DisentanglingFlow
+
+    for seed in seeds:
+        X, y = _load("digits", "unit", seed, "DisentanglingFlow")
+        yf, base = y.astype(np.float64), _gaussian_baseline(X)
+        for pairs in (180, 192):
+            est = DisentanglingFlow(random_state=seed, pairs_per_epoch=pairs)
+            for _ in range(20):
+                for _ in range(10):
+                    est.partial_fit(X, yf)
+            _print({"lr": 0.01, "seed": seed, "calls_per_pass": 10, "pairs_per_call": pairs,
+                    "rows_per_call": len(X), "partial_fit": est.score(X) - base})
 
 
 def dbm_rate(seeds):
@@ -157,8 +176,8 @@ def nf_actnorm(seed=0, all_rows=False):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["dflow-chunks", "dflow-last-batch", "dbm-rate",
-                                         "nf-actnorm"])
+    parser.add_argument("what", choices=["dflow-chunks", "dflow-last-batch", "dflow-pair-pool",
+                                         "dbm-rate", "nf-actnorm"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--actnorm-all-rows", action="store_true")
@@ -171,6 +190,8 @@ def main() -> None:
         dflow_chunks(args.seeds, args.lr)
     elif args.what == "dflow-last-batch":
         dflow_last_batch()
+    elif args.what == "dflow-pair-pool":
+        dflow_pair_pool(args.seeds)
     elif args.what == "dbm-rate":
         dbm_rate(args.seeds)
     else:
