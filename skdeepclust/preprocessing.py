@@ -21,6 +21,10 @@ class ZCA(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     (regularised) identity covariance and stay as close as possible to the input, which
     keeps image patches looking like images. ``inverse_transform`` undoes it exactly.
 
+    There is no ``partial_fit``: nothing is trained by minibatches, the whitening matrix
+    is computed in closed form from the covariance of all the rows ``fit`` is given. For
+    more rows than fit in memory, fit it on a representative sample.
+
     Parameters
     ----------
     epsilon : float, default=0.0
