@@ -15,7 +15,10 @@ For each seed, one JSON record with:
   the classes x clusters table after matching) at the defaults.
 
 ``--params`` (JSON) passes parameters to ``GMMRepresentation`` (e.g.
-``'{"degrees_of_freedom": 5.0}'``); ``--dataset`` picks another panel set.
+``'{"degrees_of_freedom": 5.0}'``); ``--dataset`` picks another panel set;
+``--in-sample-law`` restores the rule before cross-validation (``degrees_of_freedom="auto"``
+keeps the law more likely on all rows, fitting both from 20 EM starts: the same random
+draws as that code).
 
 Run from the repository root, one torch thread::
 
@@ -44,6 +47,7 @@ from sklearn.metrics import adjusted_rand_score, confusion_matrix
 from study_gmmrep_convergence import trace
 
 import skdeepclust.representation._dgd as dgd
+import skdeepclust.representation._dgd_init as dgd_init
 from skdeepclust.representation import GMMRepresentation
 
 
@@ -61,7 +65,7 @@ def merged_pairs(y, labels, top: int = 3) -> list:
     return sorted(errors, key=lambda e: -e[2])[:top]
 
 
-def run(X, y, seed: int, epochs: int, params: dict) -> dict:
+def run(X, y, seed: int, epochs: int, params: dict, in_sample_law: bool = False) -> dict:
     k = int(np.unique(y).size)
     baseline = _pca_gmm(k, seed).fit(X)
     start = {}
@@ -73,6 +77,9 @@ def run(X, y, seed: int, epochs: int, params: dict) -> dict:
         return out
 
     dgd.em_mixture = spy
+    choose = dgd_init.choose_law
+    if in_sample_law:  # choose_law's "too few rows" answer: the laws compared in-sample
+        dgd_init.choose_law = lambda *args: dgd_init._TOO_FEW_ROWS
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -83,7 +90,8 @@ def run(X, y, seed: int, epochs: int, params: dict) -> dict:
         traced = trace(X, y, seed, epochs, **params) if epochs else None
     finally:
         dgd.em_mixture = original
-    return {"seed": seed, "params": params,
+        dgd_init.choose_law = choose
+    return {"seed": seed, "params": params, "in_sample_law": in_sample_law,
             "pca_gmm_ari": adjusted_rand_score(y, baseline.labels_),
             "law": start["law"], "start_ari": adjusted_rand_score(y, start["labels"]),
             "ari": adjusted_rand_score(y, est.labels_), "stop_epoch": est.n_iter_,
@@ -102,6 +110,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100,
                         help="epochs of the traced fit (0: no trace)")
     parser.add_argument("--params", default="{}")
+    parser.add_argument("--in-sample-law", action="store_true",
+                        help="the law chosen in-sample (the rule before cross-validation)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -110,11 +120,11 @@ def main() -> None:
     out = Path(args.out)
     records = json.loads(out.read_text()) if out.exists() else []
     for seed in args.seeds:
-        rec = run(X, y, seed, args.epochs, params)
+        rec = run(X, y, seed, args.epochs, params, args.in_sample_law)
         rec["dataset"] = args.dataset
         records.append(rec)
         tr = rec["trace"] or []
-        print(f"seed {seed}: pca_gmm {rec['pca_gmm_ari']:.3f}  law {rec['law']}  "
+        print(f"{'in-sample ' if args.in_sample_law else ''}seed {seed}: pca_gmm {rec['pca_gmm_ari']:.3f}  law {rec['law']}  "
               f"start {rec['start_ari']:.3f}  fit {rec['ari']:.3f} (epoch {rec['stop_epoch']})"
               f"  trace {[round(r['ari'], 3) for r in tr[9::10]]}  "
               f"merged {rec['confusion']}  pca_gmm merged {rec['pca_gmm_confusion']}",

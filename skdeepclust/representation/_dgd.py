@@ -150,7 +150,7 @@ class GMMRepresentation(
         Gaussian mixture on heavy-tailed data (see Notes). Smaller values give heavier
         tails; from about 30 on a t is close to a Gaussian. "auto": unsupervised, the law
         that predicts unseen representations better, Gaussian or t with 5 degrees of
-        freedom: the starting representations are split into halves at random (twice),
+        freedom: the starting representations are split into halves at random (three times),
         a mixture of each law is fitted by EM on one half and scored by the
         log-likelihood of the other (cross-validated likelihood; the two laws have the
         same parameters), and the EM start then fits the winner on all rows; when a half

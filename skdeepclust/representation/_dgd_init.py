@@ -285,7 +285,7 @@ def _most_likely(sample: np.ndarray, k: int, sk_type: str, law, reg: float, rng,
 _TOO_FEW_ROWS = object()
 #: choose_law: random halvings of the rows, EM starts per law and half (the most likely
 #: is kept), and the fewest rows per component a half must have.
-_CV_SPLITS = 2
+_CV_SPLITS = 3
 _CV_STARTS = 3
 _CV_MIN_ROWS = 2
 
