@@ -1,7 +1,10 @@
 """Why the deep DMAEClustering at its defaults falls behind KMeans on a panel data set.
 
-For each data set and seed one default autoencoder is pretrained
-(``_nested_autoencoder.default_autoencoder``, optionally with another code size) and
+For each data set and seed one default autoencoder is pretrained (DMAE's
+``autoencoder="auto"`` recipe, ``_dmae_deep.dmae_default_autoencoder``, or
+``_nested_autoencoder.default_autoencoder`` with ``--code-size`` units; seeded by the
+seed, or with ``--panel-seed`` as the panel's ``DMAEClustering(random_state=seed)`` seeds
+it) and
 shared by every configuration (a fitted autoencoder is copied, never modified, by
 DMAEClustering). Each row gives ``KMeans(n_init=10)`` on ``X`` and on the pretrained
 codes, then per configuration of ``DMAEClustering(autoencoder=<that autoencoder>)``
@@ -86,7 +89,17 @@ class _Tracer:
         return train_loop
 
 
-def run(dataset, seed, X, y, code_size, configs) -> list[dict]:
+def panel_autoencoder_seed(seed: int) -> int:
+    """The seed ``DMAEClustering(random_state=seed)`` gives its default autoencoder:
+    the second draw of its random state (the first seeds its torch generator)."""
+    from skdeepclust._torch import seed_from
+
+    rng = np.random.RandomState(seed)
+    seed_from(rng)
+    return seed_from(rng)
+
+
+def run(dataset, seed, X, y, code_size, configs, panel_seed=False) -> list[dict]:
     from sklearn.cluster import KMeans
 
     import skdeepclust.cluster._dmae as dmae_mod
@@ -96,9 +109,15 @@ def run(dataset, seed, X, y, code_size, configs) -> list[dict]:
 
     k = len(np.unique(y))
     on_x = scores(y, KMeans(k, n_init=10, random_state=seed).fit_predict(X))
-    extra = {} if code_size is None else {"n_components": code_size}
+    if code_size is None:
+        from skdeepclust.cluster._dmae_deep import dmae_default_autoencoder
+
+        spec = dmae_default_autoencoder(*X.shape)
+    else:
+        spec = default_autoencoder(*X.shape, n_components=code_size)
+    ae_seed = panel_autoencoder_seed(seed) if panel_seed else seed
     t0 = time.process_time()
-    ae = default_autoencoder(*X.shape, random_state=seed, **extra).fit(X)
+    ae = spec.set_params(random_state=ae_seed).fit(X)
     pretrain_cpu = time.process_time() - t0
     on_codes = scores(y, KMeans(k, n_init=10, random_state=seed).fit_predict(ae.transform(X)))
     rows = []
@@ -125,6 +144,7 @@ def run(dataset, seed, X, y, code_size, configs) -> list[dict]:
                     "config": name,
                     "params": params,
                     "code_size": ae.n_components,
+                    "autoencoder_seed": ae_seed,
                     "pretrain_cpu_s": pretrain_cpu,
                     "kmeans_x_acc": on_x["acc"],
                     "kmeans_x_ari": on_x["ari"],
@@ -146,7 +166,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="*", default=["emb384"])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1])
-    parser.add_argument("--code-size", type=int, default=None)
+    parser.add_argument(
+        "--code-size",
+        type=int,
+        default=None,
+        help="code units (default: DMAE's autoencoder='auto' rule)",
+    )
+    parser.add_argument(
+        "--panel-seed",
+        action="store_true",
+        help="pretrain with the autoencoder seed of the panel's fit",
+    )
     parser.add_argument(
         "--configs", default=None, help="JSON {name: DMAEClustering parameters}; default: CONFIGS"
     )
@@ -159,7 +189,7 @@ def main(argv=None) -> int:
     for d in args.datasets:
         X, y = PANEL[d]()
         for seed in args.seeds:
-            for row in run(d, seed, X, y, args.code_size, configs):
+            for row in run(d, seed, X, y, args.code_size, configs, args.panel_seed):
                 tr = row["trace"]
                 short = [a for _, _, a in tr]
                 print(

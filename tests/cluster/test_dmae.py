@@ -696,7 +696,9 @@ def test_mahalanobis_at_defaults_learns_the_shape_of_small_anisotropic_blobs(ani
     assert adjusted_rand_score(y, KMeans(3, n_init=10, random_state=0).fit(X).labels_) < 0.75
     labels = []
     for scale in (1.0, 1e3):  # the centres' rate, the precision factor and alpha follow
-        # the scale; tol is in the units of the loss (squared distances here)
+        # the scale; tol is in the units of the loss (squared distances in the
+        # unit-determinant stage that volume="auto" starts with; the loss with volumes
+        # is scale-free)
         dmae = DMAEClustering(3, dissimilarity="mahalanobis", tol=1e-4 * scale**2, **FAST)
         dmae.fit(X * scale)
         assert adjusted_rand_score(y, dmae.labels_) > 0.9
@@ -709,10 +711,12 @@ def test_mahalanobis_at_defaults_learns_the_shape_of_small_anisotropic_blobs(ani
 def test_mahalanobis_default_patience_outlasts_the_precisions_bump():
     """The defaults panel's anisotropic blobs, seed 2: the loss rises for about ten epochs
     while the precisions turn, then falls to the true partition. A patience of 10 stopped
-    on the bump (ARI 0.59); the "auto" patience of 20 waits it out."""
+    on the bump (ARI 0.59); the "auto" patience of 20 waits it out. (The unit-determinant
+    model: volume="auto" trains it first, as its shape stage.)"""
     X, y = make_blobs(n_samples=1500, centers=3, random_state=170)
     X = (X @ np.array([[0.6, -0.6], [-0.4, 0.8]])).astype(np.float32)
-    dmae = DMAEClustering(3, dissimilarity="mahalanobis", random_state=2, device="cpu")
+    dmae = DMAEClustering(3, dissimilarity="mahalanobis", volume=False, random_state=2,
+                          device="cpu")
     dmae.fit(X)
     assert dmae._n_iter_no_change == 20
     assert adjusted_rand_score(y, dmae.labels_) > 0.99
@@ -902,7 +906,12 @@ def test_epochs_and_tol_auto_resolve_by_depth(small_digits):
         warnings.simplefilter("error", ConvergenceWarning)  # a fixed budget: no warning
         deep = DMAEClustering(5, autoencoder=_small_ae(max_epochs=1, tol=None), **FAST).fit(X)
     assert (deep.max_epochs, deep.tol) == ("auto", "auto")
-    assert (deep._max_epochs, deep._tol, deep.n_iter_) == (20, None, 20)
+    # 600 rows at batch 256: 3 steps an epoch, 240 epochs for the 720 steps of the rule
+    assert (deep._max_epochs, deep._tol, deep.n_iter_) == (240, None, 240)
+    big = DMAEClustering(5, batch_size=600, max_epochs="auto", **FAST)
+    big._deep, big.__dict__["_stream_rows"] = True, 60_000
+    big._resolve_training(X)
+    assert big._max_epochs == 20  # 100 steps an epoch: the floor of 20
     shallow = DMAEClustering(5, autoencoder=None, max_epochs=1, **FAST).fit(X)
     assert (shallow._max_epochs, shallow._tol) == (1, 1e-4)
 
@@ -986,3 +995,22 @@ def test_volume_auto_resolution_and_bad_input():
         DMAEClustering(2, volume=True, **kw).fit(many)
     with pytest.raises(ValueError, match="volume"):
         DMAEClustering(2, dissimilarity="mahalanobis", volume="yes", **kw).fit(many)
+
+
+def test_auto_code_size_grows_with_the_features_in_fit_and_partial_fit():
+    """autoencoder="auto" on small data: ceil(n_features / 24) code units in [5, 16]
+    (DECClustering's small-data recipe keeps 5), the same in partial_fit's warm-up."""
+    from skdeepclust.cluster._dmae_deep import dmae_default_autoencoder
+
+    assert dmae_default_autoencoder(1797, 64).n_components == 5  # 8x8 digits: DEC's
+    assert dmae_default_autoencoder(3000, 384).n_components == 16
+    assert dmae_default_autoencoder(3000, 2000).n_components == 16
+    assert dmae_default_autoencoder(10_000, 784).n_components == 10  # the DEC network
+    X = np.random.RandomState(0).uniform(size=(200, 200)).astype(np.float32)
+    est = DMAEClustering(3, **FAST)
+    assert est._autoencoder_spec(X.shape).n_components == 9
+    for chunk in (X[:100], X[100:], X[:100]):  # the survey ends when a chunk comes back
+        est.partial_fit(chunk)
+    assert est.stream_phase_ == "pretraining"
+    assert est._warmup.autoencoder.n_components == 9
+    assert est._warmup.autoencoder.random_state is not None  # the estimator's overrides
