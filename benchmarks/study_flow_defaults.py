@@ -90,6 +90,36 @@ stopping on with a mixture base) is measured by the panel itself::
         --datasets wine moons circles spiral \
         --out benchmarks/results/defaults_density_flow_mixture_base.json
 
+Fourth study (issue 18, at ``base="auto"``): which part loses on the seeds where the
+flow trails the best GaussianMixture. ``base ... --recipes max_epochs=0`` scores the
+mixture base alone (the untrained flow; ``early_stopping=false``: refitted on all rows),
+``choice`` fits the package's ``NormalizingFlow`` recording per epoch the validation and
+test scores of the weights and of EMAs of them, the per-row gain's spread, and the
+untrained model's scores; ``summary_choice`` replays selection rules on those curves
+(the best validation epoch, with margins in nats or in standard errors of the gain, EMA);
+``base_reg`` scores the base's ``reg_covar`` choices (CV with ``--folds`` folds and
+``--members`` averaged EM fits, the validation split, the all-rows refit on test)::
+
+    python benchmarks/study_flow_defaults.py base --datasets moons circles spiral \
+        --seeds 0 1 2 3 4 --recipes max_epochs=0 max_epochs=0,early_stopping=false \
+        --out benchmarks/results/study_flow_choice_base.jsonl
+    python benchmarks/study_flow_defaults.py base --datasets spiral --seeds 0 1 2 3 4 \
+        --recipes "max_epochs=0,early_stopping=false,base_reg=[1e-6]" \
+        "max_epochs=0,early_stopping=false,base_folds=5" \
+        --out benchmarks/results/study_flow_choice_base.jsonl
+    python benchmarks/study_flow_defaults.py choice --datasets moons --seeds 2 3 \
+        --out benchmarks/results/study_flow_choice.jsonl   # (and circles 1, wine 4)
+    python benchmarks/study_flow_defaults.py summary_choice \
+        --out benchmarks/results/study_flow_choice.jsonl
+    python benchmarks/study_flow_defaults.py base_reg --datasets spiral circles --seeds 1 \
+        --out benchmarks/results/study_flow_base_reg.jsonl
+
+(``study_flow_choice_base.jsonl`` also holds moons rows and spiral seeds 0-2 of
+``base_components=[1,...,256]``: 3-fold CV never picks more than 64 components; the
+``choice`` rows were fitted with the shipped rule, a trained epoch kept only beyond 2
+standard errors of the gain, so their ``test`` is the new default's and the replayed
+``val`` rule the previous one.)
+
 Recipes run (``study_flow_average.jsonl``; circles seed 0 unless named): default (also
 moons, spiral), ``lr_schedule=constant,learning_rate=0.001``,
 ``hidden_layer_sizes=[32,32]``, ``optimizer=adamw,weight_decay=0.1`` and ``=1.0``,
@@ -617,6 +647,220 @@ def summary_base(path: str) -> None:
               f"{np.max([r['cpu_s'] for r in rs]):.1f} |")
 
 
+# ----------------------------------------------------------------------------- choice
+CHOICE_EMA = (0.99, 0.995)
+
+
+class ChoiceStudyFlow(NormalizingFlow):
+    """The package's NormalizingFlow fit, recording what its early stopping chooses from.
+
+    Records the untrained model's (mixture base alone) validation and test scores, and
+    per epoch the validation and test scores of the weights and of exponential moving
+    averages of them (``CHOICE_EMA``, warm-up ``min(decay, (1 + t) / (10 + t))``, kept on
+    the side by an optimizer hook; the fit itself is the package's).
+    """
+
+    def __init__(self, *, record=None, **params):
+        super().__init__(**params)
+        self.record = record
+
+    def fit(self, X, y=None, sample_weight=None):
+        self._study_X = np.asarray(X, dtype=np.float32)
+        return super().fit(X, y, sample_weight=sample_weight)
+
+    def _score(self, rows) -> float:
+        with torch.no_grad():
+            return float(self.module_.log_prob(rows).mean())
+
+    def _log_probs(self, rows) -> np.ndarray:
+        with torch.no_grad():
+            return self.module_.log_prob(rows).double().numpy()
+
+    def _init_base(self, X_t):
+        super()._init_base(X_t)
+        train = {r.tobytes() for r in X_t.cpu().numpy()}
+        val = np.array([r for r in self._study_X if r.tobytes() not in train])
+        self._study_val = torch.as_tensor(val) if len(val) else None
+        self.init_val_ = self._score(self._study_val) if len(val) else None
+        self._init_val_lp = self._log_probs(self._study_val) if len(val) else None
+        self.init_test_ = self._score(self.record)
+        self.choice_curve_ = []
+
+    def _make_optimizer(self):
+        optimizer = super()._make_optimizer()
+        params = list(self.module_.parameters())
+        self._ema = {}
+        state = {"t": 0}
+
+        def post_hook(opt, args, kwargs):
+            if not self._ema:
+                for d in CHOICE_EMA:
+                    self._ema[d] = [p.detach().clone() for p in params]
+            t = state["t"] = state["t"] + 1
+            with torch.no_grad():
+                for d in CHOICE_EMA:
+                    rate = 1 - min(d, (1 + t) / (10 + t))
+                    torch._foreach_lerp_(self._ema[d], [p.detach() for p in params], rate)
+
+        optimizer.register_step_post_hook(post_hook)
+        return optimizer
+
+    def _train_flow(self, step, **kwargs):
+        inner = kwargs["on_epoch_end"]
+        module = self.module_
+
+        def on_epoch_end(epoch, loss):
+            stop = inner(epoch, loss)
+            module.eval()
+            row = {"val": self.validation_scores_[-1] if self.validation_scores_ else None,
+                   "test": self._score(self.record), "loss": loss}
+            if self._study_val is not None:  # sd of the per-row gain over the start
+                row["val_gain_sd"] = float(np.std(self._log_probs(self._study_val)
+                                                  - self._init_val_lp))
+            params = list(module.parameters())
+            saved = [p.detach().clone() for p in params]
+            for d, avg in self._ema.items():
+                with torch.no_grad():
+                    for p, a in zip(params, avg):
+                        p.copy_(a)
+                row[f"ema{d}_val"] = (None if self._study_val is None
+                                      else self._score(self._study_val))
+                if self._study_val is not None:
+                    row[f"ema{d}_val_gain_sd"] = float(np.std(
+                        self._log_probs(self._study_val) - self._init_val_lp))
+                row[f"ema{d}_test"] = self._score(self.record)
+            with torch.no_grad():
+                for p, s in zip(params, saved):
+                    p.copy_(s)
+            module.train()
+            self.choice_curve_.append(row)
+            return stop
+
+        kwargs["on_epoch_end"] = on_epoch_end
+        return super()._train_flow(step, **kwargs)
+
+
+def run_choice(name: str, seed: int, recipe_name: str) -> dict:
+    """Fit ``NormalizingFlow(random_state=seed, **recipe)`` recording its choice (see
+    ``ChoiceStudyFlow``); ``summary_choice`` replays stopping rules on the curves."""
+    X_tr, X_te = DATASETS[name](seed)
+    X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)
+    params = _parse_recipe(recipe_name)
+    model = ChoiceStudyFlow(record=torch.as_tensor(X_te),
+                            **{"random_state": seed, "device": "cpu", **params})
+    t0, c0 = time.perf_counter(), time.process_time()
+    model.fit(X_tr)
+    fit_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    base = model.module_.base
+    return {
+        "data": name, "seed": seed, "recipe": recipe_name, "test": float(model.score(X_te)),
+        "init_val": model.init_val_, "init_test": model.init_test_,
+        "n_val": None if model._study_val is None else len(model._study_val),
+        "best_val": model.best_validation_score_, "curve": model.choice_curve_,
+        "gmm": _gmm_reference().get((name, seed)), "epochs": model.n_iter_,
+        "max_epochs": model._max_epochs, "fit_s": fit_s, "cpu_s": cpu_s,
+        "base": None if base is None else base.n_components,
+        "base_params": [{k: v for k, v in p.items()
+                         if k in ("n_components", "covariance_type", "reg_covar")}
+                        for p in (model._base_mixture_params or [])[:1]],
+    }
+
+
+def _replay(r: dict, rule: str, margin: float = 0.0, z: float = 0.0) -> float:
+    """Test score of the epoch a selection rule picks from a recorded ``choice`` fit: the
+    best validation epoch (of the weights, ``rule="val"``, or of an EMA, ``"ema0.99"``)
+    when its validation gain over the untrained model exceeds ``margin`` plus ``z``
+    standard errors of the per-row gain, else the untrained model."""
+    curve = r["curve"]
+    if rule == "oracle":  # the best test score seen (init included)
+        return max([r["init_test"]] + [c["test"] for c in curve])
+    if rule == "last":
+        return curve[-1]["test"] if curve else r["init_test"]
+    key = "" if rule == "val" else f"{rule}_"  # "val" or "ema0.99" ...
+    vals = [c[f"{key}val"] for c in curve]
+    tests = [c[f"{key}test"] for c in curve]
+    if not vals or r["init_val"] is None:
+        return r["init_test"]
+    i = int(np.argmax(vals))
+    se = curve[i].get(f"{key}val_gain_sd", 0.0) / math.sqrt(r.get("n_val") or 1)
+    return tests[i] if vals[i] > r["init_val"] + margin + z * se else r["init_test"]
+
+
+def summary_choice(path: str) -> None:
+    """Per data set and recipe, the test score of each selection rule replayed on the
+    recorded curves, against the best GMM (seeds >= it, mean difference)."""
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["data"], r["recipe"]), {})[r["seed"]] = r
+    rules = [("fit", None, 0.0, 0.0), ("init", None, 0.0, 0.0),
+             ("oracle", "oracle", 0.0, 0.0), ("last", "last", 0.0, 0.0),
+             ("val", "val", 0.0, 0.0)]
+    rules += [(f"val+{m:g}", "val", m, 0.0) for m in (0.005, 0.01, 0.02)]
+    rules += [(f"val+{z:g}se", "val", 0.0, z) for z in (1, 2, 3)]
+    rules += [(f"ema{d}", f"ema{d}", 0.0, 0.0) for d in CHOICE_EMA]
+    rules += [(f"ema{d}+2se", f"ema{d}", 0.0, 2.0) for d in CHOICE_EMA]
+    print("| data | recipe | rule | test LL mean | per seed minus GMM | >= GMM |")
+    print("|---|---|---|---|---|---|")
+    for (data, recipe), by_seed in sorted(groups.items()):
+        rs = [by_seed[s] for s in sorted(by_seed)]
+        gmm = np.array([r["gmm"] for r in rs])
+        for label, rule, m, z in rules:
+            t = np.array([r["test"] if label == "fit" else r["init_test"] if label == "init"
+                          else _replay(r, rule, m, z) for r in rs])
+            diffs = " ".join(f"{x:+.4f}" for x in t - gmm)
+            print(f"| {data} | {recipe} | {label} | {t.mean():.4f} | {diffs} | "
+                  f"{int(np.sum(t >= gmm))}/{len(t)} |")
+
+
+def run_base_reg(name: str, seed: int, folds: int = 3, members: int = 1) -> dict:
+    """How the mixture base's ``reg_covar`` choice scores (default fit's structure).
+
+    Fits the untrained default flow (``max_epochs=0``: its mixture base chosen on the
+    training split), then for each ``reg_covar`` in ``REG_GRID``, at the chosen
+    structure: the ``folds``-fold CV score (in code space) of the average of
+    ``members`` EM fits on the training split's codes, the validation split's score of
+    the average of the 10 members refitted on the training split, and the test score of
+    the 10 members refitted on all rows (what a kept start becomes).
+    """
+    from scipy.special import logsumexp
+    from sklearn.mixture import GaussianMixture
+
+    X_tr, X_te = DATASETS[name](seed)
+    X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)
+    flow = ChoiceStudyFlow(record=torch.as_tensor(X_te), max_epochs=0, device="cpu",
+                           random_state=seed).fit(X_tr)
+    val = flow._study_val.numpy()
+    held_rows = {r.tobytes() for r in val}
+    fit_rows = np.array([r for r in X_tr if r.tobytes() not in held_rows])
+    params = flow._base_mixture_params
+    Z, Z_val, Z_all, Z_te = (flow.transform(A).astype(np.float64)
+                             for A in (fit_rows, val, X_tr, X_te))
+    ld_val, ld_te = flow.log_det_jacobian(val), flow.log_det_jacobian(X_te)
+
+    def average(ps, Z_fit, Z_score):
+        ms = [GaussianMixture(**p).fit(Z_fit) for p in ps]
+        return logsumexp(np.stack([m.score_samples(Z_score) for m in ms]), 0) - np.log(len(ms))
+
+    split = np.array_split(np.random.RandomState(seed).permutation(len(Z)), folds)
+    out = {"data": name, "seed": seed, "folds": folds, "members": members,
+           "structure": {k: params[0][k] for k in ("n_components", "covariance_type",
+                                                   "reg_covar")},
+           "gmm": _gmm_reference().get((name, seed)), "reg": {}}
+    for reg in REG_GRID:
+        ps = [{**p, "reg_covar": reg} for p in params]
+        cv = np.mean([average(ps[:members], Z[np.concatenate(split[:i] + split[i + 1:])],
+                              Z[held]).mean() for i, held in enumerate(split)])
+        out["reg"][f"{reg:g}"] = {
+            "cv": float(cv), "val": float((average(ps, Z, Z_val) + ld_val).mean()),
+            "test_all_rows": float((average(ps, Z_all, Z_te) + ld_te).mean())}
+    return out
+
+
+REG_GRID = (1e-6, 1e-4, 1e-3)
+
+
 # ----------------------------------------------------------------------------- truth
 def true_loglik(name: str, X: np.ndarray, n_grid: int = 4000) -> float:
     """Mean log-density of ``X`` under the generating density of a 2-D toy (grid in t)."""
@@ -714,7 +958,8 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["curves", "recipes", "average", "diagnose", "truth",
                                        "summary", "summary_average", "base",
-                                       "summary_base"])
+                                       "summary_base", "choice", "summary_choice",
+                                       "base_reg"])
     p.add_argument("--datasets", nargs="*", default=["moons", "circles", "spiral"],
                    choices=list(DATASETS))
     p.add_argument("--seeds", nargs="*", type=int, default=[0])
@@ -722,6 +967,8 @@ def main(argv=None) -> int:
                    help="names from RECIPES or key=value,key=value")
     p.add_argument("--out", default=None, help="JSON lines file to append to")
     p.add_argument("--list", action="store_true", help="print the recipes and exit")
+    p.add_argument("--folds", type=int, default=3, help="base_reg: CV folds")
+    p.add_argument("--members", type=int, default=1, help="base_reg: EM fits averaged in CV")
     args = p.parse_args(argv)
     if args.list:
         for k, v in RECIPES.items():
@@ -736,6 +983,32 @@ def main(argv=None) -> int:
         return 0
     if args.command == "summary_base":
         summary_base(args.out)
+        return 0
+    if args.command == "base_reg":
+        for name in args.datasets:
+            for seed in args.seeds:
+                r = run_base_reg(name, seed, args.folds, args.members)
+                print(json.dumps(r), flush=True)
+                if args.out:
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(r) + "\n")
+        return 0
+    if args.command == "summary_choice":
+        summary_choice(args.out)
+        return 0
+    if args.command == "choice":
+        for name in args.datasets:
+            for recipe in args.recipes:
+                for seed in args.seeds:
+                    r = run_choice(name, seed, recipe)
+                    print(f"{name} seed {seed} {recipe}: test {r['test']:.4f} (GMM "
+                          f"{r['gmm']}) untrained {r['init_test']:.4f} oracle "
+                          f"{_replay(r, 'oracle'):.4f} base {r['base']} {r['base_params']} "
+                          f"epochs {r['epochs']}/{r['max_epochs']} {r['cpu_s']:.1f} CPU s",
+                          flush=True)
+                    if args.out:
+                        with open(args.out, "a") as f:
+                            f.write(json.dumps(r) + "\n")
         return 0
     if args.command == "base":
         for name in args.datasets:

@@ -46,6 +46,9 @@ _NF_BASE_REG_COVAR = (1e-6, 1e-3)
 _NF_BASE_ROWS = 10_000  # rows (a random subset beyond) the base mixture is fitted to
 _NF_BASE_FOLDS = 3  # cross-validation folds that select its structure
 _NF_BASE_MEMBERS = 10  # EM fits of the chosen mixture (seeds) averaged into the base
+# early stopping keeps a trained epoch over the untrained model only when its validation
+# gain exceeds this many standard errors of the per-row gain (else: the noise of the split)
+_NF_START_MARGIN_SE = 2.0
 
 
 def _nf_hidden(n_features: int) -> tuple[int, ...]:
@@ -132,6 +135,20 @@ def _select_mixture(Z: np.ndarray, rng: np.random.RandomState):
     return members or None
 
 
+def _significant_gain(gain: Tensor, weights: Tensor | None, z: float) -> bool:
+    """Whether the mean of the per-row ``gain`` (weighted by ``weights``) exceeds ``z``
+    standard errors: ``mean > z * sd / sqrt(n)``, with Kish's effective ``n`` for
+    weights."""
+    gain = gain.double()
+    if weights is None:
+        weights = torch.ones_like(gain)
+    w = weights.double() / weights.double().sum()
+    mean = float((w * gain).sum())
+    var = float((w * (gain - mean) ** 2).sum())
+    n_eff = 1.0 / float((w**2).sum())
+    return mean > z * math.sqrt(var / max(n_eff, 1.0))
+
+
 class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     r"""Normalizing flow density estimator trained by maximum likelihood.
 
@@ -202,8 +219,14 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         Hold out ``validation_fraction`` of the rows, stop when their mean
         log-likelihood has not improved by ``tol`` for ``n_iter_no_change`` epochs (with
         the cosine schedule, counted in the second half of ``max_epochs`` only), and
-        keep the parameters of the best epoch. Without it, the same rule applies to the
-        training loss and the last epoch's parameters are kept.
+        keep the parameters of the best epoch. The untrained model is a candidate too,
+        and a trained epoch replaces it only when its mean gain over it on the
+        validation rows exceeds {start_margin} standard errors of the per-row gain: a
+        smaller gain is within the noise of the split (with a mixture base the
+        untrained model is already that mixture, and on a few hundred validation rows
+        the best of many epochs beats it by chance). Without early stopping, the same
+        stopping rule applies to the training loss and the last epoch's parameters are
+        kept.
     base : {"auto", "normal", "mixture"}, default="auto"
         Base distribution of the codes. ``"normal"``: a standard normal.
         ``"mixture"``: a Gaussian mixture, initialised on the codes of the training rows
@@ -214,8 +237,9 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         {base_members} EM fits of that structure from different initialisations (so it
         has {base_members} times the chosen number of components, with full
         covariances); it is then trained jointly with the flow. With early stopping
-        the untrained flow is a candidate too, so the fit never scores below that
-        mixture on the validation rows. A mixture keeps apart the modes that one
+        the untrained flow is a candidate too (see ``early_stopping``); when it is
+        kept, its mixture is refitted to the codes of all rows, validation rows
+        included. A mixture keeps apart the modes that one
         Gaussian pushed through a flow leaks mass between; it costs a few seconds of
         EM at the start, and with fewer than 30 training rows (or when no mixture fits)
         the base stays a standard normal. "auto" is ``"mixture"`` when ``d <=
@@ -263,8 +287,10 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     validation_scores_ : list of float or None
         Mean log-likelihood of the validation rows per epoch (early stopping only).
     best_validation_score_ : float or None
-        The best of them and of the untrained model's; the model keeps those
-        parameters.
+        The validation score of the kept parameters: the best epoch's, or the
+        untrained model's when no epoch beat it by more than the noise of the split
+        (a kept mixture base is then refitted to all rows, so the fitted model's score
+        on the validation rows differs from it).
     n_iter_ : int
         Epochs run.
     converged_ : bool
@@ -446,6 +472,26 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         with torch.no_grad():
             return self.module_(rows)[0].detach().cpu().numpy().astype(np.float64)
 
+    def _base_rows(self, X_t):
+        """The rows (at most ``_NF_BASE_ROWS``, a random subset beyond) whose codes the
+        mixture base is fitted to."""
+        n = X_t.shape[0]
+        if isinstance(X_t, Tensor):
+            if n > _NF_BASE_ROWS:
+                idx = torch.randperm(n, generator=self._generator, device=self._generator.device)
+                X_t = X_t[idx[:_NF_BASE_ROWS].to(X_t.device)]
+            return X_t
+        return X_t[0:min(n, _NF_BASE_ROWS)]  # streamed: the first rows
+
+    def _set_base(self, members) -> None:
+        """Load the average of the fitted ``GaussianMixture`` ``members`` into the base."""
+        base = self.module_.base
+        base.set_parameters(
+            torch.as_tensor(np.concatenate([m.weights_ for m in members]) / len(members)),
+            torch.as_tensor(np.concatenate([m.means_ for m in members])),
+            torch.as_tensor(np.concatenate([_full_precisions_cholesky(m) for m in members])),
+        )
+
     def _init_base(self, X_t) -> None:
         """Fit the mixture base (``base="mixture"``) to the codes of the training rows
         ``X_t`` (never the validation rows) under the untrained flow, set it as
@@ -453,27 +499,29 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         self.module_.base = self._base_mixture_params = None
         if self._base != "mixture":
             return
-        n = X_t.shape[0]
-        if isinstance(X_t, Tensor):
-            if n > _NF_BASE_ROWS:
-                idx = torch.randperm(n, generator=self._generator, device=self._generator.device)
-                X_t = X_t[idx[:_NF_BASE_ROWS].to(X_t.device)]
-            rows = X_t
-        else:  # streamed: the first rows
-            rows = X_t[0:min(n, _NF_BASE_ROWS)]
-        members = _select_mixture(self._codes(rows), self._rng)
+        members = _select_mixture(self._codes(self._base_rows(X_t)), self._rng)
         if members is None:  # too few rows, or no candidate fits: the standard normal
             return
         base = GaussianMixtureBase(sum(m.n_components for m in members), X_t.shape[1])
-        base = base.to(device=self._device, dtype=self._torch_dtype)
-        base.set_parameters(
-            torch.as_tensor(np.concatenate([m.weights_ for m in members]) / len(members)),
-            torch.as_tensor(np.concatenate([m.means_ for m in members])),
-            torch.as_tensor(np.concatenate([_full_precisions_cholesky(m) for m in members])),
-        )
-        self.module_.base = base
+        self.module_.base = base.to(device=self._device, dtype=self._torch_dtype)
+        self._set_base(members)
         self._base_mixture_params = [m.get_params() for m in members]
         self._optimizer = self._make_optimizer()
+
+    def _refit_base(self, X_all) -> None:
+        """Refit the mixture base's members (same structures and seeds) to the codes of
+        all rows, validation rows included, under the kept untrained flow: the split
+        chose the untrained model, which then learns from every row (as a
+        ``GaussianMixture`` selected on a split is refitted to all rows). Kept as it is
+        when a member no longer fits."""
+        from sklearn.mixture import GaussianMixture
+
+        Z = self._codes(self._base_rows(X_all))
+        try:
+            members = [GaussianMixture(**p).fit(Z) for p in self._base_mixture_params]
+        except ValueError:  # a collapsed component
+            return
+        self._set_base(members)
 
     def _train(self, X, y, *, partial: bool):
         generator = self._generator
@@ -532,25 +580,31 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         schedule, n_epochs = self.lr_schedule, max(self._max_epochs, 1)
         state = {"best": -math.inf, "best_params": None, "misses": 0, "lr_misses": 0}
 
-        def validation_score() -> float:
+        def validation_log_prob() -> Tensor:
             module.eval()
             with torch.no_grad():
                 log_p = module.log_prob(X_val)
-                score = float(log_p.mean() if w_val is None
-                              else (log_p * w_val).sum() / w_val.sum())
             module.train()
-            return score
+            return log_p
 
-        if early:  # the untrained model (with a mixture base: the mixture) is a candidate
-            score = validation_score()
+        def validation_score(log_p: Tensor) -> float:
+            return float(log_p.mean() if w_val is None
+                         else (log_p * w_val).sum() / w_val.sum())
+
+        start = None  # the untrained model (with a mixture base: the mixture) ...
+        if early:  # ... is a candidate
+            log_p = validation_log_prob()
+            score = validation_score(log_p)
             if math.isfinite(score):
                 state["best"] = self.best_validation_score_ = score
                 state["best_params"] = copy.deepcopy(module.state_dict())
+                start = {"score": score, "log_p": log_p, "params": state["best_params"]}
 
         def on_epoch_end(epoch: int, loss: float) -> bool:
             # the monitored score: validation log-likelihood, or minus the training loss
             if early:
-                score = validation_score()
+                log_p = validation_log_prob()
+                score = validation_score(log_p)
                 self.validation_scores_.append(score)
             else:
                 score = -loss
@@ -565,6 +619,7 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
                 if early:  # keep the best parameters seen
                     self.best_validation_score_ = score
                     state["best_params"] = copy.deepcopy(module.state_dict())
+                    state["best_log_p"] = log_p
             if schedule == "cosine":
                 rate = 0.5 * self._learning_rate * (1 + math.cos(math.pi * (epoch + 1) / n_epochs))
                 for group in optimizer.param_groups:
@@ -586,8 +641,18 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
             shuffle=self._shuffle_for(X_t),
             sample_weight=weights,
         )
+        if start is not None and state["best_params"] is not start["params"]:
+            # a trained epoch beat the start on the validation rows: by more than the
+            # noise of the split (the per-row gain's standard error), or the start stays
+            gain = state["best_log_p"] - start["log_p"]
+            if not _significant_gain(gain, w_val, _NF_START_MARGIN_SE):
+                state["best_params"] = start["params"]
+                self.best_validation_score_ = start["score"]
         if state["best_params"] is not None:
             module.load_state_dict(state["best_params"])
+        if (start is not None and state["best_params"] is start["params"] and not resumed
+                and self._base_mixture_params):
+            self._refit_base(X_all)
         return history
 
     def _finish_fit(self, X, y, history, *, partial: bool) -> None:
@@ -621,6 +686,7 @@ NormalizingFlow.__doc__ = (
     .replace("{base_rows}", f"{_NF_BASE_ROWS:,}".replace(",", " "))
     .replace("{base_folds}", str(_NF_BASE_FOLDS))
     .replace("{base_members}", str(_NF_BASE_MEMBERS))
+    .replace("{start_margin}", f"{_NF_START_MARGIN_SE:g}")
     .replace("{stages_doc}", str(_NF_STAGES))
     .replace("{hidden_doc}", "``(64, 64)`` when ``d <= 16``, else ``(min(max(64, d), 512),)``")
     .replace("{lr_doc}", "3e-3 for splines, 1e-3 otherwise (Adam)")

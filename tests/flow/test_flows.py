@@ -355,8 +355,32 @@ def test_defaults_beat_a_single_gaussian_on_moons_quickly():
     flow = NormalizingFlow(max_epochs=12, tol=None, device="cpu", random_state=0).fit(X)
     gaussian = GaussianMixture(1, random_state=0).fit(X)
     assert flow.score(X_test) > gaussian.score(X_test) + 0.5
-    assert flow.best_validation_score_ == max(flow.validation_scores_)
     assert np.abs(flow.inverse_transform(flow.transform(X_test)) - X_test).max() < 1e-8
+    # early stopping kept the start (the untrained flow with its mixture base): the best
+    # epoch scored above it on the 60 validation rows, by less than 2 standard errors of
+    # the per-row gain; the start's mixture was then refitted to every row's codes
+    start = NormalizingFlow(max_epochs=0, device="cpu", random_state=0).fit(X)
+    assert max(flow.validation_scores_) > start.best_validation_score_
+    assert flow.best_validation_score_ == start.best_validation_score_
+    np.testing.assert_array_equal(flow.score_samples(X_test), start.score_samples(X_test))
+    Z = flow.transform(X)
+    members = [GaussianMixture(**p).fit(Z) for p in flow._base_mixture_params]
+    log_p = np.stack([m.score_samples(flow.transform(X_test)) for m in members])
+    expected = logsumexp(log_p, 0) - np.log(10) + flow.log_det_jacobian(X_test)
+    np.testing.assert_allclose(flow.score_samples(X_test), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_gain_counts_when_it_exceeds_two_standard_errors():
+    from skdeepclust.flow._normalizing import _significant_gain
+
+    gain = torch.tensor([0.3, -0.1] * 50)  # mean 0.1, sd 0.2: standard error 0.02
+    assert _significant_gain(gain, None, 2.0) and not _significant_gain(gain, None, 6.0)
+    assert not _significant_gain(gain[:4], None, 2.0)  # sd 0.2 / sqrt(4) = 0.1
+    assert _significant_gain(torch.full((3,), 1e-3), None, 2.0)  # no spread
+    assert not _significant_gain(-gain, None, 0.0)
+    # weights: the effective number of rows (Kish) sets the standard error
+    weights = torch.tensor([1.0, 1.0] * 2 + [0.0, 0.0] * 48)
+    assert not _significant_gain(gain, weights, 2.0)  # 4 effective rows
 
 
 def test_stopping_at_max_epochs_warns_with_the_shared_wording():
