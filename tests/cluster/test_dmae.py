@@ -908,10 +908,12 @@ def test_epochs_and_tol_auto_resolve_by_depth(small_digits):
     assert (deep.max_epochs, deep.tol) == ("auto", "auto")
     # 600 rows at batch 256: 3 steps an epoch, 240 epochs for the 720 steps of the rule
     assert (deep._max_epochs, deep._tol, deep.n_iter_) == (240, None, 240)
-    big = DMAEClustering(5, batch_size=600, max_epochs="auto", **FAST)
-    big._deep, big.__dict__["_stream_rows"] = True, 60_000
-    big._resolve_training(X)
-    assert big._max_epochs == 20  # 100 steps an epoch: the floor of 20
+    rule = DMAEClustering(5, batch_size=256, **FAST)
+    rule._deep = True
+    for rows, epochs in [(3000, 60), (4999, 36), (5000, 20), (70_000, 20)]:
+        rule.__dict__["_stream_rows"] = rows  # the rows the rule sees
+        rule._resolve_training(X)
+        assert rule._max_epochs == epochs  # 720 steps below 5 000 rows, else 20
     shallow = DMAEClustering(5, autoencoder=None, max_epochs=1, **FAST).fit(X)
     assert (shallow._max_epochs, shallow._tol) == (1, 1e-4)
 
