@@ -18,7 +18,9 @@ For each seed, one JSON record with:
 ``'{"degrees_of_freedom": 5.0}'``); ``--dataset`` picks another panel set;
 ``--in-sample-law`` restores the rule before cross-validation (``degrees_of_freedom="auto"``
 keeps the law more likely on all rows, fitting both from 20 EM starts: the same random
-draws as that code).
+draws as that code); ``--extra-draws N`` takes N more draws from the estimator's random
+stream before the law is chosen, so that the same seeds give another run of the same
+rule (the training's spread from its random draws alone, the start unchanged).
 
 Run from the repository root, one torch thread::
 
@@ -65,7 +67,8 @@ def merged_pairs(y, labels, top: int = 3) -> list:
     return sorted(errors, key=lambda e: -e[2])[:top]
 
 
-def run(X, y, seed: int, epochs: int, params: dict, in_sample_law: bool = False) -> dict:
+def run(X, y, seed: int, epochs: int, params: dict, in_sample_law: bool = False,
+        extra_draws: int = 0) -> dict:
     k = int(np.unique(y).size)
     baseline = _pca_gmm(k, seed).fit(X)
     start = {}
@@ -78,8 +81,15 @@ def run(X, y, seed: int, epochs: int, params: dict, in_sample_law: bool = False)
 
     dgd.em_mixture = spy
     choose = dgd_init.choose_law
-    if in_sample_law:  # choose_law's "too few rows" answer: the laws compared in-sample
-        dgd_init.choose_law = lambda *args: dgd_init._TOO_FEW_ROWS
+
+    def chosen(sample, k, kind, laws, reg, rng):
+        for _ in range(extra_draws):
+            dgd_init.seed_from(rng)
+        if in_sample_law:  # choose_law's "too few rows" answer: the laws compared in-sample
+            return dgd_init._TOO_FEW_ROWS
+        return choose(sample, k, kind, laws, reg, rng)
+
+    dgd_init.choose_law = chosen
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -92,6 +102,7 @@ def run(X, y, seed: int, epochs: int, params: dict, in_sample_law: bool = False)
         dgd.em_mixture = original
         dgd_init.choose_law = choose
     return {"seed": seed, "params": params, "in_sample_law": in_sample_law,
+            "extra_draws": extra_draws,
             "pca_gmm_ari": adjusted_rand_score(y, baseline.labels_),
             "law": start["law"], "start_ari": adjusted_rand_score(y, start["labels"]),
             "ari": adjusted_rand_score(y, est.labels_), "stop_epoch": est.n_iter_,
@@ -112,6 +123,8 @@ def main() -> None:
     parser.add_argument("--params", default="{}")
     parser.add_argument("--in-sample-law", action="store_true",
                         help="the law chosen in-sample (the rule before cross-validation)")
+    parser.add_argument("--extra-draws", type=int, default=0,
+                        help="draws taken from the random stream before the law choice")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -120,11 +133,11 @@ def main() -> None:
     out = Path(args.out)
     records = json.loads(out.read_text()) if out.exists() else []
     for seed in args.seeds:
-        rec = run(X, y, seed, args.epochs, params, args.in_sample_law)
+        rec = run(X, y, seed, args.epochs, params, args.in_sample_law, args.extra_draws)
         rec["dataset"] = args.dataset
         records.append(rec)
         tr = rec["trace"] or []
-        print(f"{'in-sample ' if args.in_sample_law else ''}seed {seed}: pca_gmm {rec['pca_gmm_ari']:.3f}  law {rec['law']}  "
+        print(f"{'in-sample ' if args.in_sample_law else ''}+{args.extra_draws} seed {seed}: pca_gmm {rec['pca_gmm_ari']:.3f}  law {rec['law']}  "
               f"start {rec['start_ari']:.3f}  fit {rec['ari']:.3f} (epoch {rec['stop_epoch']})"
               f"  trace {[round(r['ari'], 3) for r in tr[9::10]]}  "
               f"merged {rec['confusion']}  pca_gmm merged {rec['pca_gmm_confusion']}",
