@@ -24,7 +24,7 @@ from ._rbm_base import (
     check_binary_visible,
     count_updates,
 )
-from ._rbm_likelihood import EXACT_AUTO_COST
+from ._rbm_likelihood import EXACT_AUTO_COST, _log_z_attribute
 
 __all__ = ["DBM"]
 
@@ -54,9 +54,10 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     :meth:`transform` returns the mean-field posterior of the top layer;
     :meth:`score_samples` the variational lower bound of ``log p(x)``,
     ``E_q[-E(x, h)] + H(q) - log Z``, with ``log Z`` exact when the odd hidden layers are
-    small enough to enumerate (``2**units * sum(layer sizes) <= 2**27``; computed at the
-    end of ``fit``) and otherwise estimated by annealed importance sampling on the first
-    call (see :meth:`log_partition`).
+    small enough to enumerate (``2**units * sum(layer sizes) <= 2**27``; computed when
+    first read after ``fit`` or ``partial_fit``, so that a stream of ``partial_fit``
+    calls pays for training only) and otherwise estimated by annealed importance sampling
+    on the first call (see :meth:`log_partition`).
 
     Read more in the :ref:`User Guide <dbm>`.
 
@@ -93,14 +94,19 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Step size of the weights and biases. "auto" is :class:`RBM`'s rule,
         ``0.01 * sqrt(30000 / updates)`` within [0.01, 0.1]: 0.01 (PyDeep's rate) for
         MNIST with batches of 20 over 10 epochs, larger for a small data set. Lower it
-        if training diverges.
+        if training diverges. ``partial_fit`` cannot know how long its stream is: its
+        first call plans ``max_epochs`` calls like itself, and once the stream has made
+        more updates the rate falls with them (after ``u`` updates, the rate of a fit of
+        ``u`` updates), so that a stream of small chunks ends at the rate ``fit`` would
+        use on all its rows rather than keeping one chunk's larger rate.
     learning_rate_decay : float, default=0.0
         Inverse-time decay of the joint training's step size: after ``e`` epochs
         (fractional within an epoch, counted over warm-started fits and ``partial_fit``
-        calls) the rate is ``learning_rate / (1 + learning_rate_decay * e)``. 0 keeps it
-        constant. The step size must fall for PCD to settle (the persistent chains lag
-        the model); Salakhutdinov & Hinton (2009) decrease it towards 0 over a few
-        hundred epochs: 0.01 to 0.05 halves it after 100 to 20 epochs.
+        calls, each call one epoch however few its rows) the rate is
+        ``learning_rate / (1 + learning_rate_decay * e)``. 0 keeps it constant. The step
+        size must fall for PCD to settle (the persistent chains lag the model);
+        Salakhutdinov & Hinton (2009) decrease it towards 0 over a few hundred epochs:
+        0.01 to 0.05 halves it after 100 to 20 epochs.
     momentum : float, default=0.0
     l2 : float, default=0.0
         Weight decay on the weights.
@@ -160,7 +166,8 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     offsets_ : list of ndarray
         Centering offsets of every layer (zero for a normal DBM).
     log_partition_ : float or None
-        log Z used by ``score_samples``; None until known.
+        log Z used by ``score_samples``; None until known. An exact value is computed on
+        first read (or by ``score_samples``).
     log_partition_bounds_ : tuple of float or None
         (lower, upper): -3 / +3 standard errors of an AIS estimate; equal for exact.
     log_partition_method_ : str or None
@@ -231,6 +238,11 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     }
 
     _transient_attributes = ("_optimizer", "_updater")
+    # log Z as the RBM keeps it: an exact value pending after every fit and partial_fit
+    # call is computed on the first read (score_samples, or these attributes)
+    log_partition_ = _log_z_attribute(0, "log Z used by ``score_samples`` (or None).")
+    log_partition_bounds_ = _log_z_attribute(1, "(lower, upper) bounds of log Z.")
+    log_partition_method_ = _log_z_attribute(2, "How log Z was computed.")
     #: Settings of the AIS run that ``score_samples`` starts when ``log Z`` is unknown.
     _lazy_ais: ClassVar[dict] = {"n_chains": 100, "n_betas": 10000, "k": 1}
     #: 16-16 hidden units: the exact log Z on digits.
@@ -346,6 +358,10 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             module.initialize(V, generator=g, weight_scale=self.init_weights,
                               centered=self.centered)
         self.module_ = module
+        # "auto": the rate of max_epochs passes over X (partial_fit: over max_epochs
+        # chunks like the first, then falling as the stream outgrows them; see _train)
+        self._planned_updates = count_updates(X.shape[0], self.batch_size, self.max_epochs)
+        self._updates_done = 0
         self._learning_rate = self._auto_rate(X.shape[0], self.max_epochs)
         self._batch_rows = max(1, min(self.batch_size, X.shape[0]))
         self._updater = self._make_updater()
@@ -378,20 +394,36 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             (torch.as_tensor(self._sample_weight) > 0).sum())
         per_epoch = math.ceil(rows / max(1, min(self.batch_size, rows)))
         done = [float(self._history.n_iter)]  # epochs trained before this call
+        # updates of every call so far; a stream at "auto" steps at the rate of a fit of
+        # as many updates once it has made more than its first call planned (a small
+        # chunk's larger rate, kept for a whole stream, makes PCD diverge)
+        updates = [getattr(self, "_updates_done", 0)]
+        planned = getattr(self, "_planned_updates", None)  # None: pickled before
+        stream = partial and isinstance(self.learning_rate, str) and planned is not None
 
         def step(idx):
             v = V[idx]
+            updates[0] += 1
+            base = auto_learning_rate(max(planned, updates[0])) if stream else rate
             if decay:
-                upd.learning_rate = rate / (1.0 + decay * done[0])
+                upd.learning_rate = base / (1.0 + decay * done[0])
                 done[0] += 1.0 / per_epoch
+            elif stream:
+                upd.learning_rate = base
             pos = upd.step(v, g)
             n = _loss_rows(v.shape[0])
             with torch.no_grad():
                 rec = module.mean(0, [None, pos[1][:n]])
                 return (rec - v[:n]).pow(2).mean()
 
-        return self._train_loop(step, module, V.shape[0], 1 if partial else self.max_epochs,
-                                "DBM training", g, result=self._history)
+        try:
+            return self._train_loop(step, module, V.shape[0],
+                                    1 if partial else self.max_epochs, "DBM training", g,
+                                    result=self._history)
+        finally:
+            self._updates_done = updates[0]
+            if stream:
+                self._learning_rate = auto_learning_rate(max(planned, updates[0]))
 
     def _finish_fit(self, X, y, result, *, partial: bool) -> None:
         if self.tol is not None and not partial:
@@ -465,6 +497,12 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return dbm
 
     # ------------------------------------------------------------------ helpers
+    def _reset_log_partition(self) -> None:
+        """log Z unknown; the exact value pending (computed when first read) when it is
+        cheap. Every ``fit`` and ``partial_fit`` ends here: a stream of ``partial_fit``
+        calls pays for training only."""
+        self._log_z = (None, None, None, self._exact_feasible())
+
     def _exact_feasible(self) -> bool:
         m = self.module_
         n = m.odd_units
@@ -539,9 +577,9 @@ class DBM(PartialFitMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """Variational lower bound of log p(x) of each sample (nats).
 
         ``E_q[-E(x, h)] + H(q) - log Z`` with ``q`` the mean-field posterior (50 sweeps).
-        ``log Z`` is exact when the odd hidden layers are small (computed at the end of
-        ``fit``); otherwise the first call estimates it by AIS (100 chains, 10000
-        temperatures; the estimate of ``log Z`` tends to be low, so the bound is a little
+        ``log Z`` is exact when the odd hidden layers are small (computed on the first
+        read after training); otherwise the first call estimates it by AIS (100 chains,
+        10000 temperatures; the estimate of ``log Z`` tends to be low, so the bound is a little
         optimistic on average) and stores it in ``log_partition_``; call
         :meth:`log_partition` beforehand to choose its settings.
 

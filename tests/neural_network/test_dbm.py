@@ -275,3 +275,61 @@ def test_unconverged_training_warns(prototypes):
         dbm = DBM(n_components=(4, 2), max_epochs=2, tol=0.0, n_iter_no_change=5,
                   **FAST).fit(prototypes)
     assert dbm.n_iter_ == 2 and not dbm.converged_
+
+
+def test_exact_log_partition_is_computed_when_first_read(prototypes, monkeypatch):
+    """partial_fit and fit leave the exact log Z pending: no call enumerates states until
+    a score (or log_partition_) reads it, and the value read is the eager one."""
+    calls = []
+    exact = D.log_partition_exact
+    monkeypatch.setattr(D, "log_partition_exact",
+                        lambda m, **kw: calls.append(1) or exact(m, **kw))
+    dbm = DBM(n_components=(6, 3), **SMALL)
+    for _ in range(3):
+        dbm.partial_fit(prototypes[:200])
+    assert calls == []
+    scores = dbm.score_samples(prototypes[:7])
+    assert len(calls) == 1 and dbm.log_partition_method_ == "exact"
+    lz = dbm.log_partition("exact")  # eager: the same value
+    assert len(calls) == 2 and dbm.log_partition_ == lz
+    assert dbm.log_partition_bounds_ == (lz, lz)
+    np.testing.assert_array_equal(dbm.score_samples(prototypes[:7]), scores)
+    assert len(calls) == 2  # stored: not computed again
+    dbm.partial_fit(prototypes[200:400])  # the stored value is the old model's: pending
+    assert len(calls) == 2
+    lz2 = dbm.log_partition_
+    assert len(calls) == 3 and lz2 != lz
+    with torch.no_grad():
+        assert lz2 == pytest.approx(float(exact(dbm._float64_module())), rel=1e-12)
+    c = pickle.loads(pickle.dumps(dbm.partial_fit(prototypes)))  # pending survives pickling
+    assert c.log_partition_ == pytest.approx(c.log_partition("exact"), rel=1e-12)
+    full = DBM(n_components=(6, 3), max_epochs=2, **SMALL).fit(prototypes)
+    assert len(calls) == 5  # fit: pending too
+    assert full.score(prototypes) == pytest.approx(
+        np.mean(full.score_samples(prototypes)), rel=1e-12)
+    assert full.log_partition_method_ == "exact" and len(calls) == 6
+
+
+def test_auto_rate_of_a_stream_does_not_depend_on_the_chunk_size(prototypes):
+    """learning_rate="auto" in partial_fit: the rate of max_epochs calls like the first, then, once the
+    stream has made more updates, the rate of a fit of as many updates; so a stream ends
+    at fit's rate whatever its chunks, and max_epochs calls on all of X keep fit's rate."""
+    X = prototypes[:200]
+    kw = dict(n_components=(4, 2), batch_size=1, max_epochs=2, **FAST)
+    fit_rate = DBM(**kw).fit(X)._learning_rate  # 400 updates
+    assert fit_rate == pytest.approx(0.01 * math.sqrt(30000 / 400))
+    for n_chunks in (4, 1):
+        dbm = DBM(**kw)
+        for _ in range(2):
+            for c in np.array_split(X, n_chunks):
+                dbm.partial_fit(c)
+                # planned: 2 calls like the first (chunks of 50: 0.1 within the clip),
+                # then the rate of a fit of as many updates as made
+                updates = max(2 * len(c), dbm._updates_done)
+                assert dbm._learning_rate == pytest.approx(
+                    min(0.1, 0.01 * math.sqrt(30000 / updates)))
+                assert dbm._updater.learning_rate == dbm._learning_rate  # the rate used
+        assert dbm._updates_done == 400
+        assert dbm._learning_rate == pytest.approx(fit_rate)
+    fixed = DBM(**{**kw, "learning_rate": 0.03}).partial_fit(X[:20]).partial_fit(X[:20])
+    assert fixed._updater.learning_rate == 0.03
