@@ -118,7 +118,16 @@ untrained model's scores; ``summary_choice`` replays selection rules on those cu
 ``base_components=[1,...,256]``: 3-fold CV never picks more than 64 components; the
 ``choice`` rows were fitted with the shipped rule, a trained epoch kept only beyond 2
 standard errors of the gain, so their ``test`` is the new default's and the replayed
-``val`` rule the previous one.)
+``val`` rule the previous one; wine seeds 1 and 3 were added after the panel.) The
+panel at that rule (correlated 8-D is unchanged: a standard normal base without early
+stopping; its seeds 0-1 reproduce ``defaults_density_flow_noise_tab.json`` exactly)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_defaults.py --section density \
+        --models "NormalizingFlow()" "best GaussianMixture" --datasets moons circles spiral \
+        --out benchmarks/results/defaults_density_flow_start_margin_2d.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_defaults.py --section density \
+        --models "NormalizingFlow()" "best GaussianMixture" --datasets wine laplace \
+        --out benchmarks/results/defaults_density_flow_start_margin_tab.json
 
 Recipes run (``study_flow_average.jsonl``; circles seed 0 unless named): default (also
 moons, spiral), ``lr_schedule=constant,learning_rate=0.001``,
