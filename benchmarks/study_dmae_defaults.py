@@ -56,9 +56,12 @@ def shallow(dataset, seed, X, y, params) -> dict:
         end = DMAEClustering(k, **kw).fit(X)
     return {
         "part": "shallow", "dataset": dataset, "seed": seed, "params": params,
+        "kmeans_acc": scores(y, km.labels_)["acc"],
         "kmeans_ari": scores(y, km.labels_)["ari"], "kmeans_inertia": float(km.inertia_),
+        "start_acc": scores(y, start.labels_)["acc"],
         "start_ari": scores(y, start.labels_)["ari"],
         "start_inertia": _inertia(X, start.labels_), "start_loss": -start.score(X),
+        "end_acc": scores(y, end.labels_)["acc"],
         "end_ari": scores(y, end.labels_)["ari"], "end_inertia": _inertia(X, end.labels_),
         "end_loss": -end.score(X), "n_iter": end.n_iter_, "converged": end.converged_,
         "kept_start": end.kept_start_, "alpha": end._alpha,

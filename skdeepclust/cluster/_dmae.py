@@ -163,11 +163,12 @@ class DMAEClustering(
     n_init : int or "auto", default="auto"
         Restarts of the KMeans of ``init="kmeans"``; the one of lowest inertia is kept.
         The shallow model refines the partition it starts from, so a poor local optimum
-        of k-means stays a poor result. ``"auto"`` is 30 restarts for the shallow model
-        when ``X`` holds at most 5 million numbers (rows times features), where they cost
-        about as much as the training, and 10 above and for the deep model (whose joint
-        phase moves the codes themselves, and where the partition of lowest inertia on
-        the pretrained codes was not the better start).
+        of k-means stays a poor result. ``"auto"`` is 30 restarts for the shallow model,
+        whatever the size of ``X`` (they cost one to two times its training, as both
+        grow with rows times features times clusters), and 10 for the deep model (whose
+        joint phase moves the codes themselves, and where the partition of lowest
+        inertia on the pretrained codes was not the better start). Set fewer to save
+        time on large data.
     precision_init : {"kmeans", "identity"} or array-like, default="kmeans"
         Initial precision matrices of ``"mahalanobis"``: the inverse covariance of each
         cluster of the initial partition (KMeans' clusters for ``init="kmeans"``, else the

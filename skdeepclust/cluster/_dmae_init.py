@@ -120,12 +120,12 @@ AUTO_ALPHA_FALLBACK = 100.0
 #: ``alpha="auto"`` of the deep model with ``normalize_codes``: codes of unit spread
 #: (the DMAE replication's value).
 AUTO_ALPHA_DEEP = 100.0
-#: ``n_init="auto"``: restarts of the shallow model's k-means start;
-#: ``AUTO_N_INIT_LARGE`` when ``X`` has more than ``AUTO_N_INIT_MAX_SIZE`` numbers
-#: (rows x features), and for the deep model's codes.
+#: ``n_init="auto"``: restarts of the shallow model's k-means start, at any size of ``X``
+#: (the restarts and the training both cost about rows x features x clusters per pass,
+#: so their ratio does not grow with the data); ``AUTO_N_INIT_DEEP`` for the deep
+#: model's codes.
 AUTO_N_INIT = 30
-AUTO_N_INIT_LARGE = 10
-AUTO_N_INIT_MAX_SIZE = 5_000_000
+AUTO_N_INIT_DEEP = 10
 #: ``volume="auto"``: the log-volume term is on for the shallow ``"mahalanobis"`` model
 #: when the data has at least this many rows per cluster and per dimension, so that each
 #: cluster's covariance, volume included, rests on many more rows than it has dimensions
@@ -161,12 +161,12 @@ def auto_alpha(head, H_t: Tensor, sample_weight: np.ndarray | None = None) -> fl
 
 
 def auto_n_init(n_init, shape: tuple[int, int], deep: bool = False) -> int:
-    """Restarts of the k-means start on clustered data of ``shape`` (``"auto"`` resolved)."""
+    """Restarts of the k-means start on clustered data of ``shape`` (``"auto"`` resolved:
+    ``AUTO_N_INIT`` for the shallow model whatever ``shape``, ``AUTO_N_INIT_DEEP`` for the
+    deep model's codes)."""
     if n_init != "auto":
         return int(n_init)
-    if deep or shape[0] * shape[1] > AUTO_N_INIT_MAX_SIZE:
-        return AUTO_N_INIT_LARGE
-    return AUTO_N_INIT
+    return AUTO_N_INIT_DEEP if deep else AUTO_N_INIT
 
 
 def resolve_volume(est, n_samples: int, n_dims: int, deep: bool) -> bool:
