@@ -32,7 +32,10 @@ and the ARI there:
 - ``confident_start``: ... counting a row only when it was assigned with a posterior of
   at least 0.9 at the window's start (the rule of the fix);
 - ``+loss``: the rule is not checked while the epoch loss fell over the window by more
-  than 5% of its descent since the first epoch.
+  than 5% of its descent since the first epoch;
+- ``end_check_<epoch>``: the check of a fit that reached ``max_epochs`` at that epoch
+  (rows confident at both ends of the last window that changed component:
+  ``moved_rows``, and whether the loss settled); it counts as converged when both pass.
 
 Every rule is checked from the 400th optimizer step on (epoch 17 here), as in the fit.
 
@@ -65,6 +68,7 @@ from _panel import PANEL
 from sklearn.metrics import adjusted_rand_score
 
 import skdeepclust.representation._dgd_training as dgd_training
+from skdeepclust.metrics import cluster_accuracy
 from skdeepclust.representation import GMMRepresentation
 
 
@@ -88,7 +92,8 @@ def trace(X, y, seed: int, epochs: int, dump: list | None = None, **params) -> d
             lab, pmax = lab.numpy().copy(), pmax.numpy().copy()
             labels.append(lab)
             pmaxes.append(pmax)
-            rec = {"epoch": epoch + 1, "loss": loss, "ari": adjusted_rand_score(y, lab)}
+            rec = {"epoch": epoch + 1, "loss": loss, "ari": adjusted_rand_score(y, lab),
+                   "acc": float(cluster_accuracy(y, lab))}
             if len(labels) >= 2:
                 rec["changed_1"] = int((labels[-1] != labels[-2]).sum())
             if len(labels) >= 3:
@@ -163,7 +168,15 @@ def replay(prefix: str, traces: str, seeds, window: int = 10, tol: float = 1e-3,
                 at = labels[(stop or labels.shape[0]) - 1]
                 out.setdefault(key, {})[seed] = {
                     "stop_epoch": stop, "ari": adjusted_rand_score(y, at)}
-        for epoch in (100, labels.shape[0]):
+        for epoch in (100, labels.shape[0]):  # the end check of a fit stopped here
+            t = epoch - 1
+            moved = ((labels[t - window] != labels[t]) & (pmax[t - window] >= confident)
+                     & (pmax[t] >= confident))
+            out.setdefault(f"end_check_{epoch}", {})[seed] = {
+                "moved_rows": int(moved.sum()), "passes_moved": bool(moved.mean() <= tol),
+                "loss_settled": bool(loss[t - window] - loss[t]
+                                     <= settled * max(loss[0] - loss[t], 0)),
+                "stop_epoch": epoch, "ari": adjusted_rand_score(y, labels[t])}
             out.setdefault(f"fixed_{epoch}_epochs", {})[seed] = {
                 "stop_epoch": epoch, "ari": adjusted_rand_score(y, labels[epoch - 1])}
     for key, per_seed in out.items():

@@ -901,6 +901,22 @@ def test_tol_rule_counts_only_rows_that_leave_a_confident_assignment():
     assert changed_share((labels, ~sure), (after, sure)) == 2 / 8  # rows 3 and 4
 
 
+def test_end_check_counts_only_rows_confident_at_both_ends():
+    from skdeepclust.representation._dgd_training import moved_share
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 0, 1], dtype=torch.int16)
+    sure = torch.tensor([True, True, True, False, False, True, True, True])
+    after = torch.tensor([0, 2, 1, 0, 0, 1, 0, 1], dtype=torch.int16)
+    # rows 1 and 5 left confident assignments: row 1 ends confident in component 2 (it
+    # moved), row 5 ends near a boundary (churn); rows 3 and 4 were never confident
+    end_sure = torch.tensor([True, True, True, True, True, False, True, True])
+    assert moved_share((labels, sure), (after, end_sure)) == 1 / 8
+    row1_unsure = end_sure.clone()
+    row1_unsure[1] = False  # row 1 ends near a boundary too: nothing moved
+    assert moved_share((labels, sure), (after, row1_unsure)) == 0.0
+    assert moved_share((labels, sure), (labels, end_sure)) == 0.0
+
+
 def test_tol_rule_waits_for_the_loss_to_settle():
     from skdeepclust.representation._dgd_training import loss_settled
 
