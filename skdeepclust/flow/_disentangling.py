@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,6 +25,11 @@ _DF_STAGES = 2
 _DF_BATCH = 64
 _DF_LEARNING_RATE = 0.01
 _DF_EPOCHS = 20
+
+# The density check after each fit (see DisentanglingFlow._check_density): rows scored,
+# and how many nats per feature below an independent Gaussian count as broken.
+_CHECK_ROWS = 2048
+_CHECK_NATS_PER_FEATURE = 100.0
 
 
 def _df_hidden(n_features: int) -> tuple[int, ...]:
@@ -362,9 +368,44 @@ class DisentanglingFlow(_BaseFlow):
                                           generator=generator)
             return self._pair_loss(X_t[a], X_t[b], sim)
 
-        return self._run_pairs(
+        history = self._run_pairs(
             step, self.pairs_per_epoch or n_rows, 1 if partial else self._max_epochs
         )
+        self._check_density(X_t if w is None else X_t[kept])
+        return history
+
+    @torch.no_grad()
+    def _check_density(self, X_t: Tensor) -> None:
+        """Warn when the fitted flow's log-likelihood of (up to ``_CHECK_ROWS``) training
+        rows is not finite or is absurd: below an independent Gaussian fitted on the same
+        rows (variances floored as ActNorm floors its scales) by more than
+        ``_CHECK_NATS_PER_FEATURE`` nats per feature. Such a model is broken (issue 18:
+        no silently broken model), typically by near-constant features."""
+        rows = X_t[:_CHECK_ROWS]
+        if rows.shape[0] < 2:
+            return
+        mode = self.module_.training
+        self.module_.eval()
+        try:
+            ll = self.module_.log_prob(rows).double()
+        finally:
+            self.module_.train(mode)
+        x = rows.double()
+        var = x.var(0, unbiased=False)
+        var = var.clamp_min(max(0.09 * float(var.mean()), 1e-12))  # ActNorm's (0.3 x rms)^2
+        gauss = -0.5 * (torch.log(2 * torch.pi * var) + (x - x.mean(0)).pow(2) / var).sum(1)
+        mean_ll, mean_gauss = float(ll.mean()), float(gauss.mean())
+        n_features = rows.shape[1]
+        if not np.isfinite(mean_ll) or mean_ll < mean_gauss - _CHECK_NATS_PER_FEATURE * n_features:
+            warnings.warn(
+                f"{type(self).__name__}: the fitted flow's mean log-likelihood of the "
+                f"training rows is {mean_ll:.4g} nats, against {mean_gauss:.4g} for an "
+                "independent Gaussian: the model is broken. Features that are (nearly) "
+                "constant in most rows are the usual cause: drop them or add noise of "
+                "their resolution, standardize the input, or try a smaller learning_rate.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_pairs(self, X_a, X_b, similarity, sample_weight=None):
@@ -422,6 +463,7 @@ class DisentanglingFlow(_BaseFlow):
             return self._pair_loss(A[idx], B[idx], S_t[idx])
 
         self._store_history(self._run_pairs(step, A.shape[0], self._max_epochs, weights))
+        self._check_density(A[kept])
         del self._generator, self._history
         return self
 
