@@ -50,7 +50,7 @@ def shallow(dataset, seed, X, y, params) -> dict:
     k = len(np.unique(y))
     km = KMeans(k, n_init=10, random_state=seed).fit(X)
     kw = {"autoencoder": None, "random_state": seed, **params}
-    start = DMAEClustering(k, max_epochs=0, **kw).fit(X)
+    start = DMAEClustering(k, **{**kw, "max_epochs": 0}).fit(X)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         end = DMAEClustering(k, **kw).fit(X)
