@@ -8,7 +8,6 @@ unchanged.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -49,14 +48,11 @@ def dmae_default_autoencoder(n_samples: int, n_features: int) -> AutoEncoder:
     return default_autoencoder(n_samples, n_features, n_components=min(units, n_features))
 
 
-def _streamed_default(n_features: int, overrides: dict, rows_per_pass: int) -> AutoEncoder:
-    """``partial_fit``'s warm-up: the default autoencoder for a stream of
-    ``rows_per_pass`` rows (a module function: the warm-up pickles)."""
-    return dmae_default_autoencoder(rows_per_pass, n_features).set_params(**overrides)
-
-
 class DeepModelMixin:
     """DMAEClustering's methods that serve the deep model (see the module docstring)."""
+
+    #: ``partial_fit``'s warm-up builds the code size of ``fit`` (StreamWarmupMixin).
+    _default_autoencoder = staticmethod(dmae_default_autoencoder)
 
     def _autoencoder_spec(self, shape: tuple[int, int] | None = None) -> AutoEncoder | None:
         """The nested autoencoder, unwrapped from a ``FrozenEstimator``.
@@ -72,17 +68,6 @@ class DeepModelMixin:
                 return None
             return dmae_default_autoencoder(*shape)
         return checked_autoencoder(self.autoencoder, shape[1], accepted="'auto', None")
-
-    def _begin_warmup(self, X, max_codes: int) -> bool:
-        """``partial_fit``'s warm-up builds :func:`dmae_default_autoencoder` (the code
-        size of ``fit``) where DECClustering's builds its own default."""
-        started = super()._begin_warmup(X, max_codes)
-        warm = self.__dict__.get("_warmup")
-        if started and warm.autoencoder is None:  # the default, built after the survey
-            warm._make_autoencoder = functools.partial(
-                _streamed_default, *warm._make_autoencoder.args
-            )
-        return started
 
     def _fit_mixture(self, H_t: Tensor) -> list:
         """Deep model: train the mixture alone on the (scaled) pretrained codes."""

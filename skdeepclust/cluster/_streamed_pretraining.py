@@ -157,10 +157,11 @@ class StreamedPretraining:
         return self.rows_embedded >= self.rows_per_pass
 
 
-def default_streamed_autoencoder(n_features: int, overrides: dict, rows_per_pass: int):
-    """The default autoencoder for a stream of ``rows_per_pass`` rows per pass, with the
-    estimator's seed, device and verbosity (a module function: the warm-up pickles)."""
-    return default_autoencoder(rows_per_pass, n_features).set_params(**overrides)
+def default_streamed_autoencoder(build, n_features: int, overrides: dict, rows_per_pass: int):
+    """The default autoencoder ``build(n_samples, n_features)`` for a stream of
+    ``rows_per_pass`` rows per pass, with the estimator's seed, device and verbosity (a
+    module function: the warm-up pickles)."""
+    return build(rows_per_pass, n_features).set_params(**overrides)
 
 
 class StreamWarmupMixin:
@@ -172,7 +173,11 @@ class StreamWarmupMixin:
     progress (``_warmup``) ``partial_fit`` continues it and ``fit`` starts anew. The
     estimator provides ``_streamed_autoencoder(X)``: the autoencoder to pretrain (see
     :meth:`_autoencoder_to_pretrain`), ``None`` for the default one, ``False`` for none.
+    The default one is ``_default_autoencoder(n_samples, n_features)``, built once the
+    first pass has counted the rows (the deep DMAE overrides it with its own code size).
     """
+
+    _default_autoencoder = staticmethod(default_autoencoder)
 
     def _partial_fit(self, X, y=None, sample_weight=None):
         self._partial_call = True  # read by _initialize: a first call may warm up
@@ -195,7 +200,8 @@ class StreamWarmupMixin:
         ae = self._streamed_autoencoder(X)
         if ae is False:
             return False
-        default = functools.partial(default_streamed_autoencoder, X.shape[1],
+        default = functools.partial(default_streamed_autoencoder, self._default_autoencoder,
+                                    X.shape[1],
                                     self._nested_overrides(AutoEncoder(), seed_from(self._rng)))
         self._warmup = StreamedPretraining(ae, default, max_codes=max_codes,
                                            seed=seed_from(self._rng))
