@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_array
 from torch import Tensor
 
 from .._data import StreamedRows
+from .._distributed import world
 from .._optim import OPTIMIZERS, make_optimizer
 from .._torch import seed_from
 from .._training import train_loop, warn_partition, warn_unconverged
@@ -215,10 +216,16 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
         times one fit. More fits than five hardly move the kept fit's accuracy on
         small data: the medoid is as good as the typical fit, so a better recipe for
         one fit (such as ``embedding_scale="auto"``) lifts it, more fits do not.
-    update_interval : int, "auto" or "batch", default="auto"
+    update_interval : int, "auto", "epoch" or "batch", default="auto"
         Minibatch steps between two refreshes of the target :math:`P` on the full data.
         ``"auto"`` is about half an epoch, ``ceil(n_samples / batch_size) / 2`` (140 steps
-        on MNIST, as DEC used). ``"batch"`` computes :math:`P` from each minibatch's own
+        on MNIST, as DEC used). ``"epoch"`` refreshes :math:`P` once an epoch from the
+        soft assignments the epoch's minibatch steps computed anyway (each row's as the
+        network stood when the row was visited): the full-data target without a pass
+        over the data after the first, so a clustering epoch costs what clustpy's does.
+        It needs every row once an epoch in one process; with ``sample_weight``, streamed
+        rows or a process group it refreshes on the full data once an epoch instead.
+        ``"batch"`` computes :math:`P` from each minibatch's own
         soft assignments instead (as the pyagc head and clustpy do): no pass over the full
         data, so the clustering phase is markedly cheaper on large data, at about the same
         accuracy; choose it when the clustering phase dominates the fit time.
@@ -229,8 +236,9 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
         one more forward pass of the encoder per step).
     tol : float, default=1e-3
         Stop when the fraction of labels that changed between two target updates is below
-        ``tol`` (checked at each update; with ``update_interval="batch"``, once per epoch,
-        on the labels of the epoch's minibatches). ``0`` runs all ``max_epochs``.
+        ``tol`` (checked at each update; with ``update_interval="batch"`` or ``"epoch"``,
+        once per epoch, on the labels of the epoch's minibatches). ``0`` runs all
+        ``max_epochs``.
     reconstruction_weight : float, default=0.0
         :math:`\lambda`; ``> 0`` gives IDEC.
     clustering_weight : float or "auto", default="auto"
@@ -349,7 +357,7 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
         "n_init": [Interval(Integral, 1, None, closed="left")],
         **MedoidRestartsMixin._restart_constraints,
         "update_interval": [Interval(Integral, 1, None, closed="left"),
-                            StrOptions({"auto", "batch"})],
+                            StrOptions({"auto", "batch", "epoch"})],
         "tol": [Interval(Real, 0, 1, closed="both")],
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
         "clustering_weight": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -475,13 +483,24 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
             return 1.0
         return float(target) / spread
 
-    def _update_interval(self, n_samples: int) -> int | None:
-        if self.update_interval == "batch":
+    def _update_interval(self, n_samples: int, X_t=None) -> int | None:
+        """Minibatch steps between two full-data refreshes of the target; ``None`` when
+        there are none: ``"batch"`` targets, or ``"epoch"`` targets made from the soft
+        assignments the steps computed (rows in memory, one process, no weights)."""
+        mode = self.update_interval
+        if mode == "batch":
             return None
-        if self.update_interval == "auto":
-            steps = math.ceil(n_samples / min(self._batch_size, n_samples))
+        steps = math.ceil(n_samples / min(self._batch_size, n_samples))
+        if mode == "auto":
+            mode = "half-epoch"
+        if mode == "epoch":
+            if (not isinstance(X_t, StreamedRows) and self._sample_weight is None
+                    and world()[1] == 1):
+                return None
+            return steps  # a full-data refresh once an epoch instead
+        if mode == "half-epoch":
             return max(1, round(steps / 2))
-        return int(self.update_interval)
+        return int(mode)
 
     def _optimizer_settings(self, n_samples: int) -> tuple[str, float]:
         """The clustering phase's optimizer and learning rate, "auto" resolved."""
@@ -638,7 +657,7 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
         if init_labels is None:  # a warm start, a later partial_fit, a sampled start
             init_labels = self._labels(X_t)
         n_samples = X_t.shape[0]
-        interval = self._update_interval(n_samples)
+        interval = self._update_interval(n_samples, X_t)
         gamma = self._clustering_weight()
         lam = float(self.reconstruction_weight)
         # IDEC on passed-through features ("auto", few features): the identity
@@ -662,6 +681,12 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
         w_t = None if weights is None else torch.as_tensor(weights, device=self._device)
         tol = float(self.tol)
         batch_target = self.update_interval == "batch"
+        # "epoch": each step records its rows' soft assignments; at the epoch's end they
+        # make the next target (no pass over the data beyond the first one)
+        epoch_target = interval is None and not batch_target
+        if epoch_target:
+            state["q_seen"] = torch.empty(n_samples, self.n_clusters, device=self._device,
+                                          dtype=self._torch_dtype)
         if batch_target:  # labels seen in this epoch's minibatches, for the tol rule
             state["labels"] = state["labels"].long()
             state["epoch_labels"] = state["labels"].clone()
@@ -674,6 +699,16 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
 
         def epoch_end(epoch: int, loss: float) -> bool:
             return changed_fraction(state["epoch_labels"].clone()) < tol
+
+        def epoch_target_end(epoch: int, loss: float) -> bool:
+            q = state["q_seen"]
+            changed = changed_fraction(q.argmax(dim=1))
+            state["p"] = _target_distribution(q, out=state["p"])
+            return changed < tol
+
+        def first_target(iteration: int) -> None:
+            if iteration == 0:  # the first target from a pass over the data
+                refresh(0)
 
         def refresh_snapshot() -> float:
             """Snapshot the network; labels and frequencies in one chunked pass."""
@@ -696,7 +731,7 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
             return changed / n_samples
 
         def refresh(iteration: int) -> bool | None:
-            if iteration % interval:
+            if interval is not None and iteration % interval:
                 return None
             state["p"] = None  # the old target goes before the new one is computed
             module.eval()
@@ -724,6 +759,8 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
                     p = _target_distribution(q_ref, frequency=state["frequency"], out=q_ref)
             else:
                 p = state["p"][idx]
+                if epoch_target:
+                    state["q_seen"][idx] = log_q.detach().exp()
             loss = gamma * dec_kl_divergence(p, log_q)
             if recon is not None:
                 loss = loss + lam * recon(module.decode(z), x).mean()
@@ -749,8 +786,10 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
             phase="DEC clustering" if recon is None else "IDEC clustering",
             verbose=self.verbose,
             tol=None,
-            before_step=None if batch_target else refresh,
-            on_epoch_end=epoch_end if batch_target else None,
+            before_step=(None if batch_target else first_target if epoch_target
+                         else refresh),
+            on_epoch_end=(epoch_end if batch_target else epoch_target_end if epoch_target
+                          else None),
             suggestion="Try a smaller learning_rate or scale the input (e.g. to [0, 1]).",
             result=self._history,
         )

@@ -284,6 +284,57 @@ def test_target_is_refreshed_on_the_full_data_every_update_interval(blobs, blobs
     assert seen == [(400, 4)] * 2
 
 
+def _count_full_passes(monkeypatch):
+    calls = []
+    batched = DECClustering._batched
+
+    def spy(self, module, X, *args, **kwargs):
+        calls.append(X.shape[0])
+        return batched(self, module, X, *args, **kwargs)
+
+    monkeypatch.setattr(DECClustering, "_batched", spy)
+    return calls
+
+
+def test_epoch_target_needs_one_pass_and_equals_the_full_data_target(blobs, blobs_ae,
+                                                                      monkeypatch):
+    X, y = blobs
+    passes = _count_full_passes(monkeypatch)
+    params = dict(autoencoder=blobs_ae, batch_size=50, tol=0.0, max_epochs=3, device="cpu",
+                  random_state=0)
+    # with a vanishing learning rate the network does not move: the target made from the
+    # steps' own assignments is then the full-data target, and so is every loss
+    frozen = dict(params, learning_rate=1e-30)
+    full = DECClustering(4, update_interval=8, **frozen).fit(X)
+    n_full = len(passes)  # the start's and the labels' passes, and 3 refreshes
+    passes.clear()
+    reused = DECClustering(4, update_interval="epoch", **frozen).fit(X)
+    assert len(passes) == n_full - 2  # the first target only
+    np.testing.assert_allclose(reused.loss_curve_, full.loss_curve_, rtol=1e-5)
+    passes.clear()
+    dec = DECClustering(4, update_interval="epoch", **params).fit(X)
+    assert len(passes) == n_full - 2 and dec.n_iter_ == 3
+    # the tol rule runs at each epoch's end on the labels the steps saw
+    dec = DECClustering(4, autoencoder=blobs_ae, update_interval="epoch", tol=0.01,
+                        max_epochs=50, device="cpu", random_state=0).fit(X)
+    assert dec.converged_ and dec.n_iter_ == 1
+    assert adjusted_rand_score(y, dec.labels_) > 0.95  # one epoch of DEC drift on blobs
+
+
+def test_epoch_target_with_weights_refreshes_on_the_full_data(blobs, blobs_ae, monkeypatch):
+    # weighted draws leave rows out of an epoch: one full-data refresh per epoch instead
+    X, y = blobs
+    passes = _count_full_passes(monkeypatch)
+    dec = DECClustering(4, autoencoder=blobs_ae, batch_size=50, update_interval="epoch",
+                        tol=0.0, max_epochs=2, device="cpu", random_state=0)
+    dec.fit(X)
+    n_reused = len(passes)
+    passes.clear()
+    dec.fit(X, sample_weight=np.where(y == 0, 0.0, 1.0))
+    assert len(passes) == n_reused + 1  # a refresh at the start of each of 2 epochs
+    assert dec.n_iter_ == 2 and np.isfinite(dec.loss_curve_).all()
+
+
 def test_batch_target_uses_only_minibatches(blobs, blobs_ae, target_shapes):
     X, y = blobs
     seen = target_shapes
