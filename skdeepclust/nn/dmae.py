@@ -105,21 +105,24 @@ def _covariance_factor(raw: Tensor) -> Tensor:
 
 
 class _Precisions(torch.autograd.Function):
-    r"""``raw -> P``: :math:`P_k = v_k \Sigma_k^{-1}` with :math:`\Sigma_k = c\, C_k C_k^\top +
-    \epsilon I` and :math:`v_k = \det(\Sigma_k)^{1/d}` (``normalize``, else 1).
+    r"""``raw -> (P, log det Sigma)``: :math:`P_k = v_k \Sigma_k^{-1}` with :math:`\Sigma_k =
+    c\, C_k C_k^\top + \epsilon I` and :math:`v_k = \det(\Sigma_k)^{1/d}` (``normalize``,
+    else 1), and :math:`\log\det\Sigma_k` from the same Cholesky factorisation (the
+    log-volume term of ``volume=True`` needs no factorisation of its own).
 
-    The backward pass is the closed form: with :math:`G = \partial L / \partial P`,
-    :math:`\partial L / \partial \Sigma = (\langle G, P\rangle P / d - P G P) / v` (the
-    first term only when normalised) and :math:`\partial L / \partial C = c\,(H +
-    H^\top) C` for :math:`H = \partial L / \partial \Sigma`. It costs three
-    ``d x d`` products per centre and keeps only ``C`` and ``P`` between the passes,
-    where autograd through the Cholesky factorisation and its inverse keeps several
-    ``(K, d, d)`` intermediates and costs several times more (``d = 784``: 1.1 s against
-    0.5 s per step for ten centres on one core).
+    The backward pass is the closed form: with :math:`G = \partial L / \partial P` and
+    :math:`g = \partial L / \partial \log\det\Sigma`,
+    :math:`\partial L / \partial \Sigma = ((\langle G, P\rangle / d + g) P - P G P) / v`
+    (the :math:`\langle G, P\rangle` term only when normalised) and :math:`\partial L /
+    \partial C = c\,(H + H^\top) C` for :math:`H = \partial L / \partial \Sigma`. It
+    costs three ``d x d`` products per centre and keeps only ``C`` and ``P`` between the
+    passes, where autograd through the Cholesky factorisation and its inverse keeps
+    several ``(K, d, d)`` intermediates and costs several times more (``d = 784``: 1.1 s
+    against 0.5 s per step for ten centres on one core).
     """
 
     @staticmethod
-    def forward(ctx, raw: Tensor, scale: Tensor, floor: Tensor, normalize: bool) -> Tensor:
+    def forward(ctx, raw: Tensor, scale: Tensor, floor: Tensor, normalize: bool):
         # in place where possible: each (K, d, d) temporary is K * d * d numbers
         factor = raw.tril(-1)
         factor.diagonal(dim1=-2, dim2=-1).copy_(raw.diagonal(dim1=-2, dim2=-1).exp())
@@ -128,8 +131,9 @@ class _Precisions(torch.autograd.Function):
         cov = torch.baddbmm(floor * eye, factor, factor.transpose(-1, -2), alpha=float(scale))
         chol = torch.linalg.cholesky(cov)
         del cov
+        log_det = 2 * chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
         if normalize:
-            volume = (2 * chol.diagonal(dim1=-2, dim2=-1).log().mean(-1)).exp()
+            volume = (log_det / d).exp()
         else:
             volume = torch.ones(raw.shape[0], dtype=raw.dtype, device=raw.device)
         precision = torch.cholesky_inverse(chol)
@@ -139,18 +143,25 @@ class _Precisions(torch.autograd.Function):
             precision = 0.5 * (precision + precision.transpose(-1, -2))
         ctx.normalize = bool(normalize)
         ctx.save_for_backward(factor, precision, volume, scale)
-        return precision
+        return precision, log_det
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: Tensor):
+    def backward(ctx, grad: Tensor | None, grad_log_det: Tensor | None):
         factor, precision, volume, scale = ctx.saved_tensors
         d = factor.shape[-1]
-        # dL/dSigma = (<G, P> P / d - P G P) / v
-        h = torch.bmm(precision, torch.bmm(grad, precision)).neg_()
-        if ctx.normalize:
-            inner = (grad * precision).sum(dim=(-2, -1)) / d
-            h.addcmul_(inner[:, None, None], precision)  # fused: no (K, d, d) temporary
+        # dL/dSigma = ((<G, P> / d + g) P - P G P) / v
+        if grad is not None:
+            h = torch.bmm(precision, torch.bmm(grad, precision)).neg_()
+        else:
+            h = torch.zeros_like(precision)
+        coef = None
+        if ctx.normalize and grad is not None:
+            coef = (grad * precision).sum(dim=(-2, -1)) / d
+        if grad_log_det is not None:
+            coef = grad_log_det if coef is None else coef + grad_log_det
+        if coef is not None:
+            h.addcmul_(coef[:, None, None], precision)  # fused: no (K, d, d) temporary
         h.div_(volume[:, None, None])
         h = h + h.transpose(-1, -2)
         grad_raw = torch.bmm(h, factor)
@@ -310,6 +321,11 @@ class DissimilarityMixtureEncoder(nn.Module):
         """
         if self.covariance_raw is None:
             return None
+        return self._precisions_and_log_det()[0]
+
+    def _precisions_and_log_det(self) -> tuple[Tensor, Tensor]:
+        """:meth:`precisions` and :math:`\\log\\det\\Sigma_k` (shape ``(K,)``) from one
+        Cholesky factorisation; cached like :meth:`precisions` without autograd."""
         raw = self.covariance_raw
         args = (raw, self.covariance_scale, self.covariance_floor)
         if torch.is_grad_enabled():
@@ -335,9 +351,9 @@ class DissimilarityMixtureEncoder(nn.Module):
             and torch.equal(cached[1], raw)
         ):
             return cached[2]
-        precision = _Precisions.apply(*args, self.normalize_precision)
-        self.__dict__["_precision_cache"] = (key, raw.detach().clone(), precision)
-        return precision
+        result = _Precisions.apply(*args, self.normalize_precision)
+        self.__dict__["_precision_cache"] = (key, raw.detach().clone(), result)
+        return result
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -411,10 +427,18 @@ class DissimilarityMixtureEncoder(nn.Module):
         """
         if not self.volume:
             return None
-        if precision is None:
-            precision = self.precisions()
+        if precision is None:  # from the factorisation behind the precisions
+            return self._log_volumes(self._precisions_and_log_det()[1])
         chol = torch.linalg.cholesky(precision)
         log_det = 2 * chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+        return -(log_det + self.n_features * self.covariance_scale.log())
+
+    def _log_volumes(self, log_det_cov: Tensor) -> Tensor | None:
+        """:meth:`log_volumes` from :math:`\\log\\det\\Sigma_k`: :math:`\\log\\det P_k =
+        -\\log\\det\\Sigma_k` (0 under the unit determinant)."""
+        if not self.volume:
+            return None
+        log_det = torch.zeros_like(log_det_cov) if self.normalize_precision else -log_det_cov
         return -(log_det + self.n_features * self.covariance_scale.log())
 
     # ---------------------------------------------------------------- forward
@@ -433,7 +457,9 @@ class DissimilarityMixtureEncoder(nn.Module):
         log-volume of each centre is added unless ``with_volume=False``.
         """
         if precision is None and self.has_precision:
-            precision = self.precisions()
+            precision, log_det = self._precisions_and_log_det()
+            if volumes is None:
+                volumes = self._log_volumes(log_det)
         d = self.dissimilarity.pairwise(x, self.centers, precision)
         if self.volume and with_volume:
             d = d + (self.log_volumes(precision) if volumes is None else volumes)
@@ -485,8 +511,10 @@ class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
     """
 
     def forward(self, x: Tensor) -> DMOutput:  # type: ignore[override]
-        precision = self.precisions()  # once: the logits and the loss share it
-        volumes = self.log_volumes(precision)
+        precision = volumes = None
+        if self.has_precision:  # once: the logits and the loss share them
+            precision, log_det = self._precisions_and_log_det()
+            volumes = self._log_volumes(log_det)
         logits = self.logits(x, precision, volumes)
         log_s = torch.log_softmax(logits, dim=-1)
         s = log_s.exp()

@@ -969,7 +969,9 @@ def test_volume_separates_unequal_variance_blobs_the_unit_determinant_merges():
     shared = DMAEClustering(3, dissimilarity="mahalanobis", volume=False, **FAST).fit(X)
     assert adjusted_rand_score(y, shared.labels_) < 0.8
     np.testing.assert_allclose(np.linalg.det(shared.precisions_), 1.0, rtol=1e-6)
-    dmae = DMAEClustering(3, dissimilarity="mahalanobis", **FAST).fit(X)
+    # random_state=1: with 0 the loss bumps near epoch 110 and whether the bump changes the
+    # partition depends on float32 rounding (seeds 1-5 end alike whatever the rounding)
+    dmae = DMAEClustering(3, dissimilarity="mahalanobis", **dict(FAST, random_state=1)).fit(X)
     assert dmae._volume is True and dmae.converged_
     assert len(dmae.shape_loss_curve_) > 0  # the unit-determinant stage ran first
     assert adjusted_rand_score(y, dmae.labels_) > 0.93
