@@ -45,7 +45,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .dissimilarities import DissimilarityFunction, get_dissimilarity
+from .dissimilarities import DissimilarityFunction, _quad_block, get_dissimilarity
 
 __all__ = [
     "DMOutput",
@@ -77,6 +77,12 @@ class DMOutput(NamedTuple):
         The log-volume terms :math:`\\log\\det(\\Sigma_k / c)` that a head with
         ``volume=True`` adds to each centre's dissimilarity (``None`` otherwise); the
         loss mixes them with the assignments.
+    reconstruction : Tensor of shape (n,) or None
+        The row-wise term :math:`(x_i - \\tilde\\mu_i)^\\top \\tilde P_i (x_i -
+        \\tilde\\mu_i)` of the loss when the head computed it with the assignments (the
+        built-in ``"mahalanobis"`` on a training minibatch, whose backward pass then
+        needs no ``d x d`` gradient of the precisions); ``None`` otherwise, and
+        :func:`dmae_loss` computes it.
     """
 
     assignments: Tensor
@@ -85,6 +91,7 @@ class DMOutput(NamedTuple):
     log_mixing: Tensor
     component_precisions: Tensor | None
     component_volumes: Tensor | None = None
+    reconstruction: Tensor | None = None
 
     @property
     def precisions(self) -> Tensor | None:
@@ -102,6 +109,29 @@ def _covariance_factor(raw: Tensor) -> Tensor:
     """The lower triangular factor ``C`` of ``raw``: its strict lower triangle, and the
     exponential of its diagonal."""
     return raw.tril(-1) + torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
+
+
+def _precision_forward(raw: Tensor, scale: Tensor, floor: Tensor, normalize: bool):
+    """``(C, P, log det Sigma, v)``: the forward pass of :class:`_Precisions`."""
+    # in place where possible: each (K, d, d) temporary is K * d * d numbers
+    factor = raw.tril(-1)
+    factor.diagonal(dim1=-2, dim2=-1).copy_(raw.diagonal(dim1=-2, dim2=-1).exp())
+    d = raw.shape[-1]
+    eye = torch.eye(d, dtype=raw.dtype, device=raw.device)
+    cov = torch.baddbmm(floor * eye, factor, factor.transpose(-1, -2), alpha=float(scale))
+    chol = torch.linalg.cholesky(cov)
+    del cov
+    log_det = 2 * chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    if normalize:
+        volume = (log_det / d).exp()
+    else:
+        volume = torch.ones(raw.shape[0], dtype=raw.dtype, device=raw.device)
+    precision = torch.cholesky_inverse(chol)
+    del chol
+    precision.mul_(volume[:, None, None])
+    if not torch.equal(precision, precision.transpose(-1, -2)):  # (exact on the CPU)
+        precision = 0.5 * (precision + precision.transpose(-1, -2))
+    return factor, precision, log_det, volume
 
 
 class _Precisions(torch.autograd.Function):
@@ -123,24 +153,7 @@ class _Precisions(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, raw: Tensor, scale: Tensor, floor: Tensor, normalize: bool):
-        # in place where possible: each (K, d, d) temporary is K * d * d numbers
-        factor = raw.tril(-1)
-        factor.diagonal(dim1=-2, dim2=-1).copy_(raw.diagonal(dim1=-2, dim2=-1).exp())
-        d = raw.shape[-1]
-        eye = torch.eye(d, dtype=raw.dtype, device=raw.device)
-        cov = torch.baddbmm(floor * eye, factor, factor.transpose(-1, -2), alpha=float(scale))
-        chol = torch.linalg.cholesky(cov)
-        del cov
-        log_det = 2 * chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-        if normalize:
-            volume = (log_det / d).exp()
-        else:
-            volume = torch.ones(raw.shape[0], dtype=raw.dtype, device=raw.device)
-        precision = torch.cholesky_inverse(chol)
-        del chol
-        precision.mul_(volume[:, None, None])
-        if not torch.equal(precision, precision.transpose(-1, -2)):  # (exact on the CPU)
-            precision = 0.5 * (precision + precision.transpose(-1, -2))
+        factor, precision, log_det, volume = _precision_forward(raw, scale, floor, normalize)
         ctx.normalize = bool(normalize)
         ctx.save_for_backward(factor, precision, volume, scale)
         return precision, log_det
@@ -170,6 +183,99 @@ class _Precisions(torch.autograd.Function):
         # raw's strict lower triangle enters C as is, its diagonal through exp
         grad_raw.diagonal(dim1=-2, dim2=-1).mul_(factor.diagonal(dim1=-2, dim2=-1))
         return grad_raw.tril_(), None, None, None
+
+
+class _MinibatchForms(torch.autograd.Function):
+    r"""``(raw, X, M) -> (P, log det Sigma, D)`` for a training minibatch: the precisions
+    of :class:`_Precisions` and the quadratic forms :math:`D_{ik} = (x_i - m_k)^\top P_k
+    (x_i - m_k)` in one node, so that the backward pass never forms :math:`\partial L /
+    \partial P` (a ``(K, d, d)`` tensor that would cost ``4 d^3`` per centre to carry
+    to the factor).
+
+    Every gradient of :math:`P_k` that reaches it is of rank at most ``n``:
+    :math:`G_k = \sum_i g_{ik} u_{ik} u_{ik}^\top` with :math:`w_{ik} = P_k u_{ik}` kept by
+    the forward passes (:math:`u = x - m` here, :math:`u = x - \tilde\mu` for the loss's
+    row-wise term, whose node :class:`_LedgerQuadraticForms` hands its
+    :math:`(w, g)` over through ``ledger`` instead of a dense gradient). Then
+    :math:`P G P C = W^\top \mathrm{diag}(g) (W C)` (two ``(d, n) x (n, d)`` products) and
+    :math:`\langle G, P\rangle = \sum g_{ik} u_{ik}^\top P_k u_{ik}`, and the gradient
+    of the factor, :math:`2c\,((\langle G, P\rangle/d + g_{\log\det}) P C - P G P C) / v`,
+    needs one ``d x d`` product per centre (:math:`P C`) instead of three. A dense
+    gradient of ``P`` from any other use is added with the ``d x d`` products.
+    """
+
+    @staticmethod
+    def forward(ctx, raw, scale, floor, normalize: bool, X, M, ledger: list):
+        factor, precision, log_det, volume = _precision_forward(raw, scale, floor, normalize)
+        V = X.unsqueeze(0) - M.unsqueeze(1)  # (K, n, d)
+        W = torch.bmm(V, precision)
+        Q = (W * V).sum(-1)  # (K, n)
+        del V
+        ctx.normalize = bool(normalize)
+        ctx.ledger = ledger
+        ctx.save_for_backward(factor, precision, volume, scale, W, Q)
+        return precision, log_det, Q.T
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_precision, grad_log_det, grad_D):
+        factor, precision, volume, scale, W, Q = ctx.saved_tensors
+        K, d = factor.shape[0], factor.shape[-1]
+        entries = list(ctx.ledger)
+        ctx.ledger.clear()
+        if grad_D is not None:
+            entries.append((W, grad_D.T, Q))
+        coef = torch.zeros(K, dtype=factor.dtype, device=factor.device)
+        pgpc = torch.zeros_like(factor)  # P G P C, symmetric G
+        for w, g, q in entries:  # w: (K, n, d), g and q: (K, n)
+            pgpc.baddbmm_(w.transpose(1, 2), g.unsqueeze(-1) * torch.bmm(w, factor))
+            if ctx.normalize:
+                coef += (g * q).sum(-1) / d
+        pc = torch.bmm(precision, factor)
+        if grad_precision is not None:  # dense, from outside the head's loss
+            sym = 0.5 * (grad_precision + grad_precision.transpose(-1, -2))
+            pgpc.add_(torch.bmm(precision, torch.bmm(sym, pc)))
+            if ctx.normalize:
+                coef += (grad_precision * precision).sum(dim=(-2, -1)) / d
+        if grad_log_det is not None:
+            coef += grad_log_det
+        # dL/dC = c (H + H^T) C = 2c H C, H = (coef P - P G P) / v
+        grad_raw = pc.mul_(coef[:, None, None]).sub_(pgpc)
+        del pgpc
+        grad_raw.mul_((2.0 * scale / volume)[:, None, None])
+        grad_raw.diagonal(dim1=-2, dim2=-1).mul_(factor.diagonal(dim1=-2, dim2=-1))
+        grad_raw.tril_()
+        grad_X = grad_M = None
+        if grad_D is not None and (ctx.needs_input_grad[4] or ctx.needs_input_grad[5]):
+            gw = grad_D.T.unsqueeze(-1) * W  # (K, n, d): g_ik P_k (x_i - m_k)
+            if ctx.needs_input_grad[4]:
+                grad_X = 2.0 * gw.sum(0)
+            if ctx.needs_input_grad[5]:
+                grad_M = -2.0 * gw.sum(1)
+        return grad_raw, None, None, None, grad_X, grad_M, None
+
+
+class _LedgerQuadraticForms(torch.autograd.Function):
+    r""":math:`Q_{ik} = u_i^\top P_k u_i`, shape ``(n, K)``, whose backward pass gives ``u``
+    its gradient and hands the gradient of ``P`` to the :class:`_MinibatchForms` that
+    made ``P`` as :math:`(P u, g)` through ``ledger`` (no dense ``(K, d, d)`` gradient)."""
+
+    @staticmethod
+    def forward(ctx, U, precision, ledger: list):
+        W = torch.matmul(U, precision)  # (K, n, d)
+        Q = (W * U).sum(-1)  # (K, n)
+        ctx.ledger = ledger
+        ctx.save_for_backward(W, Q)
+        return Q.T
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_Q):
+        W, Q = ctx.saved_tensors
+        g = grad_Q.T
+        ctx.ledger.append((W, g, Q))
+        grad_U = 2.0 * torch.einsum("kn,knd->nd", g, W) if ctx.needs_input_grad[0] else None
+        return grad_U, None, None
 
 
 class DissimilarityMixtureEncoder(nn.Module):
@@ -511,6 +617,8 @@ class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
     """
 
     def forward(self, x: Tensor) -> DMOutput:  # type: ignore[override]
+        if self._minibatch_forms(x):
+            return self._forward_minibatch(x)
         precision = volumes = None
         if self.has_precision:  # once: the logits and the loss share them
             precision, log_det = self._precisions_and_log_det()
@@ -521,6 +629,40 @@ class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
         centroids = s @ self.centers
         log_mixing = torch.logsumexp(log_s + self.log_mixing_weights(), dim=-1)
         return DMOutput(s, log_s, centroids, log_mixing, precision, volumes)
+
+    def _minibatch_forms(self, x: Tensor) -> bool:
+        """Whether :meth:`forward` trains the built-in Mahalanobis head on a minibatch
+        (:class:`_MinibatchForms`): autograd on, the precisions learned, and the
+        ``(K, n, d)`` products of the batch within one block of the quadratic forms."""
+        raw = self.covariance_raw
+        return (
+            raw is not None
+            and raw.requires_grad
+            and torch.is_grad_enabled()
+            and self.dissimilarity._func is None
+            and self.dissimilarity.name == "mahalanobis"
+            and x.dim() == 2
+            and x.dtype == raw.dtype
+            and self.centers.dtype == raw.dtype
+            and self.n_clusters <= _quad_block(x.shape[0], x.shape[1], x.element_size())
+        )
+
+    def _forward_minibatch(self, x: Tensor) -> DMOutput:
+        ledger: list = []
+        precision, log_det, d = _MinibatchForms.apply(
+            self.covariance_raw, self.covariance_scale, self.covariance_floor,
+            self.normalize_precision, x, self.centers, ledger)
+        volumes = self._log_volumes(log_det)
+        if volumes is not None:
+            d = d + volumes
+        log_pi = self.log_mixing_weights()
+        log_s = torch.log_softmax(-self.alpha * d + log_pi, dim=-1)
+        s = log_s.exp()
+        centroids = s @ self.centers
+        log_mixing = torch.logsumexp(log_s + log_pi, dim=-1)
+        forms = _LedgerQuadraticForms.apply(x - centroids, precision, ledger)
+        rec = (s * forms).sum(-1)
+        return DMOutput(s, log_s, centroids, log_mixing, precision, volumes, rec)
 
     def loss(self, x: Tensor, output: DMOutput | None = None) -> Tensor:
         """Per-sample DMAE loss, shape ``(n,)`` (see :func:`dmae_loss`)."""
@@ -557,7 +699,9 @@ def dmae_loss(
     loss : Tensor of shape (n,)
         Average it (or sum it) over the batch.
     """
-    if output.component_precisions is None:
+    if output.reconstruction is not None:
+        rec = output.reconstruction
+    elif output.component_precisions is None:
         rec = dissimilarity.rowwise(x, output.centroids)
     else:  # no per-sample (n, d, d) precision
         rec = dissimilarity.mixture_rowwise(

@@ -115,6 +115,44 @@ def test_volume_loss_and_gradients_equal_autograd_of_the_log_determinant(floor):
         torch.testing.assert_close(head.log_volumes(), volumes.detach(), rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("volume", [False, True])
+def test_minibatch_forms_gradients_with_inputs_and_a_dense_precision_gradient(volume):
+    """The training node (precisions and quadratic forms together, the loss's row-wise
+    term handing over rank-n gradients): the gradients of the inputs (the deep model's
+    codes), of every parameter, and a dense gradient of P from another use of it, all
+    equal plain autograd of the explicit form."""
+    head = _head(K=3, d=5)
+    head.volume, head.normalize_precision = volume, not volume
+    x = torch.randn(12, 5, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(3, 5, 5, dtype=torch.float64)
+    params = [x, head.centers, head.mixing_logits, head.covariance_raw]
+    out = head(x)
+    assert out.reconstruction is not None  # the minibatch node ran
+    got = head.loss(x, out).sum() + (out.component_precisions * weights).sum()
+    grads = torch.autograd.grad(got, params)
+
+    P = _autograd_precisions(head)
+    volumes = -(torch.logdet(P) + 5 * torch.log(head.covariance_scale)) if volume else 0.0
+    diff = x[:, None] - head.centers[None]
+    D = torch.einsum("nki,kij,nkj->nk", diff, P, diff) + volumes
+    log_pi = torch.log_softmax(head.mixing_logits, 0)
+    log_s = torch.log_softmax(-head.alpha * D + log_pi, -1)
+    s = log_s.exp()
+    r = x - s @ head.centers
+    rec = torch.einsum("ni,nij,nj->n", r, torch.einsum("nk,kij->nij", s, P), r)
+    if volume:
+        rec = rec + s @ volumes
+    ref = (rec - torch.logsumexp(log_s + log_pi, -1) / head.alpha).sum() + (P * weights).sum()
+    refs = torch.autograd.grad(ref, params)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    for g, r_ in zip(grads, refs):
+        torch.testing.assert_close(g, r_, rtol=1e-9, atol=1e-11)
+    with torch.no_grad():  # inference: the general path, the same values
+        again = head(x)
+        assert again.reconstruction is None
+        torch.testing.assert_close(head.loss(x, again), head.loss(x, out).detach())
+
+
 def test_quadratic_forms_kept_products_equal_recomputed(monkeypatch):
     """A minibatch keeps P(x - m) for the backward pass; blocks of centres recompute it:
     the same gradients."""
