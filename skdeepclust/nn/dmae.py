@@ -153,6 +153,7 @@ class _Precisions(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, raw: Tensor, scale: Tensor, floor: Tensor, normalize: bool):
+        ctx.set_materialize_grads(False)  # None, not zeros, for an output without gradient
         factor, precision, log_det, volume = _precision_forward(raw, scale, floor, normalize)
         ctx.normalize = bool(normalize)
         ctx.save_for_backward(factor, precision, volume, scale)
@@ -206,6 +207,7 @@ class _MinibatchForms(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, raw, scale, floor, normalize: bool, X, M, ledger: list):
+        ctx.set_materialize_grads(False)  # None, not zeros, for an output without gradient
         factor, precision, log_det, volume = _precision_forward(raw, scale, floor, normalize)
         V = X.unsqueeze(0) - M.unsqueeze(1)  # (K, n, d)
         W = torch.bmm(V, precision)
