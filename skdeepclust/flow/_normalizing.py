@@ -199,6 +199,11 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
     smaller network and ``early_stopping=True`` on a few hundred rows, or
     ``coupling="affine"`` to trade flexibility for speed in high dimension).
 
+    After every ``fit`` and ``partial_fit`` the model's mean log-likelihood of (up to
+    2048 of) its training rows is checked: a ``RuntimeWarning`` says that the model is
+    broken when it is not finite or lies more than 100 nats per feature below an
+    independent Gaussian fitted to the same rows (typically near-constant features).
+
     Parameters
     ----------
     {flow_params}
@@ -653,6 +658,9 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         if (start is not None and state["best_params"] is start["params"] and not resumed
                 and self._base_mixture_params):
             self._refit_base(X_all)
+        if weights is not None and isinstance(X_t, Tensor):  # zero-weight rows take no part
+            X_t = X_t[torch.as_tensor(np.asarray(weights) > 0, device=X_t.device)]
+        self._check_density(X_t)
         return history
 
     def _finish_fit(self, X, y, history, *, partial: bool) -> None:

@@ -123,3 +123,24 @@ def test_broken_disentangling_flow_warns():
         actnorm.weight[1, 2] = float("inf")
     with pytest.warns(RuntimeWarning, match="model is broken"):
         flow._check_density(X_t)
+
+
+def test_broken_normalizing_flow_warns():
+    """The shared density check (``_BaseFlow._check_density``) runs after every
+    NormalizingFlow fit: silent on a sound fit, a warning on a broken model."""
+    X = _data_with_a_rare_column(400, 0, [5])
+    flow = NormalizingFlow(n_stages=1, hidden_layer_sizes=(8,), max_epochs=1, base="normal",
+                           tol=None, device="cpu", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        flow.fit(X)  # a sound fit: no warning
+    actnorm = next(m for m in flow.module_.modules() if isinstance(m, ActNorm))
+    X_t = torch.as_tensor(X, dtype=actnorm.weight.dtype)
+    with torch.no_grad():
+        actnorm.weight[1, 2] += 12.0  # the rare column's gain times e^12
+    with pytest.warns(RuntimeWarning, match="NormalizingFlow: .* the model is broken"):
+        flow._check_density(X_t)
+    with torch.no_grad():
+        actnorm.weight[1, 2] = float("nan")
+    with pytest.warns(RuntimeWarning, match="model is broken"):
+        flow._check_density(X_t)
