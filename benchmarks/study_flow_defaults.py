@@ -129,6 +129,22 @@ stopping; its seeds 0-1 reproduce ``defaults_density_flow_noise_tab.json`` exact
         --models "NormalizingFlow()" "best GaussianMixture" --datasets wine laplace \
         --out benchmarks/results/defaults_density_flow_start_margin_tab.json
 
+Fifth study (issue 18): which rule would pick the base's ``reg_covar`` that scores best
+on test. ``base_reg_rules`` fits the untrained default flow and, at the structure the
+shipped 3-fold CV chose, scores each ``reg_covar`` in ``REG_GRID`` by the shipped CV
+(fits of 2/3 of the training split), by 3 folds of a 10-fold partition (fits of 90%),
+by the validation split (the 10 members fitted to the training split, cold or
+warm-started down the grid) and, as the truth, the 10 members refitted to all rows on
+test; ``summary_base_reg_rules`` tabulates the test score of each rule's pick. The
+panel's spiral wants 1e-4 on every seed and circles 1e-3 on every seed, while every
+cheap rule picks a smaller value on circles too (see ``study_flow_base_refine.py``)::
+
+    python benchmarks/study_flow_defaults.py base_reg_rules \
+        --datasets spiral wine moons circles laplace --seeds 0 1 2 3 4 \
+        --out benchmarks/results/study_flow_base_reg_rules.jsonl
+    python benchmarks/study_flow_defaults.py summary_base_reg_rules \
+        --out benchmarks/results/study_flow_base_reg_rules.jsonl
+
 Recipes run (``study_flow_average.jsonl``; circles seed 0 unless named): default (also
 moons, spiral), ``lr_schedule=constant,learning_rate=0.001``,
 ``hidden_layer_sizes=[32,32]``, ``optimizer=adamw,weight_decay=0.1`` and ``=1.0``,
@@ -583,8 +599,8 @@ class BaseStudyFlow(NormalizingFlow):
         super().__init__(**params)
         self.record = record
 
-    def _init_base(self, X_t):
-        super()._init_base(X_t)
+    def _init_base(self, X_t, *args, **kwargs):
+        super()._init_base(X_t, *args, **kwargs)
         self.init_test_ = None
         if self.record is not None:
             with torch.no_grad():
@@ -685,8 +701,8 @@ class ChoiceStudyFlow(NormalizingFlow):
         with torch.no_grad():
             return self.module_.log_prob(rows).double().numpy()
 
-    def _init_base(self, X_t):
-        super()._init_base(X_t)
+    def _init_base(self, X_t, *args, **kwargs):
+        super()._init_base(X_t, *args, **kwargs)
         train = {r.tobytes() for r in X_t.cpu().numpy()}
         val = np.array([r for r in self._study_X if r.tobytes() not in train])
         self._study_val = torch.as_tensor(val) if len(val) else None
@@ -870,6 +886,114 @@ def run_base_reg(name: str, seed: int, folds: int = 3, members: int = 1) -> dict
 REG_GRID = (1e-6, 1e-4, 1e-3)
 
 
+def run_base_reg_rules(name: str, seed: int) -> dict:
+    """Which rule picks the mixture base's ``reg_covar`` that scores best on test.
+
+    Fits the untrained default flow (``max_epochs=0``; its base's structure chosen by the
+    shipped 3-fold CV), then for each ``reg_covar`` in ``REG_GRID`` at that structure:
+
+    - ``cv3``: the shipped criterion, 3-fold CV of one EM fit on the training split's
+      codes (fits on 2/3 of them);
+    - ``cv90``: 3 folds of a 10-fold partition (one EM fit on 90% of the codes, scored on
+      the other 10%, three times: the fits see nearly as many rows as the final one);
+    - ``val10``: the 10 members (cold EM fits) fitted on the training split, scored on
+      the flow's validation split (data space);
+    - ``val10_warm``: the same members refitted from the next larger ``reg_covar``'s
+      members (``warm_start``, the cheap version of ``val10``);
+    - ``test10_all``: the 10 members fitted on all rows, scored on test (what a kept
+      start becomes: the figure the rules should pick the best of).
+
+    Each rule's CPU seconds are recorded (``*_cpu``, summed over the grid).
+    """
+    from scipy.special import logsumexp
+    from sklearn.mixture import GaussianMixture
+
+    X_tr, X_te = DATASETS[name](seed)
+    X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)
+    flow = ChoiceStudyFlow(record=torch.as_tensor(X_te), max_epochs=0, device="cpu",
+                           random_state=seed).fit(X_tr)
+    val = flow._study_val.numpy()
+    held_rows = {r.tobytes() for r in val}
+    fit_rows = np.array([r for r in X_tr if r.tobytes() not in held_rows])
+    params = flow._base_mixture_params
+    Z, Z_val, Z_all, Z_te = (flow.transform(A).astype(np.float64)
+                             for A in (fit_rows, val, X_tr, X_te))
+    ld_val, ld_te = flow.log_det_jacobian(val), flow.log_det_jacobian(X_te)
+
+    def mean_ll(models, Z_score):
+        lp = np.stack([m.score_samples(Z_score) for m in models])
+        return logsumexp(lp, 0) - np.log(len(models))
+
+    def fit_one(p, Z_fit):
+        try:
+            return GaussianMixture(**p).fit(Z_fit)
+        except ValueError:  # a collapsed component
+            return None
+
+    rng = np.random.RandomState(seed)
+    split3 = np.array_split(rng.permutation(len(Z)), 3)
+    split10 = np.array_split(rng.permutation(len(Z)), 10)[:3]
+    out = {"data": name, "seed": seed, "n_fit": len(Z), "n_val": len(val),
+           "structure": {k: params[0][k] for k in ("n_components", "covariance_type",
+                                                   "reg_covar")},
+           "gmm": _gmm_reference().get((name, seed)), "init_test": flow.init_test_,
+           "reg": {}, "cpu": {"cv3": 0.0, "cv90": 0.0, "val10": 0.0, "val10_warm": 0.0}}
+    warm = None
+    for reg in sorted(REG_GRID, reverse=True):
+        ps = [{**p, "reg_covar": reg} for p in params]
+        row = {}
+        for rule, split in (("cv3", split3), ("cv90", split10)):
+            c0 = time.process_time()
+            scores = []
+            for held in split:
+                keep = np.setdiff1d(np.arange(len(Z)), held)
+                m = fit_one(ps[0], Z[keep])
+                scores.append(-np.inf if m is None else float(m.score(Z[held])))
+            row[rule] = float(np.mean(scores))
+            out["cpu"][rule] += time.process_time() - c0
+        c0 = time.process_time()
+        members = [fit_one(p, Z) for p in ps]
+        row["val10"] = (-math.inf if None in members
+                        else float((mean_ll(members, Z_val) + ld_val).mean()))
+        out["cpu"]["val10"] += time.process_time() - c0
+        c0 = time.process_time()
+        if warm is None:  # the largest reg: cold fits (the shipped members)
+            warm = [GaussianMixture(**{**p, "warm_start": True}).fit(Z) for p in ps]
+        else:
+            for m in warm:
+                m.set_params(reg_covar=reg).fit(Z)
+        row["val10_warm"] = float((mean_ll(warm, Z_val) + ld_val).mean())
+        out["cpu"]["val10_warm"] += time.process_time() - c0
+        all_rows = [fit_one(p, Z_all) for p in ps]
+        row["test10_all"] = (-math.inf if None in all_rows
+                             else float((mean_ll(all_rows, Z_te) + ld_te).mean()))
+        out["reg"][f"{reg:g}"] = row
+    return out
+
+
+def summary_base_reg_rules(path: str) -> None:
+    """Per data set: the test score (10 members on all rows) of the ``reg_covar`` each
+    rule picks, against the best of the grid and the panel's best GMM."""
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    rules = ("cv3", "cv90", "val10", "val10_warm")
+    print("| data | seed | structure | " + " | ".join(rules)
+          + " | best of grid | best GMM | CPU s " + "/".join(rules) + " |")
+    print("|---|---|---|" + "---|" * (len(rules) + 3))
+    for r in rows:
+        regs = r["reg"]
+        cells = []
+        for rule in rules:
+            pick = max(regs, key=lambda g: regs[g][rule])
+            cells.append(f"{pick}: {regs[pick]['test10_all']:.4f}")
+        best = max(regs, key=lambda g: regs[g]["test10_all"])
+        st = r["structure"]
+        cpu = "/".join(f"{r['cpu'][k]:.1f}" for k in rules)
+        print(f"| {r['data']} | {r['seed']} | {st['covariance_type']} "
+              f"k={st['n_components']} | " + " | ".join(cells)
+              + f" | {best}: {regs[best]['test10_all']:.4f} | {r['gmm']:.4f} | {cpu} |")
+
+
 # ----------------------------------------------------------------------------- truth
 def true_loglik(name: str, X: np.ndarray, n_grid: int = 4000) -> float:
     """Mean log-density of ``X`` under the generating density of a 2-D toy (grid in t)."""
@@ -968,7 +1092,8 @@ def main(argv=None) -> int:
     p.add_argument("command", choices=["curves", "recipes", "average", "diagnose", "truth",
                                        "summary", "summary_average", "base",
                                        "summary_base", "choice", "summary_choice",
-                                       "base_reg"])
+                                       "base_reg", "base_reg_rules",
+                                       "summary_base_reg_rules"])
     p.add_argument("--datasets", nargs="*", default=["moons", "circles", "spiral"],
                    choices=list(DATASETS))
     p.add_argument("--seeds", nargs="*", type=int, default=[0])
@@ -992,6 +1117,18 @@ def main(argv=None) -> int:
         return 0
     if args.command == "summary_base":
         summary_base(args.out)
+        return 0
+    if args.command == "summary_base_reg_rules":
+        summary_base_reg_rules(args.out)
+        return 0
+    if args.command == "base_reg_rules":
+        for name in args.datasets:
+            for seed in args.seeds:
+                r = run_base_reg_rules(name, seed)
+                print(json.dumps(r), flush=True)
+                if args.out:
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(r) + "\n")
         return 0
     if args.command == "base_reg":
         for name in args.datasets:
