@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -30,11 +29,6 @@ _DF_EPOCHS = 20
 # partial_fit draws its pairs from the call's rows and a reservoir of up to this many
 # rows of earlier calls (see DisentanglingFlow._update_pair_pool).
 _PAIR_POOL_ROWS = 2048
-
-# The density check after each fit (see DisentanglingFlow._check_density): rows scored,
-# and how many nats per feature below an independent Gaussian count as broken.
-_CHECK_ROWS = 2048
-_CHECK_NATS_PER_FEATURE = 100.0
 
 
 def _df_hidden(n_features: int) -> tuple[int, ...]:
@@ -486,39 +480,6 @@ class DisentanglingFlow(_BaseFlow):
             self.__dict__.pop("_pair_pool_seen", None)
         self._check_density(X_t if w is None else X_t[kept])
         return history
-
-    @torch.no_grad()
-    def _check_density(self, X_t: Tensor) -> None:
-        """Warn when the fitted flow's log-likelihood of (up to ``_CHECK_ROWS``) training
-        rows is not finite or is absurd: below an independent Gaussian fitted on the same
-        rows (variances floored as ActNorm floors its scales) by more than
-        ``_CHECK_NATS_PER_FEATURE`` nats per feature. Such a model is broken (issue 18:
-        no silently broken model), typically by near-constant features."""
-        rows = X_t[:_CHECK_ROWS]
-        if rows.shape[0] < 2:
-            return
-        mode = self.module_.training
-        self.module_.eval()
-        try:
-            ll = self.module_.log_prob(rows).double()
-        finally:
-            self.module_.train(mode)
-        x = rows.double()
-        var = x.var(0, unbiased=False)
-        var = var.clamp_min(max(0.09 * float(var.mean()), 1e-12))  # ActNorm's (0.3 x rms)^2
-        gauss = -0.5 * (torch.log(2 * torch.pi * var) + (x - x.mean(0)).pow(2) / var).sum(1)
-        mean_ll, mean_gauss = float(ll.mean()), float(gauss.mean())
-        n_features = rows.shape[1]
-        if not np.isfinite(mean_ll) or mean_ll < mean_gauss - _CHECK_NATS_PER_FEATURE * n_features:
-            warnings.warn(
-                f"{type(self).__name__}: the fitted flow's mean log-likelihood of the "
-                f"training rows is {mean_ll:.4g} nats, against {mean_gauss:.4g} for an "
-                "independent Gaussian: the model is broken. Features that are (nearly) "
-                "constant in most rows are the usual cause: drop them or add noise of "
-                "their resolution, standardize the input, or try a smaller learning_rate.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_pairs(self, X_a, X_b, similarity, sample_weight=None):
