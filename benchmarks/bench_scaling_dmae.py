@@ -32,6 +32,21 @@ Two more sections, each its own run (``--section``):
   before it), each ``n`` in a fresh process, next to the fit's own start (KMeans,
   precisions from the partition).
 
+- ``step``: CPU seconds of one Mahalanobis training step (batch ``--batch`` rows of
+  MNIST, or synthetic rows with ``--data synthetic``; forward, backward and Adam) of the
+  head today, of the package at ``--old-root`` (a checkout of an earlier commit, e.g. a
+  ``git worktree``, imported under another name in the same process) and of a bare
+  plain-autograd step with the precision parametrised by its Cholesky factor
+  (``P_k = L_k L_k^T``, quadratic forms ``|L_k^T (x - m_k)|^2``, log-determinant
+  ``2 sum_j log L_k[j, j]``): no ``d x d`` product,
+  factorisation or inverse per step, but no covariance floor either, so a lower bound
+  rather than the same model. Unit determinant and ``volume`` alike; best of
+  ``--repeats``, interleaved.
+
+``--data mnist`` makes the ``loop`` section run on the first ``--n`` MNIST images
+(pixels in [0, 1], the class means as the given centres) instead of synthetic blobs, and
+``--old-root`` adds the estimator of that checkout to it (same process, interleaved).
+
 Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_scaling_dmae.py --out benchmarks/results/dmae_kernels.json
@@ -39,6 +54,12 @@ Run from the repository root::
         --n 5000 --out benchmarks/results/dmae_loop_d784.json
     OMP_NUM_THREADS=1 python benchmarks/bench_scaling_dmae.py --section inference --dims 784 \
         --rows 5000 20000 --out benchmarks/results/dmae_inference_d784.json
+    git worktree add --detach <temporary>/old <earlier commit>
+    OMP_NUM_THREADS=1 python benchmarks/bench_scaling_dmae.py --section step --dims 784 \
+        --old-root <temporary>/old --out benchmarks/results/dmae_step_d784.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_scaling_dmae.py --section loop --dims 784 \
+        --dissimilarities mahalanobis --data mnist --n 10000 --old-root <temporary>/old \
+        --out benchmarks/results/dmae_loop_mnist10k.json
 """
 
 from __future__ import annotations
@@ -213,7 +234,8 @@ def _bare_epoch_factory(X, centres, dissimilarity: str, alpha: float, batch: int
     return epoch
 
 
-def _child_loop(dissimilarity: str, n: int, d: int, k: int, epochs: int) -> dict:
+def _child_loop(dissimilarity: str, n: int, d: int, k: int, epochs: int,
+                data: str = "synthetic", old_root: str = "-") -> dict:
     import warnings
 
     import torch
@@ -222,11 +244,12 @@ def _child_loop(dissimilarity: str, n: int, d: int, k: int, epochs: int) -> dict
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    X, centres = _synthetic(n, d, k)
+    X, centres = _rows(data, n, d, k)
     alpha, batch, lr = 100.0, 256, 1e-2
+    old_cls = None if old_root == "-" else _import_root(old_root).cluster.DMAEClustering
 
-    def ours(e):
-        est = DMAEClustering(
+    def ours(e, cls=DMAEClustering):
+        est = cls(
             k, dissimilarity=dissimilarity, alpha=alpha, autoencoder=None, init=centres,
             precision_init="identity", batch_size=batch, learning_rate=lr, max_epochs=e,
             tol=None, device="cpu", random_state=0,
@@ -237,18 +260,155 @@ def _child_loop(dissimilarity: str, n: int, d: int, k: int, epochs: int) -> dict
 
     bare = _bare_epoch_factory(X, centres, dissimilarity, alpha, batch, lr)
     ours(1)  # warm-up
-    bare_runs, ours_runs = [], []
-    for _ in range(2):  # interleaved: both see the same load
+    if old_cls is not None:
+        ours(1, old_cls)
+    bare_runs, ours_runs, old_runs = [], [], []
+    for _ in range(2):  # interleaved: all see the same load
         c0 = time.process_time()
         for _ in range(epochs - 1):
             bare()
         bare_runs.append((time.process_time() - c0) / (epochs - 1))
         ours_runs.append((ours(epochs) - ours(1)) / (epochs - 1))
+        if old_cls is not None:
+            old_runs.append((ours(epochs, old_cls) - ours(1, old_cls)) / (epochs - 1))
     ours_s, bare_s = min(ours_runs), min(bare_runs)
-    return {"dissimilarity": dissimilarity, "n": n, "d": d, "K": k, "batch_size": batch,
-            "ours_cpu_s_per_epoch": ours_s, "bare_cpu_s_per_epoch": bare_s,
-            "ours_over_bare": ours_s / bare_s,
-            "ours_us_per_sample_epoch": ours_s / n * 1e6}
+    record = {"dissimilarity": dissimilarity, "data": data, "n": n, "d": d, "K": k,
+              "batch_size": batch, "ours_cpu_s_per_epoch": ours_s,
+              "bare_cpu_s_per_epoch": bare_s, "ours_over_bare": ours_s / bare_s,
+              "ours_us_per_sample_epoch": ours_s / n * 1e6,
+              "ours_cpu_s_per_epoch_runs": ours_runs, "bare_cpu_s_per_epoch_runs": bare_runs,
+              "today_commit": _commit(os.getcwd())}
+    if old_runs:
+        record.update(old_cpu_s_per_epoch=min(old_runs), old_cpu_s_per_epoch_runs=old_runs,
+                      old_over_ours=min(old_runs) / ours_s,
+                      old_over_bare=min(old_runs) / bare_s, old_commit=_commit(old_root))
+    return record
+
+
+def _import_root(root: str, alias: str = "skdeepclust_old"):
+    """The package of the checkout at ``root`` imported as ``alias`` (same process)."""
+    import importlib
+    import importlib.util
+
+    if alias in sys.modules:
+        return sys.modules[alias]
+    spec = importlib.util.spec_from_file_location(
+        alias, os.path.join(root, "skdeepclust", "__init__.py"),
+        submodule_search_locations=[os.path.join(root, "skdeepclust")])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(data: str, n: int, d: int, k: int):
+    """``(X, centres)``: the first ``n`` MNIST images and their class means, or blobs."""
+    import numpy as np
+
+    if data == "synthetic":
+        return _synthetic(n, d, k)
+    from _panel import mnist10k, mnist70k
+
+    X, y = (mnist10k() if n <= 10_000 else mnist70k())
+    X, y = X[:n], y[:n]
+    if d != X.shape[1]:
+        raise ValueError(f"--data mnist has {X.shape[1]} features, not {d}")
+    centres = np.stack([X[y == c].mean(0) for c in range(k)]).astype(np.float32)
+    return np.ascontiguousarray(X), centres
+
+
+def _factor_step_factory(x, centres, variance: float, volume: bool, lr: float):
+    """A bare training step with P_k = L_k L_k^T (Cholesky-factor parametrisation)."""
+    import torch
+
+    k, d = centres.shape
+    C = torch.nn.Parameter(torch.as_tensor(centres).clone())
+    logits = torch.nn.Parameter(torch.zeros(k))
+    raw = torch.nn.Parameter(torch.zeros(k, d, d))
+    opt = torch.optim.Adam([C, logits, raw], lr=lr)
+    mask = torch.ones(d, d).tril_(-1)
+    alpha = 100.0
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        log_diag = raw.diagonal(dim1=-2, dim2=-1)
+        L = raw * mask + torch.diag_embed(log_diag.exp())
+        if volume:
+            scale = torch.full((k,), 1.0 / variance)
+            volumes = -2 * log_diag.sum(-1)  # -log det(c P_k)
+        else:  # unit determinant
+            scale = torch.exp(-2 * log_diag.mean(-1))
+            volumes = torch.zeros(k)
+        Z = torch.matmul(x - C.unsqueeze(1), L)  # (K, n, d)
+        D = (Z * Z).sum(-1).T * scale + volumes
+        log_pi = torch.log_softmax(logits, 0)
+        log_s = torch.log_softmax(-alpha * D + log_pi, -1)
+        s = log_s.exp()
+        R = torch.matmul(x - s @ C, L)  # (K, n, d)
+        rec = (s * ((R * R).sum(-1).T * scale + volumes)).sum(1)
+        (rec - torch.logsumexp(log_s + log_pi, -1) / alpha).mean().backward()
+        opt.step()
+
+    return step
+
+
+def _child_step(data: str, old_root: str, n: int, d: int, k: int, batch: int,
+                repeats: int) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    X, centres = _rows(data, n, d, k)
+    x = torch.as_tensor(X[:batch])
+    variance = float(torch.as_tensor(X).var(0, unbiased=False).mean())
+    import skdeepclust.nn.dmae
+
+    packages = {"today": skdeepclust}
+    if old_root != "-":
+        packages["old"] = _import_root(old_root)
+    record = {"data": data, "n_rows_for_variance": n, "d": d, "K": k, "batch_size": batch,
+              "old_root_commit": _commit(old_root) if old_root != "-" else None,
+              "today_commit": _commit(str(Path(skdeepclust.__file__).parents[1]))}
+    for volume in (False, True):
+        steps = {}
+        for name, package in packages.items():
+            torch.manual_seed(0)
+            head = package.nn.dmae.DissimilarityMixtureAutoencoder(
+                k, d, alpha=100.0, dissimilarity="mahalanobis", volume=volume,
+                covariance_floor=1e-2 * variance, covariance_scale=variance)
+            with torch.no_grad():
+                head.centers.copy_(torch.as_tensor(centres))
+            opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+
+            def step(head=head, opt=opt):
+                opt.zero_grad(set_to_none=True)
+                head.loss(x).mean().backward()
+                opt.step()
+
+            steps[name] = step
+        steps["bare_cholesky_factor"] = _factor_step_factory(x, centres, variance, volume, 1e-2)
+        best = {name: float("inf") for name in steps}
+        for step in steps.values():  # warm-up
+            step()
+        for _ in range(repeats):
+            for name, step in steps.items():
+                c0 = time.process_time()
+                step()
+                best[name] = min(best[name], time.process_time() - c0)
+        key = "volume" if volume else "unit_determinant"
+        record[key] = {f"{name}_cpu_s_per_step": t for name, t in best.items()}
+        if "old" in best:
+            record[key]["old_over_today"] = best["old"] / best["today"]
+        record[key]["today_over_bare_cholesky_factor"] = (
+            best["today"] / best["bare_cholesky_factor"])
+    return record
+
+
+def _commit(root: str) -> str | None:
+    try:
+        return subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 # ------------------------------------------------------------- section "inference"
@@ -322,7 +482,7 @@ def main() -> None:
     parser.add_argument("--old-rows-cap", type=int, default=250,
                         help="rows for the old Mahalanobis step at d = 784 (n*d*d floats)")
     parser.add_argument("--out", default="benchmarks/results/dmae_kernels.json")
-    parser.add_argument("--section", choices=["kernels", "loop", "inference"],
+    parser.add_argument("--section", choices=["kernels", "loop", "inference", "step"],
                         default="kernels")
     parser.add_argument("--dissimilarities", nargs="+", default=["euclidean", "mahalanobis"],
                         help="section loop: the dissimilarities")
@@ -330,14 +490,24 @@ def main() -> None:
                         help="section loop: the long fit's epochs (per-epoch = E vs 1)")
     parser.add_argument("--rows", type=int, nargs="+", default=[5000, 20000],
                         help="section inference: the row counts")
+    parser.add_argument("--data", choices=["synthetic", "mnist"], default="synthetic",
+                        help="sections loop and step: synthetic blobs or MNIST rows")
+    parser.add_argument("--old-root", default="-",
+                        help="sections loop and step: a checkout of an earlier commit, "
+                             "imported in the same process for an old-vs-new comparison")
+    parser.add_argument("--batch", type=int, default=256, help="section step: rows a step")
     parser.add_argument("--label", default=None, help="tag stored with the results")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
         if kind == "loop":
-            dissimilarity, n, d, k, epochs = rest
-            print(json.dumps(_child_loop(dissimilarity, *map(int, (n, d, k, epochs)))))
+            dissimilarity, n, d, k, epochs, data, old_root = rest
+            print(json.dumps(_child_loop(dissimilarity, *map(int, (n, d, k, epochs)),
+                                         data, old_root)))
+        elif kind == "step":
+            data, old_root, n, d, k, batch, repeats = rest
+            print(json.dumps(_child_step(data, old_root, *map(int, (n, d, k, batch, repeats)))))
         elif kind == "inference":
             print(json.dumps(_child_inference(*map(int, rest))))
         elif kind == "memory":
@@ -409,11 +579,21 @@ def _other_section(args, env: dict) -> None:
     for d in args.dims:
         if args.section == "loop":
             for dissimilarity in args.dissimilarities:
-                rec = _run_child(["loop", dissimilarity, args.n, d, args.k, args.epochs], env)
+                rec = _run_child(["loop", dissimilarity, args.n, d, args.k, args.epochs,
+                                  args.data, args.old_root], env)
                 print(f"loop d={d} {dissimilarity:12s} ours {rec['ours_cpu_s_per_epoch']:.3f} s"
                       f" / bare {rec['bare_cpu_s_per_epoch']:.3f} s per epoch = "
-                      f"{rec['ours_over_bare']:.2f}x", flush=True)
+                      f"{rec['ours_over_bare']:.2f}x"
+                      + (f"; old {rec['old_cpu_s_per_epoch']:.3f} s = "
+                         f"{rec['old_over_ours']:.2f}x ours" if "old_over_ours" in rec else ""),
+                      flush=True)
                 records.append(rec)
+        elif args.section == "step":
+            rec = _run_child(["step", args.data, args.old_root, args.n, d, args.k, args.batch,
+                              args.repeats], env)
+            print(f"step d={d}: {json.dumps({k: v for k, v in rec.items() if isinstance(v, dict)})}",
+                  flush=True)
+            records.append(rec)
         else:
             for n in args.rows:
                 rec = _run_child(["inference", n, d, args.k], env)
