@@ -321,6 +321,17 @@ def test_epoch_target_needs_one_pass_and_equals_the_full_data_target(blobs, blob
     assert adjusted_rand_score(y, dec.labels_) > 0.95  # one epoch of DEC drift on blobs
 
 
+@pytest.mark.parametrize("n, weight, expected", [
+    (6000, 0.0, None),  # DEC from 5 000 rows: the epoch target, no refresh pass
+    (4999, 0.0, 10),  # smaller data: half an epoch (20 steps of 256 rows)
+    (6000, 1.0, 12),  # IDEC: half an epoch (24 steps)
+])
+def test_auto_update_interval(n, weight, expected):
+    dec = DECClustering(4, reconstruction_weight=weight)
+    dec._batch_size, dec._sample_weight = 256, None
+    assert dec._update_interval(n) == expected
+
+
 def test_epoch_target_with_weights_refreshes_on_the_full_data(blobs, blobs_ae, monkeypatch):
     # weighted draws leave rows out of an epoch: one full-data refresh per epoch instead
     X, y = blobs
