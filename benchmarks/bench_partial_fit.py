@@ -75,6 +75,17 @@ DBM, NormalizingFlow and DisentanglingFlow on MNIST-10k)::
         --estimators DisentanglingFlow --seeds 0 --per-pass \
         --out benchmarks/results/partial_fit_mnist10k_dflow_seed0.json
 
+DisentanglingFlow at its "auto" learning rate with the partial_fit reservoir (results
+``partial_fit_disentangling_digits.json`` and, one seed per file,
+``partial_fit_disentangling_mnist10k_s<seed>.json``; ``--held-out`` also scores both
+MNIST-10k routes on 2 000 test images)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --estimators DisentanglingFlow \
+        --seeds 0 1 2 3 4 --out benchmarks/results/partial_fit_disentangling_digits.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --data mnist10k \
+        --estimators DisentanglingFlow --seeds 0 --held-out \
+        --out benchmarks/results/partial_fit_disentangling_mnist10k_s0.json
+
 ``--data mnist10k``: the first 10 000 MNIST images / 255 (``> 0.5`` for the binary models),
 in 10 chunks of 1 000, with the epoch caps of ``MNIST_SETTINGS`` applied to both routes so
 that a seed costs minutes at one thread; DEC and DMAE get the default large-data
