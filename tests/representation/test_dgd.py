@@ -263,8 +263,10 @@ def test_transform_of_held_out_samples_lands_on_the_generating_component(fitted)
 def test_transform_is_per_sample_and_deterministic(fitted):
     model, X, _ = fitted
     Z = model.transform(X[:40])
-    np.testing.assert_array_equal(Z[5:9], model.transform(X[5:9]))
-    np.testing.assert_array_equal(Z, model.transform(X[:40]))
+    # per sample up to float32 rounding: the matrix products of 4 and of 40 rows may take
+    # different kernels (bit-equal on an AMD Zen 4, 5e-5 relative on an Intel Xeon)
+    np.testing.assert_allclose(Z[5:9], model.transform(X[5:9]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(Z, model.transform(X[:40]))  # deterministic
     assert model.transform(X[:3].astype(np.float32)).dtype == np.float32
 
 
@@ -305,11 +307,14 @@ def test_more_transform_starts_reach_a_better_optimum(fitted):
     # the best start is among the three, each row is optimised on its own, and the best
     # end point is kept: per sample, never worse than the single start
     s1, s3 = one.score_samples(X[:40]), many.score_samples(X[:40])
-    assert np.all(s3 >= s1 - 1e-6 * np.abs(s1))
+    # up to float32 rounding of rows optimised in batches of another size (1.9e-4 at most
+    # on an Intel Xeon); a worse start would lose far more
+    worst = np.min((s3 - s1) / np.abs(s1))
+    assert worst >= -5e-4, worst
     # the kept end point is the one reached from one of the starts
     Z3 = many.transform(X[:40])
     assert Z3.shape == (40, model.latent_dim)
-    np.testing.assert_array_equal(Z3[5:9], many.transform(X[5:9]))
+    np.testing.assert_allclose(Z3[5:9], many.transform(X[5:9]), rtol=1e-4, atol=1e-5)
 
 
 def test_inverse_transform_and_sample(fitted):
