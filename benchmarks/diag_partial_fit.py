@@ -12,7 +12,8 @@ and scores; one JSON line per measurement on stdout). Run from the repository ro
 
 - ``dflow-chunks``: DisentanglingFlow on digits, 20 passes: ``fit`` against ``partial_fit``
   over the whole data in one call per pass (``pf1``), 2 chunks (``pf2``) and 10 chunks
-  (``pf10``), at the learning rate ``--lr`` (the default is 0.01).
+  (``pf10``), at the learning rate ``--lr`` (default 0.01 here: the diagnosis predates
+  DisentanglingFlow's ``learning_rate="auto"``).
 - ``dflow-last-batch``: the same flow with ``pairs_per_epoch`` a multiple of the batch
   size (64) or not, in one or two calls per pass, against ``fit`` with as many pairs per
   epoch: what a last minibatch of a few pairs costs.
