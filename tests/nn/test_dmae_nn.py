@@ -44,6 +44,25 @@ def _autograd_precisions(head):
     return precision
 
 
+def _explicit_loss(head, x, P, volumes=None):
+    """The head's loss summed over the rows ``x``, written out per sample with the
+    ``(n, d, d)`` mixed precisions of ``P`` (``(K, d, d)``) and, with ``volume=True``,
+    the log-volume terms ``volumes`` (``(K,)``) added to each dissimilarity."""
+    diff = x[:, None] - head.centers[None]  # (n, K, d)
+    D = torch.einsum("nki,kij,nkj->nk", diff, P, diff)
+    if volumes is not None:
+        D = D + volumes
+    log_pi = torch.log_softmax(head.mixing_logits, 0)
+    log_s = torch.log_softmax(-head.alpha * D + log_pi, -1)
+    s = log_s.exp()
+    r = x - s @ head.centers
+    mixed = torch.einsum("nk,kij->nij", s, P)  # per sample
+    rec = torch.einsum("ni,nij,nj->n", r, mixed, r)
+    if volumes is not None:
+        rec = rec + s @ volumes
+    return (rec - torch.logsumexp(log_s + log_pi, -1) / head.alpha).sum()
+
+
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("floor", [0.0, 0.3])
 def test_closed_form_precision_gradient_equals_autograd(normalize, floor):
@@ -68,16 +87,7 @@ def test_loss_and_gradients_equal_a_direct_per_sample_computation():
     loss = head.loss(x).sum()
     grads = torch.autograd.grad(loss, [head.centers, head.mixing_logits, head.covariance_raw])
 
-    P = _autograd_precisions(head)
-    diff = x[:, None] - head.centers[None]  # (n, K, d)
-    D = torch.einsum("nki,kij,nkj->nk", diff, P, diff)
-    log_pi = torch.log_softmax(head.mixing_logits, 0)
-    log_s = torch.log_softmax(-head.alpha * D + log_pi, -1)
-    s = log_s.exp()
-    r = x - s @ head.centers
-    mixed = torch.einsum("nk,kij->nij", s, P)  # per sample
-    rec = torch.einsum("ni,nij,nj->n", r, mixed, r)
-    ref = (rec - torch.logsumexp(log_s + log_pi, -1) / head.alpha).sum()
+    ref = _explicit_loss(head, x, _autograd_precisions(head))
     refs = torch.autograd.grad(ref, [head.centers, head.mixing_logits, head.covariance_raw])
     torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
     for g, r_ in zip(grads, refs):
@@ -99,14 +109,7 @@ def test_volume_loss_and_gradients_equal_autograd_of_the_log_determinant(floor):
     P = _autograd_precisions(head)
     volumes = -(torch.logdet(P) + 6 * torch.log(head.covariance_scale))
     torch.testing.assert_close(head.log_volumes(P), volumes, rtol=1e-12, atol=1e-12)
-    diff = x[:, None] - head.centers[None]
-    D = torch.einsum("nki,kij,nkj->nk", diff, P, diff) + volumes
-    log_pi = torch.log_softmax(head.mixing_logits, 0)
-    log_s = torch.log_softmax(-head.alpha * D + log_pi, -1)
-    s = log_s.exp()
-    r = x - s @ head.centers
-    rec = torch.einsum("ni,nij,nj->n", r, torch.einsum("nk,kij->nij", s, P), r) + s @ volumes
-    ref = (rec - torch.logsumexp(log_s + log_pi, -1) / head.alpha).sum()
+    ref = _explicit_loss(head, x, P, volumes)
     refs = torch.autograd.grad(ref, params)
     torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
     for g, r_ in zip(grads, refs):
@@ -132,17 +135,8 @@ def test_minibatch_forms_gradients_with_inputs_and_a_dense_precision_gradient(vo
     grads = torch.autograd.grad(got, params)
 
     P = _autograd_precisions(head)
-    volumes = -(torch.logdet(P) + 5 * torch.log(head.covariance_scale)) if volume else 0.0
-    diff = x[:, None] - head.centers[None]
-    D = torch.einsum("nki,kij,nkj->nk", diff, P, diff) + volumes
-    log_pi = torch.log_softmax(head.mixing_logits, 0)
-    log_s = torch.log_softmax(-head.alpha * D + log_pi, -1)
-    s = log_s.exp()
-    r = x - s @ head.centers
-    rec = torch.einsum("ni,nij,nj->n", r, torch.einsum("nk,kij->nij", s, P), r)
-    if volume:
-        rec = rec + s @ volumes
-    ref = (rec - torch.logsumexp(log_s + log_pi, -1) / head.alpha).sum() + (P * weights).sum()
+    volumes = -(torch.logdet(P) + 5 * torch.log(head.covariance_scale)) if volume else None
+    ref = _explicit_loss(head, x, P, volumes) + (P * weights).sum()
     refs = torch.autograd.grad(ref, params)
     torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
     for g, r_ in zip(grads, refs):
