@@ -494,15 +494,14 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
             return None
         steps = math.ceil(n_samples / min(self._batch_size, n_samples))
         if mode == "auto":
-            large = n_samples >= SMALL_DATA_ROWS and self.reconstruction_weight == 0
-            mode = "epoch" if large else "half-epoch"
+            if n_samples < SMALL_DATA_ROWS or self.reconstruction_weight > 0:
+                return max(1, round(steps / 2))  # half an epoch
+            mode = "epoch"
         if mode == "epoch":
             if (not isinstance(X_t, StreamedRows) and self._sample_weight is None
                     and world()[1] == 1):
                 return None
             return steps  # a full-data refresh once an epoch instead
-        if mode == "half-epoch":
-            return max(1, round(steps / 2))
         return int(mode)
 
     def _optimizer_settings(self, n_samples: int) -> tuple[str, float]:
@@ -709,10 +708,6 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
             state["p"] = _target_distribution(q, out=state["p"])
             return changed < tol
 
-        def first_target(iteration: int) -> None:
-            if iteration == 0:  # the first target from a pass over the data
-                refresh(0)
-
         def refresh_snapshot() -> float:
             """Snapshot the network; labels and frequencies in one chunked pass."""
             for dst, src in zip(snapshot.parameters(), module.parameters()):
@@ -734,7 +729,8 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
             return changed / n_samples
 
         def refresh(iteration: int) -> bool | None:
-            if interval is not None and iteration % interval:
+            # every interval steps; with the epoch target only the first, from a pass
+            if iteration % interval if interval is not None else iteration:
                 return None
             state["p"] = None  # the old target goes before the new one is computed
             module.eval()
@@ -789,8 +785,7 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
             phase="DEC clustering" if recon is None else "IDEC clustering",
             verbose=self.verbose,
             tol=None,
-            before_step=(None if batch_target else first_target if epoch_target
-                         else refresh),
+            before_step=None if batch_target else refresh,
             on_epoch_end=(epoch_end if batch_target else epoch_target_end if epoch_target
                           else None),
             suggestion="Try a smaller learning_rate or scale the input (e.g. to [0, 1]).",
