@@ -63,6 +63,16 @@ def mean_sd(values) -> str:
     return f"{values.mean():.3f} ± {values.std():.3f}"
 
 
+def append_jsonl(path, record: dict) -> None:
+    """Append ``record`` to the JSON-lines file ``path`` (its folder created); nothing when
+    ``path`` is empty or None."""
+    if not path:
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
 def save_json(path: str | None, payload: dict) -> None:
     if not path:
         return

@@ -34,6 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _defaults_density as dd
 import bench_partial_fit as bpf
+from _common import append_jsonl
 
 from skdeepclust.flow import NormalizingFlow
 from skdeepclust.nn.flows.layers import ActNorm
@@ -116,8 +117,7 @@ def main() -> None:
                        else digits(floor, seed))
                 row["command"] = command
                 print(json.dumps(row), flush=True)
-                with open(args.out, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+                append_jsonl(args.out, row)
 
 
 if __name__ == "__main__":

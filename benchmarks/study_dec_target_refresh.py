@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Timer, mnist_path, scores
+from _common import Timer, append_jsonl, mnist_path, scores
 from bench_dec import load
 from sklearn.cluster import KMeans
 
@@ -69,9 +69,7 @@ def main(argv=None):
                       "cluster_cpu_s": t.cpu_seconds,
                       "cpu_s_per_epoch": t.cpu_seconds / max(model.n_iter_, 1)}
             print(json.dumps(record), flush=True)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            with open(args.out, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            append_jsonl(args.out, record)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import append_jsonl
 from _defaults_density import DATASETS
 from study_flow_defaults import ChoiceStudyFlow, _gmm_reference
 
@@ -149,9 +150,7 @@ def main(argv=None) -> int:
         for seed in args.seeds:
             r = run(name, seed, args.variants, args.full)
             print(json.dumps(r), flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(r) + "\n")
+            append_jsonl(args.out, r)
     return 0
 
 

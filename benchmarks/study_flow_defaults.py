@@ -172,6 +172,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import append_jsonl
 from _defaults_density import DATASETS
 
 from skdeepclust._training import TrainingResult, train_loop
@@ -1126,18 +1127,14 @@ def main(argv=None) -> int:
             for seed in args.seeds:
                 r = run_base_reg_rules(name, seed)
                 print(json.dumps(r), flush=True)
-                if args.out:
-                    with open(args.out, "a") as f:
-                        f.write(json.dumps(r) + "\n")
+                append_jsonl(args.out, r)
         return 0
     if args.command == "base_reg":
         for name in args.datasets:
             for seed in args.seeds:
                 r = run_base_reg(name, seed, args.folds, args.members)
                 print(json.dumps(r), flush=True)
-                if args.out:
-                    with open(args.out, "a") as f:
-                        f.write(json.dumps(r) + "\n")
+                append_jsonl(args.out, r)
         return 0
     if args.command == "summary_choice":
         summary_choice(args.out)
@@ -1152,9 +1149,7 @@ def main(argv=None) -> int:
                           f"{_replay(r, 'oracle'):.4f} base {r['base']} {r['base_params']} "
                           f"epochs {r['epochs']}/{r['max_epochs']} {r['cpu_s']:.1f} CPU s",
                           flush=True)
-                    if args.out:
-                        with open(args.out, "a") as f:
-                            f.write(json.dumps(r) + "\n")
+                    append_jsonl(args.out, r)
         return 0
     if args.command == "base":
         for name in args.datasets:
@@ -1165,9 +1160,7 @@ def main(argv=None) -> int:
                           f"{r['gmm']}) untrained {r['init_test']} base {r['base']} "
                           f"epochs {r['epochs']}/{r['max_epochs']} {r['cpu_s']:.1f} CPU s "
                           f"{r['setting']}", flush=True)
-                    if args.out:
-                        with open(args.out, "a") as f:
-                            f.write(json.dumps(r) + "\n")
+                    append_jsonl(args.out, r)
         return 0
     if args.command == "truth":
         for name in args.datasets:
@@ -1181,9 +1174,7 @@ def main(argv=None) -> int:
                 for seed in args.seeds:
                     r = diagnose(name, seed, recipe)
                     print(json.dumps(r), flush=True)
-                    if args.out:
-                        with open(args.out, "a") as f:
-                            f.write(json.dumps(r) + "\n")
+                    append_jsonl(args.out, r)
         return 0
     if args.command == "average":
         for name in args.datasets:
@@ -1195,9 +1186,7 @@ def main(argv=None) -> int:
                           f"{best} {r['tests'][best]:.4f} (GMM {r['gmm']}) train "
                           f"{r['train']:.4f} {r['cpu_s']:.1f} CPU s {r['setting']}",
                           flush=True)
-                    if args.out:
-                        with open(args.out, "a") as f:
-                            f.write(json.dumps(r) + "\n")
+                    append_jsonl(args.out, r)
         return 0
     for name in args.datasets:
         for recipe in args.recipes:
@@ -1207,9 +1196,7 @@ def main(argv=None) -> int:
                       f"{r['train_all']:.4f} val {r['best_val']} epochs {r['epochs']}"
                       f"/{r['max_epochs']} best {r['best_epoch']} {r['cpu_s']:.1f} CPU s "
                       f"{r['setting']} noise {r['noise_sd']:.3g}", flush=True)
-                if args.out:
-                    with open(args.out, "a") as f:
-                        f.write(json.dumps(r) + "\n")
+                append_jsonl(args.out, r)
     return 0
 
 
