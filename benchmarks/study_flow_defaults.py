@@ -840,6 +840,24 @@ def summary_choice(path: str) -> None:
                   f"{int(np.sum(t >= gmm))}/{len(t)} |")
 
 
+def _untrained_codes(name: str, seed: int):
+    """The untrained default flow (``max_epochs=0``) on ``name``'s training rows, its mixture
+    base's parameters, the codes (float64) of the training split, the validation split,
+    all training rows and the test rows, and the log-determinants of the validation and
+    test rows."""
+    X_tr, X_te = DATASETS[name](seed)
+    X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)
+    flow = ChoiceStudyFlow(record=torch.as_tensor(X_te), max_epochs=0, device="cpu",
+                           random_state=seed).fit(X_tr)
+    val = flow._study_val.numpy()
+    held_rows = {r.tobytes() for r in val}
+    fit_rows = np.array([r for r in X_tr if r.tobytes() not in held_rows])
+    Z, Z_val, Z_all, Z_te = (flow.transform(A).astype(np.float64)
+                             for A in (fit_rows, val, X_tr, X_te))
+    return (flow, flow._base_mixture_params, Z, Z_val, Z_all, Z_te,
+            flow.log_det_jacobian(val), flow.log_det_jacobian(X_te))
+
+
 def run_base_reg(name: str, seed: int, folds: int = 3, members: int = 1) -> dict:
     """How the mixture base's ``reg_covar`` choice scores (default fit's structure).
 
@@ -853,17 +871,7 @@ def run_base_reg(name: str, seed: int, folds: int = 3, members: int = 1) -> dict
     from scipy.special import logsumexp
     from sklearn.mixture import GaussianMixture
 
-    X_tr, X_te = DATASETS[name](seed)
-    X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)
-    flow = ChoiceStudyFlow(record=torch.as_tensor(X_te), max_epochs=0, device="cpu",
-                           random_state=seed).fit(X_tr)
-    val = flow._study_val.numpy()
-    held_rows = {r.tobytes() for r in val}
-    fit_rows = np.array([r for r in X_tr if r.tobytes() not in held_rows])
-    params = flow._base_mixture_params
-    Z, Z_val, Z_all, Z_te = (flow.transform(A).astype(np.float64)
-                             for A in (fit_rows, val, X_tr, X_te))
-    ld_val, ld_te = flow.log_det_jacobian(val), flow.log_det_jacobian(X_te)
+    _, params, Z, Z_val, Z_all, Z_te, ld_val, ld_te = _untrained_codes(name, seed)
 
     def average(ps, Z_fit, Z_score):
         ms = [GaussianMixture(**p).fit(Z_fit) for p in ps]
@@ -909,17 +917,7 @@ def run_base_reg_rules(name: str, seed: int) -> dict:
     from scipy.special import logsumexp
     from sklearn.mixture import GaussianMixture
 
-    X_tr, X_te = DATASETS[name](seed)
-    X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)
-    flow = ChoiceStudyFlow(record=torch.as_tensor(X_te), max_epochs=0, device="cpu",
-                           random_state=seed).fit(X_tr)
-    val = flow._study_val.numpy()
-    held_rows = {r.tobytes() for r in val}
-    fit_rows = np.array([r for r in X_tr if r.tobytes() not in held_rows])
-    params = flow._base_mixture_params
-    Z, Z_val, Z_all, Z_te = (flow.transform(A).astype(np.float64)
-                             for A in (fit_rows, val, X_tr, X_te))
-    ld_val, ld_te = flow.log_det_jacobian(val), flow.log_det_jacobian(X_te)
+    flow, params, Z, Z_val, Z_all, Z_te, ld_val, ld_te = _untrained_codes(name, seed)
 
     def mean_ll(models, Z_score):
         lp = np.stack([m.score_samples(Z_score) for m in models])
@@ -934,7 +932,7 @@ def run_base_reg_rules(name: str, seed: int) -> dict:
     rng = np.random.RandomState(seed)
     split3 = np.array_split(rng.permutation(len(Z)), 3)
     split10 = np.array_split(rng.permutation(len(Z)), 10)[:3]
-    out = {"data": name, "seed": seed, "n_fit": len(Z), "n_val": len(val),
+    out = {"data": name, "seed": seed, "n_fit": len(Z), "n_val": len(Z_val),
            "structure": {k: params[0][k] for k in ("n_components", "covariance_type",
                                                    "reg_covar")},
            "gmm": _gmm_reference().get((name, seed)), "init_test": flow.init_test_,
