@@ -41,7 +41,10 @@ Two more sections, each its own run (``--section``):
   ``2 sum_j log L_k[j, j]``): no ``d x d`` product,
   factorisation or inverse per step, but no covariance floor either, so a lower bound
   rather than the same model. Unit determinant and ``volume`` alike; best of
-  ``--repeats``, interleaved.
+  ``--repeats``, interleaved. ``--profile`` adds, for each of those steps, its heaviest
+  operators by self CPU time (``torch.profiler``, two steps after the timed ones), so
+  that the ``d x d x d`` products, factorisations and inverses of a step can be counted.
+  ``--data mnist`` needs ``--dims 784``; smaller ``d`` run on synthetic rows.
 
 ``--data mnist`` makes the ``loop`` section run on the first ``--n`` MNIST images
 (pixels in [0, 1], the class means as the given centres) instead of synthetic blobs, and
@@ -352,8 +355,28 @@ def _factor_step_factory(x, centres, variance: float, volume: bool, lr: float):
     return step
 
 
+def _profile_steps(steps: dict, calls: int = 2, top: int = 12) -> dict:
+    """Per step, the ``top`` operators of each step by self CPU time (torch.profiler): the
+    milliseconds and calls per step of each, and the step's total."""
+    import torch
+
+    out = {}
+    for name, step in steps.items():
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for _ in range(calls):
+                step()
+        events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+        out[name] = {
+            "total_self_cpu_ms_per_step": sum(e.self_cpu_time_total for e in events)
+            / calls / 1e3,
+            "top_ops": [{"op": e.key, "self_cpu_ms_per_step": e.self_cpu_time_total / calls / 1e3,
+                         "calls_per_step": e.count / calls} for e in events[:top]],
+        }
+    return out
+
+
 def _child_step(data: str, old_root: str, n: int, d: int, k: int, batch: int,
-                repeats: int) -> dict:
+                repeats: int, profile: bool = False) -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -400,6 +423,8 @@ def _child_step(data: str, old_root: str, n: int, d: int, k: int, batch: int,
             record[key]["old_over_today"] = best["old"] / best["today"]
         record[key]["today_over_bare_cholesky_factor"] = (
             best["today"] / best["bare_cholesky_factor"])
+        if profile:
+            record[key]["profile"] = _profile_steps(steps)
     return record
 
 
@@ -496,6 +521,9 @@ def main() -> None:
                         help="sections loop and step: a checkout of an earlier commit, "
                              "imported in the same process for an old-vs-new comparison")
     parser.add_argument("--batch", type=int, default=256, help="section step: rows a step")
+    parser.add_argument("--profile", action="store_true",
+                        help="section step: also record each step's heaviest operators "
+                             "(torch.profiler, self CPU time)")
     parser.add_argument("--label", default=None, help="tag stored with the results")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -506,8 +534,9 @@ def main() -> None:
             print(json.dumps(_child_loop(dissimilarity, *map(int, (n, d, k, epochs)),
                                          data, old_root)))
         elif kind == "step":
-            data, old_root, n, d, k, batch, repeats = rest
-            print(json.dumps(_child_step(data, old_root, *map(int, (n, d, k, batch, repeats)))))
+            data, old_root, n, d, k, batch, repeats, profile = rest
+            print(json.dumps(_child_step(data, old_root, *map(int, (n, d, k, batch, repeats)),
+                                         profile=profile == "1")))
         elif kind == "inference":
             print(json.dumps(_child_inference(*map(int, rest))))
         elif kind == "memory":
@@ -590,9 +619,10 @@ def _other_section(args, env: dict) -> None:
                 records.append(rec)
         elif args.section == "step":
             rec = _run_child(["step", args.data, args.old_root, args.n, d, args.k, args.batch,
-                              args.repeats], env)
-            print(f"step d={d}: {json.dumps({k: v for k, v in rec.items() if isinstance(v, dict)})}",
-                  flush=True)
+                              args.repeats, int(args.profile)], env)
+            times = {key: {name: value for name, value in v.items() if name != "profile"}
+                     for key, v in rec.items() if isinstance(v, dict)}
+            print(f"step d={d}: {json.dumps(times)}", flush=True)
             records.append(rec)
         else:
             for n in args.rows:
@@ -601,10 +631,13 @@ def _other_section(args, env: dict) -> None:
                     f"{key} {value:.4g}" for key, value in rec.items()
                     if key not in ("n", "d", "K")), flush=True)
                 records.append(rec)
+    argv = list(sys.argv)
+    if "--old-root" in argv[:-1]:  # a temporary checkout outside the repository
+        argv[argv.index("--old-root") + 1] = "<old checkout>"
     result = {
         "benchmark": f"bench_scaling_dmae --section {args.section}",
         "label": args.label,
-        "command": "OMP_NUM_THREADS=1 python " + " ".join(sys.argv),
+        "command": "OMP_NUM_THREADS=1 python " + " ".join(argv),
         "dtype": "float32",
         "threads": 1,
         "machine": {"platform": platform.platform(), "processor": platform.processor(),

@@ -111,14 +111,51 @@ def _covariance_factor(raw: Tensor) -> Tensor:
     return raw.tril(-1) + torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
 
 
+#: Width of the column panels of the products with a lower triangular factor: each
+#: panel skips the factor's zero rows (and the result's upper triangle), so that ``F F^T``
+#: and ``tril(H F)`` cost about a quarter and two fifths of the dense product at
+#: ``d = 784``, in one matrix product per panel.
+_TRI_BLOCK = 128
+
+
+def _lower_gram(F: Tensor) -> Tensor:
+    """``F F^T`` (both triangles) for a lower triangular ``F`` of shape ``(K, d, d)``."""
+    d = F.shape[-1]
+    if d <= _TRI_BLOCK:
+        return F @ F.transpose(-1, -2)
+    out = F.new_empty(F.shape)
+    for j0 in range(0, d, _TRI_BLOCK):
+        j1 = min(j0 + _TRI_BLOCK, d)
+        # rows j0: of columns j0:j1; row j of F is zero after column j
+        torch.matmul(F[..., j0:, :j1], F[..., j0:j1, :j1].transpose(-1, -2),
+                     out=out[..., j0:, j0:j1])
+        out[..., j0:j1, j1:] = out[..., j1:, j0:j1].transpose(-1, -2)
+    return out
+
+
+def _tril_times_lower(H: Tensor, T: Tensor) -> Tensor:
+    """``tril(H @ T)`` for a square ``H`` and a lower triangular ``T``, ``(K, d, d)``."""
+    d = T.shape[-1]
+    if d <= _TRI_BLOCK:
+        return (H @ T).tril_()
+    out = H.new_empty(H.shape)
+    for j0 in range(0, d, _TRI_BLOCK):
+        j1 = min(j0 + _TRI_BLOCK, d)
+        # rows j0: of columns j0:j1; column j of T is zero above row j
+        torch.matmul(H[..., j0:, j0:], T[..., j0:, j0:j1], out=out[..., j0:, j0:j1])
+        out[..., j0:j1, j0:j1].tril_()
+        out[..., :j0, j0:j1] = 0
+    return out
+
+
 def _precision_forward(raw: Tensor, scale: Tensor, floor: Tensor, normalize: bool):
     """``(C, P, log det Sigma, v)``: the forward pass of :class:`_Precisions`."""
     # in place where possible: each (K, d, d) temporary is K * d * d numbers
     factor = raw.tril(-1)
     factor.diagonal(dim1=-2, dim2=-1).copy_(raw.diagonal(dim1=-2, dim2=-1).exp())
     d = raw.shape[-1]
-    eye = torch.eye(d, dtype=raw.dtype, device=raw.device)
-    cov = torch.baddbmm(floor * eye, factor, factor.transpose(-1, -2), alpha=float(scale))
+    cov = _lower_gram(factor).mul_(scale)
+    cov.diagonal(dim1=-2, dim2=-1).add_(floor)
     chol = torch.linalg.cholesky(cov)
     del cov
     log_det = 2 * chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)
@@ -129,9 +166,23 @@ def _precision_forward(raw: Tensor, scale: Tensor, floor: Tensor, normalize: boo
     precision = torch.cholesky_inverse(chol)
     del chol
     precision.mul_(volume[:, None, None])
-    if not torch.equal(precision, precision.transpose(-1, -2)):  # (exact on the CPU)
+    # exactly symmetric on the CPU (torch mirrors the triangle LAPACK computes); elsewhere
+    # it is checked
+    if precision.device.type != "cpu" and not torch.equal(precision, precision.mT):
         precision = 0.5 * (precision + precision.transpose(-1, -2))
     return factor, precision, log_det, volume
+
+
+def _factor_gradient(sym: Tensor, factor: Tensor, coef: Tensor) -> Tensor:
+    r"""The gradient of ``raw`` from a ``(K, d, d)`` matrix ``sym`` and per-centre
+    factors ``coef`` such that :math:`\partial L / \partial C = \mathrm{coef}\cdot
+    \mathrm{sym}\, C` (:math:`c\,(H + H^\top) C` for :math:`H = \partial L / \partial
+    \Sigma`): its lower triangle only (``raw``'s strict lower triangle enters ``C`` as
+    is, its diagonal through exp), by blocks that skip the zero triangle of ``C``."""
+    grad_raw = _tril_times_lower(sym, factor)
+    grad_raw.mul_(coef[:, None, None])
+    grad_raw.diagonal(dim1=-2, dim2=-1).mul_(factor.diagonal(dim1=-2, dim2=-1))
+    return grad_raw
 
 
 class _Precisions(torch.autograd.Function):
@@ -145,10 +196,12 @@ class _Precisions(torch.autograd.Function):
     :math:`\partial L / \partial \Sigma = ((\langle G, P\rangle / d + g) P - P G P) / v`
     (the :math:`\langle G, P\rangle` term only when normalised) and :math:`\partial L /
     \partial C = c\,(H + H^\top) C` for :math:`H = \partial L / \partial \Sigma`. It
-    costs three ``d x d`` products per centre and keeps only ``C`` and ``P`` between the
-    passes, where autograd through the Cholesky factorisation and its inverse keeps
-    several ``(K, d, d)`` intermediates and costs several times more (``d = 784``: 1.1 s
-    against 0.5 s per step for ten centres on one core).
+    costs two ``d x d`` products per centre (:math:`P G P`) and the lower triangle of
+    :math:`(H + H^\top) C` (blocks that skip the zero triangle of ``C``), and keeps only
+    ``C`` and ``P`` between the passes, where autograd through the Cholesky factorisation
+    and its inverse keeps several ``(K, d, d)`` intermediates and costs several times more.
+    Training on a minibatch uses :class:`_MinibatchForms` instead, which never forms
+    ``G``.
     """
 
     @staticmethod
@@ -176,14 +229,10 @@ class _Precisions(torch.autograd.Function):
             coef = grad_log_det if coef is None else coef + grad_log_det
         if coef is not None:
             h.addcmul_(coef[:, None, None], precision)  # fused: no (K, d, d) temporary
-        h.div_(volume[:, None, None])
-        h = h + h.transpose(-1, -2)
-        grad_raw = torch.bmm(h, factor)
+        sym = h + h.transpose(-1, -2)
         del h
-        grad_raw.mul_(scale)
-        # raw's strict lower triangle enters C as is, its diagonal through exp
-        grad_raw.diagonal(dim1=-2, dim2=-1).mul_(factor.diagonal(dim1=-2, dim2=-1))
-        return grad_raw.tril_(), None, None, None
+        grad_raw = _factor_gradient(sym, factor, scale / volume)
+        return grad_raw, None, None, None
 
 
 class _MinibatchForms(torch.autograd.Function):
@@ -193,91 +242,120 @@ class _MinibatchForms(torch.autograd.Function):
     \partial P` (a ``(K, d, d)`` tensor that would cost ``4 d^3`` per centre to carry
     to the factor).
 
-    Every gradient of :math:`P_k` that reaches it is of rank at most ``n``:
-    :math:`G_k = \sum_i g_{ik} u_{ik} u_{ik}^\top` with :math:`w_{ik} = P_k u_{ik}` kept by
-    the forward passes (:math:`u = x - m` here, :math:`u = x - \tilde\mu` for the loss's
-    row-wise term, whose node :class:`_LedgerQuadraticForms` hands its
-    :math:`(w, g)` over through ``ledger`` instead of a dense gradient). Then
-    :math:`P G P C = W^\top \mathrm{diag}(g) (W C)` (two ``(d, n) x (n, d)`` products) and
-    :math:`\langle G, P\rangle = \sum g_{ik} u_{ik}^\top P_k u_{ik}`, and the gradient
-    of the factor, :math:`2c\,((\langle G, P\rangle/d + g_{\log\det}) P C - P G P C) / v`,
-    needs one ``d x d`` product per centre (:math:`P C`) instead of three. A dense
-    gradient of ``P`` from any other use is added with the ``d x d`` products.
+    One ``(n + K, d) x (d, d)`` product per centre serves every quadratic form of the
+    step: :math:`[A_k; B_k] = [X - m_k; M - m_k] P_k`, so that :math:`P_k (x_i - m_k) =
+    A_{k,i}` here and :math:`P_k (x_i - \tilde\mu_i) = A_{k,i} - \sum_j s_{ij} B_{k,j}`
+    (the rows of ``S`` sum to one) in the loss's row-wise term (:class:`_MixtureForms`,
+    which reads ``A`` and ``B`` from ``ledger`` and hands its gradient back through it).
+    Each centre's rows are centred on it: the difference :math:`x_i - m_k` is formed
+    before the product, as a product of :math:`x_i` minus one of :math:`m_k` would lose
+    float32 digits along a sharp precision's directions.
+
+    The gradient of :math:`P_k` from both is :math:`G_k = \sum_i g_{ik} u_{ik}
+    u_{ik}^\top` (rank ``2n``), and with :math:`w_{ik} = P_k u_{ik} = A_{k,i} -
+    \sum_j c_{ikj} B_{k,j}`, :math:`P G P = \sum_i g_{ik} w_{ik} w_{ik}^\top = \sum_i
+    e_{ik} A_{k,i}^\top - \sum_j (\sum_i c_{ikj} e_{ik}) B_{k,j}^\top` with :math:`e_{ik}
+    = \sum g_{ik} w_{ik}` over both terms: one ``(d, n + K) x (n + K, d)`` product per
+    centre; :math:`\langle G, P\rangle = \sum g_{ik} u_{ik}^\top P_k u_{ik}`. The
+    gradient of the factor, :math:`2c\, S C / v` for the symmetric :math:`S = (\langle G,
+    P\rangle/d + g_{\log\det}) P - P G P`, is then the lower triangle of one product
+    with the triangular ``C`` (:func:`_tril_times_lower`). A dense gradient of ``P``
+    from any other use is added with ``d x d`` products.
     """
 
     @staticmethod
-    def forward(ctx, raw, scale, floor, normalize: bool, X, M, ledger: list):
+    def forward(ctx, raw, scale, floor, normalize: bool, X, M, ledger: dict):
         ctx.set_materialize_grads(False)  # None, not zeros, for an output without gradient
         factor, precision, log_det, volume = _precision_forward(raw, scale, floor, normalize)
-        V = X.unsqueeze(0) - M.unsqueeze(1)  # (K, n, d)
-        W = torch.bmm(V, precision)
-        Q = (W * V).sum(-1)  # (K, n)
+        n = X.shape[0]
+        V = torch.cat([X, M]).unsqueeze(0) - M.unsqueeze(1)  # (K, n + K, d)
+        AB = torch.bmm(V, precision)  # [A_k; B_k]
+        A, B = AB[:, :n], AB[:, n:]
+        Q = (V[:, :n] * A).sum(-1)  # (K, n)
         del V
+        ledger.update(A=A, B=B, entries=[])
         ctx.normalize = bool(normalize)
         ctx.ledger = ledger
-        ctx.save_for_backward(factor, precision, volume, scale, W, Q)
+        ctx.save_for_backward(factor, precision, volume, scale, AB, Q)
         return precision, log_det, Q.T
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_precision, grad_log_det, grad_D):
-        factor, precision, volume, scale, W, Q = ctx.saved_tensors
-        K, d = factor.shape[0], factor.shape[-1]
-        entries = list(ctx.ledger)
+        factor, precision, volume, scale, AB, Q = ctx.saved_tensors
+        K, n, d = AB.shape[0], AB.shape[1] - AB.shape[0], AB.shape[-1]
+        A = AB[:, :n]
+        entries = ctx.ledger.pop("entries", [])
         ctx.ledger.clear()
-        if grad_D is not None:
-            entries.append((W, grad_D.T, Q))
         coef = torch.zeros(K, dtype=factor.dtype, device=factor.device)
-        pgpc = torch.zeros_like(factor)  # P G P C, symmetric G
-        for w, g, q in entries:  # w: (K, n, d), g and q: (K, n)
-            pgpc.baddbmm_(w.transpose(1, 2), g.unsqueeze(-1) * torch.bmm(w, factor))
+        grad_X = grad_M = None
+        # rows :n: e_ik; rows n + j: -sum_i c_ikj e_ik, so that P G P = E^T [A; B]
+        E = torch.zeros_like(AB) if (grad_D is not None or entries) else None
+        if grad_D is not None:
+            g = grad_D.T  # (K, n)
+            torch.mul(A, g.unsqueeze(-1), out=E[:, :n])  # g_ik P_k (x_i - m_k)
+            gw_sum = E[:, :n].sum(1)  # (K, d)
             if ctx.normalize:
-                coef += (g * q).sum(-1) / d
-        pc = torch.bmm(precision, factor)
-        if grad_precision is not None:  # dense, from outside the head's loss
-            sym = 0.5 * (grad_precision + grad_precision.transpose(-1, -2))
-            pgpc.add_(torch.bmm(precision, torch.bmm(sym, pc)))
+                coef += (g * Q).sum(-1) / d
+            if ctx.needs_input_grad[4]:
+                grad_X = 2.0 * E[:, :n].sum(0)
+            if ctx.needs_input_grad[5]:
+                grad_M = -2.0 * gw_sum
+        for hw, assign, h, q in entries:  # hw = h_ik P_k (x_i - mu_i): (K, n, d)
+            E[:, :n].add_(hw)
+            E[:, n:].sub_(torch.matmul(assign.T, hw))  # sum_i s_ij h_ik w_ik
             if ctx.normalize:
-                coef += (grad_precision * precision).sum(dim=(-2, -1)) / d
+                coef += (h * q).sum(-1) / d
+        del entries
+        if grad_precision is not None and ctx.normalize:
+            coef += (grad_precision * precision).sum(dim=(-2, -1)) / d
         if grad_log_det is not None:
             coef += grad_log_det
-        # dL/dC = c (H + H^T) C = 2c H C, H = (coef P - P G P) / v
-        grad_raw = pc.mul_(coef[:, None, None]).sub_(pgpc)
-        del pgpc
-        grad_raw.mul_((2.0 * scale / volume)[:, None, None])
-        grad_raw.diagonal(dim1=-2, dim2=-1).mul_(factor.diagonal(dim1=-2, dim2=-1))
-        grad_raw.tril_()
-        grad_X = grad_M = None
-        if grad_D is not None and (ctx.needs_input_grad[4] or ctx.needs_input_grad[5]):
-            gw = grad_D.T.unsqueeze(-1) * W  # (K, n, d): g_ik P_k (x_i - m_k)
-            if ctx.needs_input_grad[4]:
-                grad_X = 2.0 * gw.sum(0)
-            if ctx.needs_input_grad[5]:
-                grad_M = -2.0 * gw.sum(1)
+        # Hv = v dL/dSigma = coef P - P G P (symmetric up to rounding), in one buffer
+        Hv = precision * coef[:, None, None]
+        if E is not None:
+            Hv.baddbmm_(E.transpose(1, 2), AB, alpha=-1.0)
+            del E
+        if grad_precision is not None:  # dense, from outside the head's loss
+            sym = 0.5 * (grad_precision + grad_precision.transpose(-1, -2))
+            Hv.baddbmm_(precision, torch.bmm(sym, precision), alpha=-1.0)
+            del sym
+        # dL/dC = c (H + H^T) C = 2c H C for the symmetric H = Hv / v
+        grad_raw = _factor_gradient(Hv, factor, 2.0 * scale / volume)
         return grad_raw, None, None, None, grad_X, grad_M, None
 
 
-class _LedgerQuadraticForms(torch.autograd.Function):
-    r""":math:`Q_{ik} = u_i^\top P_k u_i`, shape ``(n, K)``, whose backward pass gives ``u``
-    its gradient and hands the gradient of ``P`` to the :class:`_MinibatchForms` that
-    made ``P`` as :math:`(P u, g)` through ``ledger`` (no dense ``(K, d, d)`` gradient)."""
+class _MixtureForms(torch.autograd.Function):
+    r""":math:`R_{ik} = u_i^\top P_k u_i` with :math:`u_i = x_i - \sum_j s_{ij} m_j`,
+    shape ``(n, K)``, from the products of the :class:`_MinibatchForms` that made ``P``
+    (``ledger``: :math:`P_k u_i = A_{k,i} - \sum_j s_{ij} B_{k,j}`, no ``d x d``
+    product here). The backward pass gives ``X``, ``S`` and ``M`` their gradients and
+    hands the gradient of ``P`` to that node as :math:`(h_{ik} P_k u_i, S, h, R)` through
+    ``ledger`` (no dense ``(K, d, d)`` gradient); ``precision`` is an input only so that
+    this node's backward pass runs first."""
 
     @staticmethod
-    def forward(ctx, U, precision, ledger: list):
-        W = torch.matmul(U, precision)  # (K, n, d)
-        Q = (W * U).sum(-1)  # (K, n)
+    def forward(ctx, X, S, M, precision, ledger: dict):
+        A, B = ledger["A"], ledger["B"]
+        U = X - S @ M  # (n, d)
+        W = A - torch.matmul(S, B)  # (K, n, d): P_k (x_i - m_k - sum_j s_ij (m_j - m_k))
+        R = (W * U).sum(-1)  # (K, n)
         ctx.ledger = ledger
-        ctx.save_for_backward(W, Q)
-        return Q.T
+        ctx.save_for_backward(S, M, W, R)
+        return R.T
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_Q):
-        W, Q = ctx.saved_tensors
-        g = grad_Q.T
-        ctx.ledger.append((W, g, Q))
-        grad_U = 2.0 * torch.einsum("kn,knd->nd", g, W) if ctx.needs_input_grad[0] else None
-        return grad_U, None, None
+    def backward(ctx, grad_R):
+        S, M, W, R = ctx.saved_tensors
+        h = grad_R.T  # (K, n)
+        hw = W.mul_(h.unsqueeze(-1))  # W is not needed again
+        ctx.ledger.setdefault("entries", []).append((hw, S, h, R))
+        grad_U = 2.0 * hw.sum(0)  # (n, d)
+        grad_X = grad_U if ctx.needs_input_grad[0] else None
+        grad_S = -(grad_U @ M.T) if ctx.needs_input_grad[1] else None
+        grad_M = -(S.T @ grad_U) if ctx.needs_input_grad[2] else None
+        return grad_X, grad_S, grad_M, None, None
 
 
 class DissimilarityMixtureEncoder(nn.Module):
@@ -650,7 +728,8 @@ class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
         )
 
     def _forward_minibatch(self, x: Tensor) -> DMOutput:
-        ledger: list = []
+        self.__dict__.pop("_precision_cache", None)  # stale once the step updates raw
+        ledger: dict = {}
         precision, log_det, d = _MinibatchForms.apply(
             self.covariance_raw, self.covariance_scale, self.covariance_floor,
             self.normalize_precision, x, self.centers, ledger)
@@ -662,7 +741,7 @@ class DissimilarityMixtureAutoencoder(DissimilarityMixtureEncoder):
         s = log_s.exp()
         centroids = s @ self.centers
         log_mixing = torch.logsumexp(log_s + log_pi, dim=-1)
-        forms = _LedgerQuadraticForms.apply(x - centroids, precision, ledger)
+        forms = _MixtureForms.apply(x, s, self.centers, precision, ledger)
         rec = (s * forms).sum(-1)
         return DMOutput(s, log_s, centroids, log_mixing, precision, volumes, rec)
 

@@ -44,10 +44,11 @@ def _autograd_precisions(head):
     return precision
 
 
-def _explicit_loss(head, x, P, volumes=None):
-    """The head's loss summed over the rows ``x``, written out per sample with the
-    ``(n, d, d)`` mixed precisions of ``P`` (``(K, d, d)``) and, with ``volume=True``,
-    the log-volume terms ``volumes`` (``(K,)``) added to each dissimilarity."""
+def _explicit_loss(head, x, P, volumes=None, weights=None):
+    """The head's loss summed over the rows ``x`` (weighted by ``weights`` if given),
+    written out per sample with the ``(n, d, d)`` mixed precisions of ``P``
+    (``(K, d, d)``) and, with ``volume=True``, the log-volume terms ``volumes`` (``(K,)``)
+    added to each dissimilarity."""
     diff = x[:, None] - head.centers[None]  # (n, K, d)
     D = torch.einsum("nki,kij,nkj->nk", diff, P, diff)
     if volumes is not None:
@@ -60,7 +61,8 @@ def _explicit_loss(head, x, P, volumes=None):
     rec = torch.einsum("ni,nij,nj->n", r, mixed, r)
     if volumes is not None:
         rec = rec + s @ volumes
-    return (rec - torch.logsumexp(log_s + log_pi, -1) / head.alpha).sum()
+    per_sample = rec - torch.logsumexp(log_s + log_pi, -1) / head.alpha
+    return per_sample.sum() if weights is None else (per_sample * weights).sum()
 
 
 @pytest.mark.parametrize("normalize", [True, False])
@@ -145,6 +147,84 @@ def test_minibatch_forms_gradients_with_inputs_and_a_dense_precision_gradient(vo
         again = head(x)
         assert again.reconstruction is None
         torch.testing.assert_close(head.loss(x, again), head.loss(x, out).detach())
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 4])
+def test_panel_triangular_products_equal_the_dense_ones(monkeypatch, block):
+    """The products by column panels that skip a factor's zero triangle (sizes that are
+    and are not multiples of the panel) equal the dense products."""
+    monkeypatch.setattr(dm, "_TRI_BLOCK", block)
+    g = torch.Generator().manual_seed(block)
+    tol = {"rtol": 1e-12, "atol": 1e-12}
+    for d in (1, 2, 5, 8, 11):
+        T = torch.randn(3, d, d, dtype=torch.float64, generator=g).tril()
+        H = torch.randn(3, d, d, dtype=torch.float64, generator=g)
+        torch.testing.assert_close(dm._lower_gram(T), T @ T.transpose(-1, -2), **tol)
+        torch.testing.assert_close(dm._tril_times_lower(H, T), (H @ T).tril(), **tol)
+
+
+@pytest.mark.parametrize("K", [1, 2, 5])
+@pytest.mark.parametrize("mode", ["unit_determinant", "free", "volume"])
+@pytest.mark.parametrize("floor", [0.0, 0.3])
+def test_minibatch_training_node_equals_the_explicit_weighted_loss(monkeypatch, K, mode, floor):
+    """The training node (one product X P_k per centre for both quadratic forms, the
+    gradient of the factor through blocked triangular products) against the explicit
+    per-sample loss with plain autograd through the Cholesky factorisation and the
+    inverse, with sample weights and data far from the origin: the same loss and the same
+    gradients of the inputs and of every parameter."""
+    monkeypatch.setattr(dm, "_TRI_BLOCK", 2)  # d = 7: four panels, the last of one column
+    d = 7
+    head = _head(K=K, d=d, floor=floor, seed=K)
+    head.volume = mode == "volume"
+    head.normalize_precision = mode == "unit_determinant"
+    with torch.no_grad():
+        head.centers.add_(30.0)
+    g = torch.Generator().manual_seed(K)
+    x = (30.0 + torch.randn(11, d, dtype=torch.float64, generator=g)).requires_grad_(True)
+    weights = torch.rand(11, dtype=torch.float64, generator=g)
+    params = [x, head.centers, head.mixing_logits, head.covariance_raw]
+    out = head(x)
+    assert out.reconstruction is not None  # the training node ran
+    got = (head.loss(x, out) * weights).sum()
+    grads = torch.autograd.grad(got, params)
+
+    P = _autograd_precisions(head)
+    volumes = -(torch.logdet(P) + d * torch.log(head.covariance_scale)) if head.volume else None
+    ref = _explicit_loss(head, x, P, volumes, weights)
+    refs = torch.autograd.grad(ref, params)
+    torch.testing.assert_close(got, ref, rtol=1e-11, atol=1e-11)
+    for g_, r_ in zip(grads, refs):
+        torch.testing.assert_close(g_, r_, rtol=1e-8, atol=1e-9)
+    assert grads[3].abs().sum() > 0 and torch.equal(grads[3], grads[3].tril())
+
+
+def test_training_forms_in_float32_keep_the_digits_of_a_sharp_precision():
+    """float32, a precision of 1e6 across two centres 100 apart along that direction:
+    the training node forms x - m_k before its products (a product of x minus one of
+    m_k, about the centres' mean, lost three digits here), so its assignments and
+    row-wise term match the float64 evaluation."""
+    head = DissimilarityMixtureAutoencoder(
+        2, 2, alpha=1.0, dissimilarity="mahalanobis", normalize_precision=False
+    )
+    with torch.no_grad():
+        head.centers.copy_(torch.tensor([[0.0, 0.0], [0.0, 100.0]]))
+        head.set_covariances(torch.diag(torch.tensor([1.0, 1e-6])).expand(2, 2, 2))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 2, generator=g) * torch.tensor([1.0, 1e-3])
+    x[32:, 1] += 100.0
+    out = head(x)
+    assert out.reconstruction is not None  # the training node ran
+    ref = DissimilarityMixtureAutoencoder(
+        2, 2, alpha=1.0, dissimilarity="mahalanobis", normalize_precision=False,
+        dtype=torch.float64,
+    )
+    ref.load_state_dict({k: v.double() for k, v in head.state_dict().items()})
+    with torch.no_grad():
+        expected = ref(x.double())
+        rec = ref.loss(x.double(), expected) + expected.log_mixing / ref.alpha
+    torch.testing.assert_close(out.log_assignments.double(), expected.log_assignments,
+                               rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(out.reconstruction.double(), rec, rtol=1e-5, atol=1e-5)
 
 
 def test_quadratic_forms_kept_products_equal_recomputed(monkeypatch):
