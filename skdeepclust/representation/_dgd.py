@@ -40,6 +40,7 @@ from ._dgd_init import (
     init_autoencoder,
     is_estimator,
     kmeans,
+    library_scale,
     pca_scores,
     scale_to_softball,
     set_mixture,
@@ -180,10 +181,13 @@ default="gaussian"
         ``predict`` then returns classes.
     init : {"auto", "pca", "random", "autoencoder"}, AutoEncoder or array-like of shape \
 (n_samples, latent_dim), default="auto"
-        Initial representations: the first ``latent_dim`` principal components, Gaussian
-        draws, an autoencoder's codes, or the given array; all are scaled as above. "auto"
-        is "pca". Unsupervised, the mixture then starts from a mixture of the same
-        covariance type fitted by EM on them (the most likely of 20 starts, of the law
+        Initial representations: the first ``latent_dim`` principal components (for the
+        count laws, of ``log1p(X)``; with ``library_size``, of ``log1p`` of the rows
+        scaled to the median row total, so that the start encodes each row's composition
+        and not its library size, which the model explains apart), Gaussian draws, an
+        autoencoder's codes, or the given array; all are scaled as above. "auto" is "pca".
+        Unsupervised, the mixture then starts from a mixture of the same covariance type
+        fitted by EM on them (the most likely of 20 starts, of the law
         of ``degrees_of_freedom``; on a random sample of 20 000 rows when there are more):
         means, covariances and weights; supervised, from a k-means partition per class.
         ``"autoencoder"`` first trains an :class:`~skdeepclust.representation.AutoEncoder`
@@ -619,7 +623,12 @@ default="gaussian"
             Z = np.array(self._init, dtype=np.float64)  # a copy: the user's array stays
         elif self._init == "pca":
             n_pc = min(k, n, d)
-            Z[:, :n_pc] = pca_scores(X, n_pc, self._output_cls.nonnegative, rng)
+            # the count laws with library sizes explain each row's total apart (mean =
+            # library x composition): the start encodes the composition, as if every row
+            # had the median total (on raw log1p counts the first component is mostly the
+            # library size; benchmarks/bench_dgd_singlecell.py --start-diagnosis)
+            row_scale = library_scale(X) if self._uses_library_size else None
+            Z[:, :n_pc] = pca_scores(X, n_pc, self._output_cls.nonnegative, rng, row_scale)
         else:
             Z = rng.standard_normal((n, k))
         scale = scale_to_softball(Z, self.softball_radius)
@@ -704,8 +713,12 @@ default="gaussian"
         auto_epochs = min(100, max(20, _AUTO_STEPS // n_batches))
         self._max_epochs = int(self._resolved("max_epochs", auto_epochs))
 
+    @property
+    def _uses_library_size(self) -> bool:
+        return bool(self._output_cls.uses_library and self.library_size)
+
     def _library(self, X_t: Tensor) -> Tensor | None:
-        if self._output_cls.uses_library and self.library_size:
+        if self._uses_library_size:
             return X_t.sum(1)
         return None
 

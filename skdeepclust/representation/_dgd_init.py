@@ -143,8 +143,22 @@ def within_std(Z: np.ndarray, centers: np.ndarray, labels: np.ndarray,
     return within
 
 
-def pca_scores(X: np.ndarray, n_components: int, log1p: bool, rng) -> np.ndarray:
+def library_scale(X: np.ndarray) -> np.ndarray:
+    """Per-row factors that bring every row's total to the median total of the rows
+    with counts (scanpy's ``normalize_total``); 1 for an empty row."""
+    totals = X.sum(axis=1, dtype=np.float64)
+    positive = totals > 0
+    target = float(np.median(totals[positive])) if positive.any() else 1.0
+    return np.where(positive, target / np.where(positive, totals, 1.0), 1.0)
+
+
+def pca_scores(X: np.ndarray, n_components: int, log1p: bool, rng,
+               row_scale: np.ndarray | None = None) -> np.ndarray:
     """PCA scores of ``X`` (of ``log1p(X)`` when ``log1p``), float64, without a copy of X.
+
+    ``row_scale`` (n_samples,): each row is multiplied by its factor first (before the
+    ``log1p``), e.g. :func:`library_scale` for counts whose library sizes the model
+    explains apart.
 
     The covariance is summed in float64 over chunks of rows (each shifted by the first
     chunk's mean, so that large means cost no precision), its top eigenvectors signed as
@@ -159,13 +173,16 @@ def pca_scores(X: np.ndarray, n_components: int, log1p: bool, rng) -> np.ndarray
 
     def rows(start: int, center: np.ndarray) -> np.ndarray:
         block = np.array(X[start : start + chunk], dtype=np.float64)  # a copy, never X
+        if row_scale is not None:
+            block *= row_scale[start : start + chunk, None]
         if log1p:
             np.log1p(block, out=block)
         block -= center
         return block
 
     if d > _PCA_MAX_COVARIANCE_FEATURES:
-        data = np.log1p(X) if log1p else X
+        data = X if row_scale is None else X * row_scale[:, None].astype(X.dtype)
+        data = np.log1p(data) if log1p else data
         pca = PCA(n_components, svd_solver="randomized", random_state=rng)
         return pca.fit_transform(data).astype(np.float64, copy=False)
     shift = rows(0, np.zeros(d)).mean(axis=0)

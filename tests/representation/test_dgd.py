@@ -408,6 +408,23 @@ def test_negative_binomial_output_on_counts(init):
     assert 1.0 < np.median(model.dispersion_) < 25.0  # generated with r = 5
 
 
+@pytest.mark.parametrize("library_size", [True, False])
+def test_count_start_ignores_library_size_when_the_model_explains_it(library_size):
+    # mean = library x composition: a row with twice the counts of another has the same
+    # composition, so the start (PCA of log1p of the rows scaled to the median total)
+    # gives both the same representation; with a log link the library is not apart
+    X, _ = _nb_counts(20, seed=3)
+    X2 = np.vstack([X, 2 * X, 0 * X[:1]])  # an empty row too
+    model = GMMRepresentation(
+        **dict(FAST, output_distribution="negative_binomial", max_epochs=0,
+               library_size=library_size)
+    ).fit(X2)
+    Z, n = model.embedding_, X.shape[0]
+    assert np.isfinite(Z).all()
+    same = np.allclose(Z[:n], Z[n : 2 * n], rtol=1e-5, atol=1e-6 * np.abs(Z).max())
+    assert same == library_size
+
+
 @pytest.mark.parametrize("law", ["poisson", "negative_binomial"])
 def test_count_laws_reject_negative_values(law):
     X, _ = _nb_counts(5, seed=1)
@@ -769,6 +786,15 @@ def test_pca_initialisation_equals_sklearn_pca_without_a_float64_copy(log1p, mon
     got = _dgd_init.pca_scores(X64, 4, log1p, rng)
     np.testing.assert_array_equal(X64, kept)  # the data is never modified
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+    # rows scaled first (to the median total: library_scale)
+    scale = _dgd_init.library_scale(X64)
+    totals = X64.sum(1)
+    np.testing.assert_allclose(totals * scale, np.median(totals))
+    scaled = X64 * scale[:, None]
+    expected = PCA(4).fit_transform(np.log1p(scaled) if log1p else scaled)
+    got = _dgd_init.pca_scores(X, 4, log1p, rng, row_scale=scale)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+    np.testing.assert_array_equal(X64, kept)
 
 
 def _dense_adam_reference(n, k, batches, dtype, window):
