@@ -86,6 +86,11 @@ MNIST-10k routes on 2 000 test images)::
         --estimators DisentanglingFlow --seeds 0 --held-out \
         --out benchmarks/results/partial_fit_disentangling_mnist10k_s0.json
 
+The same two commands with ``--out`` ``partial_fit_disentangling_actnorm_lr_digits.json``
+and ``partial_fit_disentangling_actnorm_lr_mnist10k_s<seed>.json`` (``--held-out``, one
+seed per file, seeds 0-4): DisentanglingFlow once its ActNorm layers train at their own
+rate (0.01, the fan-in rule at fan-in 1) instead of the couplings'.
+
 ``--data mnist10k``: the first 10 000 MNIST images / 255 (``> 0.5`` for the binary models),
 in 10 chunks of 1 000, with the epoch caps of ``MNIST_SETTINGS`` applied to both routes so
 that a seed costs minutes at one thread; DEC and DMAE get the default large-data

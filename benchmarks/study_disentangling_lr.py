@@ -30,6 +30,15 @@ Run from the repository root::
         --out benchmarks/results/study_disentangling_lr.jsonl
     OMP_NUM_THREADS=1 python benchmarks/study_disentangling_lr.py factors --seeds 0 1 2 3 4 \\
         --out benchmarks/results/study_disentangling_factors.jsonl
+
+``--actnorm-lr shared`` trains the ActNorm layers at the couplings' rate, as
+DisentanglingFlow did before they got an optimizer group of their own at the fan-in-1
+rate (0.01); the ActNorm rate before and after, in one environment::
+
+    OMP_NUM_THREADS=1 python benchmarks/study_disentangling_lr.py lr --data digits mnist14 \\
+        --seeds 0 1 2 3 4 --actnorm-lr shared --out benchmarks/results/study_disentangling_actnorm_lr.jsonl
+    OMP_NUM_THREADS=1 python benchmarks/study_disentangling_lr.py lr --data digits mnist14 \\
+        --seeds 0 1 2 3 4 --out benchmarks/results/study_disentangling_actnorm_lr.jsonl
 """
 
 from __future__ import annotations
@@ -83,6 +92,16 @@ def _print(row, out):
             fh.write(line + "\n")
 
 
+def _actnorm_rate(args) -> None:
+    """``--actnorm-lr shared``: train every parameter at the couplings' rate, in one
+    optimizer group (DisentanglingFlow before its ActNorm group at the fan-in-1 rate)."""
+    if args.actnorm_lr == "shared":
+        from skdeepclust.flow import DisentanglingFlow
+        from skdeepclust.flow._base import _BaseFlow
+
+        DisentanglingFlow._make_optimizer = _BaseFlow._make_optimizer
+
+
 def part_lr(args):
     import torch
 
@@ -99,7 +118,8 @@ def part_lr(args):
                 flow = DisentanglingFlow(random_state=seed, device="cpu", **params)
                 row = {"part": "lr", "data": name, "n_features": X.shape[1],
                        "rows": X.shape[0], "seed": seed, "lr": lr,
-                       "max_epochs": args.epochs or 20, "threads": torch.get_num_threads()}
+                       "max_epochs": args.epochs or 20, "threads": torch.get_num_threads(),
+                       "actnorm_lr": args.actnorm_lr}
                 start = time.process_time()
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
@@ -212,6 +232,7 @@ def part_factors(args):
             own = [table[i][i] for i in range(k)]
             other = [table[i][j] for i in range(k) for j in range(k) if i != j]
             _print({"part": "factors", "data": label, "seed": seed, "lr": args.lr[0],
+                    "actnorm_lr": args.actnorm_lr,
                     "resolved_lr": flow._learning_rate,
                     "dimensions_per_factor": flow.dimensions_per_factor_.tolist(),
                     "r2_block_by_factor": table, "own_min": min(own),
@@ -236,11 +257,14 @@ def main():
     parser.add_argument("--rows", type=int, default=10000, help="MNIST training rows")
     parser.add_argument("--epochs", type=int, default=None, help="max_epochs (default: 20)")
     parser.add_argument("--steps", type=int, default=5, help="first-step: Adam steps")
+    parser.add_argument("--actnorm-lr", choices=["own", "shared"], default="own",
+                        help="shared: ActNorm at the couplings' rate (the former optimizer)")
     parser.add_argument("--out", default=None, help="JSONL file to append to")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
+    _actnorm_rate(args)
     {"lr": part_lr, "first-step": part_first_step, "factors": part_factors}[args.part](args)
 
 
