@@ -35,10 +35,15 @@ Run from the repository root::
 DisentanglingFlow did before they got an optimizer group of their own at the fan-in-1
 rate (0.01); the ActNorm rate before and after, in one environment::
 
-    OMP_NUM_THREADS=1 python benchmarks/study_disentangling_lr.py lr --data digits mnist14 \\
-        --seeds 0 1 2 3 4 --actnorm-lr shared --out benchmarks/results/study_disentangling_actnorm_lr.jsonl
-    OMP_NUM_THREADS=1 python benchmarks/study_disentangling_lr.py lr --data digits mnist14 \\
-        --seeds 0 1 2 3 4 --out benchmarks/results/study_disentangling_actnorm_lr.jsonl
+    for v in shared own; do OMP_NUM_THREADS=1 python benchmarks/study_disentangling_lr.py \\
+        lr --data digits --seeds 0 1 2 3 4 --actnorm-lr $v \\
+        --out benchmarks/results/study_disentangling_actnorm_lr.jsonl; done
+    for v in shared own; do OMP_NUM_THREADS=1 python benchmarks/study_disentangling_lr.py \\
+        lr --data mnist14 --seeds 0 1 2 --actnorm-lr $v \\
+        --out benchmarks/results/study_disentangling_actnorm_lr.jsonl; done
+    for v in own shared; do OMP_NUM_THREADS=1 python benchmarks/study_disentangling_lr.py \\
+        factors --seeds 0 1 2 3 4 --actnorm-lr $v \\
+        --out benchmarks/results/study_disentangling_factors_actnorm_lr.jsonl; done
 """
 
 from __future__ import annotations
