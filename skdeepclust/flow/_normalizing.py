@@ -42,7 +42,9 @@ _NF_MIXTURE_MAX_D = _NF_SPLINE_MAX_D
 _NF_MIXTURE_MAX_D_MANY_ROWS = 2
 _NF_BASE_COMPONENTS = (1, 2, 4, 8, 16, 32, 64)  # candidates, at most n_fit / 10
 _NF_BASE_COVARIANCES = ("full", "tied")  # candidate structures (trained as full ones)
-_NF_BASE_REG_COVAR = (1e-6, 1e-3)
+_NF_BASE_REG_COVAR = (1e-6, 1e-3)  # the structure search's values
+# then reg_covar alone, at the chosen structure and on the same folds, on a finer grid
+_NF_BASE_REG_COVAR_FINE = (3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6)
 _NF_BASE_ROWS = 10_000  # rows (a random subset beyond) the base mixture is fitted to
 _NF_BASE_FOLDS = 3  # cross-validation folds that select its structure
 _NF_BASE_MEMBERS = 10  # EM fits of the chosen mixture (seeds) averaged into the base
@@ -95,7 +97,10 @@ def _select_mixture(Z: np.ndarray, rng: np.random.RandomState):
 
     The structure (covariance type, number of components, ``reg_covar``) of the
     candidate grid ``_NF_BASE_*`` with the best mean held-out log-likelihood over
-    ``_NF_BASE_FOLDS``-fold cross-validation, at most ``n_fit / 10`` components, then
+    ``_NF_BASE_FOLDS``-fold cross-validation, at most ``n_fit / 10`` components; then
+    ``reg_covar`` alone, at that structure and on the same folds, over the finer grid
+    ``_NF_BASE_REG_COVAR_FINE`` (half decades from 3e-3 to 1e-5, and 1e-6: the search's two
+    values are too coarse, the 2-D spiral's best lies between its 1e-6 and 1e-3); then
     ``_NF_BASE_MEMBERS`` fits of it on all of ``Z`` from other initialisations (their
     average is the base). ``None`` when fewer rows than two components need, or when no
     candidate fits (the standard normal base stays: the codes are standardized).
@@ -108,24 +113,35 @@ def _select_mixture(Z: np.ndarray, rng: np.random.RandomState):
         return None
     seed = seed_from(rng)
     folds = np.array_split(rng.permutation(len(Z)), _NF_BASE_FOLDS)
+
+    def cv_score(params: dict) -> float:
+        scores = []
+        for i, held in enumerate(folds):
+            fit = np.concatenate([f for j, f in enumerate(folds) if j != i])
+            try:
+                m = GaussianMixture(**params, random_state=seed).fit(Z[fit])
+            except ValueError:  # a collapsed component: not a candidate
+                return -np.inf
+            scores.append(m.score(Z[held]))
+        return float(np.mean(scores))
+
     best, best_score = None, -np.inf
     for cov in _NF_BASE_COVARIANCES:
         for k in ks:
             for reg in _NF_BASE_REG_COVAR:
                 params = {"n_components": k, "covariance_type": cov, "reg_covar": reg}
-                scores = []
-                for i, held in enumerate(folds):
-                    fit = np.concatenate([f for j, f in enumerate(folds) if j != i])
-                    try:
-                        m = GaussianMixture(**params, random_state=seed).fit(Z[fit])
-                    except ValueError:  # a collapsed component: not a candidate
-                        break
-                    scores.append(m.score(Z[held]))
-                score = np.mean(scores) if len(scores) == len(folds) else -np.inf
+                score = cv_score(params)
                 if np.isfinite(score) and score > best_score:
                     best, best_score = params, score
     if best is None:
         return None
+    for reg in _NF_BASE_REG_COVAR_FINE:
+        if reg in _NF_BASE_REG_COVAR:  # scored by the structure search
+            continue
+        params = {**best, "reg_covar": reg}
+        score = cv_score(params)
+        if np.isfinite(score) and score > best_score:
+            best, best_score = params, score
     members = []
     for i in range(_NF_BASE_MEMBERS):
         try:
@@ -238,7 +254,9 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         (validation rows excluded; at most {base_rows} rows, a random subset beyond)
         under the untrained flow. Its structure (full or tied covariances, 1 to 64
         components but at most a tenth of the rows, ``reg_covar`` 1e-6 or 1e-3) is the
-        best of {base_folds}-fold cross-validation, and it is the average of
+        best of {base_folds}-fold cross-validation, whose folds then choose its
+        ``reg_covar`` among 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3 and 3e-3; it is the
+        average of
         {base_members} EM fits of that structure from different initialisations (so it
         has {base_members} times the chosen number of components, with full
         covariances); it is then trained jointly with the flow. With early stopping
