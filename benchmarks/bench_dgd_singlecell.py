@@ -10,7 +10,8 @@ everything else at its defaults, and records
   time on idle cores; ``loadavg_start`` / ``loadavg_end`` say how loaded it was), split
   into phases: ``start`` (validation, PCA of log1p(X), the EM start of the mixture, the
   decoder's output bias), ``train`` (the training loop; ``per_step_ms`` is it divided by
-  its minibatch steps) and ``final`` (the rest: the labels of the training rows, the
+  its minibatch steps; ``--profile-step`` splits a step's forward and backward into the
+  decoder's MLP, the negative-binomial likelihood and the rest) and ``final`` (the rest: the labels of the training rows, the
   fitted attributes);
 - ``memory.peak_above_x_mb``: the peak resident set (``VmHWM``) during the fit minus the
   resident set just before it, with X built and touched and the libraries warmed up by a
@@ -26,7 +27,7 @@ The data (seeded, made 4 096 rows at a time into one preallocated float32 array,
 the generator never holds more than X plus a few chunk-sized temporaries). X is a
 **dense float32** array (200 000 x 2 000: 1.6 GB): ``GMMRepresentation`` refuses scipy
 sparse input (the TypeError is recorded under ``sparse_input``), so the counts, about
-90% zeros, are stored dense.
+69% zeros here (``data.zero_fraction``), are stored dense.
 
 - ``K`` cell types in ``K / 2`` lineages of two (types of one lineage share their lineage's
   markers: the pairs are the hard part), of unequal sizes (proportions ``exp(-2 i / K)``
@@ -43,9 +44,14 @@ Run from the repository root::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_dgd_singlecell.py --n 2000 --genes 200   # seconds
     OMP_NUM_THREADS=1 python benchmarks/bench_dgd_singlecell.py --n 20000 --threads 1 \\
-        --out benchmarks/results/dgd_singlecell_20k_1thread.json
+        --start-diagnosis --out benchmarks/results/dgd_singlecell_20k_1thread.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_dgd_singlecell.py --threads 1 \\
+        --out benchmarks/results/dgd_singlecell_200k_1thread.json
     OMP_NUM_THREADS=2 python benchmarks/bench_dgd_singlecell.py --threads 2 \\
-        --out benchmarks/results/dgd_singlecell_200k_2threads.json
+        --out benchmarks/results/dgd_singlecell_200k_2threads.json   # idle cores: the target
+
+(``dgd_singlecell_*_1thread.json``: before the library-normalised PCA start of commit
+9afb411; ``*_libnorm.json``: after it.)
 """
 
 from __future__ import annotations
@@ -249,6 +255,44 @@ class Phases:
         training.train_loop, dgd.GMMRepresentation._initialize, dgd.em_mixture = self._saved
 
 
+def profile_step(model, X: np.ndarray, reps: int = 200) -> dict:
+    """Milliseconds (wall and CPU) of the parts of one training step's forward and backward
+    on a minibatch of the fitted model: the decoder's MLP (its raw output), the
+    negative-binomial log-likelihood from that output, and the whole loss (MLP,
+    likelihood, mixture prior); the optimizer steps are the rest of ``per_step_ms``."""
+    import torch
+
+    decoder = model.module_.decoder
+    rows = np.random.default_rng(0).choice(X.shape[0], model._batch_size, replace=False)
+    dtype = model._torch_dtype
+    x = torch.as_tensor(X[np.sort(rows)], dtype=dtype)
+    lib = x.sum(1)
+    z = torch.as_tensor(model.embedding_[np.sort(rows)], dtype=dtype).requires_grad_()
+    with torch.no_grad():
+        raw0 = decoder.net(z)
+
+    def mlp():
+        decoder.net(z).sum().backward()
+
+    def likelihood():
+        raw = raw0.clone().requires_grad_()
+        (-decoder.output.log_prob(raw, x, lib).mean()).backward()
+
+    def loss():
+        model.module_.loss(z, x, X.shape[0], lib).backward()
+
+    out = {"batch_size": int(x.shape[0]), "reps": reps}
+    for name, fn in (("mlp", mlp), ("nb_likelihood", likelihood), ("whole_loss", loss)):
+        fn()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(reps):
+            fn()
+        out[f"{name}_ms"] = 1e3 * (time.perf_counter() - t0) / reps
+        out[f"{name}_cpu_ms"] = 1e3 * (time.process_time() - c0) / reps
+    model.module_.zero_grad(set_to_none=True)
+    return out
+
+
 def sparse_input_check(X: np.ndarray) -> str:
     """What GMMRepresentation says to a scipy CSR matrix (a few rows)."""
     import scipy.sparse as sp
@@ -283,6 +327,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="data and random_state")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-baseline", action="store_true", help="skip KMeans on PCA")
+    parser.add_argument("--profile-step", action="store_true",
+                        help="also time the parts of one training step (forward + backward)")
     parser.add_argument("--start-diagnosis", action="store_true",
                         help="also cluster the PCA start codes of raw / normalised log1p counts")
     parser.add_argument("--out", default=None, help="JSON file (benchmarks/results/...)")
@@ -360,6 +406,9 @@ def main(argv=None) -> None:
     }
     print(f"gmmrep: {result['scores']['gmmrep']}\nem_start: {result['scores']['em_start']}",
           flush=True)
+    if args.profile_step:
+        result["profile_step"] = profile_step(model, X)
+        print(f"profile_step: {result['profile_step']}", flush=True)
     del model
     if not args.no_baseline:
         result["scores"]["kmeans_pca"] = kmeans_baseline(X, y, args.types, args.seed)
