@@ -47,6 +47,8 @@ _NF_BASE_REG_COVAR = (1e-6, 1e-3)  # the structure search's values
 _NF_BASE_REG_COVAR_FINE = (3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6)
 _NF_BASE_ROWS = 10_000  # rows (a random subset beyond) the base mixture is fitted to
 _NF_BASE_FOLDS = 3  # cross-validation folds that select its structure
+# ... and its reg_covar (same rows: fits of 4/5 of them, closer to the final fit on all)
+_NF_BASE_REG_FOLDS = 5
 _NF_BASE_MEMBERS = 10  # EM fits of the chosen mixture (seeds) averaged into the base
 # early stopping keeps a trained epoch over the untrained model only when its validation
 # gain exceeds this many standard errors of the per-row gain (else: the noise of the split)
@@ -98,9 +100,11 @@ def _select_mixture(Z: np.ndarray, rng: np.random.RandomState):
     The structure (covariance type, number of components, ``reg_covar``) of the
     candidate grid ``_NF_BASE_*`` with the best mean held-out log-likelihood over
     ``_NF_BASE_FOLDS``-fold cross-validation, at most ``n_fit / 10`` components; then
-    ``reg_covar`` alone, at that structure and on the same folds, over the finer grid
+    ``reg_covar`` alone, at that structure, over the finer grid
     ``_NF_BASE_REG_COVAR_FINE`` (half decades from 3e-3 to 1e-5, and 1e-6: the search's two
-    values are too coarse, the 2-D spiral's best lies between its 1e-6 and 1e-3); then
+    values are too coarse, the 2-D spiral's best lies between its 1e-6 and 1e-3) by
+    ``_NF_BASE_REG_FOLDS``-fold cross-validation of the same permutation (fits of more
+    rows: the best value falls as the fit grows, and the base is fitted to all); then
     ``_NF_BASE_MEMBERS`` fits of it on all of ``Z`` from other initialisations (their
     average is the base). ``None`` when fewer rows than two components need, or when no
     candidate fits (the standard normal base stays: the codes are standardized).
@@ -112,9 +116,10 @@ def _select_mixture(Z: np.ndarray, rng: np.random.RandomState):
     if len(ks) < 2:
         return None
     seed = seed_from(rng)
-    folds = np.array_split(rng.permutation(len(Z)), _NF_BASE_FOLDS)
+    perm = rng.permutation(len(Z))
+    folds = np.array_split(perm, _NF_BASE_FOLDS)
 
-    def cv_score(params: dict) -> float:
+    def cv_score(params: dict, folds: list) -> float:
         scores = []
         for i, held in enumerate(folds):
             fit = np.concatenate([f for j, f in enumerate(folds) if j != i])
@@ -130,16 +135,15 @@ def _select_mixture(Z: np.ndarray, rng: np.random.RandomState):
         for k in ks:
             for reg in _NF_BASE_REG_COVAR:
                 params = {"n_components": k, "covariance_type": cov, "reg_covar": reg}
-                score = cv_score(params)
+                score = cv_score(params, folds)
                 if np.isfinite(score) and score > best_score:
                     best, best_score = params, score
     if best is None:
         return None
+    reg_folds, best_score = np.array_split(perm, _NF_BASE_REG_FOLDS), -np.inf
     for reg in _NF_BASE_REG_COVAR_FINE:
-        if reg in _NF_BASE_REG_COVAR:  # scored by the structure search
-            continue
         params = {**best, "reg_covar": reg}
-        score = cv_score(params)
+        score = cv_score(params, reg_folds)
         if np.isfinite(score) and score > best_score:
             best, best_score = params, score
     members = []
@@ -254,9 +258,9 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         (validation rows excluded; at most {base_rows} rows, a random subset beyond)
         under the untrained flow. Its structure (full or tied covariances, 1 to 64
         components but at most a tenth of the rows, ``reg_covar`` 1e-6 or 1e-3) is the
-        best of {base_folds}-fold cross-validation, whose folds then choose its
-        ``reg_covar`` among 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3 and 3e-3; it is the
-        average of
+        best of {base_folds}-fold cross-validation, then {reg_folds}-fold cross-validation
+        of the same rows chooses its ``reg_covar`` among 1e-6, 1e-5, 3e-5, 1e-4, 3e-4,
+        1e-3 and 3e-3; it is the average of
         {base_members} EM fits of that structure from different initialisations (so it
         has {base_members} times the chosen number of components, with full
         covariances); it is then trained jointly with the flow. With early stopping
@@ -711,6 +715,7 @@ NormalizingFlow.__doc__ = (
     .replace("{mixture_max_d_many}", str(_NF_MIXTURE_MAX_D_MANY_ROWS))
     .replace("{base_rows}", f"{_NF_BASE_ROWS:,}".replace(",", " "))
     .replace("{base_folds}", str(_NF_BASE_FOLDS))
+    .replace("{reg_folds}", str(_NF_BASE_REG_FOLDS))
     .replace("{base_members}", str(_NF_BASE_MEMBERS))
     .replace("{start_margin}", f"{_NF_START_MARGIN_SE:g}")
     .replace("{stages_doc}", str(_NF_STAGES))
