@@ -89,7 +89,14 @@ MNIST-10k routes on 2 000 test images)::
 The same two commands with ``--out`` ``partial_fit_disentangling_actnorm_lr_digits.json``
 and ``partial_fit_disentangling_actnorm_lr_mnist10k_s<seed>.json`` (``--held-out``, one
 seed per file, seeds 0-4): DisentanglingFlow once its ActNorm layers train at their own
-rate (0.01, the fan-in rule at fan-in 1) instead of the couplings'.
+rate (0.01, the fan-in rule at fan-in 1) instead of the couplings'. Seeds 0 and 3 at 10
+epochs, with the partial_fit score after each pass (results
+``partial_fit_disentangling_actnorm_lr_mnist10k_10epochs_s<seed>.json``)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_partial_fit.py --data mnist10k \
+        --estimators DisentanglingFlow --seeds 0 --per-pass \
+        --fit-params '{"DisentanglingFlow": {"max_epochs": 10}}' \
+        --out benchmarks/results/partial_fit_disentangling_actnorm_lr_mnist10k_10epochs_s0.json
 
 ``--data mnist10k``: the first 10 000 MNIST images / 255 (``> 0.5`` for the binary models),
 in 10 chunks of 1 000, with the epoch caps of ``MNIST_SETTINGS`` applied to both routes so
