@@ -15,6 +15,16 @@ Run from the repository root (one thread)::
 
     OMP_NUM_THREADS=1 python benchmarks/study_dbm_partial_fit.py --seeds 0 \
         --out benchmarks/results/study_dbm_partial_fit.jsonl
+
+The fixed-rate ``chunks`` route on the other seeds of ``study_dbm_score_noise.py`` (0-19
+in all; ``warm`` too on 11, 14 and 15, the seeds where the "auto" stream scored lowest)::
+
+    OMP_NUM_THREADS=1 python benchmarks/study_dbm_partial_fit.py --seeds 11 14 15 \
+        --routes chunks warm --score-passes \
+        --out benchmarks/results/study_dbm_partial_fit.jsonl
+    OMP_NUM_THREADS=1 python benchmarks/study_dbm_partial_fit.py \
+        --seeds 4 5 6 7 8 9 10 12 13 16 17 18 19 --routes chunks --score-passes \
+        --out benchmarks/results/study_dbm_partial_fit.jsonl
 """
 
 from __future__ import annotations
