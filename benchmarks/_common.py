@@ -85,3 +85,21 @@ def save_json(path: str | None, payload: dict) -> None:
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(payload, indent=2, default=float))
+
+
+def status_mb(field: str) -> float:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``, ...) in MB (Linux)."""
+    import re
+
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE).group(1)) / 1024.0
+
+
+def reset_peak() -> bool:
+    """Reset the process's peak RSS (``VmHWM``) to its current RSS; False where not
+    possible (not Linux, or not allowed: the peak then includes the set-up)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False

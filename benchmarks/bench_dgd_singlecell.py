@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import time
@@ -68,7 +67,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save_json, scores
+from _common import reset_peak, save_json, scores, status_mb
 
 MB = 2**20
 CHUNK = 4096
@@ -198,19 +197,6 @@ def kmeans_baseline(X: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- the fit
-def _status_mb(field: str) -> float:
-    text = Path("/proc/self/status").read_text()
-    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE).group(1)) / 1024.0
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:  # not Linux, or not allowed: the peak then includes the set-up
-        return False
-
-
 class Phases:
     """Wall and CPU seconds of the fit's start (``_initialize``) and training loop
     (``train_loop``), and the labels of the EM start of the mixture (``em_mixture``: the
@@ -355,8 +341,8 @@ def main(argv=None) -> None:
                           device="cpu", random_state=0).fit(X[:200, : min(50, args.genes)])
     sparse = sparse_input_check(X)
 
-    exact_peak = _reset_peak()
-    base = _status_mb("VmRSS")
+    exact_peak = reset_peak()
+    base = status_mb("VmRSS")
     model = GMMRepresentation(n_components=args.types, output_distribution="negative_binomial",
                               random_state=args.seed)
     with Phases() as phases, warnings.catch_warnings(record=True) as caught:
@@ -364,7 +350,7 @@ def main(argv=None) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         model.fit(X)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    peak = _status_mb("VmHWM")
+    peak = status_mb("VmHWM")
     start_w, start_c = phases.times["start"]
     train_w, train_c = phases.times["train"]
     n_batches = -(-args.n // model._batch_size)

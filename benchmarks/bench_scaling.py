@@ -43,11 +43,13 @@ import datetime
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import reset_peak, status_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "scaling.jsonl"
@@ -71,19 +73,6 @@ MB = 2**20
 
 
 # ----------------------------------------------------------------------------- child side
-def _status_mb(field: str) -> float:
-    text = Path("/proc/self/status").read_text()
-    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE).group(1)) / 1024.0
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:  # not Linux, or not allowed: the peak then includes the set-up
-        return False
-
-
 def make_data(n: int, d: int, dtype: str, binary: bool, seed: int = 0):
     """Blobs in [0, 1]^d (binary draws when ``binary``), made in chunks of 8 192 rows."""
     import numpy as np
@@ -155,8 +144,8 @@ def run_one(config: dict) -> dict:
     del Xw
 
     X, _ = make_data(n, d, dtype, binary)
-    exact_peak = _reset_peak()
-    base = _status_mb("VmRSS")
+    exact_peak = reset_peak()
+    base = status_mb("VmRSS")
     times = {}
     extra = {}
     for epochs in (e1, e2):
@@ -172,7 +161,7 @@ def run_one(config: dict) -> dict:
             "compute_dtype": str(getattr(est, "_torch_dtype", "")),
         }
         del est
-    peak = _status_mb("VmHWM")
+    peak = status_mb("VmHWM")
     phases = 2 if name == "DMAE-mahalanobis-volume" else 1  # epochs run per max_epochs
     per = lambda i: (times[e2][i] - times[e1][i]) / ((e2 - e1) * phases * n) * 1e6
     return {

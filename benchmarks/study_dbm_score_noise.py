@@ -44,18 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import append_jsonl
-
-
-def _data():
-    from _panel import mnist10k
-
-    X, _ = mnist10k()
-    return (X > 0.5).astype(np.float32)
-
-
-def _baseline(X):
-    p = np.clip(X.mean(0), 1e-3, 1 - 1e-3)
-    return float(np.mean((X * np.log(p) + (1 - X) * np.log1p(-p)).sum(1)))
+from study_dbm_partial_fit import _baseline, _data  # the same rows and baseline
 
 
 def exact_log_likelihood(module, V, rows=250):
