@@ -304,6 +304,16 @@ class DisentanglingFlow(_BaseFlow):
         return make_optimizer(self.optimizer, groups, learning_rate=self._learning_rate,
                               weight_decay=self.weight_decay)
 
+    def _resume_fit(self, X, y) -> None:
+        super()._resume_fit(X, y)
+        # a learning_rate changed by set_params between partial_fit calls (or before a
+        # warm-start fit) reaches the kept optimizer, whose moments carry on
+        actnorm = {id(p) for m in self.module_.modules() if isinstance(m, ActNorm)
+                   for p in m.parameters()}
+        for group in self._optimizer.param_groups:
+            in_actnorm = bool(group["params"]) and id(group["params"][0]) in actnorm
+            group["lr"] = self._actnorm_learning_rate if in_actnorm else self._learning_rate
+
     def _resolve_dimensions(self, n_features: int, n_factors: int) -> np.ndarray:
         if self.dimensions_per_factor is None:
             if n_features < n_factors:

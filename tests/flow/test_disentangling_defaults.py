@@ -55,10 +55,19 @@ def test_explicit_learning_rate_is_respected():
                              random_state=0).fit(X, F)
     assert flow._learning_rate == 0.02
     assert flow._optimizer.param_groups[0]["lr"] == 0.02
-    # set_params between partial_fit calls takes effect (resolved again on resume)
+    # set_params between partial_fit calls takes effect (resolved again on resume, and
+    # every group of the kept optimizer, ActNorm's included, steps at the new rate)
     inc = DisentanglingFlow(device="cpu", random_state=0).partial_fit(X, F)
+    assert {g["lr"] for g in inc._optimizer.param_groups} != {0.003}
+    optimizer = inc._optimizer
     inc.set_params(learning_rate=0.003).partial_fit(X, F)
     assert inc._learning_rate == 0.003
+    assert inc._optimizer is optimizer  # the moments carry on
+    assert [g["lr"] for g in inc._optimizer.param_groups] == [0.003, 0.003]
+    # and back to "auto": the two resolved rates again
+    inc.set_params(learning_rate="auto").partial_fit(X, F)
+    assert [g["lr"] for g in inc._optimizer.param_groups] == [
+        inc._learning_rate, inc._actnorm_learning_rate]
 
 
 def test_defaults_train_wide_data_without_divergence():
