@@ -290,10 +290,9 @@ class DisentanglingFlow(_BaseFlow):
             "learning_rate", _df_actnorm_learning_rate()))
         self._max_epochs = int(self._resolved("max_epochs", _DF_EPOCHS))
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        """The optimizer, with the ActNorm layers' parameters in a second group at
-        ``_actnorm_learning_rate`` (the first group, every other parameter, at
-        ``_learning_rate``)."""
+    def _parameter_groups(self) -> list[dict]:
+        """The optimizer's groups: every parameter but the ActNorm layers' at
+        ``_learning_rate``, then the ActNorm layers' at ``_actnorm_learning_rate``."""
         actnorm = [p for m in self.module_.modules() if isinstance(m, ActNorm)
                    for p in m.parameters()]
         taken = {id(p) for p in actnorm}
@@ -301,18 +300,18 @@ class DisentanglingFlow(_BaseFlow):
         groups = [{"params": rest, "lr": self._learning_rate}] if rest else []
         if actnorm:
             groups.append({"params": actnorm, "lr": self._actnorm_learning_rate})
-        return make_optimizer(self.optimizer, groups, learning_rate=self._learning_rate,
-                              weight_decay=self.weight_decay)
+        return groups
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        return make_optimizer(self.optimizer, self._parameter_groups(),
+                              learning_rate=self._learning_rate, weight_decay=self.weight_decay)
 
     def _resume_fit(self, X, y) -> None:
         super()._resume_fit(X, y)
         # a learning_rate changed by set_params between partial_fit calls (or before a
         # warm-start fit) reaches the kept optimizer, whose moments carry on
-        actnorm = {id(p) for m in self.module_.modules() if isinstance(m, ActNorm)
-                   for p in m.parameters()}
-        for group in self._optimizer.param_groups:
-            in_actnorm = bool(group["params"]) and id(group["params"][0]) in actnorm
-            group["lr"] = self._actnorm_learning_rate if in_actnorm else self._learning_rate
+        for group, resolved in zip(self._optimizer.param_groups, self._parameter_groups()):
+            group["lr"] = resolved["lr"]
 
     def _resolve_dimensions(self, n_features: int, n_factors: int) -> np.ndarray:
         if self.dimensions_per_factor is None:
