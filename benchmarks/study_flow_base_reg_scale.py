@@ -74,7 +74,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import sklearn.mixture as sklearn_mixture
 import torch
 from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
@@ -132,61 +131,6 @@ class _RecordingMixture(GaussianMixture):
                                len(X), value))
         return value
 
-def _select_mixture_fine_folds(fine_folds: int):
-    """The package's ``_select_mixture`` with ``fine_folds`` folds (of the same rows and
-    seed) for the ``reg_covar`` step at the chosen structure (the package: the
-    structure search's 3)."""
-    from skdeepclust.flow import _normalizing as nf
-
-    def select(Z, rng):
-        n_fit = len(Z) * (nf._NF_BASE_FOLDS - 1) // nf._NF_BASE_FOLDS
-        ks = [k for k in nf._NF_BASE_COMPONENTS if k <= n_fit // 10]
-        if len(ks) < 2:
-            return None
-        seed = nf.seed_from(rng)
-        perm = rng.permutation(len(Z))
-
-        def cv_score(params, n_folds):
-            folds = np.array_split(perm, n_folds)
-            scores = []
-            for i, held in enumerate(folds):
-                fit = np.concatenate([f for j, f in enumerate(folds) if j != i])
-                try:
-                    m = sklearn_mixture.GaussianMixture(**params, random_state=seed).fit(Z[fit])
-                except ValueError:
-                    return -np.inf
-                scores.append(m.score(Z[held]))
-            return float(np.mean(scores))
-
-        best, best_score = None, -np.inf
-        for cov in nf._NF_BASE_COVARIANCES:
-            for k in ks:
-                for reg in nf._NF_BASE_REG_COVAR:
-                    params = {"n_components": k, "covariance_type": cov, "reg_covar": reg}
-                    score = cv_score(params, nf._NF_BASE_FOLDS)
-                    if np.isfinite(score) and score > best_score:
-                        best, best_score = params, score
-        if best is None:
-            return None
-        best_score = -np.inf
-        for reg in nf._NF_BASE_REG_COVAR_FINE:
-            params = {**best, "reg_covar": reg}
-            score = cv_score(params, fine_folds)
-            if np.isfinite(score) and score > best_score:
-                best, best_score = params, score
-        members = []
-        for i in range(nf._NF_BASE_MEMBERS):
-            try:
-                members.append(sklearn_mixture.GaussianMixture(**best, random_state=seed + i)
-                               .fit(Z))
-            except ValueError:
-                continue
-        return members or None
-
-    return select
-
-
-
 def run_package(name: str, seed: int, fine_folds: int | None = None) -> dict:
     """The package's own choice: ``NormalizingFlow(max_epochs=0)`` (the start, refitted to
     all rows) with its cross-validation's per-fold scores recorded; ``cv`` holds, at the
@@ -200,16 +144,16 @@ def run_package(name: str, seed: int, fine_folds: int | None = None) -> dict:
     from skdeepclust.flow import _normalizing as nf
 
     _RecordingMixture.log = []
-    saved = sklearn.mixture.GaussianMixture, nf._select_mixture
+    saved = sklearn.mixture.GaussianMixture, nf._NF_BASE_REG_FOLDS
     sklearn.mixture.GaussianMixture = _RecordingMixture
-    if fine_folds:
-        nf._select_mixture = _select_mixture_fine_folds(fine_folds)
+    if fine_folds:  # the package's selection with that many folds for its reg_covar step
+        nf._NF_BASE_REG_FOLDS = fine_folds
     try:
         c0 = time.process_time()
         flow = NormalizingFlow(max_epochs=0, device="cpu", random_state=seed).fit(X_tr)
         cpu_s = time.process_time() - c0
     finally:
-        sklearn.mixture.GaussianMixture, nf._select_mixture = saved
+        sklearn.mixture.GaussianMixture, nf._NF_BASE_REG_FOLDS = saved
     p = flow._base_mixture_params[0]
     cv: dict = {}
     at = [e for e in _RecordingMixture.log
@@ -285,7 +229,7 @@ def main(argv=None) -> int:
     p.add_argument("--package", action="store_true",
                    help="record the package's own CV scores (run_package)")
     p.add_argument("--fine-folds", type=int, default=None,
-                   help="--package: folds of the reg_covar step (the package: 3)")
+                   help="--package: folds of the reg_covar step (the package: _NF_BASE_REG_FOLDS, 5)")
     args = p.parse_args(argv)
     if args.summary:
         summary(args.out)
