@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -103,3 +104,24 @@ def reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def machine() -> dict:
+    """The CPU model, whether it multiplies bfloat16 natively (AVX512-BF16 / AMX: what
+    ``mixed_precision="auto"`` keys on), torch's thread count and skdeepclust's settings,
+    recorded next to timings."""
+    import torch
+
+    import skdeepclust
+    from skdeepclust._precision import native_bfloat16
+
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+                break
+    return {"cpu_model": model, "native_bfloat16": native_bfloat16(torch.device("cpu")),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "skdeepclust_config": skdeepclust.get_config()}

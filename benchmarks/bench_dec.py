@@ -53,7 +53,7 @@ from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Timer, mnist_path, scores  # noqa: E402
+from _common import Timer, machine, mnist_path, scores  # noqa: E402
 
 from skdeepclust.datasets import load_mnist  # noqa: E402
 from skdeepclust.metrics import cluster_accuracy  # noqa: E402
@@ -373,7 +373,7 @@ def main(argv=None):
         args.json.write_text(json.dumps({"args": {k: (sorted(v) if isinstance(v, set) else
                                                       str(v) if isinstance(v, Path) else v)
                                                   for k, v in vars(args).items()},
-                                         "results": results}, indent=1))
+                                         "machine": machine(), "results": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from .._data import streams
 from .._optim import OPTIMIZERS, make_optimizer
+from .._precision import training_autocast_dtype
 from .._sparse import SparseRows
 from .._training import TrainingResult, train_loop, warn_unconverged
 from ..base import TorchEstimator
@@ -362,6 +363,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         if self.centered:
             self._initialize_offsets(X)
         self._optimizer = self._make_optimizer()
+        self._resolve_autocast()
         # training draws from a generator seeded after the build (the seeds of earlier
         # releases: same random_state, same model)
         self._generator = self._next_generator()
@@ -370,6 +372,17 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         self._check_params_vs_input(X)
         if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
             self._optimizer = self._make_optimizer()
+        if not hasattr(self, "_autocast_dtype"):  # fitted before mixed precision existed
+            self._resolve_autocast()
+
+    def _resolve_autocast(self) -> None:
+        """``_autocast_dtype``: the dtype of the training steps' matrix products under
+        ``set_config(mixed_precision=...)`` (:mod:`skdeepclust._precision`), or None."""
+        n_params = sum(p.numel() for p in self.module_.parameters() if p.requires_grad)
+        self._autocast_dtype = training_autocast_dtype(
+            self._device, self._torch_dtype, int(self.batch_size) * n_params,
+            plain=self.contractive == 0,
+        )
 
     def _train(self, X, y, *, partial: bool) -> TrainingResult:
         phase = "autoencoder (partial_fit)" if partial else "autoencoder"
@@ -432,11 +445,16 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         module = self.module_
         x_in = NOISES[self.noise](x, self.noise_level, generator) if self.noise else x
         rate = self.offset_learning_rate if self.centered else 0.0
-        with module.tracking_offsets(rate):  # the offsets move with this batch's means
+        autocast = getattr(self, "_autocast_dtype", None)
+        with (module.tracking_offsets(rate),  # the offsets move with this batch's means
+              torch.autocast(x.device.type, dtype=autocast or torch.bfloat16,
+                             enabled=autocast is not None)):
             h = module.encode(x_in)
             h_dec = (NOISES[self.code_noise](h, self.code_noise_level, generator)
                      if self.code_noise else h)
             x_hat = module.decode(h_dec)
+        if autocast is not None:  # the loss and penalties in the fit's precision
+            h, x_hat = h.to(x.dtype), x_hat.to(x.dtype)
         loss = MEAN_LOSSES[self.loss](x_hat, x)
         if (self.contractive > 0 or self.sparsity_weight > 0 or self.l1 > 0 or self.l2 > 0
                 or (self.slowness > 0 and x_next is not None)):
