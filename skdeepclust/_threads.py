@@ -4,19 +4,25 @@ A training step of a small network is a few hundred small operations; on the CPU
 intra-op threads then cost more synchronisation than they bring, so :func:`small_fit_threads`
 runs such a loop on fewer threads (one by default) and restores the count afterwards.
 
-torch's thread count is per thread in OpenMP builds (the usual ones, e.g. the Linux
-wheels; ``torch.__config__.parallel_info()`` names the back-end): ``torch.set_num_threads`` sets the calling thread's OpenMP count and the count that
-threads using torch for the first time start from. The change is confined to the thread
-running the fit: the start-up count is put back at once, so fits in other threads, and
-threads started during the fit, keep their own setting. Builds with torch's native thread
-pool share one count across the process: there skdeepclust never changes it.
+In OpenMP builds of torch (the usual ones, e.g. the Linux wheels;
+``torch.__config__.parallel_info()`` names the back-end) the count a thread runs on is that
+thread's OpenMP count (and its MKL count), which ``torch.get_num_threads`` reads. The change
+is confined to the thread running the fit: where the build exports ``omp_set_num_threads``
+and ``mkl_set_num_threads_local`` (the Linux wheels do), those two thread-local counts are set
+directly. ``torch.set_num_threads`` is not used there because it also writes the process-wide
+count that every thread reads when it first uses torch: a thread starting during that
+moment would keep the lowered count. Elsewhere ``torch.set_num_threads`` is called and the
+start-up count put back at once. Builds with torch's native thread pool share one count
+across the process: there skdeepclust never changes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 
@@ -30,6 +36,7 @@ __all__ = ["SMALL_STEP_WORK", "small_fit_threads", "thread_count_is_per_thread"]
 SMALL_STEP_WORK = 10_000_000
 
 _per_thread: bool | None = None
+_native: tuple | None = None  # (omp_set_num_threads, mkl_set_num_threads_local) or ()
 _lock = threading.Lock()  # one change of the start-up count at a time
 
 
@@ -51,8 +58,43 @@ def _in_fresh_thread(function: Callable, *args):
     return out[0]
 
 
-def _set_this_thread(n: int) -> None:
-    """``torch.set_num_threads(n)`` for the calling thread only (OpenMP builds)."""
+def _native_setters() -> tuple:
+    """The thread-local setters of torch's own OpenMP and MKL libraries, or ``()``.
+
+    Looked up through ``libtorch_cpu`` (``dlsym`` on its handle searches the libraries it
+    links, so this finds the OpenMP runtime torch runs on, not another one in the process).
+    """
+    global _native
+    if _native is None:
+        _native = ()
+        try:
+            lib = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+            omp, mkl = lib.omp_set_num_threads, lib.mkl_set_num_threads_local
+        except (OSError, AttributeError):  # another platform, or a build without MKL
+            return _native
+        omp.argtypes, omp.restype = [ctypes.c_int], None
+        # MKL's exported name takes its argument by reference (the Fortran convention)
+        mkl.argtypes, mkl.restype = [ctypes.POINTER(ctypes.c_int)], ctypes.c_int
+
+        def mkl_local(n: int) -> int:
+            return mkl(ctypes.byref(ctypes.c_int(n)))
+
+        _native = (omp, mkl_local)
+    return _native
+
+
+def _set_this_thread(n: int) -> int | None:
+    """Set the calling thread's torch thread count to ``n`` (OpenMP builds).
+
+    Returns the thread's previous MKL count where the native setters are used (0: none of
+    its own, MKL follows the OpenMP count; pass it back to :func:`_restore_this_thread`),
+    else None.
+    """
+    native = _native_setters()
+    if native:
+        omp, mkl = native
+        omp(n)
+        return mkl(n)
     with _lock:
         try:
             start_up = _in_fresh_thread(torch.get_num_threads)
@@ -61,6 +103,17 @@ def _set_this_thread(n: int) -> None:
         torch.set_num_threads(n)
         if start_up != n:
             _in_fresh_thread(torch.set_num_threads, start_up)
+    return None
+
+
+def _restore_this_thread(n: int, mkl: int | None) -> None:
+    """Undo :func:`_set_this_thread`: OpenMP count ``n``, MKL count ``mkl``."""
+    if mkl is None:
+        _set_this_thread(n)
+        return
+    omp, mkl_local = _native_setters()
+    omp(n)
+    mkl_local(mkl)
 
 
 def _target(setting, current: int) -> int:
@@ -92,8 +145,8 @@ def small_fit_threads(params: list, batch_size: int, device: torch.device) -> It
     if n >= saved:
         yield
         return
-    _set_this_thread(n)
+    mkl = _set_this_thread(n)
     try:
         yield
     finally:
-        _set_this_thread(saved)
+        _restore_this_thread(saved, mkl)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -112,7 +113,20 @@ def _in_thread(function):
     return out[0]
 
 
-@pytest.mark.skipif(not thread_count_is_per_thread(), reason="needs an OpenMP build of torch")
+def _mkl_count():
+    """The calling thread's MKL count as torch reports it (None without MKL)."""
+    for line in torch.__config__.parallel_info().splitlines():
+        if "mkl_get_max_threads()" in line:
+            return int(line.split(":")[-1])
+    return None
+
+
+needs_native_setters = pytest.mark.skipif(
+    not (thread_count_is_per_thread() and _threads._native_setters()),
+    reason="needs torch's OpenMP and MKL thread-local setters (Linux wheels)")
+
+
+@needs_native_setters  # torch.set_num_threads, the fallback, has a moment when it is racy
 def test_concurrent_small_fits_in_threads_leave_every_thread_count_as_it_was(three_threads):
     """Fit A ends while fit B runs, B ends later; a thread that starts using torch during
     the fits gets the start-up count; every thread ends with the count it had."""
@@ -172,17 +186,72 @@ def test_a_process_wide_thread_count_is_never_changed(three_threads, monkeypatch
     assert seen == [3, 3]
 
 
+@needs_native_setters
+def test_a_thread_starting_torch_while_small_fits_begin_and_end_gets_the_start_up_count(
+        three_threads):
+    """The process-wide count is never lowered, not even for an instant: threads that start
+    using torch while small fits enter and leave (hundreds of times) all read 3."""
+    params = [torch.nn.Parameter(torch.zeros(4))]
+    stop, readings = threading.Event(), []
+
+    def start_threads():
+        while not stop.is_set():
+            thread = threading.Thread(target=lambda: readings.append(torch.get_num_threads()))
+            thread.start()
+            thread.join()
+
+    reader = threading.Thread(target=start_threads)
+    reader.start()
+    deadline = time.monotonic() + 60
+    try:
+        while len(readings) < 300 and time.monotonic() < deadline:
+            with _threads.small_fit_threads(params, 8, torch.device("cpu")):
+                assert torch.get_num_threads() == 1
+    finally:
+        stop.set()
+        reader.join()
+    assert len(readings) >= 300
+    assert readings.count(3) == len(readings)
+
+
+@needs_native_setters
+def test_small_fits_set_only_thread_local_counts(three_threads, monkeypatch):
+    """torch.set_num_threads (which writes the process-wide count) is not called; the MKL
+    count of the fitting thread goes down with the OpenMP count and comes back."""
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: pytest.fail("set_num_threads"))
+    mkl_seen = []
+    _small_fit(before_end=lambda: mkl_seen.append(_mkl_count()), seen=[])
+    assert torch.get_num_threads() == 3
+    if _mkl_count() is not None:
+        assert mkl_seen == [1]
+        assert _mkl_count() == 3
+
+
+@pytest.fixture(params=["native", "torch.set_num_threads"])
+def setter(request, monkeypatch):
+    """Both ways of changing the fitting thread's count: torch's thread-local OpenMP/MKL
+    setters, and torch.set_num_threads with the start-up count put back."""
+    if request.param == "native" and not _threads._native_setters():
+        pytest.skip("torch's thread-local setters are not exported by this build")
+    if request.param != "native":
+        monkeypatch.setattr(_threads, "_native", ())
+    return request.param
+
+
 @pytest.mark.skipif(not thread_count_is_per_thread(), reason="needs an OpenMP build of torch")
 @pytest.mark.parametrize("setting, width, expected", [
     ("auto", 4, 1), (2, 4, 2), (8, 4, 3),  # a count: at most that many
     ("auto", 2000, 3),  # 32 x 4 million multiply-adds per step: not small
 ])
-def test_small_fit_threads_setting(setting, width, expected, three_threads):
+def test_small_fit_threads_setting(setting, width, expected, three_threads, setter):
     seen = []
     with skdeepclust.config_context(small_fit_threads=setting):
         _small_fit(seen, width=width)
     assert seen == [expected] * 2
     assert torch.get_num_threads() == 3
+    assert _in_thread(torch.get_num_threads) == 3
+    if _mkl_count() is not None:
+        assert _mkl_count() == 3
     assert skdeepclust.get_config()["small_fit_threads"] == "auto"
 
 
