@@ -28,12 +28,19 @@ import torch
 
 from ._config import get_config
 
-__all__ = ["SMALL_STEP_WORK", "small_fit_threads", "thread_count_is_per_thread"]
+__all__ = ["SMALL_STEP_WORK", "small_fit_threads", "step_work", "thread_count_is_per_thread"]
 
 #: Below this many multiply-adds per step (batch size x trained parameters), a training
 #: loop on the CPU counts as small (see ``set_config(small_fit_threads=...)``); the figures
 #: behind it are in the user guide's "Threads" section (benchmarks/bench_threads.py).
 SMALL_STEP_WORK = 10_000_000
+
+
+def step_work(batch_size: int, params) -> int:
+    """Multiply-adds of one training step as the thread and precision rules count them:
+    the batch size times the number of trained parameters (``params``, tensors)."""
+    return int(batch_size) * sum(p.numel() for p in params)
+
 
 _per_thread: bool | None = None
 _native: tuple | None = None  # (omp_set_num_threads, mkl_set_num_threads_local) or ()
@@ -135,7 +142,7 @@ def small_fit_threads(params: list, batch_size: int, device: torch.device) -> It
         setting == "off"
         or device.type != "cpu"
         or not params
-        or batch_size * sum(p.numel() for p in params) >= SMALL_STEP_WORK
+        or step_work(batch_size, params) >= SMALL_STEP_WORK
         or not thread_count_is_per_thread()
     ):
         yield

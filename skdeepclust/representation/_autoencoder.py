@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,6 +16,7 @@ from .._data import streams
 from .._optim import OPTIMIZERS, make_optimizer
 from .._precision import training_autocast_dtype
 from .._sparse import SparseRows
+from .._threads import step_work
 from .._training import TrainingResult, train_loop, warn_unconverged
 from ..base import TorchEstimator
 from ..nn.autoencoder import ACTIVATIONS, AutoEncoderModule
@@ -378,9 +380,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     def _resolve_autocast(self) -> None:
         """``_autocast_dtype``: the dtype of the training steps' matrix products under
         ``set_config(mixed_precision=...)`` (:mod:`skdeepclust._precision`), or None."""
-        n_params = sum(p.numel() for p in self.module_.parameters() if p.requires_grad)
+        params = [p for group in self._optimizer.param_groups for p in group["params"]]
         self._autocast_dtype = training_autocast_dtype(
-            self._device, self._torch_dtype, int(self.batch_size) * n_params,
+            self._device, self._torch_dtype, step_work(self.batch_size, params),
             plain=self.contractive == 0,
         )
 
@@ -447,8 +449,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         rate = self.offset_learning_rate if self.centered else 0.0
         autocast = getattr(self, "_autocast_dtype", None)
         with (module.tracking_offsets(rate),  # the offsets move with this batch's means
-              torch.autocast(x.device.type, dtype=autocast or torch.bfloat16,
-                             enabled=autocast is not None)):
+              nullcontext() if autocast is None
+              else torch.autocast(x.device.type, dtype=autocast)):
             h = module.encode(x_in)
             h_dec = (NOISES[self.code_noise](h, self.code_noise_level, generator)
                      if self.code_noise else h)
