@@ -139,6 +139,11 @@ class _BaseFlow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimato
         self._resolve_auto(X.shape[0], X.shape[1])  # training values follow set_params
         if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
             self._optimizer = self._make_optimizer()
+        # each call starts at the resolved rate (a learning_rate changed by set_params
+        # included), not where the last call's schedule left it (0 after a cosine decay);
+        # the optimizer's moments carry on
+        for group in self._optimizer.param_groups:
+            group["lr"] = self._learning_rate
         self._resumed = True  # the ActNorm layers keep their fitted values
 
     def _data_init(self, X_t: Tensor, generator: torch.Generator) -> None:

@@ -308,8 +308,7 @@ class DisentanglingFlow(_BaseFlow):
 
     def _resume_fit(self, X, y) -> None:
         super()._resume_fit(X, y)
-        # a learning_rate changed by set_params between partial_fit calls (or before a
-        # warm-start fit) reaches the kept optimizer, whose moments carry on
+        # the ActNorm group has its own resolved rate
         for group, resolved in zip(self._optimizer.param_groups, self._parameter_groups()):
             group["lr"] = resolved["lr"]
 

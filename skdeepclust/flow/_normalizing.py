@@ -239,7 +239,8 @@ class NormalizingFlow(PartialFitMixin, DensityMixin, _BaseFlow):
         fewest steps; set ``max_epochs`` to the budget you can afford); ``"plateau"``
         halves it whenever the monitored score has not improved for
         ``max(2, n_iter_no_change // 2)`` epochs (no fixed horizon); ``"constant"``
-        keeps it.
+        keeps it. Each call (a warm-start ``fit``, every ``partial_fit``) starts again
+        at ``learning_rate``, as set when it is called.
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, stop when their mean
         log-likelihood has not improved by ``tol`` for ``n_iter_no_change`` epochs (with

@@ -539,6 +539,32 @@ def test_mixture_base_survives_warm_start_partial_fit_and_pickle():
     assert streamed.module_.base is first and np.isfinite(streamed.score_samples(X)).all()
 
 
+@pytest.mark.parametrize("schedule", ["cosine", "constant", "plateau"])
+def test_each_later_call_starts_at_the_current_learning_rate(schedule):
+    """partial_fit and a warm-start fit after a fit step at the learning_rate set now, not
+    where the last schedule left the optimizer (0 at the end of a cosine decay)."""
+    X, _ = make_moons(200, noise=0.1, random_state=0)
+    flow = NormalizingFlow(n_stages=1, max_epochs=2, lr_schedule=schedule, tol=None,
+                           early_stopping=False, warm_start=True, device="cpu",
+                           random_state=0).fit(X)
+    optimizer, rates = flow._optimizer, []
+    name = "lean_step" if hasattr(optimizer, "lean_step") else "step"  # what train_loop calls
+    step = getattr(optimizer, name)
+
+    def recording_step(*args, **kwargs):
+        rates.append(optimizer.param_groups[0]["lr"])
+        return step(*args, **kwargs)
+
+    setattr(optimizer, name, recording_step)
+    before = [p.detach().clone() for p in flow.module_.parameters()]
+    flow.set_params(learning_rate=1e-3).partial_fit(X)
+    assert flow._optimizer is optimizer and rates[0] == 1e-3
+    assert any(not torch.equal(a, p) for a, p in zip(before, flow.module_.parameters()))
+    rates.clear()
+    flow.set_params(learning_rate=2e-3).fit(X)
+    assert flow._optimizer is optimizer and rates[0] == 2e-3
+
+
 def test_base_auto_and_bad_values():
     X, _ = make_moons(200, noise=0.1, random_state=0)
     flow = NormalizingFlow(max_epochs=1, tol=None, device="cpu", random_state=0)
