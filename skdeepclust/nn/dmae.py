@@ -235,6 +235,19 @@ class _Precisions(torch.autograd.Function):
         return grad_raw, None, None, None
 
 
+def _backward_once(ctx, name: str) -> None:
+    """The training nodes hand gradients over through a ledger and reuse their saved
+    products in place: a second backward pass (``retain_graph=True``) would be wrong, so
+    it raises."""
+    if getattr(ctx, "spent", False):
+        raise RuntimeError(
+            f"{name}'s backward pass can run once per forward pass (the Mahalanobis "
+            "training node reuses its buffers): for a second backward pass, compute the "
+            "loss again instead of using retain_graph=True."
+        )
+    ctx.spent = True
+
+
 class _MinibatchForms(torch.autograd.Function):
     r"""``(raw, X, M) -> (P, log det Sigma, D)`` for a training minibatch: the precisions
     of :class:`_Precisions` and the quadratic forms :math:`D_{ik} = (x_i - m_k)^\top P_k
@@ -282,6 +295,7 @@ class _MinibatchForms(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_precision, grad_log_det, grad_D):
+        _backward_once(ctx, "DissimilarityMixtureEncoder")
         factor, precision, volume, scale, AB, Q = ctx.saved_tensors
         K, n, d = AB.shape[0], AB.shape[1] - AB.shape[0], AB.shape[-1]
         A = AB[:, :n]
@@ -347,6 +361,7 @@ class _MixtureForms(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_R):
+        _backward_once(ctx, "DissimilarityMixtureEncoder")
         S, M, W, R = ctx.saved_tensors
         h = grad_R.T  # (K, n)
         hw = W.mul_(h.unsqueeze(-1))  # W is not needed again

@@ -149,6 +149,22 @@ def test_minibatch_forms_gradients_with_inputs_and_a_dense_precision_gradient(vo
         torch.testing.assert_close(head.loss(x, again), head.loss(x, out).detach())
 
 
+def test_minibatch_node_refuses_a_second_backward_pass():
+    """retain_graph=True would run the node's backward again on buffers the first pass
+    consumed (wrong gradients): it raises, and a loss computed again gives the same
+    gradients as the first pass."""
+    head = _head(K=3, d=5)
+    x = torch.randn(12, 5, dtype=torch.float64)
+    loss = head.loss(x).sum()
+    loss.backward(retain_graph=True)
+    first = head.covariance_raw.grad.clone()
+    with pytest.raises(RuntimeError, match="backward pass can run once per forward pass"):
+        loss.backward()
+    head.zero_grad()
+    head.loss(x).sum().backward()
+    torch.testing.assert_close(head.covariance_raw.grad, first, rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("block", [1, 2, 3, 4])
 def test_panel_triangular_products_equal_the_dense_ones(monkeypatch, block):
     """The products by column panels that skip a factor's zero triangle (sizes that are
