@@ -312,6 +312,7 @@ def main(argv=None) -> None:
     parser.add_argument("--types", type=int, default=10, help="cell types = n_components")
     parser.add_argument("--seed", type=int, default=0, help="data and random_state")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--init", default="auto", help="GMMRepresentation's init")
     parser.add_argument("--no-baseline", action="store_true", help="skip KMeans on PCA")
     parser.add_argument("--profile-step", action="store_true",
                         help="also time the parts of one training step (forward + backward)")
@@ -344,7 +345,7 @@ def main(argv=None) -> None:
     exact_peak = reset_peak()
     base = status_mb("VmRSS")
     model = GMMRepresentation(n_components=args.types, output_distribution="negative_binomial",
-                              random_state=args.seed)
+                              init=args.init, random_state=args.seed)
     with Phases() as phases, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0, c0 = time.perf_counter(), time.process_time()

@@ -193,11 +193,12 @@ default="gaussian"
         ``"autoencoder"`` first trains an :class:`~skdeepclust.representation.AutoEncoder`
         with ``latent_dim`` codes, the decoder's hidden widths mirrored, for 50 epochs at
         ``batch_size``: a sigmoid output and cross-entropy for "bernoulli", squared error
-        otherwise (on ``log1p(X)`` for the count laws). For "bernoulli" and "gaussian" the
-        decoder then starts from the autoencoder's decoder as well, so the DGD refines a
+        otherwise (for the count laws on ``log1p(X)``, with ``library_size`` on ``log1p``
+        of the rows scaled to the median row total, as the PCA start). For "bernoulli"
+        and "gaussian" the decoder then starts from the autoencoder's decoder as well, so the DGD refines a
         trained generative model instead of fitting a random decoder to fixed codes. An
         ``AutoEncoder`` instance makes these choices yours: an unfitted one is cloned and
-        fitted, a fitted one only transforms (X, or ``log1p(X)`` for the count laws); its
+        fitted, a fitted one only transforms (X, or the count laws' ``log1p`` data); its
         ``n_components`` must equal ``latent_dim``, and its decoder is copied when its
         widths, activation and output match. ``clone`` (and so ``GridSearchCV``) unfits a
         nested estimator: wrap a fitted one in :class:`sklearn.frozen.FrozenEstimator`.
@@ -650,7 +651,10 @@ default="gaussian"
     def _autoencoder_codes(self, X: np.ndarray, rng) -> tuple[np.ndarray, AutoEncoder]:
         """An autoencoder's codes of X (init="autoencoder") and the fitted autoencoder."""
         nonnegative = self._output_cls.nonnegative
-        data = np.log1p(X) if nonnegative else X
+        if self._uses_library_size:  # the composition, as the "pca" start encodes it
+            data = np.log1p(X * library_scale(X)[:, None].astype(X.dtype, copy=False))
+        else:
+            data = np.log1p(X) if nonnegative else X
         seed = seed_from(rng)  # drawn in every case, so the later draws do not shift
         if is_estimator(self._init):
             ae = self._init

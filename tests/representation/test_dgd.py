@@ -408,16 +408,18 @@ def test_negative_binomial_output_on_counts(init):
     assert 1.0 < np.median(model.dispersion_) < 25.0  # generated with r = 5
 
 
+@pytest.mark.parametrize("init", ["pca", "autoencoder"])
 @pytest.mark.parametrize("library_size", [True, False])
-def test_count_start_ignores_library_size_when_the_model_explains_it(library_size):
+def test_count_start_ignores_library_size_when_the_model_explains_it(library_size, init):
     # mean = library x composition: a row with twice the counts of another has the same
-    # composition, so the start (PCA of log1p of the rows scaled to the median total)
-    # gives both the same representation; with a log link the library is not apart
+    # composition, so the start (PCA, or the autoencoder's codes, of log1p of the rows
+    # scaled to the median total) gives both the same representation; with a log link
+    # the library is not apart
     X, _ = _nb_counts(20, seed=3)
     X2 = np.vstack([X, 2 * X, 0 * X[:1]])  # an empty row too
     model = GMMRepresentation(
         **dict(FAST, output_distribution="negative_binomial", max_epochs=0,
-               library_size=library_size)
+               library_size=library_size, init=init)
     ).fit(X2)
     Z, n = model.embedding_, X.shape[0]
     assert np.isfinite(Z).all()
