@@ -106,6 +106,19 @@ def reset_peak() -> bool:
         return False
 
 
+def cpuinfo() -> dict:
+    """The first processor's entries of ``/proc/cpuinfo`` (``model name``, ``cpu family``,
+    ``model``, ``flags``, ...) as strings; empty where there is no such file."""
+    info: dict = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if not key.strip():
+                break  # the end of the first processor's block
+            info.setdefault(key.strip(), value.strip())
+    return info
+
+
 def machine() -> dict:
     """The CPU model, whether it multiplies bfloat16 natively (AVX512-BF16 / AMX: what
     ``mixed_precision="auto"`` keys on), torch's thread count and skdeepclust's settings,
@@ -115,13 +128,7 @@ def machine() -> dict:
     import skdeepclust
     from skdeepclust._precision import native_bfloat16
 
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-                break
+    model = cpuinfo().get("model name") or platform.processor() or platform.machine()
     return {"cpu_model": model, "native_bfloat16": native_bfloat16(torch.device("cpu")),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "skdeepclust_config": skdeepclust.get_config()}

@@ -38,7 +38,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Timer, mnist_path, print_table, save_json  # noqa: E402
+from _common import Timer, cpuinfo, mnist_path, print_table, save_json  # noqa: E402
 
 from skdeepclust.datasets import load_mnist, make_laplace_mixture_2d  # noqa: E402
 from skdeepclust.metrics import amari_distance  # noqa: E402
@@ -126,19 +126,16 @@ def machine_info() -> dict:
 
     info = {"cpu": platform.processor() or platform.machine(), "avx512f": None,
             "avx512_bf16": None}
-    with contextlib.suppress(OSError):
-        text = Path("/proc/cpuinfo").read_text()
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and info.get("cpu_model") is None:
-                info["cpu_model"] = value.strip()
-            elif key.strip() in ("cpu family", "model") and key.strip() not in info:
-                info[key.strip()] = value.strip()  # (AMD family 25: Zen 3 / Zen 4)
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                info["avx512f"] = "avx512f" in flags
-                info["avx512_bf16"] = "avx512_bf16" in flags
-                break
+    cpu = cpuinfo()
+    if "flags" in cpu:
+        flags = set(cpu["flags"].split())
+        info["avx512f"] = "avx512f" in flags
+        info["avx512_bf16"] = "avx512_bf16" in flags
+    for key in ("cpu family", "model"):  # (AMD family 25: Zen 3 / Zen 4)
+        if key in cpu:
+            info[key] = cpu[key]
+    if "model name" in cpu:
+        info["cpu_model"] = cpu["model name"]
     # numpy's own BLAS (what BernoulliRBM's products run on): its build record, and the
     # kernels threadpoolctl sees it pick (the library loaded from numpy's folder)
     with contextlib.suppress(Exception):
