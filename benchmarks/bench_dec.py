@@ -334,7 +334,15 @@ def main(argv=None):
     parser.add_argument("--recipe-params", type=json.loads, default={},
                         help="recipe: DECClustering parameters to override, as JSON, e.g. "
                              "'{\"max_epochs\": 15}'")
+    parser.add_argument("--dec-pretrain-steps", type=int, default=None,
+                        help="the default autoencoder's pretraining budget in minibatch "
+                             "steps (the package's DEC_PRETRAIN_STEPS, set for this run; "
+                             "10960: 40 epochs of MNIST-70k)")
     args = parser.parse_args(argv)
+    if args.dec_pretrain_steps is not None:
+        from skdeepclust.cluster import _nested_autoencoder
+
+        _nested_autoencoder.DEC_PRETRAIN_STEPS = args.dec_pretrain_steps
     if args.quick:
         args.seeds, args.pretrain_epochs, args.clustering_epochs = args.seeds[:1], 10, 10
     args.variants = {v.strip() for v in args.variants.split(",")}

@@ -58,9 +58,9 @@ def training_autocast_dtype(
         penalties on derivatives (a contractive term) in float32.
 
     ``"off"`` never autocasts. ``"bfloat16"`` autocasts every float32 step on the CPU or a
-    CUDA GPU, with or without native bfloat16 products. ``"auto"`` (the initial value)
-    autocasts float32 steps of at least :data:`MIXED_PRECISION_MIN_WORK` multiply-adds on
-    hardware with native bfloat16 products. ``"off"`` is the initial value.
+    CUDA GPU, with or without native bfloat16 products. ``"auto"`` autocasts float32
+    steps of at least :data:`MIXED_PRECISION_MIN_WORK` multiply-adds on hardware with
+    native bfloat16 products. ``"off"`` is the initial value.
     """
     setting = get_config()["mixed_precision"]
     if setting == "off" or dtype != torch.float32:
