@@ -8,8 +8,8 @@ the parameters, the optimizer's moments, the loss and everything the fitted esti
 computes afterwards (``transform``, ``score``) stay in float32. Small steps gain nothing (a
 64-256-256-5 network on 8x8 digits runs at the same speed), so ``"auto"`` keeps them in
 float32. The setting is ``"off"`` by default: the reconstruction error is the same, but
-DEC's accuracy on MNIST-10k over ten seeds was lower (0.760 against 0.774, worst fit 0.691
-against 0.753; docs/user_guide/devices.rst).
+DEC's accuracy on MNIST-10k over twenty seeds was lower (0.763 against 0.771, worst fit
+0.691 against 0.750; docs/user_guide/devices.rst).
 """
 
 from __future__ import annotations
