@@ -1,8 +1,9 @@
 """Training step time of the default autoencoders in float32 and under bfloat16 autocast.
 
 ``set_config(mixed_precision="auto")`` autocasts an autoencoder's training steps to bfloat16
-when a step has at least ``MIXED_PRECISION_MIN_WORK`` multiply-adds (batch size times
-parameters) and the hardware multiplies bfloat16 natively. This script measures what that
+(after a float32 fifth of the fit's steps) when a step has at least
+``MIXED_PRECISION_MIN_WORK`` multiply-adds (batch size times parameters) and the hardware
+multiplies bfloat16 natively. This script measures what that
 buys for the networks DECClustering pretrains by default
 (:func:`skdeepclust.cluster._nested_autoencoder.default_autoencoder`) at the shapes of the
 defaults panel: one epoch of ``n_steps`` minibatches of random data, timed with

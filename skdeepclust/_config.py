@@ -162,12 +162,14 @@ def set_config(
         initial value) trains in float32. ``"auto"`` autocasts float32 fits of at least
         1e8 multiply-adds a step (batch size times parameters, e.g. DEC's
         784-500-500-2000-10 network at batch 256) on hardware that multiplies bfloat16
-        natively (x86 CPUs with AVX512-BF16 or AMX, CUDA GPUs from Ampere on): their
-        pretraining runs 2-3x faster with the same reconstruction error, but DEC's
-        accuracy on MNIST varies more from seed to seed (the user guide's "Mixed
-        precision" section has the figures); smaller fits are unchanged. ``"bfloat16"``
-        autocasts every float32 autoencoder step on the CPU or a CUDA GPU (slow on CPUs
-        without native bfloat16). The choice is made when ``fit`` starts and kept by
+        natively (x86 CPUs with AVX512-BF16 or AMX, CUDA GPUs from Ampere on), after a
+        float32 start (the first fifth of the fit's steps, which decide the partition
+        the codes hold): their pretraining runs about twice as fast with the same
+        reconstruction error (the user guide's "Mixed precision" section has the
+        figures); smaller fits are unchanged. ``"bfloat16"`` autocasts every float32
+        autoencoder step from the first, on the CPU or a CUDA GPU (slow on CPUs without
+        native bfloat16; from the first step, DEC on MNIST-10k had two poor fits in
+        twenty). The choice is made when ``fit`` starts and kept by
         ``partial_fit``. ``None`` leaves the setting unchanged.
 
     See Also

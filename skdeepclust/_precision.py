@@ -18,12 +18,24 @@ import torch
 
 from ._config import get_config
 
-__all__ = ["MIXED_PRECISION_MIN_WORK", "native_bfloat16", "training_autocast_dtype"]
+__all__ = [
+    "MIXED_PRECISION_FLOAT32_SHARE",
+    "MIXED_PRECISION_MIN_WORK",
+    "native_bfloat16",
+    "training_autocast_dtype",
+]
 
 #: Under ``mixed_precision="auto"``, a training step of fewer multiply-adds than this
 #: (batch size times trained parameters) stays in float32: below it bfloat16 products gain
 #: less than 10 % (``benchmarks/bench_mixed_precision.py``).
 MIXED_PRECISION_MIN_WORK = 100_000_000
+
+#: Under ``mixed_precision="auto"``, this share of a fit's first training steps (of
+#: ``max_epochs`` epochs) runs in float32 before the bfloat16 products start: the first
+#: epochs decide which partition the codes will hold, and bfloat16 from the first step
+#: sent two of twenty DEC fits on MNIST-10k to poor ones that a float32 start avoids
+#: (``benchmarks/study_mixed_precision_start.py``).
+MIXED_PRECISION_FLOAT32_SHARE = 0.2
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -60,7 +72,8 @@ def training_autocast_dtype(
     ``"off"`` never autocasts. ``"bfloat16"`` autocasts every float32 step on the CPU or a
     CUDA GPU, with or without native bfloat16 products. ``"auto"`` autocasts float32
     steps of at least :data:`MIXED_PRECISION_MIN_WORK` multiply-adds on hardware with
-    native bfloat16 products. ``"off"`` is the initial value.
+    native bfloat16 products, after the fit's first :data:`MIXED_PRECISION_FLOAT32_SHARE`
+    of steps (the caller counts those). ``"off"`` is the initial value.
     """
     setting = get_config()["mixed_precision"]
     if setting == "off" or dtype != torch.float32:

@@ -149,6 +149,26 @@ def test_auto_autocasts_a_large_step_on_native_hardware(low_rank, native, monkey
     assert contractive._autocast_dtype is None
 
 
+def test_auto_runs_the_first_fifth_of_the_steps_in_float32(low_rank, native, monkeypatch):
+    """"auto": the first MIXED_PRECISION_FLOAT32_SHARE of the fit's steps in float32 (they
+    decide the partition the codes hold), then bfloat16 products; "bfloat16": every step."""
+    native(True)
+    monkeypatch.setattr(_precision, "MIXED_PRECISION_MIN_WORK", 1000)
+    assert _precision.MIXED_PRECISION_FLOAT32_SHARE == 0.2
+    seen = _linear_output_dtypes(monkeypatch)
+    params = {"n_components": 3, "hidden_layer_sizes": (32,), "max_epochs": 5,
+              "batch_size": 100, "tol": None, "device": "cpu", "random_state": 0}
+    with skdeepclust.config_context(mixed_precision="auto"):
+        ae = AutoEncoder(**params).fit(low_rank)  # 5 epochs x 4 steps: 4 in float32
+    assert ae._autocast_dtype == torch.bfloat16 and ae._float32_steps_left == 0
+    assert seen[:16] == [torch.float32] * 16  # 4 steps x 4 layers
+    assert seen[16:80] == [torch.bfloat16] * 64
+    seen.clear()
+    with skdeepclust.config_context(mixed_precision="bfloat16"):
+        AutoEncoder(**params).fit(low_rank)
+    assert seen[:80] == [torch.bfloat16] * 80
+
+
 def test_choice_is_kept_by_partial_fit_and_pickling(low_rank, monkeypatch):
     with skdeepclust.config_context(mixed_precision="bfloat16"):
         ae = AutoEncoder(3, hidden_layer_sizes=(32,), device="cpu", random_state=0)

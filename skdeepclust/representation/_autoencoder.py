@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from numbers import Integral, Real
 
@@ -12,9 +13,10 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from torch import Tensor
 from torch.nn import functional as F
 
+from .._config import get_config
 from .._data import streams
 from .._optim import OPTIMIZERS, make_optimizer
-from .._precision import training_autocast_dtype
+from .._precision import MIXED_PRECISION_FLOAT32_SHARE, training_autocast_dtype
 from .._sparse import SparseRows
 from .._threads import step_work
 from .._training import TrainingResult, train_loop, warn_unconverged
@@ -365,7 +367,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         if self.centered:
             self._initialize_offsets(X)
         self._optimizer = self._make_optimizer()
-        self._resolve_autocast()
+        self._resolve_autocast(X.shape[0])
         # training draws from a generator seeded after the build (the seeds of earlier
         # releases: same random_state, same model)
         self._generator = self._next_generator()
@@ -375,16 +377,24 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
             self._optimizer = self._make_optimizer()
         if not hasattr(self, "_autocast_dtype"):  # fitted before mixed precision existed
-            self._resolve_autocast()
+            self._resolve_autocast(0)
 
-    def _resolve_autocast(self) -> None:
+    def _resolve_autocast(self, n_samples: int) -> None:
         """``_autocast_dtype``: the dtype of the training steps' matrix products under
-        ``set_config(mixed_precision=...)`` (:mod:`skdeepclust._precision`), or None."""
+        ``set_config(mixed_precision=...)`` (:mod:`skdeepclust._precision`), or None; and
+        ``_float32_steps_left``: under ``"auto"``, the first
+        ``MIXED_PRECISION_FLOAT32_SHARE`` of the steps of ``max_epochs`` epochs over
+        ``n_samples`` rows, which run in float32 before the bfloat16 products start."""
         params = [p for group in self._optimizer.param_groups for p in group["params"]]
         self._autocast_dtype = training_autocast_dtype(
             self._device, self._torch_dtype, step_work(self.batch_size, params),
             plain=self.contractive == 0,
         )
+        self._float32_steps_left = 0
+        if self._autocast_dtype is not None and get_config()["mixed_precision"] == "auto":
+            batch = max(1, min(self.batch_size, n_samples))
+            steps = self.max_epochs * math.ceil(n_samples / batch)
+            self._float32_steps_left = math.ceil(MIXED_PRECISION_FLOAT32_SHARE * steps)
 
     def _train(self, X, y, *, partial: bool) -> TrainingResult:
         phase = "autoencoder (partial_fit)" if partial else "autoencoder"
@@ -448,6 +458,10 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         x_in = NOISES[self.noise](x, self.noise_level, generator) if self.noise else x
         rate = self.offset_learning_rate if self.centered else 0.0
         autocast = getattr(self, "_autocast_dtype", None)
+        if autocast is not None and self.__dict__.get("_float32_steps_left", 0) > 0:
+            autocast = None  # "auto": the first steps of a fit in float32
+            if torch.is_grad_enabled():
+                self._float32_steps_left -= 1
         with (module.tracking_offsets(rate),  # the offsets move with this batch's means
               nullcontext() if autocast is None
               else torch.autocast(x.device.type, dtype=autocast)):
