@@ -460,8 +460,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
         autocast = getattr(self, "_autocast_dtype", None)
         if autocast is not None and self.__dict__.get("_float32_steps_left", 0) > 0:
             autocast = None  # "auto": the first steps of a fit in float32
-            if torch.is_grad_enabled():
-                self._float32_steps_left -= 1
+            self._float32_steps_left -= 1
         with (module.tracking_offsets(rate),  # the offsets move with this batch's means
               nullcontext() if autocast is None
               else torch.autocast(x.device.type, dtype=autocast)):

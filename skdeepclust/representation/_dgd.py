@@ -195,12 +195,12 @@ default="gaussian"
         ``batch_size``: a sigmoid output and cross-entropy for "bernoulli", squared error
         otherwise (for the count laws on ``log1p(X)``, with ``library_size`` on ``log1p``
         of the rows scaled to the median row total, as the PCA start). For "bernoulli"
-        and "gaussian" the decoder then starts from the autoencoder's decoder as well, so the DGD refines a
-        trained generative model instead of fitting a random decoder to fixed codes. An
-        ``AutoEncoder`` instance makes these choices yours: an unfitted one is cloned and
-        fitted, a fitted one only transforms (X, or the count laws' ``log1p`` data); its
-        ``n_components`` must equal ``latent_dim``, and its decoder is copied when its
-        widths, activation and output match. ``clone`` (and so ``GridSearchCV``) unfits a
+        and "gaussian" the decoder then starts from the autoencoder's decoder as well, so
+        the DGD refines a trained generative model instead of fitting a random decoder to
+        fixed codes. An ``AutoEncoder`` instance makes these choices yours: an unfitted
+        one is cloned and fitted, a fitted one only transforms (X, or the count laws'
+        ``log1p`` data); its ``n_components`` must equal ``latent_dim``, and its decoder
+        is copied when its widths, activation and output match. ``clone`` (and so ``GridSearchCV``) unfits a
         nested estimator: wrap a fitted one in :class:`sklearn.frozen.FrozenEstimator`.
         Try ``"autoencoder"`` on images whose principal components separate the classes
         poorly (e.g. MNIST; benchmarks/README.md); it costs the autoencoder's training.
