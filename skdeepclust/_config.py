@@ -86,7 +86,7 @@ def _defaults() -> dict:
         "small_fit_threads": _small_fit_threads_from_env(
             os.environ.get("SKDEEPCLUST_SMALL_FIT_THREADS", "auto")
         ),
-        "mixed_precision": os.environ.get("SKDEEPCLUST_MIXED_PRECISION", "off"),
+        "mixed_precision": os.environ.get("SKDEEPCLUST_MIXED_PRECISION", "auto"),
     }
     _check(**config)
     return config
@@ -158,15 +158,17 @@ def set_config(
         :class:`~skdeepclust.representation.AutoEncoder`, and the one DECClustering and
         DMAEClustering pretrain) run their matrix products in bfloat16 under
         :func:`torch.autocast`; parameters, optimizer state, losses and everything after
-        ``fit`` (``transform``, ``predict``, ``score``) stay in float32. ``"off"`` (the
-        initial value) trains in float32. ``"auto"`` autocasts float32 fits of at least
+        ``fit`` (``transform``, ``predict``, ``score``) stay in float32. ``"off"`` trains
+        in float32. ``"auto"`` (the initial value) autocasts float32 fits of at least
         1e8 multiply-adds a step (batch size times parameters, e.g. DEC's
         784-500-500-2000-10 network at batch 256) on hardware that multiplies bfloat16
         natively (x86 CPUs with AVX512-BF16 or AMX, CUDA GPUs from Ampere on), after a
         float32 start (the first fifth of the fit's steps, which decide the partition
         the codes hold): their pretraining runs about twice as fast with the same
-        reconstruction error (the user guide's "Mixed precision" section has the
-        figures); smaller fits are unchanged. ``"bfloat16"`` autocasts every float32
+        reconstruction error and DEC's accuracy (the user guide's "Mixed precision"
+        section has the figures); smaller fits and other hardware are unchanged. Choose
+        ``"off"`` for float32 products on every device (a model that does not depend on
+        whether the hardware has bfloat16 products). ``"bfloat16"`` autocasts every float32
         autoencoder step from the first, on the CPU or a CUDA GPU (slow on CPUs without
         native bfloat16; from the first step, DEC on MNIST-10k had two poor fits in
         twenty). The choice is made when ``fit`` starts and kept by

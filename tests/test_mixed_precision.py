@@ -77,14 +77,14 @@ def test_bfloat16_setting_leaves_other_devices_alone():
 
 
 def test_mixed_precision_setting_round_trip_and_errors(monkeypatch):
-    assert skdeepclust.get_config()["mixed_precision"] == "off"  # the initial value
-    with skdeepclust.config_context(mixed_precision="auto"):
-        assert skdeepclust.get_config()["mixed_precision"] == "auto"
-    assert skdeepclust.get_config()["mixed_precision"] == "off"
+    assert skdeepclust.get_config()["mixed_precision"] == "auto"  # the initial value
+    with skdeepclust.config_context(mixed_precision="off"):
+        assert skdeepclust.get_config()["mixed_precision"] == "off"
+    assert skdeepclust.get_config()["mixed_precision"] == "auto"
     with pytest.raises(ValueError, match="mixed_precision must be one of 'auto', 'bfloat16'"):
         skdeepclust.set_config(mixed_precision="float16")
-    monkeypatch.setenv("SKDEEPCLUST_MIXED_PRECISION", "auto")
-    assert _config._defaults()["mixed_precision"] == "auto"
+    monkeypatch.setenv("SKDEEPCLUST_MIXED_PRECISION", "off")
+    assert _config._defaults()["mixed_precision"] == "off"
     monkeypatch.setenv("SKDEEPCLUST_MIXED_PRECISION", "fp8")
     with pytest.raises(ValueError, match="mixed_precision must be one of"):
         _config._defaults()
@@ -93,9 +93,9 @@ def test_mixed_precision_setting_round_trip_and_errors(monkeypatch):
 def test_environment_variable_reaches_a_new_process():
     code = ("import skdeepclust; print(skdeepclust.get_config()['mixed_precision'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "SKDEEPCLUST_MIXED_PRECISION": "auto"},
+                         env={**os.environ, "SKDEEPCLUST_MIXED_PRECISION": "off"},
                          check=True)
-    assert out.stdout.strip() == "auto"
+    assert out.stdout.strip() == "off"
 
 
 def test_autoencoder_trains_its_products_in_bfloat16_and_stays_float32(low_rank, monkeypatch):
