@@ -1,10 +1,12 @@
 """Ctrl-C: a fit you call yourself stops cleanly, a fit inside a search passes it on."""
 
 import os
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 
@@ -129,27 +131,62 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+def _pipe_lines(stream) -> queue.Queue:
+    """The lines of ``stream``, read by a daemon thread (``None`` at its end), so that a
+    child that never answers fails the test after a timeout instead of hanging it."""
+    lines: queue.Queue = queue.Queue()
+
+    def read():
+        for line in iter(stream.readline, ""):
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _next(lines: queue.Queue) -> str | None:
+    """The next line, failing the test when none comes within two minutes."""
+    try:
+        return lines.get(timeout=120)
+    except queue.Empty:
+        pytest.fail("the child printed no line for 120 s")
+
+
+def _rest(lines: queue.Queue) -> str:
+    """Everything left in ``lines`` up to its end."""
+    rest = []
+    while (line := _next(lines)) is not None:
+        rest.append(line)
+    return "".join(rest)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.skipif(signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
+                    reason="SIGINT is ignored in this process (started in the background "
+                           "by a shell, or under nohup), and so in its children")
 def test_sigint_stops_a_plain_fit_cleanly_and_a_grid_search_with_keyboard_interrupt():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", _CHILD], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
+    stdout, stderr = _pipe_lines(proc.stdout), _pipe_lines(proc.stderr)
     try:
-        assert proc.stdout.readline() == "ready\n"
+        assert _next(stdout) == "ready\n"
         time.sleep(1.0)  # inside the training loop (10**7 epochs)
         proc.send_signal(signal.SIGINT)
         # the plain fit returned with a usable model and the script went on
-        assert proc.stdout.readline() == "fitted True (40, 2)\n"
-        assert proc.stdout.readline() == "ready\n"
+        assert _next(stdout) == "fitted True (40, 2)\n"
+        assert _next(stdout) == "ready\n"
         time.sleep(1.0)  # inside the first candidate's fit
         proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
-        out, err = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
         elapsed = time.monotonic() - sent
+        out, err = _rest(stdout), _rest(stderr)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
     assert proc.returncode != 0 and err.splitlines()[-1] == "KeyboardInterrupt"
     assert "search finished" not in out
     # the plain fit warned; no candidate of the search absorbed the interrupt
