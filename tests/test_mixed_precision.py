@@ -169,6 +169,19 @@ def test_auto_runs_the_first_fifth_of_the_steps_in_float32(low_rank, native, mon
     assert seen[:80] == [torch.bfloat16] * 80
 
 
+def test_an_autocast_fit_is_reproducible_bit_for_bit(low_rank, native, monkeypatch):
+    """The README's guarantee holds at the default: the same seed, the same model."""
+    native(True)
+    monkeypatch.setattr(_precision, "MIXED_PRECISION_MIN_WORK", 1000)
+    params = {"n_components": 3, "hidden_layer_sizes": (32,), "max_epochs": 5,
+              "batch_size": 100, "tol": None, "device": "cpu", "random_state": 0}
+    assert skdeepclust.get_config()["mixed_precision"] == "auto"
+    first, second = AutoEncoder(**params).fit(low_rank), AutoEncoder(**params).fit(low_rank)
+    assert first._autocast_dtype == torch.bfloat16
+    np.testing.assert_array_equal(first.transform(low_rank), second.transform(low_rank))
+    np.testing.assert_array_equal(first.loss_curve_, second.loss_curve_)
+
+
 def test_choice_is_kept_by_partial_fit_and_pickling(low_rank, monkeypatch):
     with skdeepclust.config_context(mixed_precision="bfloat16"):
         ae = AutoEncoder(3, hidden_layer_sizes=(32,), device="cpu", random_state=0)
