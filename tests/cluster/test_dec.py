@@ -2,6 +2,7 @@
 
 import math
 import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -321,15 +322,20 @@ def test_epoch_target_needs_one_pass_and_equals_the_full_data_target(blobs, blob
     assert adjusted_rand_score(y, dec.labels_) > 0.95  # one epoch of DEC drift on blobs
 
 
-@pytest.mark.parametrize("n, weight, expected", [
-    (6000, 0.0, None),  # DEC from 5 000 rows: the epoch target, no refresh pass
-    (4999, 0.0, 10),  # smaller data: half an epoch (20 steps of 256 rows)
-    (6000, 1.0, 12),  # IDEC: half an epoch (24 steps)
+@pytest.mark.parametrize("n, weight, decoder, expected, mode, lr", [
+    (6000, 0.0, True, None, "epoch", 0.01),  # DEC from 5 000 rows: the epoch target
+    (4999, 0.0, True, 10, "half", 0.01),  # smaller data: half an epoch (20 steps of 256)
+    (6000, 1.0, True, 12, "half", 1e-4),  # IDEC: half an epoch (24 steps)
+    (4999, 1.0, True, None, "batch", 3e-3),  # small IDEC: minibatch targets, Adam 3e-3
+    (4999, 1.0, False, 10, "half", 1e-3),  # passed-through features: nothing to rebuild
 ])
-def test_auto_update_interval(n, weight, expected):
+def test_auto_update_interval(n, weight, decoder, expected, mode, lr):
     dec = DECClustering(4, reconstruction_weight=weight)
     dec._batch_size, dec._sample_weight = 256, None
+    dec.module_ = SimpleNamespace(decoder=object() if decoder else None)
+    assert dec._update_mode(n) == mode
     assert dec._update_interval(n) == expected
+    assert dec._optimizer_settings(n)[1] == lr
 
 
 def test_epoch_target_with_weights_refreshes_on_the_full_data(blobs, blobs_ae, monkeypatch):
@@ -459,7 +465,9 @@ def test_auto_batch_size_is_resolved_privately(blobs, blobs_ae):
 
 @pytest.mark.parametrize("params, expected", [
     ({}, ("sgd", 0.01)),  # DEC: the paper's SGD
-    ({"reconstruction_weight": 1.0}, ("adam", 1e-3)),  # IDEC: Adam (1e-3 on small data)
+    # IDEC: Adam, 3e-3 on small data with an autoencoder (its minibatch targets)
+    ({"reconstruction_weight": 1.0}, ("adam", 3e-3)),
+    ({"reconstruction_weight": 1.0, "update_interval": 4}, ("adam", 3e-3)),
     ({"optimizer": "adam"}, ("adam", 1e-3)),
     ({"optimizer": "sgd", "learning_rate": 0.1}, ("sgd", 0.1)),
     ({"reconstruction_weight": 1.0, "optimizer": "sgd"}, ("sgd", 0.01)),
@@ -590,8 +598,11 @@ def test_embedding_scale_none_uses_the_raw_embedding(blobs, blobs_ae):
 
 def test_auto_learning_rate_of_adam_is_smaller_on_large_data():
     idec = DECClustering(reconstruction_weight=1.0)
+    idec.module_ = SimpleNamespace(decoder=None)  # passed-through features
     assert idec._optimizer_settings(70_000) == ("adam", 1e-4)
     assert idec._optimizer_settings(1_797) == ("adam", 1e-3)
+    idec.module_ = SimpleNamespace(decoder=object())  # an autoencoder to rebuild through
+    assert idec._optimizer_settings(1_797) == ("adam", 3e-3)
     assert DECClustering()._optimizer_settings(70_000) == ("sgd", 0.01)
 
 
