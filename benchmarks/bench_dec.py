@@ -378,8 +378,11 @@ def main(argv=None):
     print(summarize(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
+        # paths relative to the working directory (the repository root): no machine's
+        # own folders in a committed results file
         args.json.write_text(json.dumps({"args": {k: (sorted(v) if isinstance(v, set) else
-                                                      str(v) if isinstance(v, Path) else v)
+                                                      os.path.relpath(v) if isinstance(v, Path)
+                                                      else v)
                                                   for k, v in vars(args).items()},
                                          "machine": machine(), "results": results}, indent=1))
 
