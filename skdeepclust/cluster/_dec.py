@@ -225,10 +225,11 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
         ``"auto"`` is ``"epoch"`` for DEC on 5 000 rows or more (on MNIST-10k as accurate
         as half-epoch refreshes, at 0.6x their cost per clustering epoch), ``"batch"`` for
         IDEC (with an autoencoder to reconstruct through) on fewer than 5 000 rows (with
-        ``learning_rate="auto"``'s 3e-3 there, 0.004 ACC better a fit than half-epoch
-        targets on 8x8 digits, on 22 of 25 paired fits), and about half an epoch,
-        ``ceil(n_samples / batch_size) / 2`` steps (140 on MNIST, as DEC used), otherwise. ``"epoch"`` refreshes :math:`P` once an epoch from the
-        soft assignments the epoch's minibatch steps computed anyway (each row's as the
+        ``learning_rate="auto"``'s 3e-3 there, more accurate than half-epoch targets in
+        paired fits; see the user guide), and about half an epoch,
+        ``ceil(n_samples / batch_size) / 2`` steps (140 on MNIST, as DEC used),
+        otherwise. ``"epoch"`` refreshes :math:`P` once an epoch from the soft
+        assignments the epoch's minibatch steps computed anyway (each row's as the
         network stood when the row was visited): the full-data target without a pass
         over the data after the first, so a clustering epoch costs what clustpy's does.
         It needs every row once an epoch in one process; with ``sample_weight``, streamed
