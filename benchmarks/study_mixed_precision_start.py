@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_dec  # noqa: E402
 
-from skdeepclust.representation import _autoencoder  # noqa: E402
+from skdeepclust import _precision  # noqa: E402
 
 
 def main(argv=None):
@@ -36,7 +36,7 @@ def main(argv=None):
     import skdeepclust
 
     skdeepclust.set_config(mixed_precision="auto")
-    _autoencoder.MIXED_PRECISION_FLOAT32_SHARE = args.fp32_share  # what AutoEncoder reads
+    _precision.MIXED_PRECISION_FLOAT32_SHARE = args.fp32_share
     bench_dec.main(rest)
 
 

@@ -16,6 +16,8 @@ what float32 scores on MNIST-10k seed by seed and reaches clustpy's MNIST-70k ac
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ._config import get_config
@@ -23,6 +25,7 @@ from ._config import get_config
 __all__ = [
     "MIXED_PRECISION_FLOAT32_SHARE",
     "MIXED_PRECISION_MIN_WORK",
+    "float32_start_steps",
     "native_bfloat16",
     "training_autocast_dtype",
 ]
@@ -74,8 +77,8 @@ def training_autocast_dtype(
     ``"off"`` never autocasts. ``"bfloat16"`` autocasts every float32 step on the CPU or a
     CUDA GPU, with or without native bfloat16 products. ``"auto"`` autocasts float32
     steps of at least :data:`MIXED_PRECISION_MIN_WORK` multiply-adds on hardware with
-    native bfloat16 products, after the fit's first :data:`MIXED_PRECISION_FLOAT32_SHARE`
-    of steps (the caller counts those). ``"auto"`` is the initial value.
+    native bfloat16 products, after the fit's first :func:`float32_start_steps` (the
+    caller counts those). ``"auto"`` is the initial value.
     """
     setting = get_config()["mixed_precision"]
     if setting == "off" or dtype != torch.float32:
@@ -85,3 +88,12 @@ def training_autocast_dtype(
     if plain and work >= MIXED_PRECISION_MIN_WORK and native_bfloat16(device):
         return torch.bfloat16
     return None
+
+
+def float32_start_steps(total_steps: int) -> int:
+    """How many of a fit's first ``total_steps`` autocast steps run in float32 instead:
+    :data:`MIXED_PRECISION_FLOAT32_SHARE` of them (rounded up) under ``"auto"``, none under
+    ``"bfloat16"``."""
+    if get_config()["mixed_precision"] != "auto":
+        return 0
+    return math.ceil(MIXED_PRECISION_FLOAT32_SHARE * total_steps)

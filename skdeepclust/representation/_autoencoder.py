@@ -13,10 +13,9 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from torch import Tensor
 from torch.nn import functional as F
 
-from .._config import get_config
 from .._data import streams
 from .._optim import OPTIMIZERS, make_optimizer
-from .._precision import MIXED_PRECISION_FLOAT32_SHARE, training_autocast_dtype
+from .._precision import float32_start_steps, training_autocast_dtype
 from .._sparse import SparseRows
 from .._threads import step_work
 from .._training import TrainingResult, train_loop, warn_unconverged
@@ -389,19 +388,19 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstima
     def _resolve_autocast(self, n_samples: int) -> None:
         """``_autocast_dtype``: the dtype of the training steps' matrix products under
         ``set_config(mixed_precision=...)`` (:mod:`skdeepclust._precision`), or None; and
-        ``_float32_steps_left``: under ``"auto"``, the first
-        ``MIXED_PRECISION_FLOAT32_SHARE`` of the steps of ``max_epochs`` epochs over
-        ``n_samples`` rows, which run in float32 before the bfloat16 products start."""
+        ``_float32_steps_left``: the first steps of ``max_epochs`` epochs over
+        ``n_samples`` rows that run in float32 before the bfloat16 products start
+        (:func:`~skdeepclust._precision.float32_start_steps`)."""
         params = [p for group in self._optimizer.param_groups for p in group["params"]]
         self._autocast_dtype = training_autocast_dtype(
             self._device, self._torch_dtype, step_work(self.batch_size, params),
             plain=self.contractive == 0,
         )
         self._float32_steps_left = 0
-        if self._autocast_dtype is not None and get_config()["mixed_precision"] == "auto":
+        if self._autocast_dtype is not None:
             batch = max(1, min(self.batch_size, n_samples))
-            steps = self.max_epochs * math.ceil(n_samples / batch)
-            self._float32_steps_left = math.ceil(MIXED_PRECISION_FLOAT32_SHARE * steps)
+            self._float32_steps_left = float32_start_steps(
+                self.max_epochs * math.ceil(n_samples / batch))
 
     def _train(self, X, y, *, partial: bool) -> TrainingResult:
         phase = "autoencoder (partial_fit)" if partial else "autoencoder"
