@@ -200,8 +200,9 @@ default="gaussian"
         fixed codes. An ``AutoEncoder`` instance makes these choices yours: an unfitted
         one is cloned and fitted, a fitted one only transforms (X, or the count laws'
         ``log1p`` data); its ``n_components`` must equal ``latent_dim``, and its decoder
-        is copied when its widths, activation and output match. ``clone`` (and so ``GridSearchCV``) unfits a
-        nested estimator: wrap a fitted one in :class:`sklearn.frozen.FrozenEstimator`.
+        is copied when its widths, activation and output match. ``clone`` (and so
+        ``GridSearchCV``) unfits a nested estimator: wrap a fitted one in
+        :class:`sklearn.frozen.FrozenEstimator`.
         Try ``"autoencoder"`` on images whose principal components separate the classes
         poorly (e.g. MNIST; benchmarks/README.md); it costs the autoencoder's training.
     learning_rate : float, default=5e-4
