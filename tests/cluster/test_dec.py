@@ -322,20 +322,37 @@ def test_epoch_target_needs_one_pass_and_equals_the_full_data_target(blobs, blob
     assert adjusted_rand_score(y, dec.labels_) > 0.95  # one epoch of DEC drift on blobs
 
 
-@pytest.mark.parametrize("n, weight, decoder, expected, mode, lr", [
-    (6000, 0.0, True, None, "epoch", 0.01),  # DEC from 5 000 rows: the epoch target
-    (4999, 0.0, True, 10, "half", 0.01),  # smaller data: half an epoch (20 steps of 256)
-    (6000, 1.0, True, 12, "half", 1e-4),  # IDEC: half an epoch (24 steps)
-    (4999, 1.0, True, None, "batch", 3e-3),  # small IDEC: minibatch targets, Adam 3e-3
-    (4999, 1.0, False, 10, "half", 1e-3),  # passed-through features: nothing to rebuild
+@pytest.mark.parametrize("n, weight, decoder, expected, mode, lr, alpha, tol", [
+    (6000, 0.0, True, None, "epoch", 0.01, 1.0, 1e-3),  # DEC from 5 000 rows: epoch target
+    (4999, 0.0, True, 10, "half", 0.01, 1.0, 1e-3),  # smaller: half an epoch (20 steps of 256)
+    (6000, 1.0, True, 12, "half", 1e-4, 1.0, 1e-3),  # IDEC: half an epoch (24 steps)
+    # small IDEC: minibatch targets, Adam 3e-3, a heavy-tailed kernel, a looser tol
+    (4999, 1.0, True, None, "batch", 3e-3, 0.1, 2e-3),
+    # passed-through features: nothing to rebuild
+    (4999, 1.0, False, 10, "half", 1e-3, 1.0, 1e-3),
 ])
-def test_auto_update_interval(n, weight, decoder, expected, mode, lr):
+def test_auto_update_interval(n, weight, decoder, expected, mode, lr, alpha, tol):
     dec = DECClustering(4, reconstruction_weight=weight)
     dec._batch_size, dec._sample_weight = 256, None
     dec.module_ = SimpleNamespace(decoder=object() if decoder else None)
     assert dec._update_mode(n) == mode
     assert dec._update_interval(n) == expected
     assert dec._optimizer_settings(n)[1] == lr
+    assert dec._alpha(n, dec.module_.decoder) == alpha
+    assert dec._tol(n) == tol
+    assert DECClustering(4, reconstruction_weight=weight, alpha=2.0)._alpha(n, object()) == 2.0
+    dec.set_params(tol=0.0)
+    assert dec._tol(n) == 0.0  # an explicit value, 0 included, is kept
+
+
+def test_auto_alpha_reaches_the_fitted_kernel(blobs, blobs_ae):
+    # "auto" is resolved in fit into the head's kernel; the parameter stays "auto"
+    X, _ = blobs
+    params = dict(autoencoder=blobs_ae, max_epochs=1, device="cpu", random_state=0)
+    idec = DECClustering(4, reconstruction_weight=1.0, **params).fit(X)
+    dec = DECClustering(4, **params).fit(X)
+    assert idec.alpha == "auto" and idec.module_.head.alpha == 0.1
+    assert dec.module_.head.alpha == 1.0
 
 
 def test_epoch_target_with_weights_refreshes_on_the_full_data(blobs, blobs_ae, monkeypatch):
