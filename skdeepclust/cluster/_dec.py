@@ -513,10 +513,13 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
             return 1.0
         return float(target) / spread
 
-    def _reconstructs(self) -> bool:
-        """Whether the clustering phase has a reconstruction term (IDEC with a decoder;
-        on passed-through features the identity reconstructs exactly)."""
-        return self.reconstruction_weight > 0 and self.module_.decoder is not None
+    def _small_idec(self, n_samples: int, decoder) -> bool:
+        """Whether the small-data IDEC recipe sets the "auto" values (minibatch targets,
+        Adam at 3e-3, ``alpha`` 0.1, ``tol`` 2e-3): fewer than 5 000 rows and a reconstruction
+        term through ``decoder`` (None on passed-through features, which the identity
+        reconstructs exactly)."""
+        return (n_samples < SMALL_DATA_ROWS and self.reconstruction_weight > 0
+                and decoder is not None)
 
     def _update_mode(self, n_samples: int) -> int | str:
         """``update_interval`` with "auto" resolved: ``"batch"``, ``"epoch"``, ``"half"``
@@ -524,9 +527,9 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
         mode = self.update_interval
         if mode != "auto":
             return mode
-        small = n_samples < SMALL_DATA_ROWS
-        if small and self._reconstructs():
+        if self._small_idec(n_samples, self.module_.decoder):
             return "batch"
+        small = n_samples < SMALL_DATA_ROWS
         return "half" if small or self.reconstruction_weight > 0 else "epoch"
 
     def _update_interval(self, n_samples: int, X_t=None) -> int | None:
@@ -555,7 +558,7 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
         if isinstance(lr, str):  # "auto"
             small = n_samples < SMALL_DATA_ROWS
             lr = 0.01 if name == "sgd" else (1e-3 if small else 1e-4)
-            if small and name == "adam" and self._reconstructs():
+            if name == "adam" and self._small_idec(n_samples, self.module_.decoder):
                 lr = SMALL_IDEC_LEARNING_RATE
         return name, float(lr)
 
@@ -564,16 +567,13 @@ class DECClustering(MedoidRestartsMixin, StreamWarmupMixin, PartialFitMixin,
         the network IDEC reconstructs through, or None)."""
         if self.alpha != "auto":
             return float(self.alpha)
-        reconstructs = self.reconstruction_weight > 0 and decoder is not None
-        return SMALL_IDEC_ALPHA if reconstructs and n_samples < SMALL_DATA_ROWS else 1.0
+        return SMALL_IDEC_ALPHA if self._small_idec(n_samples, decoder) else 1.0
 
     def _tol(self, n_samples: int) -> float:
-        """``tol`` with "auto" resolved (the fitted network decides whether IDEC
-        reconstructs)."""
+        """``tol`` with "auto" resolved for a fit on ``n_samples`` rows."""
         if self.tol != "auto":
             return float(self.tol)
-        small_idec = n_samples < SMALL_DATA_ROWS and self._reconstructs()
-        return SMALL_IDEC_TOL if small_idec else 1e-3
+        return SMALL_IDEC_TOL if self._small_idec(n_samples, self.module_.decoder) else 1e-3
 
     def _clustering_weight(self) -> float:
         if self.clustering_weight == "auto":
